@@ -1,0 +1,3 @@
+from opentrail.cli import main
+
+main()

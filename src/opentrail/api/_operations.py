@@ -1,0 +1,52 @@
+"""The cloudtrail JSON 1.1 operations OpenTrail serves, with the role each needs."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from opentrail.api._channels import CHANNEL_OPERATIONS
+from opentrail.api._lookup import lookup_events
+from opentrail.auth import AuthContext, Role
+
+__all__ = ["Operation", "model_operations", "operations"]
+
+Handler = Callable[[Any, dict[str, Any], AuthContext], Any]
+
+READ_PREFIXES = ("Lookup", "Get", "List", "Describe")
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    handler: Handler
+    read_only: bool
+
+    @property
+    def role(self) -> Role:
+        """Reads need a reader key; every change to configuration needs an admin key."""
+        return Role.READER if self.read_only else Role.ADMIN
+
+
+def operations(service: Any) -> dict[str, Operation]:
+    table: dict[str, Operation] = {}
+
+    def add(name: str, fn: Callable[..., Any], target: Any) -> None:
+        table[name] = Operation(name, functools.partial(fn, target),
+                                name.startswith(READ_PREFIXES))
+
+    add("LookupEvents", lookup_events, service.history)
+    for name, fn in CHANNEL_OPERATIONS.items():
+        add(name, fn, service.channels)
+    return table
+
+
+@functools.cache
+def model_operations() -> frozenset[str]:
+    """Every operation botocore's cloudtrail model names (for UnsupportedOperation)."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("cloudtrail")
+    return frozenset(model.operation_names)

@@ -1,0 +1,62 @@
+"""The `opentrail` command. Each subcommand lives in its own module, loaded lazily."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from opentrail import __version__
+
+__all__ = ["main"]
+
+# command name -> (module, attribute); modules are imported only when the command runs,
+# so `opentrail --help` stays fast and one command's imports never slow another.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("opentrail.cli.serve", "serve"),
+    "keys": ("opentrail.cli.keys", "keys"),
+    "import": ("opentrail.cli.importer", "import_"),
+    "lookup-events": ("opentrail.cli.lookup", "lookup_events"),
+    "download": ("opentrail.cli.lookup", "download"),
+    "verify": ("opentrail.cli.verify", "verify"),
+    "demo": ("opentrail.cli.demo", "demo"),
+    "quickstart": ("opentrail.cli.quickstart", "quickstart"),
+}
+
+HELP = {
+    "serve": "Run the OpenTrail service (API and console) on one port.",
+    "keys": "Create, list and delete access keys.",
+    "import": "Send CloudTrail log files or folders to a running server.",
+    "lookup-events": "Look up management events, like `aws cloudtrail lookup-events`.",
+    "download": "Write every event matching a filter to CSV or JSON.",
+    "verify": "Recompute every leaf hash in the ledger and report mismatches.",
+    "demo": "Generate realistic demo activity and send it to a running server.",
+    "quickstart": "Start a server with demo activity and a fresh key, ready to explore.",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module_name, attr = COMMANDS[cmd_name]
+        command: click.Command = getattr(importlib.import_module(module_name), attr)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, HELP[name]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(__version__, prog_name="opentrail")
+def main() -> None:
+    """OpenTrail: a self-hosted audit trail, wire-compatible with AWS CloudTrail.
+
+    Run `opentrail serve`, create a key with `opentrail keys create`, then point boto3 or
+    the aws CLI at it with --endpoint-url.
+    """

@@ -1,0 +1,64 @@
+"""`opentrail serve`: the API and console on one port."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import click
+
+from opentrail.config import SETTINGS, Settings, load_config_file
+
+__all__ = ["serve"]
+
+
+def _options(command: Any) -> Any:
+    """One flag per declared setting, with its default and help."""
+    for setting in reversed(SETTINGS):
+        flag = "--" + setting.name.replace("_", "-")
+        kind = click.Path(path_type=Path) if setting.type is Path else setting.type
+        command = click.option(flag, setting.name, type=kind, default=None,
+                               help=f"{setting.help} [default: {setting.default}]")(command)
+    return command
+
+
+@click.command()
+@click.option("--config", "config_file", type=click.Path(exists=True, path_type=Path),
+              help="TOML file with the same settings as the flags (flags win).")
+@_options
+def serve(config_file: Path | None, **flags: Any) -> None:
+    """Run OpenTrail: the CloudTrail-compatible API, ingest, and event history.
+
+    Every request must be signed with SigV4 by a key from `opentrail keys create`.
+    """
+    settings = Settings()
+    if config_file is not None:
+        settings = load_config_file(config_file, settings)
+    settings = replace(settings, **{k: v for k, v in flags.items() if v is not None})
+    run(settings)
+
+
+def run(settings: Settings) -> None:
+    from opentrail.service import Service
+
+    click.echo(f"OpenTrail listening on http://{settings.host}:{settings.port} "
+               f"(data dir {settings.data_dir})", err=True)
+    serve_service(Service.open(settings))
+
+
+def serve_service(service: Any) -> None:
+    """Serve an opened Service until interrupted, then close it cleanly."""
+    import uvicorn
+
+    from opentrail.api import build_app
+
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = service.settings
+    try:
+        uvicorn.run(build_app(service), host=settings.host, port=settings.port,
+                    log_level="warning", access_log=False, loop="uvloop", http="httptools")
+    finally:
+        service.close()

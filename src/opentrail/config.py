@@ -1,0 +1,94 @@
+"""Settings, each declared once with its default and help text.
+
+`opentrail serve` builds its flags from `SETTINGS`, the config file (TOML) uses the same
+names, and docs/configuration.md is checked against this list by a test.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["SETTINGS", "Setting", "Settings", "default_data_dir", "load_config_file"]
+
+DEFAULT_PORT = 8420
+
+
+def default_data_dir() -> Path:
+    """Per-user data dir: $OPENTRAIL_DATA_DIR, else $XDG_DATA_HOME/opentrail."""
+    env = os.environ.get("OPENTRAIL_DATA_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "opentrail"
+
+
+def _setting(default: Any, help_text: str, **kw: Any) -> Any:
+    return field(default=default, metadata={"help": help_text, **kw})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything `opentrail serve` can be told. Passed down; never a global."""
+
+    data_dir: Path = field(
+        default_factory=default_data_dir,
+        metadata={"help": "Where the ledger, keys and derived state live."},
+    )
+    host: str = _setting("127.0.0.1", "Address to listen on.")
+    port: int = _setting(DEFAULT_PORT, "TCP port for the API and the console.")
+    region: str = _setting(
+        "us-east-1", "Default region: for records without awsRegion and the console."
+    )
+    history_retention_days: int = _setting(
+        90, "Days of event history kept by event time; 0 keeps events forever."
+    )
+    max_pending_events: int = _setting(
+        200_000, "Events waiting for the writer before ingest answers ThrottlingException."
+    )
+    max_request_bytes: int = _setting(
+        64 * 1024 * 1024, "Largest request body accepted (after gzip decoding)."
+    )
+    organization_account: str = _setting(
+        "000000000000", "Account under which organization keys' own API calls are audited."
+    )
+    lookup_rate_limit: float = _setting(
+        0.0, "LookupEvents requests per second per account and region; 0 means no cap."
+    )
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    type: type
+
+
+def _settings() -> tuple[Setting, ...]:
+    out = []
+    defaults = Settings()
+    for f in fields(Settings):
+        value = getattr(defaults, f.name)
+        kind = Path if f.name == "data_dir" else type(value)
+        out.append(Setting(f.name, value, f.metadata["help"], kind))
+    return tuple(out)
+
+
+SETTINGS = _settings()
+
+
+def load_config_file(path: Path, base: Settings) -> Settings:
+    """Overlay a TOML file (same names as the flags, with underscores) on `base`."""
+    data = tomllib.loads(path.read_text())
+    known = {s.name: s for s in SETTINGS}
+    changes: dict[str, Any] = {}
+    for key, value in data.items():
+        name = key.replace("-", "_")
+        if name not in known:
+            raise ValueError(f"Unknown setting {key!r} in {path}.")
+        changes[name] = known[name].type(value)
+    return replace(base, **changes)

@@ -1,0 +1,27 @@
+"""Event history: LookupEvents over a derived index of the ledger, with retention."""
+
+from opentrail.history._fields import ATTRIBUTE_KEYS, INSIGHT_KEYS, Attr, lookup_terms, summarize
+from opentrail.history._index import (
+    HISTORY_FILE,
+    HistoryIndexer,
+    create_history,
+    run_indexer_process,
+    start_indexer_thread,
+)
+from opentrail.history._query import HistoryReader, LookupQuery, LookupResult
+
+__all__ = [
+    "ATTRIBUTE_KEYS",
+    "HISTORY_FILE",
+    "INSIGHT_KEYS",
+    "Attr",
+    "HistoryIndexer",
+    "HistoryReader",
+    "LookupQuery",
+    "LookupResult",
+    "create_history",
+    "lookup_terms",
+    "run_indexer_process",
+    "start_indexer_thread",
+    "summarize",
+]

@@ -1,0 +1,177 @@
+"""The history index: a reader of the ledger that keeps postings for LookupEvents.
+
+Lives in its own database (history.db) so the indexer never contends with the ledger's
+writer; it is derived state, rebuilt from the ledger if deleted. Its cursor is committed
+in the same transaction as the postings it covers, so a crash never leaves a gap or a
+duplicate. No fsync per batch (synchronous=NORMAL): what a crash loses is re-derived.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from opentrail.clock import Clock
+from opentrail.history._fields import lookup_terms
+from opentrail.ledger import open_reader
+
+__all__ = ["HISTORY_FILE", "HistoryIndexer", "create_history"]
+
+log = logging.getLogger(__name__)
+
+HISTORY_FILE = "history.db"
+BATCH = 5_000
+TERM_CACHE_LIMIT = 1_000_000
+PURGE_EVERY = 3600.0
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS terms (
+    id       INTEGER PRIMARY KEY,
+    account  TEXT    NOT NULL,
+    region   TEXT    NOT NULL,
+    category INTEGER NOT NULL,
+    attr     INTEGER NOT NULL,
+    value    TEXT    NOT NULL,
+    n        INTEGER NOT NULL DEFAULT 0,   -- postings so far: picks the driving term of an AND
+    UNIQUE (account, region, category, attr, value)
+);
+CREATE TABLE IF NOT EXISTS postings (
+    term INTEGER NOT NULL,
+    time INTEGER NOT NULL,
+    seq  INTEGER NOT NULL,
+    PRIMARY KEY (term, time, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cursor (name TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+"""
+
+
+def create_history(data_dir: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(data_dir / HISTORY_FILE, isolation_level=None,
+                           check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute("PRAGMA page_size=16384")
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA cache_size=-131072")
+    conn.executescript(SCHEMA)
+    return conn
+
+
+TermKey = tuple[str, str, int, int, str]
+
+
+class HistoryIndexer:
+    """Follows the ledger from its cursor and writes postings, batch by batch."""
+
+    def __init__(self, data_dir: Path, clock: Clock, retention_days: int) -> None:
+        self._conn = create_history(data_dir)
+        self._ledger = open_reader(data_dir)
+        self._clock = clock
+        self._retention = retention_days
+        self._terms: dict[TermKey, int] = {}
+        row = self._conn.execute("SELECT seq FROM cursor WHERE name='ledger'").fetchone()
+        self.cursor: int = row[0] if row else 0
+        self._last_purge = 0.0
+
+    def close(self) -> None:
+        self._conn.close()
+        self._ledger.close()
+
+    def step(self) -> int:
+        """Index the next batch of ledger events; returns how many were indexed."""
+        rows = self._ledger.execute(
+            "SELECT seq, account, region, category, event_time, body FROM events "
+            "WHERE seq >= ? ORDER BY seq LIMIT ?", (self.cursor, BATCH)).fetchall()
+        if not rows:
+            return 0
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._write(rows)
+            self._conn.execute("INSERT OR REPLACE INTO cursor VALUES ('ledger', ?)",
+                               (rows[-1][0] + 1,))
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            self._terms.clear()  # ids minted in the rolled-back transaction are gone
+            raise
+        self.cursor = rows[-1][0] + 1
+        return len(rows)
+
+    def _write(self, rows: list[tuple[Any, ...]]) -> None:
+        postings: list[tuple[int, int, int]] = []
+        counts: dict[int, int] = {}
+        for seq, account, region, category, event_time, body in rows:
+            if body is None:
+                continue  # expired before it was indexed
+            for attr, value in lookup_terms(orjson.loads(body)):
+                term = self._term((account, region, category, int(attr), value))
+                postings.append((term, event_time, seq))
+                counts[term] = counts.get(term, 0) + 1
+        self._conn.executemany("INSERT OR IGNORE INTO postings VALUES (?,?,?)", postings)
+        self._conn.executemany("UPDATE terms SET n = n + ? WHERE id = ?",
+                               [(n, t) for t, n in counts.items()])
+
+    def _term(self, key: TermKey) -> int:
+        term = self._terms.get(key)
+        if term is None:
+            row = self._conn.execute(
+                "SELECT id FROM terms WHERE account=? AND region=? AND category=? AND attr=? "
+                "AND value=?", key).fetchone()
+            if row is None:
+                row = self._conn.execute(
+                    "INSERT INTO terms (account, region, category, attr, value) "
+                    "VALUES (?,?,?,?,?) RETURNING id", key).fetchone()
+            if len(self._terms) >= TERM_CACHE_LIMIT:
+                self._terms.clear()
+            term = self._terms[key] = row[0]
+        return term
+
+    def purge(self) -> int:
+        """Remove postings that fell out of the retention window (leaves stay in the ledger)."""
+        if self._retention <= 0:
+            return 0
+        cutoff = int(self._clock.now()) - self._retention * 86400
+        terms = [t for (t,) in self._conn.execute("SELECT id FROM terms")]
+        removed = 0
+        for term in terms:
+            cur = self._conn.execute("DELETE FROM postings WHERE term = ? AND time < ?",
+                                     (term, cutoff))
+            removed += cur.rowcount
+        return removed
+
+    def run(self, stop: Callable[[], bool], idle: float = 0.01) -> None:
+        """Index until `stop()` is true; polls the ledger when caught up."""
+        while not stop():
+            if self._clock.now() - self._last_purge > PURGE_EVERY:
+                self._last_purge = self._clock.now()
+                self.purge()
+            if self.step() == 0:
+                time.sleep(idle)
+
+
+def run_indexer_process(data_dir: str, retention_days: int) -> None:
+    """Entry point of the indexer child process; exits when its parent dies."""
+    from opentrail.clock import SystemClock
+
+    parent = os.getppid()
+    indexer = HistoryIndexer(Path(data_dir), SystemClock(), retention_days)
+    try:
+        indexer.run(lambda: os.getppid() != parent)
+    finally:
+        indexer.close()
+
+
+def start_indexer_thread(indexer: HistoryIndexer) -> tuple[threading.Thread, threading.Event]:
+    stop = threading.Event()
+    thread = threading.Thread(target=indexer.run, args=(stop.is_set,), name="history-indexer",
+                              daemon=True)
+    thread.start()
+    return thread, stop

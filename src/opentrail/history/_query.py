@@ -1,0 +1,180 @@
+"""LookupEvents over the history index: newest first, keyset pagination, AND of terms."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import sqlite3
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from opentrail.clock import Clock
+from opentrail.events import Category
+from opentrail.history._fields import Attr, summarize
+from opentrail.history._index import HISTORY_FILE
+from opentrail.history._token import decode_token, encode_token, query_digest
+from opentrail.ledger import LEDGER_FILE
+
+__all__ = ["HistoryReader", "LookupQuery", "LookupResult"]
+
+FAR_FUTURE = 2**53
+
+
+@dataclass(frozen=True)
+class LookupQuery:
+    """A validated LookupEvents request (the api/ layer checks the wire shape)."""
+
+    accounts: tuple[str, ...] | None  # None: every account (organization keys)
+    region: str
+    category: Category
+    terms: tuple[tuple[Attr, str], ...]
+    event_id: str | None
+    start: int | None
+    end: int | None
+    max_results: int
+    next_token: str | None = None
+
+    def digest(self) -> str:
+        return query_digest([self.accounts, self.region, int(self.category),
+                             sorted(self.terms), self.event_id, self.start, self.end])
+
+
+@dataclass(frozen=True)
+class LookupResult:
+    events: list[dict[str, Any]]
+    next_token: str | None
+
+
+Hit = tuple[int, int]  # (event_time, seq)
+
+
+class HistoryReader:
+    """Answers lookups. One read connection per thread, ledger attached for bodies."""
+
+    def __init__(self, data_dir: Path, clock: Clock, retention_days: int) -> None:
+        self._dir = data_dir
+        self._clock = clock
+        self._retention = retention_days
+        self._local = threading.local()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(f"file:{self._dir / HISTORY_FILE}?mode=ro", uri=True,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute("PRAGMA cache_size=-32768")
+            conn.execute(f"ATTACH 'file:{self._dir / LEDGER_FILE}?mode=ro' AS ledger")
+            self._local.conn = conn
+        return conn
+
+    def window(self, query: LookupQuery) -> tuple[int, int]:
+        """Inclusive [lo, hi] in epoch seconds after defaults and the retention window."""
+        now = int(self._clock.now())
+        floor = now - self._retention * 86400 if self._retention > 0 else 0
+        lo = max(query.start if query.start is not None else floor, floor)
+        hi = query.end if query.end is not None else now
+        return lo, hi
+
+    def lookup(self, query: LookupQuery) -> LookupResult:
+        digest = query.digest()
+        lo, hi = self.window(query)
+        after = decode_token(query.next_token, digest) if query.next_token else None
+        conn = self._conn()
+        hits = (self._by_event_id(conn, query, lo, hi, after) if query.event_id
+                else self._by_terms(conn, query, lo, hi, after))
+        page = hits[: query.max_results]
+        token = None
+        if len(hits) > query.max_results:
+            token = encode_token(page[-1][0], page[-1][1], digest)
+        return LookupResult(self._summaries(conn, page), token)
+
+    def _summaries(self, conn: sqlite3.Connection, page: list[Hit]) -> list[dict[str, Any]]:
+        if not page:
+            return []
+        marks = ",".join("?" * len(page))
+        rows = dict(conn.execute(
+            f"SELECT seq, body FROM ledger.events WHERE seq IN ({marks})", [s for _, s in page]))
+        out = []
+        for event_time, seq in page:
+            body = rows.get(seq)
+            if body is not None:  # expired between index and read: skip, never invent
+                out.append(summarize(orjson.loads(body), body, event_time))
+        return out
+
+    def _accounts(self, conn: sqlite3.Connection, query: LookupQuery) -> Sequence[str]:
+        if query.accounts is not None:
+            return query.accounts
+        return [a for (a,) in conn.execute("SELECT DISTINCT account FROM terms")]
+
+    def _by_terms(self, conn: sqlite3.Connection, query: LookupQuery, lo: int, hi: int,
+                  after: Hit | None) -> list[Hit]:
+        streams = []
+        for account in self._accounts(conn, query):
+            terms = self._term_ids(conn, account, query)
+            if terms is not None:
+                streams.append(_scan(conn, terms, lo, hi, after, query.max_results + 1))
+        merged = heapq.merge(*streams, reverse=True)
+        return list(itertools.islice(merged, query.max_results + 1))
+
+    def _term_ids(self, conn: sqlite3.Connection, account: str,
+                  query: LookupQuery) -> list[int] | None:
+        """Term ids ordered rarest first; None when a term has never been seen."""
+        wanted = query.terms or ((Attr.ALL, ""),)
+        found = []
+        for attr, value in set(wanted):
+            row = conn.execute(
+                "SELECT id, n FROM terms WHERE account=? AND region=? AND category=? "
+                "AND attr=? AND value=?",
+                (account, query.region, int(query.category), int(attr), value)).fetchone()
+            if row is None:
+                return None
+            found.append(row)
+        return [t for t, _ in sorted(found, key=lambda r: r[1])]
+
+    def _by_event_id(self, conn: sqlite3.Connection, query: LookupQuery, lo: int, hi: int,
+                     after: Hit | None) -> list[Hit]:
+        hits: list[Hit] = []
+        params: list[Any] = [query.event_id, query.region, int(query.category), lo, hi]
+        sql = ("SELECT event_time, seq, account FROM ledger.events WHERE event_id = ? "
+               "AND region = ? AND category = ? AND event_time BETWEEN ? AND ? "
+               "AND body IS NOT NULL")
+        for event_time, seq, account in conn.execute(sql, params):
+            if query.accounts is not None and account not in query.accounts:
+                continue
+            if after is None or (event_time, seq) < after:
+                if self._matches_terms(conn, account, query, event_time, seq):
+                    hits.append((event_time, seq))
+        return sorted(hits, reverse=True)
+
+    def _matches_terms(self, conn: sqlite3.Connection, account: str, query: LookupQuery,
+                       event_time: int, seq: int) -> bool:
+        if not query.terms:
+            return True
+        terms = self._term_ids(conn, account, query)
+        return terms is not None and all(
+            conn.execute("SELECT 1 FROM postings WHERE term=? AND time=? AND seq=?",
+                         (t, event_time, seq)).fetchone() for t in terms)
+
+
+def _scan(conn: sqlite3.Connection, terms: list[int], lo: int, hi: int, after: Hit | None,
+          limit: int) -> list[Hit]:
+    """Newest-first hits of the rarest term that every other term also has."""
+    driver, others = terms[0], terms[1:]
+    top_time, top_seq = after if after else (hi, FAR_FUTURE)
+    top_time = min(top_time, hi)
+    if after is None or after[0] > hi:
+        top_seq = FAR_FUTURE
+    exists = "".join(
+        " AND EXISTS (SELECT 1 FROM postings q WHERE q.term = ? AND q.time = p.time "
+        "AND q.seq = p.seq)" for _ in others)
+    sql = ("SELECT p.time, p.seq FROM postings p WHERE p.term = ? AND p.time >= ? "
+           "AND p.time <= ? AND NOT (p.time = ? AND p.seq >= ?)" + exists +
+           " ORDER BY p.time DESC, p.seq DESC LIMIT ?")
+    rows = conn.execute(sql, [driver, lo, top_time, top_time, top_seq, *others, limit])
+    return [(t, s) for t, s in rows]
