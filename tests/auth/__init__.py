@@ -1,0 +1,1 @@
+"""Tests for opentrail.auth and `opentrail keys`."""
