@@ -1,0 +1,25 @@
+"""The CloudTrail record: parse, validate, canonical bytes.
+
+`split_batch` turns a request body into parsed records, `parse_record` validates one and
+returns the `Record` the ledger stores (its `body` is the canonical bytes), and
+`wrap_audit_event` turns a PutAuditEvents `eventData` into an ActivityAuditLog record.
+See docs/design/contracts.md, section "events/".
+"""
+
+from opentrail.events._activity import ACTIVITY_EVENT_VERSION, wrap_audit_event
+from opentrail.events._batch import MAX_BATCH_BYTES, split_batch
+from opentrail.events._canonical import canonical_bytes
+from opentrail.events._category import Category
+from opentrail.events._record import MAX_RECORD_BYTES, Record, parse_record
+
+__all__ = [
+    "ACTIVITY_EVENT_VERSION",
+    "MAX_BATCH_BYTES",
+    "MAX_RECORD_BYTES",
+    "Category",
+    "Record",
+    "canonical_bytes",
+    "parse_record",
+    "split_batch",
+    "wrap_audit_event",
+]
