@@ -13,7 +13,7 @@ from opentrail.auth import AuthContext, Role
 
 __all__ = ["Operation", "model_operations", "operations"]
 
-Handler = Callable[[Any, dict[str, Any], AuthContext], Any]
+Handler = Callable[[dict[str, Any], AuthContext], Any]
 
 READ_PREFIXES = ("Lookup", "Get", "List", "Describe")
 

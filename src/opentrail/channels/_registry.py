@@ -24,7 +24,8 @@ __all__ = ["MAX_CHANNELS", "Channel", "ChannelRegistry"]
 MAX_CHANNELS = 25
 NAME = re.compile(r"^[a-zA-Z0-9._\-]{3,128}$")
 SOURCE = re.compile(r"^[a-zA-Z0-9._\-]{1,256}$")
-STORE_ARN = re.compile(r"^arn:aws[a-z\-]*:cloudtrail:[a-z0-9\-]+:\d{12}:eventdatastore/[\w\-]{1,64}$")
+STORE_ARN = re.compile(
+    r"^arn:aws[a-z\-]*:cloudtrail:[a-z0-9\-]+:\d{12}:eventdatastore/[\w\-]{1,64}$")
 CHANNEL_ARN = re.compile(r"^arn:aws[a-z\-]*:cloudtrail:([a-z0-9\-]+):(\d{12}):channel/([\w\-]+)$")
 
 SCHEMA = """

@@ -147,9 +147,9 @@ class HistoryReader:
         for event_time, seq, account in conn.execute(sql, params):
             if query.accounts is not None and account not in query.accounts:
                 continue
-            if after is None or (event_time, seq) < after:
-                if self._matches_terms(conn, account, query, event_time, seq):
-                    hits.append((event_time, seq))
+            if (after is None or (event_time, seq) < after) and self._matches_terms(
+                    conn, account, query, event_time, seq):
+                hits.append((event_time, seq))
         return sorted(hits, reverse=True)
 
     def _matches_terms(self, conn: sqlite3.Connection, account: str, query: LookupQuery,

@@ -91,7 +91,8 @@ class LedgerWriter:
                 self._cond.wait()
             if not self._queue:
                 return None
-            jobs, count = [], 0
+            jobs: list[_Job] = []
+            count = 0
             while self._queue and (not jobs or count + len(self._queue[0].records) <= GROUP_LIMIT):
                 job = self._queue.popleft()
                 jobs.append(job)
@@ -150,7 +151,8 @@ class LedgerWriter:
                 chunk = ids[i : i + ID_CHUNK]
                 marks = ",".join("?" * len(chunk))
                 sql = f"SELECT event_id FROM events WHERE account = ? AND event_id IN ({marks})"
-                found.update((account, eid) for (eid,) in self._conn.execute(sql, [account, *chunk]))
+                rows = self._conn.execute(sql, [account, *chunk])
+                found.update((account, eid) for (eid,) in rows)
         return found
 
     def purge(self, cutoff: int) -> int:
