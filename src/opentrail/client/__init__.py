@@ -1,0 +1,20 @@
+"""Client side of OpenTrail's batch ingest: `IngestClient(endpoint).send(records)`."""
+
+from opentrail.client._batching import MAX_BATCH_BYTES, MAX_BATCH_RECORDS
+from opentrail.client._errors import IngestAuthError, IngestConnectionError, IngestError
+from opentrail.client._ingest import INGEST_PATH, IngestClient
+from opentrail.client._result import FailedRecord, IngestResult
+from opentrail.client._retry import RetryPolicy
+
+__all__ = [
+    "INGEST_PATH",
+    "MAX_BATCH_BYTES",
+    "MAX_BATCH_RECORDS",
+    "FailedRecord",
+    "IngestAuthError",
+    "IngestClient",
+    "IngestConnectionError",
+    "IngestError",
+    "IngestResult",
+    "RetryPolicy",
+]
