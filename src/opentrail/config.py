@@ -55,8 +55,21 @@ class Settings:
     organization_account: str = _setting(
         "000000000000", "Account under which organization keys' own API calls are audited."
     )
-    lookup_rate_limit: float = _setting(
-        0.0, "LookupEvents requests per second per account and region; 0 means no cap."
+    trail_storage: str = _setting(
+        "folder", "Where trails deliver: 'folder' (DATA_DIR/buckets/BUCKET/) or 's3'."
+    )
+    s3_endpoint_url: str = _setting(
+        "", "S3-compatible endpoint for trail buckets; empty means AWS S3. Credentials "
+        "come from the standard AWS chain."
+    )
+    delivery_interval: int = _setting(
+        300, "Seconds between trail log file deliveries (at least 1)."
+    )
+    digest_interval: int = _setting(
+        3600, "Seconds between trail digest files (log file validation)."
+    )
+    signing_key_rotation_days: int = _setting(
+        30, "Days a digest signing key is used before a new one replaces it."
     )
 
 
