@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 HISTORY_FILE = "history.db"
 BATCH = 5_000
-TERM_CACHE_LIMIT = 1_000_000
+TERM_CACHE_LIMIT = 200_000  # bounds the indexer's memory; misses cost one probe
 PURGE_EVERY = 3600.0
 
 SCHEMA = """
@@ -60,7 +60,7 @@ def create_history(data_dir: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA page_size=16384")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA cache_size=-131072")
+    conn.execute("PRAGMA cache_size=-65536")
     conn.executescript(SCHEMA)
     return conn
 

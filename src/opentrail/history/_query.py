@@ -68,7 +68,7 @@ class HistoryReader:
             conn = sqlite3.connect(f"file:{self._dir / HISTORY_FILE}?mode=ro", uri=True,
                                    check_same_thread=False)
             conn.execute("PRAGMA busy_timeout=10000")
-            conn.execute("PRAGMA cache_size=-32768")
+            conn.execute("PRAGMA cache_size=-8192")  # per thread: keep the pool small
             conn.execute(f"ATTACH 'file:{self._dir / LEDGER_FILE}?mode=ro' AS ledger")
             self._local.conn = conn
         return conn
@@ -139,17 +139,17 @@ class HistoryReader:
 
     def _by_event_id(self, conn: sqlite3.Connection, query: LookupQuery, lo: int, hi: int,
                      after: Hit | None) -> list[Hit]:
+        """Probe the ledger's (account, event_id) index once per visible account."""
         hits: list[Hit] = []
-        params: list[Any] = [query.event_id, query.region, int(query.category), lo, hi]
-        sql = ("SELECT event_time, seq, account FROM ledger.events WHERE event_id = ? "
+        sql = ("SELECT event_time, seq FROM ledger.events WHERE account = ? AND event_id = ? "
                "AND region = ? AND category = ? AND event_time BETWEEN ? AND ? "
                "AND body IS NOT NULL")
-        for event_time, seq, account in conn.execute(sql, params):
-            if query.accounts is not None and account not in query.accounts:
-                continue
-            if (after is None or (event_time, seq) < after) and self._matches_terms(
-                    conn, account, query, event_time, seq):
-                hits.append((event_time, seq))
+        for account in self._accounts(conn, query):
+            params = (account, query.event_id, query.region, int(query.category), lo, hi)
+            for event_time, seq in conn.execute(sql, params):
+                if (after is None or (event_time, seq) < after) and self._matches_terms(
+                        conn, account, query, event_time, seq):
+                    hits.append((event_time, seq))
         return sorted(hits, reverse=True)
 
     def _matches_terms(self, conn: sqlite3.Connection, account: str, query: LookupQuery,
