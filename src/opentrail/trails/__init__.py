@@ -1,0 +1,29 @@
+"""Trails: configuration (TrailStore), event selectors, and delivery of log files and digests.
+
+See docs/design/contracts.md, section "trails/ and storage/", and docs/trails.md.
+"""
+
+from opentrail.trails._model import Trail, TrailStatus
+from opentrail.trails._names import TrailRef, check_trail_name, parse_trail_ref
+from opentrail.trails._selectors import (
+    check_advanced_selectors,
+    check_event_selectors,
+    check_insight_selectors,
+    selects,
+)
+from opentrail.trails._store import MAX_TRAILS_PER_REGION, TrailStore, trail_arn
+
+__all__ = [
+    "MAX_TRAILS_PER_REGION",
+    "Trail",
+    "TrailRef",
+    "TrailStatus",
+    "TrailStore",
+    "check_advanced_selectors",
+    "check_event_selectors",
+    "check_insight_selectors",
+    "check_trail_name",
+    "parse_trail_ref",
+    "selects",
+    "trail_arn",
+]
