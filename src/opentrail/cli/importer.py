@@ -37,6 +37,8 @@ from opentrail.client import (
     IngestError,
     IngestResult,
 )
+from opentrail.sources import DEFAULT_REGION as SOURCE_REGION
+from opentrail.sources import FORMATS, ConversionError, Options, convert
 
 __all__ = [
     "BadEntry", "LogFile", "LogFileError", "Sender", "Tally", "discover", "import_", "open_client",
@@ -73,13 +75,19 @@ def _is_log_name(path: Path, root: Path) -> bool:
             and not _SKIP_DIRS.intersection(path.relative_to(root).parts))
 
 
-def discover(paths: Iterable[Path]) -> list[Path]:
+def _is_any_file(path: Path, root: Path) -> bool:
+    # Raw logs (auditd's audit.log, audit.log.1, ...) have no telling suffix.
+    return not path.name.startswith(".")
+
+
+def discover(paths: Iterable[Path],
+             wanted: Callable[[Path, Path], bool] = _is_log_name) -> list[Path]:
     """Named files as given, plus log files found under named folders, in sorted order."""
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
             found.extend(sorted(p for p in path.rglob("*")
-                                if p.is_file() and _is_log_name(p, path)))
+                                if p.is_file() and wanted(p, path)))
         else:
             found.append(path)
     return list(dict.fromkeys(found))
@@ -298,8 +306,13 @@ class _Import:
     tally: Tally
     progress: Progress
     events_task: TaskID
+    fmt: str = "cloudtrail"
+    options: Options = field(default_factory=Options)
 
     def file(self, path: Path) -> None:
+        if self.fmt != "cloudtrail":
+            self.converted(path)
+            return
         try:
             entries = read_log_file(path)
         except LogFileError as exc:
@@ -315,16 +328,34 @@ class _Import:
             else:
                 self.sender.add(entry, (str(path), index))
 
+    def converted(self, path: Path) -> None:
+        """A file of another system's log: its records converted, unmappable ones counted."""
+        try:
+            results = list(convert(self.fmt, path.read_bytes(), self.options))
+        except OSError as exc:
+            self.tally.unreadable.append((str(path), f"cannot read it ({exc.strerror or exc})"))
+            return
+        self.tally.files += 1
+        total = (self.progress.tasks[self.events_task].total or 0) + len(results)
+        self.progress.update(self.events_task, total=total)
+        for result in results:
+            if isinstance(result, ConversionError):
+                self.tally.reject(f"ConversionError: {result.reason}", (str(path), result.index))
+                self.progress.advance(self.events_task)
+            else:
+                self.sender.add(result.record, (str(path), result.index))
+
 
 def _import_files(files: Sequence[Path], client: IngestClient, tally: Tally,
-                  batch_size: int) -> None:
+                  batch_size: int, fmt: str = "cloudtrail",
+                  options: Options | None = None) -> None:
     with progress_bar() as progress:
         files_task = progress.add_task("files", total=len(files), note="")
         # The events total grows as files are read: counting first would read them twice.
         events_task = progress.add_task("events", total=0, note="")
         sender = Sender(client, tally, batch_size,
                         lambda n: progress.advance(events_task, n))
-        run = _Import(sender, tally, progress, events_task)
+        run = _Import(sender, tally, progress, events_task, fmt, options or Options())
         for path in files:
             progress.update(files_task, note=_short(path.name))
             run.file(path)
@@ -338,8 +369,15 @@ def _import_files(files: Sequence[Path], client: IngestClient, tally: Tally,
 @client_options
 @click.option("--batch-size", type=click.IntRange(1, MAX_BATCH_RECORDS), default=1000,
               show_default=True, help="Events per request (requests also stay under 16 MiB).")
+@click.option("--format", "fmt", type=click.Choice(["cloudtrail", *FORMATS]),
+              default="cloudtrail", show_default=True,
+              help="What the files hold: CloudTrail logs, or another system's audit log "
+                   "converted to CloudTrail records (see docs/sources.md).")
+@click.option("--account", metavar="ACCOUNT_ID",
+              help="recipientAccountId of converted records (other formats only). "
+                   "Default: the key's account.")
 def import_(paths: tuple[Path, ...], endpoint_url: str, profile: str | None,
-            region: str | None, batch_size: int) -> None:
+            region: str | None, batch_size: int, fmt: str, account: str | None) -> None:
     """Send CloudTrail log files to a running OpenTrail server.
 
     Each PATH is a file or a folder; folders are searched recursively for *.json,
@@ -355,6 +393,11 @@ def import_(paths: tuple[Path, ...], endpoint_url: str, profile: str | None,
     needs the writer role, and its account must match the records' accounts (or be an
     organization key).
 
+    Other formats (--format gcp, azure, entra, k8s, auditd) are converted to CloudTrail
+    records first: awsRegion is the source's own location when it has one, else --region
+    (default: on-premises); entries that cannot be converted are counted as rejected
+    with the reason. For auditd, folders are searched for every file, not only *.json.
+
     Exit status: 0 if every event was stored or was already there, 1 if any event or
     file was rejected, 2 if the server could not be reached or refused the credentials.
 
@@ -362,11 +405,12 @@ def import_(paths: tuple[Path, ...], endpoint_url: str, profile: str | None,
     Example:
       opentrail import ./AWSLogs --endpoint-url http://127.0.0.1:8420 --profile audit
     """
-    files = discover(paths)
+    files = discover(paths, _is_any_file if fmt == "auditd" else _is_log_name)
+    options = Options(region=region or SOURCE_REGION, account=account)
 
     def work() -> None:
         with open_client(endpoint_url, profile, region) as client:
-            _import_files(files, client, tally, batch_size)
+            _import_files(files, client, tally, batch_size, fmt, options)
 
     tally = Tally()
     run_ingest(tally, work)

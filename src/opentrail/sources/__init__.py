@@ -1,5 +1,35 @@
-"""Sources of CloudTrail records that do not come from a client (demo activity)."""
+"""Sources of CloudTrail records that do not come from a CloudTrail client.
 
+* `demo`: generated demo activity.
+* Converters from other systems' audit logs (`FORMATS`, `convert`): GCP Cloud Audit
+  Logs, Azure Activity Log, Microsoft Entra ID, Kubernetes audit events and Linux auditd,
+  each mapped field by field to a CloudTrail record (docs/sources.md).
+* `CloudTrailBucket`: a real trail's S3 bucket, read incrementally.
+* `to_ocsf`: a CloudTrail record as an OCSF API Activity event.
+"""
+
+from opentrail.sources._bucket import BucketObject, CloudTrailBucket
+from opentrail.sources._ocsf import OCSF_VERSION, to_ocsf
+from opentrail.sources._record import DEFAULT_REGION, ConversionError, Converted, Options
+from opentrail.sources._registry import FORMATS, Conversion, Format, convert
 from opentrail.sources.demo import DemoAccount, DemoBurst, burst_plan, demo_batches, generate
 
-__all__ = ["DemoAccount", "DemoBurst", "burst_plan", "demo_batches", "generate"]
+__all__ = [
+    "DEFAULT_REGION",
+    "FORMATS",
+    "OCSF_VERSION",
+    "BucketObject",
+    "CloudTrailBucket",
+    "Conversion",
+    "ConversionError",
+    "Converted",
+    "DemoAccount",
+    "DemoBurst",
+    "Format",
+    "Options",
+    "burst_plan",
+    "convert",
+    "demo_batches",
+    "generate",
+    "to_ocsf",
+]
