@@ -3,6 +3,7 @@
 See docs/design/contracts.md, section "trails/ and storage/", and docs/trails.md.
 """
 
+from opentrail.trails._delivery import Delivery
 from opentrail.trails._model import Trail, TrailStatus
 from opentrail.trails._names import TrailRef, check_trail_name, parse_trail_ref
 from opentrail.trails._selectors import (
@@ -11,18 +12,25 @@ from opentrail.trails._selectors import (
     check_insight_selectors,
     selects,
 )
+from opentrail.trails._signing import SigningKeys
 from opentrail.trails._store import MAX_TRAILS_PER_REGION, TrailStore, trail_arn
+from opentrail.trails._validate import ValidateOptions, Validator, parse_cli_time
 
 __all__ = [
     "MAX_TRAILS_PER_REGION",
+    "Delivery",
+    "SigningKeys",
     "Trail",
     "TrailRef",
     "TrailStatus",
     "TrailStore",
+    "ValidateOptions",
+    "Validator",
     "check_advanced_selectors",
     "check_event_selectors",
     "check_insight_selectors",
     "check_trail_name",
+    "parse_cli_time",
     "parse_trail_ref",
     "selects",
     "trail_arn",

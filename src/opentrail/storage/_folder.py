@@ -1,0 +1,121 @@
+"""A folder that behaves like a set of S3 buckets, for the embedded default.
+
+Mapping (documented in docs/trails.md): bucket NAME is the folder ROOT/NAME/ (ROOT is
+DATA_DIR/buckets), object KEY is the file ROOT/NAME/KEY with `/` as the folder separator,
+and an object's user metadata (a digest's `signature`, `signature-algorithm`) is the JSON
+file ROOT/NAME/KEY.meta.json beside it, so validation works offline from the folder alone.
+
+Durability, step by step: write the bytes to a hidden temp file in the target folder,
+fsync it, rename it over the target (atomic on POSIX), then fsync the folder so the rename
+itself survives a crash. The metadata file is written first, so an object that exists
+always has its metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from pathlib import Path
+
+from opentrail.storage._storage import InvalidObjectName, NoSuchKey, StorageError, StoredObject
+
+__all__ = ["FolderStorage"]
+
+META_SUFFIX = ".meta.json"
+TEMP_PREFIX = ".tmp-"
+BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temp = path.parent / f"{TEMP_PREFIX}{uuid.uuid4().hex}"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+class FolderStorage:
+    """Buckets as folders under `root`. A bucket folder is created by its first object,
+    so every well-formed bucket name "exists" (CreateTrail needs no setup step)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _bucket(self, bucket: str) -> Path:
+        if not BUCKET_NAME.match(bucket) or ".." in bucket:
+            raise InvalidObjectName(f"The bucket name {bucket!r} is not a valid S3 bucket "
+                                    "name (3-63 of a-z, 0-9, '.', '-').")
+        return self.root / bucket
+
+    def _path(self, bucket: str, key: str) -> Path:
+        parts = key.split("/")
+        bad = (not key or len(key.encode()) > 1024 or "\0" in key or key.endswith(META_SUFFIX)
+               or any(p in ("", ".", "..") or p.startswith(TEMP_PREFIX) for p in parts))
+        if bad:
+            raise InvalidObjectName(f"The key {key!r} cannot be stored in a folder: it must "
+                                    "have no empty, '.' or '..' segments and must not end "
+                                    f"with {META_SUFFIX!r}.")
+        return self._bucket(bucket).joinpath(*parts)
+
+    def put(self, bucket: str, key: str, body: bytes,
+            metadata: dict[str, str] | None = None) -> None:
+        path = self._path(bucket, key)
+        meta = path.with_name(path.name + META_SUFFIX)
+        try:
+            if metadata:
+                _write_atomic(meta, json.dumps(metadata, sort_keys=True).encode())
+            elif meta.exists():
+                meta.unlink()
+            _write_atomic(path, body)
+        except OSError as exc:
+            raise StorageError("InternalError", f"Cannot write {path}: {exc}.") from exc
+
+    def get(self, bucket: str, key: str) -> StoredObject:
+        path = self._path(bucket, key)
+        try:
+            body = path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise NoSuchKey(bucket, key) from None
+        meta = path.with_name(path.name + META_SUFFIX)
+        metadata = json.loads(meta.read_bytes()) if meta.exists() else {}
+        return StoredObject(body, metadata)
+
+    def list(self, bucket: str, prefix: str = "") -> list[str]:
+        base = self._bucket(bucket)
+        # Walk only the deepest folder the prefix names; S3 prefixes are plain strings.
+        start = base.joinpath(*prefix.split("/")[:-1]) if "/" in prefix else base
+        keys: list[str] = []
+        for folder, _dirs, files in os.walk(start):
+            rel = Path(folder).relative_to(base).as_posix()
+            for name in files:
+                if name.endswith(META_SUFFIX) or name.startswith(TEMP_PREFIX):
+                    continue
+                key = name if rel == "." else f"{rel}/{name}"
+                if key.startswith(prefix):
+                    keys.append(key)
+        return sorted(keys)
+
+    def bucket_exists(self, bucket: str) -> bool:
+        try:
+            self._bucket(bucket)
+        except InvalidObjectName:
+            return False
+        return True
