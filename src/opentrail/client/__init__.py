@@ -1,6 +1,8 @@
-"""Client side of OpenTrail's batch ingest: `IngestClient(endpoint).send(records)`."""
+"""Client side of OpenTrail's batch ingest: `IngestClient(endpoint).send(records)`, and
+`EventBuffer.connect(endpoint)` for applications (buffered, background, never blocking)."""
 
 from opentrail.client._batching import MAX_BATCH_BYTES, MAX_BATCH_RECORDS
+from opentrail.client._buffer import BufferStats, EventBuffer
 from opentrail.client._errors import IngestAuthError, IngestConnectionError, IngestError
 from opentrail.client._ingest import INGEST_PATH, IngestClient
 from opentrail.client._result import FailedRecord, IngestResult
@@ -10,6 +12,8 @@ __all__ = [
     "INGEST_PATH",
     "MAX_BATCH_BYTES",
     "MAX_BATCH_RECORDS",
+    "BufferStats",
+    "EventBuffer",
     "FailedRecord",
     "IngestAuthError",
     "IngestClient",
