@@ -84,7 +84,7 @@ def test_public_face_is_pinned() -> None:
     assert sorted(opentrail.client.__all__) == [
         "BufferStats", "EventBuffer", "FailedRecord", "INGEST_PATH", "IngestAuthError", "IngestClient",
         "IngestConnectionError", "IngestError", "IngestResult", "MAX_BATCH_BYTES",
-        "MAX_BATCH_RECORDS", "RetryPolicy",
+        "MAX_BATCH_RECORDS", "RetryPolicy", "Signer", "error_from_response",
     ]
 
 
