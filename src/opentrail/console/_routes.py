@@ -1,0 +1,56 @@
+"""The console's routes, mounted by the API's app beside the AWS endpoints.
+
+GET pages only at `/`, `/signin`, `/events`, ...; the two forms that change state
+(sign-in, sign-out) POST to their own paths. The AWS API keeps `POST /`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from opentrail.console._console import Console, page
+from opentrail.console._events import download, event_page, events_page
+from opentrail.console._insight import insights_page
+from opentrail.console._overview import activity_page
+from opentrail.console._resource import resource_page
+from opentrail.console._signin import signin_page, signin_submit, signout
+from opentrail.console._trail import trails_page
+from opentrail.console._view import HERE
+from opentrail.service import Service
+
+__all__ = ["console_routes"]
+
+def console_routes(service: Service) -> list[BaseRoute]:
+    console = Console(service)
+
+    async def home(request: Request) -> Response:
+        return RedirectResponse("/events" if console.viewer(request) else "/signin", 303)
+
+    async def sign_in(request: Request) -> Response:
+        return await signin_page(console, request)
+
+    async def sign_in_post(request: Request) -> Response:
+        return await signin_submit(console, request)
+
+    async def sign_out(request: Request) -> Response:
+        return await signout(console, request)
+
+    return [
+        Route("/", home, methods=["GET"]),
+        Route("/signin", sign_in, methods=["GET"]),
+        Route("/signin", sign_in_post, methods=["POST"]),
+        Route("/signout", sign_out, methods=["POST"]),
+        Route("/events", page(console, events_page), methods=["GET"]),
+        Route("/events/{event_id}", page(console, event_page), methods=["GET"]),
+        Route("/download", page(console, download), methods=["GET"]),
+        Route("/resources", page(console, resource_page), methods=["GET"]),
+        Route("/activity", page(console, activity_page), methods=["GET"]),
+        Route("/trails", page(console, trails_page), methods=["GET"]),
+        Route("/insights", page(console, insights_page), methods=["GET"]),
+        Mount("/static", StaticFiles(directory=Path(HERE / "static")), name="static"),
+    ]
