@@ -151,3 +151,24 @@ def test_signing_keys_rotate_and_stay_verifiable(rig: Rig) -> None:
     der = keys[0].public_der
     assert base64.b64encode(der).startswith(b"MIIBCgKCAQEA")  # PKCS#1, 2048-bit
     assert keys[0].fingerprint == hashlib.md5(der).hexdigest()
+
+
+def test_a_ledger_checkpoint_is_published_with_every_digest(tmp_path: Path) -> None:
+    from opentrail.trails._delivery import checkpoint_key
+
+    r = Rig(tmp_path / "data", delivery_interval=60, digest_interval=3600)
+    notes = iter(f"opentrail checkpoint {i}\n" for i in range(10))
+    r.delivery.checkpoint = lambda: next(notes)
+    try:
+        r.trail(log_file_validation_enabled=True)
+        r.ingest(make_event("Call", when="2026-11-18T10:00:00Z"))
+        r.tick(3600)
+        r.tick(3600)
+        digests = _digests(r)
+        assert len(digests) == 2
+        published = r.objects(kind="OpenTrail-Checkpoint/")
+        assert sorted(published) == sorted(checkpoint_key(k) for k, _, _ in digests)
+        assert [published[checkpoint_key(k)].body for k, _, _ in digests] == [
+            b"opentrail checkpoint 0\n", b"opentrail checkpoint 1\n"]
+    finally:
+        r.close()

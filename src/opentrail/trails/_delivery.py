@@ -199,12 +199,20 @@ class _State:
         return [r[0] for r in rows], [LogFile(**json.loads(r[1])) for r in rows]
 
 
+def checkpoint_key(digest_key: str) -> str:
+    """Where the ledger checkpoint published with a digest goes: beside the digest chain,
+    under its own folder so that validators listing CloudTrail-Digest/ never see it."""
+    head, tail = digest_key.split("/CloudTrail-Digest/", 1)
+    return f"{head}/OpenTrail-Checkpoint/{tail.removesuffix('.json.gz')}.checkpoint.txt"
+
+
 class Delivery:
     """Delivers every trail of `trails`; `run_once()` is one pass, `run()` the thread."""
 
     def __init__(self, data_dir: Path, clock: Clock, trails: TrailSource, storage: Storage,
                  keys: SigningKeys, selector: Selector, *, delivery_interval: float = 300,
-                 digest_interval: float = 3600) -> None:
+                 digest_interval: float = 3600,
+                 checkpoint: Callable[[], str] | None = None) -> None:
         if delivery_interval < 1:
             raise ValueError("delivery_interval must be at least 1 second.")
         if digest_interval < 1:
@@ -217,6 +225,7 @@ class Delivery:
         self.selector = selector
         self.delivery_interval = delivery_interval
         self.digest_interval = digest_interval
+        self.checkpoint = checkpoint  # signed note of the ledger's tree, published per digest
         self._state = _State(data_dir)
         self._ledger: sqlite3.Connection | None = None
         self._retry: dict[str, tuple[int, float]] = {}  # arn -> (failures, retry at)
@@ -386,6 +395,10 @@ class Delivery:
         with self._state.tx() as conn:
             self._state.put_outbox(conn, trail.arn, "digest", trail.s3_bucket_name,
                                    digest.key, digest.body, digest.metadata, None, window[1])
+            if self.checkpoint is not None:
+                self._state.put_outbox(conn, trail.arn, "checkpoint", trail.s3_bucket_name,
+                                       checkpoint_key(digest.key), self.checkpoint().encode(),
+                                       {}, None, window[1])
             conn.executemany("DELETE FROM undigested WHERE id = ?", [(i,) for i in ids])
             conn.execute("UPDATE chains SET start = ?, prev = ? WHERE arn = ? AND region = ?",
                          (window[1], json.dumps(digest.link.__dict__), trail.arn, region))
