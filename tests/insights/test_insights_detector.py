@@ -1,0 +1,134 @@
+"""The detector's core on synthetic per-minute series: fast, no server."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from opentrail.insights import (
+    Params,
+    SeriesDetector,
+    Transition,
+    detect_series,
+    fit_baseline,
+    lower_score,
+    upper_score,
+)
+
+MONDAY = 29_436_480  # 2025-12-29T00:00Z in minutes
+DAY = 1440
+WEEK = 7 * DAY
+
+
+def _busy(days: int, seed: int = 1, level: float = 20.0) -> np.ndarray:
+    """Diurnal and weekly cycles with noise: quiet nights and weekends."""
+    rng = np.random.default_rng(seed)
+    m = np.arange(days * DAY)
+    hour = (m % DAY) / 60
+    diurnal = 0.15 + 0.85 * np.clip(np.sin(np.pi * (hour - 6) / 14), 0, None)
+    weekly = np.where((m // DAY) % 7 >= 5, 0.3, 1.0)
+    return rng.poisson(level * diurnal * weekly).astype(np.float64)
+
+
+def _starts(transitions: list[Transition]) -> list[Transition]:
+    return [t for t in transitions if t.state == "Start"]
+
+
+def test_scores_fit_counts_not_gaussians() -> None:
+    # 3 calls in a minute at a baseline of 0.04/min is very unusual; at 20/min it is not
+    assert upper_score(np.array([3.0]), np.array([0.04]), 1.0)[0] > 4
+    assert upper_score(np.array([3.0]), np.array([20.0]), 1.0)[0] == 0
+    assert lower_score(np.array([0.0]), np.array([20.0]), 1.0)[0] > 8
+    # overdispersion (clumped calls) makes the same excess less surprising
+    assert upper_score(np.array([6.0]), np.array([0.5]), 3.0)[0] < \
+        upper_score(np.array([6.0]), np.array([0.5]), 1.0)[0]
+
+
+def test_burst_detected_within_two_minutes_and_ended_after_return() -> None:
+    counts = _busy(10)
+    onset = 8 * DAY + 14 * 60  # a Tuesday afternoon
+    counts[onset:onset + 20] += 150
+    found = detect_series(counts, MONDAY, analyse_from=MONDAY + WEEK)
+    starts = _starts(found)
+    assert len(starts) == 1
+    episode = starts[0].episode
+    assert episode.start == MONDAY + onset
+    assert episode.decided - (MONDAY + onset) + 1 <= 2
+    assert [t.state for t in found] == ["Start", "End"]
+    assert found[1].episode.end == MONDAY + onset + 20
+
+
+def test_no_flapping_on_a_noisy_burst() -> None:
+    """A burst with dips inside stays one Insight: a Start, then one End."""
+    counts = _busy(10)
+    onset = 8 * DAY + 15 * 60
+    rng = np.random.default_rng(5)
+    counts[onset:onset + 60] += rng.choice([0.0, 60.0, 120.0], size=60, p=[0.2, 0.4, 0.4])
+    counts[onset] += 120
+    found = detect_series(counts, MONDAY, analyse_from=MONDAY + WEEK)
+    assert [t.state for t in found] == ["Start", "End"]
+
+
+def test_drop_to_zero_on_a_busy_api() -> None:
+    counts = _busy(10, level=60)
+    onset = 9 * DAY + 13 * 60
+    counts[onset:onset + 15] = 0
+    starts = _starts(detect_series(counts, MONDAY, analyse_from=MONDAY + WEEK))
+    assert len(starts) == 1
+    assert starts[0].episode.direction == -1
+    assert starts[0].episode.start == MONDAY + onset
+
+
+def test_seasonality_is_not_an_anomaly() -> None:
+    """Two weeks of nights, mornings and weekends: nothing unusual."""
+    assert detect_series(_busy(21, seed=3), MONDAY, analyse_from=MONDAY + WEEK) == []
+
+
+def test_sparse_api_clumps_are_normal_but_a_loop_is_not() -> None:
+    rng = np.random.default_rng(9)
+    counts = np.zeros(14 * DAY)
+    for minute in np.flatnonzero(rng.random(len(counts)) < 0.02):  # ~0.04 calls/min
+        counts[minute] += rng.integers(1, 4)  # a script makes 1-3 calls in a row
+    assert detect_series(counts, MONDAY, analyse_from=MONDAY + WEEK) == []
+    counts[12 * DAY + 600:12 * DAY + 605] += 3  # 15 calls in 5 minutes (the docs' example)
+    starts = _starts(detect_series(counts, MONDAY, analyse_from=MONDAY + WEEK))
+    assert len(starts) == 1
+    assert 0 <= starts[0].episode.decided - (MONDAY + 12 * DAY + 600) < 5
+
+
+def test_deterministic_and_restartable() -> None:
+    counts = _busy(10)
+    counts[8 * DAY + 700:8 * DAY + 730] += 100
+    whole = detect_series(counts, MONDAY)
+    assert whole == detect_series(counts, MONDAY)
+
+    def source(lo: int, hi: int) -> np.ndarray:
+        return counts[lo - MONDAY:hi - MONDAY]
+
+    # the same minutes fed in uneven pieces, with a save/restore of the state between
+    detector = SeriesDetector(MONDAY, MONDAY, Params(), fresh_since=MONDAY)
+    pieces: list[Transition] = []
+    for stop in (MONDAY + 333, MONDAY + 8 * DAY + 715, MONDAY + len(counts)):
+        pieces += detector.advance(source, stop)
+        detector = SeriesDetector.from_state(detector.to_state(), Params())
+    assert [(t.state, t.episode.start, t.episode.end) for t in pieces] == \
+        [(t.state, t.episode.start, t.episode.end) for t in whole]
+    assert whole[0].state == "Start" and whole[0].episode.end is None  # a snapshot
+
+
+def test_short_history_uses_what_there_is() -> None:
+    """Twenty minutes of history: a baseline exists, and a storm still stands out."""
+    counts = np.zeros(40)
+    counts[:30] = np.random.default_rng(2).poisson(1.0, 30)
+    counts[30:32] = 40
+    starts = _starts(detect_series(counts, MONDAY + 600))
+    assert len(starts) == 1
+    assert starts[0].episode.baseline_minutes < 60
+    fit = fit_baseline(counts[:20], MONDAY + 600)
+    assert fit.minutes == 20 and fit.kappa > 0.01  # less history, more doubt
+
+
+@pytest.mark.parametrize("level", [0.0, 0.01])
+def test_never_seen_api_gets_a_floor_not_a_zero(level: float) -> None:
+    fit = fit_baseline(np.full(WEEK, level), MONDAY)
+    assert fit.rates.min() > 0
