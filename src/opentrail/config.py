@@ -55,6 +55,10 @@ class Settings:
     organization_account: str = _setting(
         "000000000000", "Account under which organization keys' own API calls are audited."
     )
+    checkpoint_interval: int = _setting(
+        60, "Seconds between signed checkpoints of the ledger's Merkle tree (signed only "
+        "when the tree grew)."
+    )
     trail_storage: str = _setting(
         "folder", "Where trails deliver: 'folder' (DATA_DIR/buckets/BUCKET/) or 's3'."
     )
@@ -70,6 +74,10 @@ class Settings:
     )
     signing_key_rotation_days: int = _setting(
         30, "Days a digest signing key is used before a new one replaces it."
+    )
+    insights_always: bool = _setting(
+        False, "Record Insights events for every account, not only for accounts with a "
+        "trail that has Insights selectors (PutInsightSelectors)."
     )
 
 

@@ -30,7 +30,10 @@ from opentrail.history import (
     run_indexer_process,
     start_indexer_thread,
 )
-from opentrail.ledger import LedgerWriter
+from opentrail.insights import CounterStore, InsightsEngine
+from opentrail.ledger import Checkpointer, LedgerWriter
+from opentrail.storage import Storage, open_storage
+from opentrail.trails import Delivery, SigningKeys, TrailStore
 
 __all__ = ["Service"]
 
@@ -49,11 +52,18 @@ class Service:
     writer: LedgerWriter
     history: HistoryReader
     channels: ChannelRegistry
+    trails: TrailStore
+    trail_storage: Storage      # where trails deliver (folder or S3)
+    signing_keys: SigningKeys   # digest signing keys, per region
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
     _process: BaseProcess | None = None
     _indexer: HistoryIndexer | None = None
     indexer_mode: IndexerMode = "process"
+    delivery: Delivery | None = None
+    insights: InsightsEngine | None = None  # a ledger reader thread (docs/insights.md)
+    insights_store: CounterStore | None = None  # its counters, read by the API
+    checkpoints: Checkpointer | None = None  # tree.db follower + signed checkpoints
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None,
@@ -66,7 +76,12 @@ class Service:
         create_history(settings.data_dir).close()
         service = cls(settings, clock, keys, SigV4Verifier(keys, clock), writer,
                       HistoryReader(settings.data_dir, clock, settings.history_retention_days),
-                      ChannelRegistry(settings.data_dir), indexer_mode=indexer)
+                      ChannelRegistry(settings.data_dir), TrailStore(settings.data_dir),
+                      indexer_mode=indexer, trail_storage=open_storage(settings),
+                      signing_keys=SigningKeys(settings.data_dir / "signing-keys", clock,
+                                               settings.signing_key_rotation_days))
+        service.checkpoints = Checkpointer(settings.data_dir, clock,
+                                           settings.checkpoint_interval)
         service._start()
         return service
 
@@ -81,6 +96,43 @@ class Service:
         else:
             self._spawn_indexer()
         self._spawn(self._maintain, "maintenance")
+        if self.checkpoints is not None:
+            checkpoints, stop = self.checkpoints, self._stop
+            self._spawn(lambda: checkpoints.run(stop), "merkle-tree")
+        self._start_delivery()
+        self._start_insights()
+
+    def _start_delivery(self) -> None:
+        from opentrail.trails import selects
+
+        self.delivery = Delivery(
+            self.settings.data_dir, self.clock, self.trails, self.trail_storage,
+            self.signing_keys, selects, delivery_interval=self.settings.delivery_interval,
+            digest_interval=self.settings.digest_interval,
+            checkpoint=self._checkpoint_note)
+        delivery, stop = self.delivery, self._stop
+        self._spawn(lambda: delivery.run(stop), "trail-delivery")
+
+    def _checkpoint_note(self) -> str:
+        """A checkpoint of the ledger's Merkle tree, published with every digest."""
+        assert self.checkpoints is not None
+        return self.checkpoints.make_checkpoint().note
+
+    def _start_insights(self) -> None:
+        self.insights = InsightsEngine(self.settings.data_dir, self.clock, self.writer,
+                                       self.insights_enabled)
+        self.insights_store = CounterStore(self.settings.data_dir)
+        engine, stop = self.insights, self._stop
+        self._spawn(lambda: engine.run(stop.is_set), "insights")
+
+    def insights_enabled(self, account: str, region: str, insight_type: str) -> bool:
+        """Record Insights only where a trail asked for them (or insights_always)."""
+        if self.settings.insights_always:
+            return True
+        return any(sel.get("InsightType") == insight_type
+                   and "Management" in (sel.get("EventCategories") or ["Management"])
+                   for trail in self.trails.visible(account, region)
+                   for sel in trail.insight_selectors)
 
     def _spawn(self, target: object, name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)  # type: ignore[arg-type]
@@ -121,3 +173,12 @@ class Service:
             self._indexer.close()
         self.writer.close()
         self.channels.close()
+        if self.checkpoints is not None:
+            self.checkpoints.close()
+        if self.delivery is not None:
+            self.delivery.close()
+        self.trails.close()
+        if self.insights is not None:
+            self.insights.close()
+            assert self.insights_store is not None
+            self.insights_store.close()

@@ -16,7 +16,9 @@ from starlette.routing import Route
 from opentrail.api._audit import audit_record
 from opentrail.api._ingest import ingest_batch, put_audit_events
 from opentrail.api._operations import Operation, model_operations, operations
+from opentrail.api._proofs import proof_routes
 from opentrail.api._request import authenticate, read_body, require
+from opentrail.api._webhook import WEBHOOK_PATH, kubernetes_audit_webhook
 from opentrail.api._wire import error_response, json_response, new_request_id
 from opentrail.auth import AuthContext
 from opentrail.errors import OpenTrailError, ValidationError
@@ -115,8 +117,13 @@ def build_app(service: Service) -> Starlette:
         Route("/PutAuditEvents", _bind(put_audit_events, service), methods=["POST"]),
         Route("/opentrail/v1/events", _bind(ingest_batch, service), methods=["POST"]),
         Route("/health", health, methods=["GET"]),
+        Route(WEBHOOK_PATH, _bind(kubernetes_audit_webhook, service), methods=["POST"]),
+        *proof_routes(service),
     ]
-    return Starlette(routes=routes)
+    from opentrail.console import console_routes  # lazy: the console imports api._lookup
+
+    # The console's GET pages at /, /signin, /events, ... beside the AWS endpoints.
+    return Starlette(routes=[*routes, *console_routes(service)])
 
 
 def _bind(handler: Any, service: Service) -> Any:

@@ -8,7 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from opentrail.api._channels import CHANNEL_OPERATIONS
+from opentrail.api._insights import list_insights_metric_data
 from opentrail.api._lookup import lookup_events
+from opentrail.api._public_keys import list_public_keys
+from opentrail.api._trails import TRAIL_OPERATIONS
 from opentrail.auth import AuthContext, Role
 
 __all__ = ["Operation", "model_operations", "operations"]
@@ -38,8 +41,12 @@ def operations(service: Any) -> dict[str, Operation]:
                                 name.startswith(READ_PREFIXES))
 
     add("LookupEvents", lookup_events, service.history)
+    add("ListInsightsMetricData", list_insights_metric_data, service)
+    add("ListPublicKeys", list_public_keys, service.signing_keys)
     for name, fn in CHANNEL_OPERATIONS.items():
         add(name, fn, service.channels)
+    for trail_op, handler in TRAIL_OPERATIONS.items():
+        add(trail_op, handler, service)
     return table
 
 

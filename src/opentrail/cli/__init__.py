@@ -19,8 +19,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lookup-events": ("opentrail.cli.lookup", "lookup_events"),
     "download": ("opentrail.cli.lookup", "download"),
     "verify": ("opentrail.cli.verify", "verify"),
+    "prove": ("opentrail.cli.prove", "prove"),
+    "verify-proof": ("opentrail.cli.prove", "verify_proof"),
     "demo": ("opentrail.cli.demo", "demo"),
     "quickstart": ("opentrail.cli.quickstart", "quickstart"),
+    "insights": ("opentrail.cli.insights", "insights"),
+    "export": ("opentrail.cli.export", "export"),
+    "validate-logs": ("opentrail.cli.validate", "validate_logs"),
+    "collect": ("opentrail.cli.collect", "collect"),
 }
 
 HELP = {
@@ -30,8 +36,14 @@ HELP = {
     "lookup-events": "Look up management events, like `aws cloudtrail lookup-events`.",
     "download": "Write every event matching a filter to CSV or JSON.",
     "verify": "Recompute every leaf hash in the ledger and report mismatches.",
+    "prove": "Fetch a self-contained inclusion or consistency proof from a server.",
+    "verify-proof": "Check a proof file offline with only the log's public key.",
     "demo": "Generate realistic demo activity and send it to a running server.",
     "quickstart": "Start a server with demo activity and a fresh key, ready to explore.",
+    "insights": "List Insights events (unusual API rates) and chart one against its baseline.",
+    "export": "Write events matching a filter as OCSF API Activity JSON.",
+    "validate-logs": "Check a trail's log files and digests, like `aws cloudtrail validate-logs`.",
+    "collect": "Follow log files and trail buckets (config file) and send their events.",
 }
 
 

@@ -4,23 +4,60 @@ The only source of truth. Everything else (history, trails, insights) is derived
 it by readers that remember how far they got.
 """
 
+from opentrail.ledger._checkpoint import (
+    CHECKPOINT_KEY_FILE,
+    CHECKPOINTS_FILE,
+    Checkpoint,
+    Checkpointer,
+    load_signer,
+    open_checkpoint,
+)
 from opentrail.ledger._merkle import EMPTY_ROOT, CompactRange, leaf_hash, node_hash, root_of
+from opentrail.ledger._note import NoteError, NoteSigner, NoteVerifier
+from opentrail.ledger._proof import (
+    ProofError,
+    consistency_proof,
+    inclusion_proof,
+    root_from_inclusion,
+    verify_consistency,
+    verify_inclusion,
+)
 from opentrail.ledger._reader import Mismatch, VerifyReport, bodies, tree_head, verify_ledger
 from opentrail.ledger._schema import LEDGER_FILE, open_reader
+from opentrail.ledger._tree import TREE_FILE, LedgerEntry, TreeFollower, TreeReader
 from opentrail.ledger._writer import LedgerWriter
 
 __all__ = [
+    "CHECKPOINTS_FILE",
+    "CHECKPOINT_KEY_FILE",
     "EMPTY_ROOT",
     "LEDGER_FILE",
+    "TREE_FILE",
+    "Checkpoint",
+    "Checkpointer",
     "CompactRange",
+    "LedgerEntry",
     "LedgerWriter",
     "Mismatch",
+    "NoteError",
+    "NoteSigner",
+    "NoteVerifier",
+    "ProofError",
+    "TreeFollower",
+    "TreeReader",
     "VerifyReport",
     "bodies",
+    "consistency_proof",
+    "inclusion_proof",
     "leaf_hash",
+    "load_signer",
     "node_hash",
+    "open_checkpoint",
     "open_reader",
+    "root_from_inclusion",
     "root_of",
     "tree_head",
+    "verify_consistency",
+    "verify_inclusion",
     "verify_ledger",
 ]
