@@ -82,7 +82,8 @@ def signature_is_valid(request: httpx.Request) -> bool:
 def test_public_face_is_pinned() -> None:
     # EventBuffer/BufferStats: the buffered application client (docs/applications.md).
     assert sorted(opentrail.client.__all__) == [
-        "BufferStats", "EventBuffer", "FailedRecord", "INGEST_PATH", "IngestAuthError", "IngestClient",
+        "BufferStats", "EventBuffer", "FailedRecord", "INGEST_PATH", "IngestAuthError",
+        "IngestClient",
         "IngestConnectionError", "IngestError", "IngestResult", "MAX_BATCH_BYTES",
         "MAX_BATCH_RECORDS", "RetryPolicy", "Signer", "error_from_response",
     ]

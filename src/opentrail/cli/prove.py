@@ -39,8 +39,7 @@ def _get(endpoint: str, path: str, params: dict[str, str], profile: str | None,
     import botocore.session
     import httpx
 
-    from opentrail.client import IngestError
-    from opentrail.client import Signer, error_from_response
+    from opentrail.client import IngestError, Signer, error_from_response
 
     url = f"{endpoint}{path}" + (f"?{urlencode(params, quote_via=quote)}" if params else "")
     try:
