@@ -219,14 +219,32 @@ def _delivered_and_stopped(server: Server, s3: Any) -> tuple[Any, list[str], lis
     _send(server, 100)
     digests = f"AWSLogs/{ACCOUNT}/CloudTrail-Digest/us-east-1/"
     wait_until(lambda: len(_keys(s3, digests)) >= 2, timeout=60)
-    _send(server, 100, "StopInstances")
+    # The first batch in a file of its own; the second lands in the final file at stop.
+    wait_until(lambda: _keys(s3, f"AWSLogs/{ACCOUNT}/CloudTrail/"), timeout=60)
+    last = _send(server, 100, "StopInstances")
     ct.stop_logging(Name="main")
-    stopped = ct.get_trail_status(Name="main")["StopLoggingTime"]
-    wait_until(lambda: ct.get_trail_status(Name="main").get("LatestDigestDeliveryTime",
-                                                            stopped) > stopped, timeout=60)
+
+    def delivered() -> set[str]:
+        ids: set[str] = set()
+        for key in _keys(s3, f"AWSLogs/{ACCOUNT}/CloudTrail/"):
+            body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+            ids.update(r["eventID"] for r in json.loads(gzip.decompress(body))["Records"])
+        return ids
+
+    # Everything sent before StopLogging is delivered, then the final digest covers it.
+    wait_until(lambda: set(last) <= delivered(), timeout=60)
+    wait_until(lambda: _digest_after_delivery(ct), timeout=60)
     logs = sorted(_keys(s3, f"AWSLogs/{ACCOUNT}/CloudTrail/"))
     assert len(logs) >= 2
     return ct, logs, sorted(_keys(s3, digests))
+
+
+def _digest_after_delivery(ct: Any) -> bool:
+    """The newest digest was made in or after the pass that delivered the newest file (a
+    pass enqueues its files before it builds its digests, so that digest lists them)."""
+    status = ct.get_trail_status(Name="main")
+    return bool(status.get("LatestDigestDeliveryTime", 0) and status.get("LatestDeliveryTime")
+                and status["LatestDigestDeliveryTime"] >= status["LatestDeliveryTime"])
 
 
 def test_aws_cli_validate_logs_passes_untouched_and_catches_tampering(

@@ -275,8 +275,9 @@ class Delivery:
             return
         last_run = self._prepare(trail, window, now)
         stopped = not trail.status.is_logging
-        final_file = stopped and (trail.status.stop_logging_time or 0) >= last_run
-        due = now - last_run >= self.delivery_interval or final_file
+        # A stopped trail delivers what is left of its period before its final digest,
+        # even when a pass that began before the stop already moved last_run past it.
+        due = now - last_run >= self.delivery_interval or stopped
         if due and not self._deliver(trail, window, now):
             return
         # Stopped: every open chain gets its final digest (also after a failed attempt).
