@@ -134,10 +134,15 @@ class InsightsEngine:
         for part in self.store.partitions():
             live = int(now // 60) - part.latest <= LIVE
             target = clock_target if live else part.latest
-            if target > part.decided:
+            # Where no trail wants Insights, only count: deciding costs most of the CPU,
+            # and once Insights are enabled the walk resumes from the last decided minute.
+            if target > part.decided and self._wanted(part.account, part.region):
                 written += self._decide(part.account, part.region, part.first,
                                         part.decided, target)
         return written
+
+    def _wanted(self, account: str, region: str) -> bool:
+        return any(self._gate(account, region, kind) for kind in (CALL_RATE, ERROR_RATE))
 
     def _decide(self, account: str, region: str, first: int, decided: int,
                 target: int) -> int:
