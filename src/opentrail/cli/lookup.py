@@ -19,7 +19,6 @@ from typing import IO, Any, TypeVar
 import boto3.session
 import botocore.session
 import click
-import orjson
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
@@ -28,6 +27,7 @@ from rich.table import Table
 
 from opentrail import __version__
 from opentrail.cli._options import DEFAULT_REGION, client_options
+from opentrail.history import CSV_COLUMNS, csv_row, escape_cell, event_record, time_text
 
 __all__ = [
     "CSV_COLUMNS", "csv_row", "download", "escape_cell", "lookup_events",
@@ -187,60 +187,14 @@ def _pages(client: Any, params: Mapping[str, Any],
 
 # --- rendering -------------------------------------------------------------------------
 
-CSV_COLUMNS = (
-    "Event ID", "Event time", "User name", "Event name", "Resource type", "Resource name",
-    "AWS access key", "Event source", "AWS region", "Error code", "Source IP address",
-    "Read-only", "CloudTrail event",
-)
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def escape_cell(value: str) -> str:
-    """Neutralise spreadsheet formulas (CSV injection): prefix a single quote."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
-
-
-def _time_text(value: object) -> str:
-    if isinstance(value, int | float):
-        value = datetime.fromtimestamp(value, UTC)
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return str(value or "")
-
-
-def _record(event: Event) -> dict[str, Any]:
-    try:
-        record = orjson.loads(event.get("CloudTrailEvent") or "{}")
-    except orjson.JSONDecodeError:
-        return {}
-    return record if isinstance(record, dict) else {}
-
-
-def _resources(event: Event, key: str) -> str:
-    return ", ".join(str(r.get(key, "")) for r in event.get("Resources") or [])
-
-
-def csv_row(event: Event) -> list[str]:
-    """One LookupEvents event as a row of `CSV_COLUMNS`, every cell escaped."""
-    record = _record(event)
-    row = [
-        event.get("EventId"), _time_text(event.get("EventTime")), event.get("Username"),
-        event.get("EventName"), _resources(event, "ResourceType"),
-        _resources(event, "ResourceName"), event.get("AccessKeyId"),
-        event.get("EventSource"), record.get("awsRegion"), record.get("errorCode"),
-        record.get("sourceIPAddress"), event.get("ReadOnly"), event.get("CloudTrailEvent"),
-    ]
-    return [escape_cell(str(cell) if cell is not None else "") for cell in row]
-
-
 def _table(events: Sequence[Event]) -> Table:
     table = Table("Time", "EventName", "Username", "EventSource", "Resources", "ReadOnly",
                   "ErrorCode", "SourceIP", show_lines=False)
     for event in events:
-        record = _record(event)
+        record = event_record(event)
         resources = "\n".join(f"{r.get('ResourceType', '')}: {r.get('ResourceName', '')}"
                               for r in event.get("Resources") or [])
-        table.add_row(_time_text(event.get("EventTime")), event.get("EventName", ""),
+        table.add_row(time_text(event.get("EventTime")), event.get("EventName", ""),
                       event.get("Username", ""), event.get("EventSource", ""), resources,
                       event.get("ReadOnly", ""), record.get("errorCode", ""),
                       record.get("sourceIPAddress", ""))

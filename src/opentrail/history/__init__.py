@@ -1,5 +1,6 @@
 """Event history: LookupEvents over a derived index of the ledger, with retention."""
 
+from opentrail.history._csv import CSV_COLUMNS, csv_row, escape_cell, event_record, time_text
 from opentrail.history._fields import ATTRIBUTE_KEYS, INSIGHT_KEYS, Attr, lookup_terms, summarize
 from opentrail.history._index import (
     HISTORY_FILE,
@@ -12,6 +13,7 @@ from opentrail.history._query import HistoryReader, LookupQuery, LookupResult
 
 __all__ = [
     "ATTRIBUTE_KEYS",
+    "CSV_COLUMNS",
     "HISTORY_FILE",
     "INSIGHT_KEYS",
     "Attr",
@@ -20,8 +22,12 @@ __all__ = [
     "LookupQuery",
     "LookupResult",
     "create_history",
+    "csv_row",
+    "escape_cell",
+    "event_record",
     "lookup_terms",
     "run_indexer_process",
     "start_indexer_thread",
     "summarize",
+    "time_text",
 ]
