@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -177,3 +178,34 @@ def make_event(name: str = "DescribeInstances", *, when: str = "2026-11-20T10:00
     }
     event.update(extra)
     return event
+
+
+@contextlib.contextmanager
+def moto_server(log: Path | None = None) -> Iterator[str]:
+    """moto's standalone S3 server on a free loopback port: the real S3 protocol, reached
+    by tests and by OpenTrail only through boto3."""
+    port = free_port()
+    with (log.open("wb") if log else open(os.devnull, "wb")) as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
+                                 "-p", str(port)], stdout=sink, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None and time.monotonic() < deadline, "moto did not start"
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One moto S3 server shared by the tests of a module."""
+    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as url:
+        yield url

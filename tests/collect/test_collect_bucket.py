@@ -6,40 +6,23 @@ import gzip
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
-import httpx
 import pytest
 
-from conftest import ACCOUNT, Server, free_port, make_event, wait_until
+from conftest import ACCOUNT, Server, make_event, moto_server, wait_until
 
 KEY = f"trail/AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/2026/11/25/{ACCOUNT}_CloudTrail_{{}}.json.gz"
 
 
 @pytest.fixture
 def s3_url() -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(url, timeout=2)
-                break
-            except httpx.HTTPError:
-                assert proc.poll() is None and time.monotonic() < deadline, "moto_server"
-                time.sleep(0.1)
+    with moto_server() as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def put_log(s3: Any, name: str, count: int) -> None:

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import gzip
 import json
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
-import httpx
 import pytest
 
-from conftest import DATASETS, free_port
+from conftest import DATASETS, moto_server
 from opentrail.sources import BucketObject, CloudTrailBucket
 
 INVICTUS = sorted((DATASETS / "invictus-aws" / "CloudTrail").glob("*.json"))[:3]
@@ -24,24 +21,9 @@ ORG_KEY = ("logs/AWSLogs/o-abc123def4/123837392027/CloudTrail/us-east-1/2023/07/
 
 @pytest.fixture(scope="module")
 def s3() -> Iterator[Any]:
-    port = free_port()
-    proc = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(url, timeout=2)
-                break
-            except httpx.HTTPError:
-                assert proc.poll() is None and time.monotonic() < deadline, "moto_server"
-                time.sleep(0.1)
+    with moto_server() as url:
         yield boto3.client("s3", endpoint_url=url, region_name="us-east-1",
                            aws_access_key_id="testing", aws_secret_access_key="testing")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def put_log(s3: Any, bucket: str, key: str, source: Path) -> int:

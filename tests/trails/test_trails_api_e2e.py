@@ -12,17 +12,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import Server, free_port, wait_until
+from conftest import Server, free_port, moto_server, wait_until
 from opentrail.auth import KeyStore, Role
 
 pytestmark = pytest.mark.e2e
@@ -319,22 +317,8 @@ def moto_s3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """moto's standalone S3 server on loopback; OpenTrail reaches it with env credentials."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    port = free_port()
-    with (tmp_path / "moto.log").open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                                 "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx.get(url, timeout=1)
-            break
-        except httpx.HTTPError:
-            assert proc.poll() is None and time.monotonic() < deadline, "moto did not start"
-            time.sleep(0.1)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
+    with moto_server(tmp_path / "moto.log") as url:
+        yield url
 
 
 def test_bucket_must_exist_in_s3(tmp_path: Path, moto_s3: str) -> None:
