@@ -18,8 +18,7 @@ import orjson
 
 from opentrail.clock import Clock
 from opentrail.events import Category
-from opentrail.history import HISTORY_FILE, Attr, lookup_terms
-from opentrail.ledger import LEDGER_FILE
+from opentrail.history import Attr, lookup_terms, open_history_reader
 
 __all__ = ["AWS_REGIONS", "ActivityIndex", "Overview"]
 
@@ -74,11 +73,7 @@ class ActivityIndex:
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(f"file:{self._dir / HISTORY_FILE}?mode=ro", uri=True,
-                                   check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout=10000")
-            conn.execute(f"ATTACH 'file:{self._dir / LEDGER_FILE}?mode=ro' AS ledger")
-            self._local.conn = conn
+            conn = self._local.conn = open_history_reader(self._dir)
         return conn
 
     def accounts(self, accounts: tuple[str, ...] | None) -> Sequence[str]:

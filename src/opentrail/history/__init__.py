@@ -9,7 +9,12 @@ from opentrail.history._index import (
     run_indexer_process,
     start_indexer_thread,
 )
-from opentrail.history._query import HistoryReader, LookupQuery, LookupResult
+from opentrail.history._query import (
+    HistoryReader,
+    LookupQuery,
+    LookupResult,
+    open_history_reader,
+)
 
 __all__ = [
     "ATTRIBUTE_KEYS",
@@ -26,6 +31,7 @@ __all__ = [
     "escape_cell",
     "event_record",
     "lookup_terms",
+    "open_history_reader",
     "run_indexer_process",
     "start_indexer_thread",
     "summarize",

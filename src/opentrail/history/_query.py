@@ -20,7 +20,7 @@ from opentrail.history._index import HISTORY_FILE
 from opentrail.history._token import decode_token, encode_token, query_digest
 from opentrail.ledger import LEDGER_FILE
 
-__all__ = ["HistoryReader", "LookupQuery", "LookupResult"]
+__all__ = ["HistoryReader", "LookupQuery", "LookupResult", "open_history_reader"]
 
 FAR_FUTURE = 2**53
 
@@ -53,6 +53,17 @@ class LookupResult:
 Hit = tuple[int, int]  # (event_time, seq)
 
 
+def open_history_reader(data_dir: Path) -> sqlite3.Connection:
+    """A read-only history.db connection with the ledger attached (for bodies); one per
+    thread, so its cache stays small."""
+    conn = sqlite3.connect(f"file:{data_dir / HISTORY_FILE}?mode=ro", uri=True,
+                           check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute("PRAGMA cache_size=-8192")
+    conn.execute(f"ATTACH 'file:{data_dir / LEDGER_FILE}?mode=ro' AS ledger")
+    return conn
+
+
 class HistoryReader:
     """Answers lookups. One read connection per thread, ledger attached for bodies."""
 
@@ -65,12 +76,7 @@ class HistoryReader:
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(f"file:{self._dir / HISTORY_FILE}?mode=ro", uri=True,
-                                   check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout=10000")
-            conn.execute("PRAGMA cache_size=-8192")  # per thread: keep the pool small
-            conn.execute(f"ATTACH 'file:{self._dir / LEDGER_FILE}?mode=ro' AS ledger")
-            self._local.conn = conn
+            conn = self._local.conn = open_history_reader(self._dir)
         return conn
 
     def window(self, query: LookupQuery) -> tuple[int, int]:
