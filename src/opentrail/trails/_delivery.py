@@ -249,8 +249,10 @@ class Delivery:
     def run_once(self) -> None:
         """One pass over every trail at the clock's current time."""
         with self._lock:
-            now = self.clock.now()
             trails = self.trails.list(None)
+            # Read after the trails: a stop seen in this pass is never later than `now`,
+            # so a final digest is always dated at or after its StopLoggingTime.
+            now = self.clock.now()
             self._forget_deleted(trails)
             for trail in trails:
                 try:
