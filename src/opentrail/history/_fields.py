@@ -99,25 +99,32 @@ def _read_only(obj: dict[str, Any]) -> str | None:
 
 
 def lookup_terms(obj: dict[str, Any]) -> list[tuple[Attr, str]]:
-    """Every (attribute, value) this record can be found by, ALL included."""
+    """Every (attribute, value) this record can be found by, ALL first, each once.
+
+    Runs once per indexed event, so it reads each field once and skips the helpers'
+    generality where a plain management record needs none.
+    """
     name, source = _what(obj)
     who = _identity(obj)
-    pairs: list[tuple[Attr, str | None]] = [
-        (Attr.EVENT_NAME, name),
-        (Attr.EVENT_SOURCE, source),
-        (Attr.READ_ONLY, _read_only(obj)),
-        (Attr.USERNAME, username(obj)),
-        (Attr.ACCESS_KEY_ID, _str(who.get("accessKeyId"))),
-        (Attr.ERROR_CODE, _str(obj.get("errorCode"))),
-        (Attr.USER_IDENTITY_ARN, _str(who.get("arn"))),
-        (Attr.SOURCE_IP, _str(obj.get("sourceIPAddress"))),
-        (Attr.EVENT_TYPE, _str(obj.get("eventType"))),
-    ]
-    for rtype, rname in resources(obj):
-        pairs.append((Attr.RESOURCE_TYPE, rtype))
-        pairs.append((Attr.RESOURCE_NAME, rname))
-    terms = {(attr, value) for attr, value in pairs if value is not None}
-    return [(Attr.ALL, ""), *sorted(terms)]
+    terms: list[tuple[Attr, str]] = [(Attr.ALL, "")]
+    for attr, value in ((Attr.EVENT_NAME, name), (Attr.EVENT_SOURCE, source),
+                        (Attr.READ_ONLY, _read_only(obj)), (Attr.USERNAME, username(obj)),
+                        (Attr.ACCESS_KEY_ID, who.get("accessKeyId")),
+                        (Attr.ERROR_CODE, obj.get("errorCode")),
+                        (Attr.USER_IDENTITY_ARN, who.get("arn")),
+                        (Attr.SOURCE_IP, obj.get("sourceIPAddress")),
+                        (Attr.EVENT_TYPE, obj.get("eventType"))):
+        if value and isinstance(value, str):
+            terms.append((attr, value))
+    if obj.get("resources"):
+        seen: set[tuple[Attr, str]] = set()
+        for rtype, rname in resources(obj):
+            if rtype is not None:
+                seen.add((Attr.RESOURCE_TYPE, rtype))
+            if rname is not None:
+                seen.add((Attr.RESOURCE_NAME, rname))
+        terms.extend(sorted(seen))
+    return terms
 
 
 def summarize(obj: dict[str, Any], body: bytes, event_time: int) -> dict[str, Any]:

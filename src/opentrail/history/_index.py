@@ -8,11 +8,13 @@ duplicate. No fsync per batch (synchronous=NORMAL): what a crash loses is re-der
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -107,15 +109,16 @@ class HistoryIndexer:
 
     def _write(self, rows: list[tuple[Any, ...]]) -> None:
         postings: list[tuple[int, int, int]] = []
-        counts: dict[int, int] = {}
+        cache, term_id = self._terms, self._term  # the hot loop: ~10 postings per event
         for seq, account, region, category, event_time, body in rows:
             if body is None:
                 continue  # expired before it was indexed
             for attr, value in lookup_terms(orjson.loads(body)):
-                term = self._term((account, region, category, int(attr), value))
+                key = (account, region, category, attr, value)
+                term = cache.get(key) or term_id(key)
                 postings.append((term, event_time, seq))
-                counts[term] = counts.get(term, 0) + 1
         self._conn.executemany("INSERT OR IGNORE INTO postings VALUES (?,?,?)", postings)
+        counts = Counter(term for term, _, _ in postings)
         self._conn.executemany("UPDATE terms SET n = n + ? WHERE id = ?",
                                [(n, t) for t, n in counts.items()])
 
@@ -161,6 +164,10 @@ def run_indexer_process(data_dir: str, retention_days: int) -> None:
     """Entry point of the indexer child process; exits when its parent dies."""
     from opentrail.clock import SystemClock
 
+    # Each batch parses thousands of acyclic dicts: as in the server (cli/serve.py), the
+    # default gen-0 threshold would run the cyclic collector many times per batch.
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
     parent = os.getppid()
     indexer = HistoryIndexer(Path(data_dir), SystemClock(), retention_days)
     try:
