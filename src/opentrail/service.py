@@ -122,8 +122,22 @@ class Service:
         self.insights = InsightsEngine(self.settings.data_dir, self.clock, self.writer,
                                        self.insights_enabled)
         self.insights_store = CounterStore(self.settings.data_dir)
+        self._spawn(self._run_insights, "insights")
+
+    def _run_insights(self) -> None:
+        """The engine follows the ledger only while some trail wants Insights (or
+        insights_always): counting costs ingest CPU nobody asked for otherwise. When one
+        starts to, the engine catches up from its cursor, so its baselines still cover
+        the stored history."""
         engine, stop = self.insights, self._stop
-        self._spawn(lambda: engine.run(stop.is_set), "insights")
+        assert engine is not None
+        while not stop.wait(0 if self.insights_wanted() else 1.0):
+            engine.run(lambda: stop.is_set() or not self.insights_wanted())
+
+    def insights_wanted(self) -> bool:
+        """Whether any trail of any account has Insights selectors (or insights_always)."""
+        return self.settings.insights_always or any(
+            trail.insight_selectors for trail in self.trails.list(None))
 
     def insights_enabled(self, account: str, region: str, insight_type: str) -> bool:
         """Record Insights only where a trail asked for them (or insights_always)."""

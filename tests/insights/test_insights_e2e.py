@@ -144,16 +144,41 @@ def _check_cli(server: Server, insight_id: str) -> None:
 
 
 def test_no_insights_without_selectors(live_server: Server) -> None:
-    """Analysed, but not recorded: no trail of the account asked for Insights."""
+    """Analysed, but not recorded: another account's trail wants Insights (so the engine
+    runs), this account's trails do not."""
+    other: Any = live_server.client(account="210987654321")
+    other.create_trail(Name="other", S3BucketName="other-bucket")
+    other.put_insight_selectors(TrailName="other", InsightSelectors=[
+        {"InsightType": "ApiCallRateInsight"}])
     client: Any = live_server.client()
     origin = (datetime.now(UTC) - timedelta(hours=5)).replace(second=0, microsecond=0)
     post_records(live_server, _traffic(origin))
-    metric = {"EventSource": "ec2.amazonaws.com", "EventName": "RunInstances",
-              "InsightType": "ApiCallRateInsight", "Period": 3600, "DataType": "NonZeroData",
-              "StartTime": origin, "EndTime": origin + timedelta(hours=3)}
-    wait_until(lambda: sum(client.list_insights_metric_data(**metric)["Values"]) == 500,
-               timeout=120)
+    wait_until(lambda: _counted(client, origin) == 500, timeout=120)
     deadline = time.monotonic() + 3  # give the detector a moment: nothing must appear
     while time.monotonic() < deadline:
         assert _insights(client) == []
         time.sleep(0.2)
+
+
+def _counted(client: Any, origin: datetime) -> float:
+    """RunInstances calls in ListInsightsMetricData over the traffic's first 3 hours."""
+    return sum(client.list_insights_metric_data(
+        EventSource="ec2.amazonaws.com", EventName="RunInstances",
+        InsightType="ApiCallRateInsight", Period=3600, DataType="NonZeroData",
+        StartTime=origin, EndTime=origin + timedelta(hours=3))["Values"])
+
+
+def test_engine_idle_until_a_trail_wants_insights_then_counts_the_backlog(
+        live_server: Server) -> None:
+    """Counting costs ingest CPU, so the engine waits for the first Insights selector;
+    then it counts the stored history, so the baseline covers what came before."""
+    client: Any = live_server.client()
+    origin = (datetime.now(UTC) - timedelta(hours=5)).replace(second=0, microsecond=0)
+    post_records(live_server, _traffic(origin))
+    client.lookup_events(MaxResults=1)  # the events are stored (acknowledged above)
+    time.sleep(2)  # the engine polls every second: it would have counted by now
+    assert _counted(client, origin) == 0
+    client.create_trail(Name="audit", S3BucketName="audit-bucket")
+    client.put_insight_selectors(TrailName="audit", InsightSelectors=[
+        {"InsightType": "ApiCallRateInsight"}])
+    wait_until(lambda: _counted(client, origin) == 500, timeout=120)
