@@ -71,7 +71,7 @@ def open_ledger(data_dir: Path) -> sqlite3.Connection:
     conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA cache_size=-65536")  # 64 MiB: keeps the id index's upper levels hot
+    conn.execute("PRAGMA cache_size=-16384")  # 16 MiB: the id index's upper levels stay hot
     conn.executescript(SCHEMA)
     return conn
 
