@@ -28,7 +28,8 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One real `opentrail serve` for this module: starting one costs seconds."""
-    live = Server(tmp_path_factory.mktemp("console") / "data", free_port())
+    live = Server(tmp_path_factory.mktemp("console") / "data", free_port(),
+                  ("--delivery-interval", "1", "--digest-interval", "2"))
     live.start()
     yield live
     live.kill(signal.SIGTERM)
@@ -214,6 +215,14 @@ def _trails(tab: Any, server: Server) -> None:
     assert "security-trail" in tab.locator("main").inner_text()
     assert tab.locator(".badge.ok", has_text="Logging").count() == 1
     shot(tab, "09-trails")
+    wait_until(lambda: "LatestDigestDeliveryTime" in admin.get_trail_status(
+        Name="security-trail"), timeout=60)
+    tab.get_by_label("Check digests and log files of the last").select_option("1h")
+    tab.get_by_role("button", name="Validate now").click()
+    tab.wait_for_url("**/trails/validate")
+    assert tab.get_by_role("heading", name="Every file is valid").count() == 1
+    assert tab.locator("table.validation tbody tr").count() >= 1
+    shot(tab, "09b-trail-validation")
 
 
 def _download_matches(tab: Any, ct: Any, pairs: list[tuple[str, str]]) -> None:

@@ -1,7 +1,7 @@
 """The console's routes, mounted by the API's app beside the AWS endpoints.
 
-GET pages only at `/`, `/signin`, `/events`, ...; the two forms that change state
-(sign-in, sign-out) POST to their own paths. The AWS API keeps `POST /`.
+GET pages only at `/`, `/signin`, `/events`, ...; the forms that change state or run work
+(sign-in, sign-out, a trail's Validate now) POST to their own paths. The AWS API keeps `POST /`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from opentrail.console._overview import activity_page
 from opentrail.console._resource import resource_page
 from opentrail.console._signin import signin_page, signin_submit, signout
 from opentrail.console._trail import trails_page
+from opentrail.console._validate import validate_now
 from opentrail.console._view import HERE
 from opentrail.service import Service
 
@@ -51,6 +52,7 @@ def console_routes(service: Service) -> list[BaseRoute]:
         Route("/resources", page(console, resource_page), methods=["GET"]),
         Route("/activity", page(console, activity_page), methods=["GET"]),
         Route("/trails", page(console, trails_page), methods=["GET"]),
+        Route("/trails/validate", page(console, validate_now), methods=["POST"]),
         Route("/insights", page(console, insights_page), methods=["GET"]),
         Mount("/static", StaticFiles(directory=Path(HERE / "static")), name="static"),
     ]
