@@ -47,7 +47,7 @@ class Settings:
         90, "Days of event history kept by event time; 0 keeps events forever."
     )
     max_pending_events: int = _setting(
-        200_000, "Events waiting for the writer before ingest answers ThrottlingException."
+        100_000, "Events waiting for the writer before ingest answers ThrottlingException."
     )
     max_request_bytes: int = _setting(
         64 * 1024 * 1024, "Largest request body accepted (after gzip decoding)."

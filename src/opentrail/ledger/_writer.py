@@ -41,7 +41,7 @@ class _Job:
 class LedgerWriter:
     """Owns the write connection. `submit` is thread-safe; results say stored or duplicate."""
 
-    def __init__(self, data_dir: Path, clock: Clock, *, max_pending: int = 200_000) -> None:
+    def __init__(self, data_dir: Path, clock: Clock, *, max_pending: int = 100_000) -> None:
         self._conn = open_ledger(data_dir)
         self._clock = clock
         self._max_pending = max_pending
