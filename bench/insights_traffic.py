@@ -23,7 +23,7 @@ __all__ = ["Anomaly", "Series", "Traffic", "generate"]
 
 FloatArray = npt.NDArray[np.float64]
 DAY = 1440
-START_MINUTE = 29_436_480  # 2025-12-29T00:00Z, a Monday
+START_MINUTE = 29_449_440  # 2025-12-29T00:00Z, a Monday (was 29_436_480: a Saturday)
 
 
 @dataclass(frozen=True)

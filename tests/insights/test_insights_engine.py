@@ -17,7 +17,7 @@ from opentrail.insights import InsightsEngine, minute_text
 from opentrail.ledger import LedgerWriter
 
 ACCOUNT = "123456789012"
-START = 29_436_480  # 2025-12-29T00:00Z, in minutes
+START = 29_449_440  # 2025-12-29T00:00Z, in minutes
 BURST = START + 8 * 1440 + 600
 
 
