@@ -8,6 +8,7 @@ import json
 import tempfile
 import time
 import uuid
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import orjson
 
 from bench.insights_traffic import Traffic
 from opentrail.clock import ManualClock
+from opentrail.errors import Throttled
 from opentrail.events import Record, parse_record
 from opentrail.insights import InsightsEngine, detect_series, minute_text
 from opentrail.ledger import LedgerWriter
@@ -57,7 +59,16 @@ def _run_engine(data_dir: Path, records: list[Record], now: float) -> EngineRun:
     writer = LedgerWriter(data_dir, clock)
     writer.start()
     t0 = time.perf_counter()
-    futures = [writer.submit(records[i:i + 5000]) for i in range(0, len(records), 5000)]
+    futures: list[Future[list[bool]]] = []
+    for i in range(0, len(records), 5000):
+        while True:
+            try:
+                futures.append(writer.submit(records[i:i + 5000]))
+                break
+            except Throttled:  # the writer bounds its queue: wait for the oldest batch
+                pending = next((f for f in futures if not f.done()), None)
+                if pending is not None:
+                    pending.result()
     for f in futures:
         f.result()
     ingest = len(records) / (time.perf_counter() - t0)
