@@ -15,7 +15,7 @@ from opentrail.insights import (
     upper_score,
 )
 
-MONDAY = 29_436_480  # 2025-12-29T00:00Z in minutes
+MONDAY = 29_449_440  # 2025-12-29T00:00Z in minutes
 DAY = 1440
 WEEK = 7 * DAY
 
@@ -132,3 +132,28 @@ def test_short_history_uses_what_there_is() -> None:
 def test_never_seen_api_gets_a_floor_not_a_zero(level: float) -> None:
     fit = fit_baseline(np.full(WEEK, level), MONDAY)
     assert fit.rates.min() > 0
+
+
+def test_deploy_day_surges_are_normal_but_a_burst_on_another_day_is_not() -> None:
+    """Weekly seasonality: a deploy API spikes 3-4x on Tuesdays, at a different hour each
+    week; the weekday's surge keeps that quiet, a 10x burst on a Wednesday still shows."""
+    rng = np.random.default_rng(4)
+    counts = _busy(21, seed=4, level=3.0)
+    for day, hour, size in ((1, 13, 3.0), (8, 10, 4.0), (15, 15, 3.5)):
+        at = day * DAY + hour * 60
+        counts[at:at + 15] += rng.poisson(counts[at - 60:at].mean() * (size - 1), 15)
+    assert detect_series(counts, MONDAY, analyse_from=MONDAY + WEEK) == []
+    fit = fit_baseline(counts[8 * DAY:15 * DAY], MONDAY + 8 * DAY)
+    assert fit.surge_by_day[1] > 1.5 and fit.surge_by_day[2] == 1.0  # Tuesday, Wednesday
+    at = 16 * DAY + 11 * 60
+    counts[at:at + 15] += rng.poisson(27.0, 15)  # 10x the usual ~3 calls/min
+    starts = _starts(detect_series(counts, MONDAY, analyse_from=MONDAY + WEEK))
+    assert [t.episode.start for t in starts] == [MONDAY + at]
+
+
+def test_clump_allowance_comes_from_quiet_windows_only() -> None:
+    """How many calls a quiet window may hold is learned from quiet windows: a busy
+    afternoon says nothing about how big a burst at 03:00 may be."""
+    fit = fit_baseline(_busy(7, seed=6, level=8.0), MONDAY)
+    busiest_minute = float(_busy(7, seed=6, level=8.0).max())
+    assert fit.peaks[0] < busiest_minute / 2

@@ -7,6 +7,12 @@ pools evidence across days; the factors are shrunk towards 1. Shrinkage is measu
 calls (a Gamma prior), so a sparse API or a short history never produces a zero or a wild
 estimate, while a busy API's profile follows its data.
 
+Weekly seasonality that does not repeat at the same hour (a deploy API spikes on
+Tuesdays, at a different hour each week) is a weekday's *surge*: the rate multiplier that
+makes that weekday's most surprising busy window look ordinary (`_surges`). The detector
+scores bursts against expected x surge, so a spike like last Tuesday's is normal this
+Tuesday while every other weekday keeps its full sensitivity.
+
 With less than 7 days of history the same fit runs on what exists (the seasonal factors
 stay near 1 until there is evidence for them) and the rate floor is higher, since a short
 history says little about rare calls: floor = 1 / (history minutes + 60).
@@ -19,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from opentrail.insights._score import FloatArray, max_score
+from opentrail.insights._score import FloatArray, max_score, upper_score
 
 __all__ = [
     "BASELINE_MINUTES",
@@ -43,6 +49,10 @@ KAPPA = 0.025  # squared relative error of a 7-day seasonal estimate (about 16%)
 # (0.75 measured worse on the benchmark: quiet weekdays then alarm on ordinary clumps).
 DAY_SHARE = 1.0
 KAPPA_MAX = 0.25  # at most 50% relative error, however short the history
+# A weekday's surge makes its most surprising busy window score this much: about what
+# the worst of a day's ~7,000 ordinary windows scores, so days without a real excursion
+# keep 1.0 (2 measured worse: ordinary noise then hides ramps on busy APIs).
+SURGE_SCORE = 4.0
 
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
@@ -62,9 +72,10 @@ class Baseline:
     down_ceiling: float  # ... and downwards
     average: float  # mean calls per minute over the baseline (the record's baseline average)
     minutes: int  # minutes of history the fit used
-    peaks: tuple[float, ...] = ()  # the most calls seen in any window of each WINDOWS width
+    peaks: tuple[float, ...] = ()  # most calls in a quiet window (< 1 expected), per width
     up_by_day: tuple[float, ...] = ()  # up_ceiling per day of the week (Monday first)
     down_by_day: tuple[float, ...] = ()
+    surge_by_day: tuple[float, ...] = ()  # rate multiplier a weekday's surges reached (>= 1)
 
     def bars(self, minutes: IntArray, threshold: float, ratio: float, margin: float,
              ) -> tuple[FloatArray, FloatArray]:
@@ -88,6 +99,12 @@ class Baseline:
 
     def expected(self, minutes: IntArray) -> FloatArray:
         return self.rates[hour_of_week(minutes)]
+
+    def surge(self, minutes: IntArray) -> FloatArray:
+        """How far above `expected` this weekday's rate went last week (1.0: not at all)."""
+        if not self.surge_by_day:
+            return np.ones(len(minutes))
+        return np.array(self.surge_by_day)[hour_of_week(minutes) // 24]
 
 
 def window_sums(values: FloatArray, width: int) -> FloatArray:
@@ -135,14 +152,72 @@ def fit_baseline(counts: FloatArray, first_minute: int,
     theta = _theta(used, rates[how])
     draft = Baseline(rates, theta, 0.0, 0.0, float(used.mean()) if len(used) else 0.0,
                      len(used))
-    # Ceilings against the smooth pooled model: a cell that memorised last week's deploy
-    # spike would hide how surprising such spikes look, and so let this week's alarm.
-    up, down = _ceilings(counts.astype(np.float64), pooled[hour_of_week(minutes)], keep,
-                         draft, first_minute)
-    peaks = tuple(float(window_sums(np.where(keep, counts, 0.0), w).max(initial=0.0))
-                  for w in WINDOWS)
+    # Surges and ceilings against the smooth pooled model: a cell that memorised last
+    # week's deploy spike at 13:00 would say nothing about this week's at 10:00 and hide
+    # how surprising such spikes look; the weekday's surge and ceiling do not.
+    # (Ceilings stay measured without the surge: both together are what keeps deploy
+    # days quiet; ceilings after the surge measured worse.)
+    smooth = pooled[hour_of_week(minutes)]
+    surges = _surges(counts.astype(np.float64), smooth, keep, draft, first_minute)
+    up, down = _ceilings(counts.astype(np.float64), smooth, keep, draft, first_minute)
+    peaks = _quiet_peaks(counts.astype(np.float64), rates[hour_of_week(minutes)], keep)
     return Baseline(rates, theta, max(up), max(down), draft.average, draft.minutes, peaks,
-                    up, down)
+                    up, down, surges)
+
+
+def _surges(counts: FloatArray, expected: FloatArray, keep: BoolArray, fit: Baseline,
+            first_minute: int) -> tuple[float, ...]:
+    """Per weekday, the rate multiplier that makes its most surprising busy window (one
+    call or more expected) look ordinary again (upper score SURGE_SCORE).
+
+    A deploy API that spiked 3x last Tuesday gets somewhat under 3 for Tuesdays (a score
+    of 4 still leaves room for noise), and this week's Tuesday bursts are scored against
+    that multiple of the usual rate; days without surges keep 1."""
+    weekday = hour_of_week(np.arange(first_minute, first_minute + len(counts),
+                                     dtype=np.int64)) // 24
+    out = np.ones(7)
+    for width in WINDOWS:
+        clean = window_sums((~keep).astype(np.float64), width) == 0
+        obs, exp = window_sums(counts, width), window_sums(expected, width)
+        # Chernoff bound: only windows whose deviance could reach SURGE_SCORE need solving
+        k, lam = obs / fit.theta, np.maximum(exp, 1e-12) / fit.theta
+        safe = np.maximum(k, 1e-12)
+        bound = (safe * np.log(safe / lam) - k + lam) / np.log(10)
+        cand = clean & (exp >= 1.0) & (obs > exp) & (bound >= SURGE_SCORE)
+        if not cand.any():
+            continue
+        need = _solve_surge(obs[cand], exp[cand], fit.theta, fit.kappa)
+        np.maximum.at(out, weekday[cand], need)
+    seen = np.zeros(7, dtype=bool)
+    seen[np.unique(weekday)] = True
+    if not seen.all():  # days not seen yet: the worst day seen stands in
+        out[~seen] = out.max()
+    return tuple(float(x) for x in out)
+
+
+def _solve_surge(obs: FloatArray, exp: FloatArray, theta: float, kappa: float) -> FloatArray:
+    """For each window, the multiplier a >= 1 with upper_score(obs, a * exp) = SURGE_SCORE
+    (bisection on log a; the score falls as a grows)."""
+    lo, hi = np.zeros(len(obs)), np.log(np.maximum(obs / exp, 1.0)) + 1e-9
+    for _ in range(20):
+        mid = (lo + hi) / 2
+        over = upper_score(obs, exp * np.exp(mid), theta, kappa) > SURGE_SCORE
+        lo, hi = np.where(over, mid, lo), np.where(over, hi, mid)
+    return np.exp(hi)
+
+
+def _quiet_peaks(counts: FloatArray, expected: FloatArray, keep: BoolArray,
+                 ) -> tuple[float, ...]:
+    """The most calls seen in any quiet window (under one call expected) of each width.
+
+    Only quiet windows: the test they serve applies where less than a call is expected, and
+    a medium API's daytime traffic says nothing about how big a clump at night may be."""
+    out = []
+    for width in WINDOWS:
+        quiet = (window_sums(expected, width) < 1.0) & (
+            window_sums((~keep).astype(np.float64), width) == 0)
+        out.append(float(window_sums(counts, width)[quiet].max(initial=0.0)))
+    return tuple(out)
 
 
 def _theta(counts: FloatArray, expected: FloatArray) -> float:

@@ -9,8 +9,9 @@ refit schedule and the scores depend only on the counts, so running it twice ove
 same counts gives the same decisions.
 
 Start: some window is more surprising than both `threshold` and the baseline's own worst
-window plus `margin` (deploy-day spikes of last week raise the bar for this week), and
-the excess (or shortfall, for drops) is at least `min_excess` (`min_drop`) calls.
+window plus `margin` (deploy-day spikes of last week raise the bar for this week; bursts
+are scored against the expected rate times the weekday's surge), and the excess (or
+shortfall, for drops) is at least `min_excess` (`min_drop`) calls.
 End (hysteresis): the last `quiet_minutes` minutes together look normal again (score
 below `end_threshold`); the End time is the first of those minutes. After an End, new
 windows start afresh so the tail of an Insight cannot re-open it (no flapping).
@@ -198,16 +199,19 @@ class _Block:
         self.hits: list[tuple[int, FloatArray]] = []
         up_bars, down_bars = baseline.bars(minutes, params.threshold, params.ceiling_ratio,
                                            params.margin)
+        surged = self.expected * baseline.surge(minutes)
         for i, width in enumerate(WINDOWS):
             obs, exp = window_sums(counts, width), window_sums(self.expected, width)
-            # where less than one call is expected (a sparse API), also beat the busiest
-            # window of the baseline: clumps as large as last week's are normal
+            high = window_sums(surged, width)
+            # where less than one call is expected (a sparse API, a night), also beat the
+            # busiest such quiet window of the baseline: clumps as large as last week's
+            # are normal. Bursts are scored against the weekday's surge (deploy days).
             peak = baseline.peaks[i] if baseline.peaks else 0.0
             up = (obs - exp >= params.min_excess) & (
                 (exp >= 1.0) | (obs > peak * params.peak_ratio))
             down = (exp - obs >= params.min_drop) & (baseline.minutes >= DROP_HISTORY)
             # score only the windows that pass the cheap tests: gammainc is the hot spot
-            up[up] = upper_score(obs[up], exp[up], baseline.theta,
+            up[up] = upper_score(obs[up], high[up], baseline.theta,
                                  baseline.kappa) >= up_bars[up]
             down[down] = lower_score(obs[down], exp[down], baseline.theta,
                                      baseline.kappa) >= down_bars[down]
