@@ -6,10 +6,13 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from opentrail.clock import ManualClock
 from opentrail.events import Category, parse_record
 from opentrail.history import HistoryIndexer, HistoryReader, LookupQuery
 from opentrail.ledger import LedgerWriter, open_reader, verify_ledger
+from opentrail.ledger import _writer as ledger_writer
 
 NOW = 1795600000.0
 DAY = 86400
@@ -55,3 +58,25 @@ def test_recent_ingest_of_old_events_keeps_their_bodies(tmp_path: Path) -> None:
     writer.submit([_record(NOW - 400 * DAY)]).result()
     assert writer.purge(int(NOW) - 90 * DAY) == 0
     writer.close()
+
+
+def test_purge_goes_in_chunks_and_comes_back_for_what_expires_later(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Short write transactions over the ingested-before-cutoff prefix only; an old
+    ingest of then-recent events is purged by a later pass, once their time expires."""
+    monkeypatch.setattr(ledger_writer, "PURGE_CHUNK", 3)
+    clock = ManualClock(NOW - 200 * DAY)
+    writer = LedgerWriter(tmp_path, clock)
+    writer.start()
+    # seqs 0-9: ingested 200 days ago; 0-6 happened 210 days ago, 7-9 "today" (NOW)
+    writer.submit([_record(NOW - 210 * DAY) for _ in range(7)]
+                  + [_record(NOW) for _ in range(3)]).result()
+    clock.advance(190 * DAY)  # seqs 10-11: ingested 10 days ago, 10 days old
+    writer.submit([_record(NOW - 10 * DAY) for _ in range(2)]).result()
+    clock.advance(10 * DAY)
+    assert writer.purge(int(NOW) - 90 * DAY) == 7
+    assert writer.purge(int(NOW) - 90 * DAY) == 0  # nothing new: starts at seq 7
+    assert writer.purge(int(NOW) + 91 * DAY) == 5  # 91 days on: 7-9 and 10-11 expire
+    writer.close()
+    report = verify_ledger(open_reader(tmp_path))
+    assert report.ok and (report.size, report.expired) == (12, 12)

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 GROUP_LIMIT = 20_000  # events per transaction: large enough to amortise the fsync
 ID_CHUNK = 500  # ids per dedup query, under SQLite's parameter limit
+PURGE_CHUNK = 20_000  # seqs per retention-purge transaction (a few ms of write lock)
 
 
 @dataclass
@@ -51,6 +52,7 @@ class LedgerWriter:
         self._closed = False
         row = self._conn.execute("SELECT COALESCE(MAX(seq) + 1, 0) FROM events").fetchone()
         self._next_seq: int = row[0]
+        self._purge_from = 0  # seqs below it hold no body that has expired yet
         self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
 
     @property
@@ -159,25 +161,54 @@ class LedgerWriter:
         """Drop bodies of events older than `cutoff` by event time and by ingest time.
 
         Runs on its own connection (SQLite serialises it against the writer's commits), so
-        only that connection ever has the purge function the trigger asks for.
+        only that connection ever has the purge function the trigger asks for. An UPDATE
+        holds the write lock for as long as it scans, so the purge goes in short seq
+        ranges (the writer waits for one range at most, never for a scan of the whole
+        ledger), only over events ingested before the cutoff, and from the lowest seq
+        the previous purge left a body at.
         """
         path = self._conn.execute("PRAGMA database_list").fetchone()[2]
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA synchronous=FULL")
-            return _purge(conn, cutoff)
+            end = _first_ingested_at(conn, cutoff, self._next_seq)
+            purged, self._purge_from = _purge(conn, cutoff, self._purge_from, end)
+            return purged
         finally:
             conn.close()
 
 
-def _purge(conn: sqlite3.Connection, cutoff: int) -> int:
+def _first_ingested_at(conn: sqlite3.Connection, cutoff: int, size: int) -> int:
+    """The first seq ingested at or after `cutoff` (`size` if none): ingest time grows
+    with seq, and seqs have no gaps, so a binary search over point reads finds it."""
+    lo, hi = 0, size
+    while lo < hi:
+        mid = (lo + hi) // 2
+        row = conn.execute("SELECT ingested FROM events WHERE seq = ?", (mid,)).fetchone()
+        if row is None or row[0] >= cutoff:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def _purge(conn: sqlite3.Connection, cutoff: int, start: int, end: int) -> tuple[int, int]:
+    """Purge seqs [start, end) chunk by chunk; returns (bodies dropped, the lowest seq in
+    the range still holding a body, or `end`: where the next purge starts)."""
     conn.create_function("opentrail_purge_cutoff", 0, lambda: cutoff, deterministic=True)
+    purged, kept = 0, None
     try:
-        cur = conn.execute(
-            "UPDATE events SET body = NULL WHERE body IS NOT NULL "
-            "AND event_time < ? AND ingested < ?", (cutoff, cutoff))
-        return cur.rowcount
+        for lo in range(start, end, PURGE_CHUNK):
+            hi = min(lo + PURGE_CHUNK, end)
+            purged += conn.execute(
+                "UPDATE events SET body = NULL WHERE seq >= ? AND seq < ? "
+                "AND body IS NOT NULL AND event_time < ? AND ingested < ?",
+                (lo, hi, cutoff, cutoff)).rowcount
+            if kept is None:  # an old ingest of recent events: expires later, by its time
+                kept = conn.execute("SELECT MIN(seq) FROM events WHERE seq >= ? AND seq < ? "
+                                    "AND body IS NOT NULL", (lo, hi)).fetchone()[0]
+        return purged, end if kept is None else kept
     finally:
         conn.create_function("opentrail_purge_cutoff", 0, None)
 
