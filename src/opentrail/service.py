@@ -136,8 +136,13 @@ class Service:
 
     def insights_wanted(self) -> bool:
         """Whether any trail of any account has Insights selectors (or insights_always)."""
-        return self.settings.insights_always or any(
-            trail.insight_selectors for trail in self.trails.list(None))
+        if self.settings.insights_always:
+            return True
+        try:
+            return any(trail.insight_selectors for trail in self.trails.list(None))
+        except Exception:  # the trail store failing must not end Insights for good
+            log.exception("insights: could not read the trails; pausing the engine")
+            return False
 
     def insights_enabled(self, account: str, region: str, insight_type: str) -> bool:
         """Record Insights only where a trail asked for them (or insights_always)."""
