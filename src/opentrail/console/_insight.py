@@ -73,5 +73,8 @@ async def insights_page(console: Console, request: Request, viewer: Viewer) -> R
     flt = console.filter(request, default_range="7d")
     episodes = await run_in_threadpool(_build, console, viewer, flt)
     regions = await run_in_threadpool(console.regions, viewer, flt.region)
+    service = console.service
+    running = service.insights_store is not None and await run_in_threadpool(
+        service.insights_wanted)
     return console.render(request, "insights.html", viewer, filter=flt, episodes=episodes,
-                          regions=regions, enabled=console.service.insights_store is not None)
+                          regions=regions, enabled=running)
