@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import botocore.session
 import httpx
 import pytest
 import uvicorn
+from middleware_events import recorded, writer_buffer
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -59,20 +58,6 @@ def serve(app: Starlette) -> Iterator[str]:
         thread.join(timeout=30)
 
 
-def writer_buffer(server: Server, **options: Any) -> EventBuffer:
-    key = server.key("writer")
-    session = botocore.session.Session()
-    session.set_credentials(key.access_key_id, key.secret)
-    return EventBuffer.connect(server.endpoint, session=session, region="us-east-1", **options)
-
-
-def recorded(server: Server) -> list[dict[str, Any]]:
-    client: Any = server.client(region="on-premises")
-    events = client.lookup_events(LookupAttributes=[
-        {"AttributeKey": "EventSource", "AttributeValue": APP}])["Events"]
-    return [json.loads(e["CloudTrailEvent"]) for e in events]
-
-
 @pytest.mark.e2e
 def test_requests_become_events(live_server: Server) -> None:
     buffer = writer_buffer(live_server)
@@ -84,8 +69,8 @@ def test_requests_become_events(live_server: Server) -> None:
         assert httpx.get(f"{url}/nowhere").status_code == 404
         assert buffer.flush(timeout=60)
     buffer.close()
-    wait_until(lambda: len(recorded(live_server)) == 3, timeout=60)
-    events = {e["eventName"]: e for e in recorded(live_server)}
+    wait_until(lambda: len(recorded(live_server, APP)) == 3, timeout=60)
+    events = {e["eventName"]: e for e in recorded(live_server, APP)}
     get = events["GET /items/{item_id}"]
     assert get["userIdentity"] == {"type": "AppUser", "userName": "alice"}
     assert get["requestParameters"] == {"color": "red", "api_key": HIDDEN}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +11,7 @@ import botocore.session
 import flask
 import httpx
 import pytest
+from middleware_events import recorded, writer_buffer
 from werkzeug.serving import make_server
 
 from conftest import Server, free_port, wait_until
@@ -58,20 +58,6 @@ def serve(app: flask.Flask) -> Iterator[str]:
         server.server_close()
 
 
-def writer_buffer(server: Server, **options: Any) -> EventBuffer:
-    key = server.key("writer")
-    session = botocore.session.Session()
-    session.set_credentials(key.access_key_id, key.secret)
-    return EventBuffer.connect(server.endpoint, session=session, region="us-east-1", **options)
-
-
-def recorded(server: Server) -> list[dict[str, Any]]:
-    client: Any = server.client(region="on-premises")
-    events = client.lookup_events(LookupAttributes=[
-        {"AttributeKey": "EventSource", "AttributeValue": APP}])["Events"]
-    return [json.loads(e["CloudTrailEvent"]) for e in events]
-
-
 @pytest.mark.e2e
 def test_flask_requests_become_events(live_server: Server) -> None:
     buffer = writer_buffer(live_server)
@@ -82,8 +68,8 @@ def test_flask_requests_become_events(live_server: Server) -> None:
         assert httpx.delete(f"{url}/orders/7").status_code == 403
         assert buffer.flush(timeout=60)
     buffer.close()
-    wait_until(lambda: len(recorded(live_server)) == 3, timeout=60)
-    events = {e["eventName"]: e for e in recorded(live_server)}
+    wait_until(lambda: len(recorded(live_server, APP)) == 3, timeout=60)
+    events = {e["eventName"]: e for e in recorded(live_server, APP)}
     get = events["GET /orders/<int:order_id>"]
     assert get["userIdentity"] == {"type": "AppUser", "userName": "carol"}
     assert (get["requestParameters"], get["readOnly"]) == ({"page": "2"}, True)
