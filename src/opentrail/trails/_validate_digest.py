@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -69,16 +70,25 @@ def key_time(key: str) -> datetime | None:
 def gunzip_exact(body: bytes) -> bytes:
     """The one gzip member `body` holds; anything after it makes the file invalid
     (awscli's zlib.decompress silently ignores appended members)."""
+    return b"".join(gunzip_chunks((body,)))
+
+
+def gunzip_chunks(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The uncompressed bytes of exactly one gzip member, piece by piece; Invalid for
+    bad, truncated or appended gzip data."""
     inflater = zlib.decompressobj(GZIP_WBITS)
     try:
-        raw = inflater.decompress(body) + inflater.flush()
+        for chunk in chunks:
+            if inflater.eof:
+                raise Invalid("invalid format (data after the first gzip member)")
+            yield inflater.decompress(chunk)
+        yield inflater.flush()
     except zlib.error:
         raise Invalid("invalid format") from None
     if not inflater.eof:
         raise Invalid("invalid format (truncated gzip stream)")
     if inflater.unused_data:
         raise Invalid("invalid format (data after the first gzip member)")
-    return raw
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,17 @@ from __future__ import annotations
 
 import hashlib
 import re
-import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from opentrail.trails._validate_digest import GZIP_WBITS, Digest, Invalid, display, parse_time
+from opentrail.trails._validate_digest import (
+    Digest,
+    Invalid,
+    display,
+    gunzip_chunks,
+    parse_time,
+)
 from opentrail.trails._validate_source import ObjectMissing, ObjectSource
 
 __all__ = ["EVENT_SKEW", "EventTimes", "LogCheck", "check_log_file"]
@@ -79,20 +84,10 @@ class LogCheck:
 
 def _stream(source: ObjectSource, bucket: str, key: str) -> tuple[str, EventTimes]:
     """SHA-256 of the uncompressed bytes and their event times; Invalid on bad gzip."""
-    inflater, digest, times = zlib.decompressobj(GZIP_WBITS), hashlib.sha256(), EventTimes()
-    try:
-        for chunk in source.open(bucket, key).chunks:
-            if inflater.eof:
-                raise Invalid("invalid format (data after the first gzip member)")
-            data = inflater.decompress(chunk)
-            digest.update(data)
-            times.feed(data)
-    except zlib.error:
-        raise Invalid("invalid format") from None
-    if not inflater.eof:
-        raise Invalid("invalid format (truncated gzip stream)")
-    if inflater.unused_data:
-        raise Invalid("invalid format (data after the first gzip member)")
+    digest, times = hashlib.sha256(), EventTimes()
+    for data in gunzip_chunks(source.open(bucket, key).chunks):
+        digest.update(data)
+        times.feed(data)
     times.close()
     return digest.hexdigest(), times
 
