@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -157,6 +158,17 @@ def wait_until(predicate: object, timeout: float = 15.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.05)
+
+
+def final_digest_delivered(client: Any, trail: str) -> bool:
+    """A stopped trail's final digest is out: the newest digest was made in a pass after
+    StopLogging and after the pass that delivered the newest log file (a pass enqueues
+    its files before it builds its digests, so that digest lists them)."""
+    status = client.get_trail_status(Name=trail)
+    digest = status.get("LatestDigestDeliveryTime")
+    return bool(digest and status.get("LatestDeliveryTime") and status.get("StopLoggingTime")
+                and digest >= status["LatestDeliveryTime"]
+                and digest >= status["StopLoggingTime"])
 
 
 def make_event(name: str = "DescribeInstances", *, when: str = "2026-11-20T10:00:00Z",

@@ -13,7 +13,14 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import Server, free_port, make_event, post_records, wait_until
+from conftest import (
+    Server,
+    final_digest_delivered,
+    free_port,
+    make_event,
+    post_records,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -53,12 +60,7 @@ def _delivered(server: Server) -> Any:
     wait_until(lambda: _files(server, "CloudTrail"), timeout=60)
     ct.stop_logging(Name="main")
 
-    def final_digest() -> bool:
-        status = ct.get_trail_status(Name="main")
-        digest = status.get("LatestDigestDeliveryTime")
-        return bool(digest and digest >= status["StopLoggingTime"])
-
-    wait_until(final_digest, timeout=60)
+    wait_until(lambda: final_digest_delivered(ct, "main"), timeout=60)
     return ct
 
 

@@ -21,7 +21,15 @@ import httpx
 import pytest
 import rsa
 
-from conftest import ACCOUNT, Server, free_port, make_event, post_records, wait_until
+from conftest import (
+    ACCOUNT,
+    Server,
+    final_digest_delivered,
+    free_port,
+    make_event,
+    post_records,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -212,21 +220,10 @@ def _delivered_and_stopped(server: Server, s3: Any) -> tuple[Any, list[str], lis
     # Everything sent before StopLogging is delivered, then the final digest covers it
     # (a scheduled digest may land between the two: only the one after the stop is last).
     wait_until(lambda: set(last) <= delivered(), timeout=60)
-    wait_until(lambda: _final_digest_delivered(ct), timeout=60)
+    wait_until(lambda: final_digest_delivered(ct, "main"), timeout=60)
     logs = sorted(_keys(s3, f"AWSLogs/{ACCOUNT}/CloudTrail/"))
     assert len(logs) >= 2
     return ct, logs, sorted(_keys(s3, digests))
-
-
-def _final_digest_delivered(ct: Any) -> bool:
-    """The newest digest was made in a pass after StopLogging and after the pass that
-    delivered the newest file (a pass enqueues its files before it builds its digests, so
-    that digest lists them); no digest follows a stopped trail's final one."""
-    status = ct.get_trail_status(Name="main")
-    digest = status.get("LatestDigestDeliveryTime")
-    return bool(digest and status.get("LatestDeliveryTime") and status.get("StopLoggingTime")
-                and digest >= status["LatestDeliveryTime"]
-                and digest >= status["StopLoggingTime"])
 
 
 def test_aws_cli_validate_logs_passes_untouched_and_catches_tampering(
