@@ -6,9 +6,11 @@ the same run; then the engine end to end through a real ledger (same Insights as
 arrays; counting speed beside the ledger writer's commit speed); then the invictus-aws
 dataset. Prints a table and writes bench/results/insights-latest.json.
 
-Seed 7 is the seed the detector's parameters were tuned on; seeds 11 and 13 were not
-looked at while tuning, and 17, 23, 29 and 31 were first run after the last change of
-method (weekday surges); all are reported beside it.
+Seed 7 is the seed the detector's parameters were first tuned on; seeds 11 and 13 were
+not looked at then; 17, 23, 29 and 31 were first run after the weekday surges, and the
+last change of method (smooth hourly curve, rate-dependent dispersion) was tuned on all
+seven. Seeds 37, 41, 43 and 47 were first run after that tuning: they are the held-out
+check. All are reported.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from bench.insights_traffic import Traffic, generate
 from bench.report import RESULTS, Row, machine, print_table
 
 TUNED_SEED = 7
-SEEDS = (7, 11, 13, 17, 23, 29, 31)
+SEEDS = (7, 11, 13, 17, 23, 29, 31, 37, 41, 43, 47)
 DAYS = 35
 NAIVE_KS = (3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0)
 

@@ -1,9 +1,11 @@
 """The baseline: what a per-minute series normally does, learned from the 7 days before.
 
-Seasonality: the expected rate of a minute is looked up by its hour of the week. Each of
-the 168 hour-of-week cells is the cell's own mean (60 minutes of evidence per week of
-history) shrunk towards a multiplicative model, level x hour-of-day x day-of-week, that
-pools evidence across days; the factors are shrunk towards 1. Shrinkage is measured in
+Seasonality: the expected rate of a minute comes from its hour of the week, interpolated
+linearly between the middles of neighbouring hours (a step per hour made every morning's
+ramp-up look like an hour of deficits and excesses). Each of the 168 hour-of-week cells
+is the cell's own mean (60 minutes of evidence per week of history) shrunk towards a
+multiplicative model, level x hour-of-day x day-of-week, that pools evidence across
+days; the factors are shrunk towards 1. Shrinkage is measured in
 calls (a Gamma prior), so a sparse API or a short history never produces a zero or a wild
 estimate, while a busy API's profile follows its data.
 
@@ -76,12 +78,19 @@ class Baseline:
     up_by_day: tuple[float, ...] = ()  # up_ceiling per day of the week (Monday first)
     down_by_day: tuple[float, ...] = ()
     surge_by_day: tuple[float, ...] = ()  # rate multiplier a weekday's surges reached (>= 1)
+    phi: float = 0.0  # rate noise: a minute's variance is theta x mu + phi x mu^2
+
+    def dispersion(self, expected: FloatArray, width: int) -> FloatArray:
+        """The dispersion index of a window sum with `expected` calls over `width` minutes."""
+        return self.theta + self.phi * np.asarray(expected, dtype=np.float64) / width
 
     def bars(self, minutes: IntArray, threshold: float, ratio: float, margin: float,
-             ) -> tuple[FloatArray, FloatArray]:
+             cap: float) -> tuple[FloatArray, FloatArray]:
         """What a window ending at each minute must beat, up and down: the threshold, and
         the baseline's own worst score on the same weekday (a deploy day is spiky every
-        week), at least DAY_SHARE of its worst day overall, scaled by ratio, plus margin."""
+        week), at least DAY_SHARE of its worst day overall, scaled by ratio, plus margin,
+        and at most `cap`: one wild spike last week must not blind the detector to a
+        10x burst this week."""
         out = []
         for overall, by_day in ((self.up_ceiling, self.up_by_day),
                                 (self.down_ceiling, self.down_by_day)):
@@ -89,7 +98,7 @@ class Baseline:
             if by_day:
                 ceiling = np.maximum(np.array(by_day)[hour_of_week(minutes) // 24],
                                      DAY_SHARE * overall)
-            out.append(np.maximum(threshold, ceiling * ratio + margin))
+            out.append(np.maximum(threshold, np.minimum(ceiling * ratio + margin, cap)))
         return out[0], out[1]
 
     @property
@@ -98,13 +107,23 @@ class Baseline:
         return min(KAPPA_MAX, KAPPA * max(1.0, BASELINE_MINUTES / max(self.minutes, 1)))
 
     def expected(self, minutes: IntArray) -> FloatArray:
-        return self.rates[hour_of_week(minutes)]
+        return interpolate(self.rates, minutes)
 
     def surge(self, minutes: IntArray) -> FloatArray:
         """How far above `expected` this weekday's rate went last week (1.0: not at all)."""
         if not self.surge_by_day:
             return np.ones(len(minutes))
         return np.array(self.surge_by_day)[hour_of_week(minutes) // 24]
+
+
+def interpolate(cells: FloatArray, minutes: IntArray) -> FloatArray:
+    """The 168 hourly rates as a smooth curve: linear between the middles of the hours
+    (cyclic over the week), so a morning ramp-up is not a staircase whose steps look
+    like deficits and excesses."""
+    pos = (((minutes // 1440 + 3) % 7) * 1440 + minutes % 1440 - 30) / 60.0
+    i = np.floor(pos).astype(np.int64)
+    frac = pos - i
+    return cells[i % 168] * (1 - frac) + cells[(i + 1) % 168] * frac
 
 
 def window_sums(values: FloatArray, width: int) -> FloatArray:
@@ -138,31 +157,33 @@ def _rates(counts: FloatArray, how: IntArray) -> tuple[FloatArray, FloatArray]:
     return (sums + CELL_PSEUDO) / (seen + CELL_PSEUDO / pooled), pooled
 
 
-def fit_baseline(counts: FloatArray, first_minute: int,
-                 exclude: BoolArray | None = None) -> Baseline:
+def fit_baseline(counts: FloatArray, first_minute: int, exclude: BoolArray | None = None,
+                 surge_exclude: BoolArray | None = None) -> Baseline:
     """Fit on `counts` (one per minute from `first_minute`), skipping `exclude`d minutes
 
-    (minutes inside earlier Insights, so an attack does not become the new normal)."""
+    (minutes inside earlier Insights, so an attack does not become the new normal).
+    Surges skip `surge_exclude` instead (default: the same minutes)."""
     minutes = np.arange(first_minute, first_minute + len(counts), dtype=np.int64)
     keep = np.ones(len(counts), dtype=bool) if exclude is None else ~exclude
     used, how = counts[keep].astype(np.float64), hour_of_week(minutes[keep])
     floor = 1.0 / (len(used) + 60.0)
     rates, pooled = _rates(used, how) if len(used) else (np.zeros(168), np.zeros(168))
     rates, pooled = np.maximum(rates, floor), np.maximum(pooled, floor)
-    theta = _theta(used, rates[how])
+    theta, phi = _dispersion(used, interpolate(rates, minutes[keep]))
     draft = Baseline(rates, theta, 0.0, 0.0, float(used.mean()) if len(used) else 0.0,
-                     len(used))
+                     len(used), phi=phi)
     # Surges and ceilings against the smooth pooled model: a cell that memorised last
     # week's deploy spike at 13:00 would say nothing about this week's at 10:00 and hide
     # how surprising such spikes look; the weekday's surge and ceiling do not.
     # (Ceilings stay measured without the surge: both together are what keeps deploy
     # days quiet; ceilings after the surge measured worse.)
-    smooth = pooled[hour_of_week(minutes)]
-    surges = _surges(counts.astype(np.float64), smooth, keep, draft, first_minute)
+    smooth = interpolate(pooled, minutes)
+    skeep = keep if surge_exclude is None else ~surge_exclude
+    surges = _surges(counts.astype(np.float64), smooth, skeep, draft, first_minute)
     up, down = _ceilings(counts.astype(np.float64), smooth, keep, draft, first_minute)
-    peaks = _quiet_peaks(counts.astype(np.float64), rates[hour_of_week(minutes)], keep)
+    peaks = _quiet_peaks(counts.astype(np.float64), interpolate(rates, minutes), keep)
     return Baseline(rates, theta, max(up), max(down), draft.average, draft.minutes, peaks,
-                    up, down, surges)
+                    up, down, surges, phi)
 
 
 def _surges(counts: FloatArray, expected: FloatArray, keep: BoolArray, fit: Baseline,
@@ -180,13 +201,14 @@ def _surges(counts: FloatArray, expected: FloatArray, keep: BoolArray, fit: Base
         clean = window_sums((~keep).astype(np.float64), width) == 0
         obs, exp = window_sums(counts, width), window_sums(expected, width)
         # Chernoff bound: only windows whose deviance could reach SURGE_SCORE need solving
-        k, lam = obs / fit.theta, np.maximum(exp, 1e-12) / fit.theta
+        theta = fit.dispersion(exp, width)
+        k, lam = obs / theta, np.maximum(exp, 1e-12) / theta
         safe = np.maximum(k, 1e-12)
         bound = (safe * np.log(safe / lam) - k + lam) / np.log(10)
         cand = clean & (exp >= 1.0) & (obs > exp) & (bound >= SURGE_SCORE)
         if not cand.any():
             continue
-        need = _solve_surge(obs[cand], exp[cand], fit.theta, fit.kappa)
+        need = _solve_surge(obs[cand], exp[cand], theta[cand], fit.kappa)
         np.maximum.at(out, weekday[cand], need)
     seen = np.zeros(7, dtype=bool)
     seen[np.unique(weekday)] = True
@@ -195,7 +217,8 @@ def _surges(counts: FloatArray, expected: FloatArray, keep: BoolArray, fit: Base
     return tuple(float(x) for x in out)
 
 
-def _solve_surge(obs: FloatArray, exp: FloatArray, theta: float, kappa: float) -> FloatArray:
+def _solve_surge(obs: FloatArray, exp: FloatArray, theta: FloatArray, kappa: float
+                 ) -> FloatArray:
     """For each window, the multiplier a >= 1 with upper_score(obs, a * exp) = SURGE_SCORE
     (bisection on log a; the score falls as a grows)."""
     lo, hi = np.zeros(len(obs)), np.log(np.maximum(obs / exp, 1.0)) + 1e-9
@@ -231,6 +254,27 @@ def _theta(counts: FloatArray, expected: FloatArray) -> float:
     return float(min(max(pearson, 1.0), THETA_MAX))
 
 
+def _dispersion(counts: FloatArray, expected: FloatArray) -> tuple[float, float]:
+    """(theta, phi) of a minute's variance = theta x mu + phi x mu^2, by moments on the
+    quieter and the busier half of the minutes: clumped calls show as theta, noise in
+    the rate itself as phi. One theta for both (the earlier model) let a busy API's
+    daytime noise blunt its night: a drop to zero at 2 calls/min looked ordinary."""
+    if len(counts) < 60 or expected.sum() <= 0:
+        return 1.0, 0.0
+    order = np.argsort(expected, kind="stable")
+    halves = np.array_split(order, 2)
+    d, m = [], []
+    for half in halves:
+        mu, r2 = expected[half], (counts[half] - expected[half]) ** 2
+        d.append(float(r2.sum() / max(mu.sum(), 1e-12)))
+        m.append(float((mu ** 2).sum() / max(mu.sum(), 1e-12)))
+    phi = (d[1] - d[0]) / (m[1] - m[0]) if m[1] - m[0] > 1e-6 else 0.0
+    if phi <= 0:
+        return _theta(counts, expected), 0.0
+    theta = d[0] - phi * m[0]
+    return float(min(max(theta, 1.0), THETA_MAX)), float(min(phi, 1.0))
+
+
 def _ceilings(counts: FloatArray, expected: FloatArray, keep: BoolArray, fit: Baseline,
               first_minute: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """How surprising the baseline itself gets, up and down, per day of the week: the
@@ -241,11 +285,12 @@ def _ceilings(counts: FloatArray, expected: FloatArray, keep: BoolArray, fit: Ba
     for width in WINDOWS:
         clean = window_sums((~keep).astype(np.float64), width) == 0
         obs, exp = window_sums(counts, width), window_sums(expected, width)
+        theta = fit.dispersion(exp, width)
         for day in np.unique(weekday):
             sel = clean & (weekday == day)
-            o, e = obs[sel], exp[sel]
-            up[day] = max(up[day], max_score(o, e, fit.theta, fit.kappa, upper=True))
-            down[day] = max(down[day], max_score(o, e, fit.theta, fit.kappa, upper=False))
+            o, e, t = obs[sel], exp[sel], theta[sel]
+            up[day] = max(up[day], max_score(o, e, t, fit.kappa, upper=True))
+            down[day] = max(down[day], max_score(o, e, t, fit.kappa, upper=False))
     if len(np.unique(weekday)) < 7:  # days not seen yet: the worst day seen stands in
         seen = np.zeros(7, dtype=bool)
         seen[np.unique(weekday)] = True

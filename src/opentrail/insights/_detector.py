@@ -49,6 +49,7 @@ MIN_HISTORY = 5  # minutes of history before a partition is analysed at all
 DROP_HISTORY = 1440  # a drop is judged only once a full day shows what night looks like
 PAD_BEFORE, PAD_AFTER = 120, 30  # minutes masked around an Insight when refitting
 MASK_HISTORY = 1440  # only Insights found on a day of history are kept out of later fits
+SURGE_EPISODE = 30  # minutes: a shorter Insight upwards still counts towards surges
 MAX_WINDOW = max(WINDOWS)
 # (refit period, history needed) in minutes: often while history is short, daily after.
 SCHEDULE = ((1440, BASELINE_MINUTES), (360, 1440), (60, 120), (10, 0))
@@ -59,8 +60,9 @@ CountSource = Callable[[int, int], FloatArray]  # counts for minutes [lo, hi)
 @dataclass(frozen=True)
 class Params:
     threshold: float = 7.0
-    margin: float = 1.0
-    ceiling_ratio: float = 1.5
+    margin: float = 0.5
+    ceiling_ratio: float = 1.7
+    bar_cap: float = 25.0
     peak_ratio: float = 1.5
     end_threshold: float = 2.0
     quiet_minutes: int = 5
@@ -120,7 +122,8 @@ class SeriesDetector:
     params: Params = field(default_factory=Params)
     fresh_since: int = 0
     open: Episode | None = None
-    past: list[tuple[int, int]] = field(default_factory=list)  # closed (start, end) spans
+    # closed Insights (start, end, whether the span still teaches the weekday's surge)
+    past: list[tuple[int, int, bool]] = field(default_factory=list)
     _fit: tuple[int, Baseline] | None = None
 
     def advance(self, counts: CountSource, until: int) -> list[Transition]:
@@ -138,11 +141,17 @@ class SeriesDetector:
         if self._fit is None or self._fit[0] != boundary:
             lo = max(self.history_start, boundary - BASELINE_MINUTES)
             exclude = np.zeros(boundary - lo, dtype=bool)
-            for start, end in self.past:  # padded: onsets are estimated, ramps start early
-                exclude[max(start - PAD_BEFORE - lo, 0):max(end + PAD_AFTER - lo, 0)] = True
+            surge_exclude = np.zeros(boundary - lo, dtype=bool)
+            for start, end, teaches in self.past:
+                # padded: onsets are estimated, ramps start early
+                span = slice(max(start - PAD_BEFORE - lo, 0), max(end + PAD_AFTER - lo, 0))
+                exclude[span] = True
+                surge_exclude[span] |= not teaches
             if self.open:  # never learn the ongoing Insight (unpadded: it may be all the
                 exclude[max(self.open.start - lo, 0):] = True  # history there is)
-            self._fit = (boundary, fit_baseline(counts(lo, boundary), lo, exclude))
+                surge_exclude[max(self.open.start - lo, 0):] = True
+            self._fit = (boundary, fit_baseline(counts(lo, boundary), lo, exclude,
+                                                surge_exclude))
             self.past = [s for s in self.past if s[1] > boundary - BASELINE_MINUTES]
         return self._fit[1]
 
@@ -171,7 +180,11 @@ class SeriesDetector:
         episode.total += block.count(t) - block.total(end, t + 1)
         episode.end = end
         if episode.baseline_minutes >= MASK_HISTORY:
-            self.past.append((episode.start, end))
+            # A short burst still shows what this weekday's surges look like: a deploy
+            # that alarmed last Tuesday must not vanish from next Tuesday's surge, or
+            # every Tuesday alarms again.
+            teaches = episode.direction > 0 and end - episode.start <= SURGE_EPISODE
+            self.past.append((episode.start, end, teaches))
         self.open, self.fresh_since = None, end
         return episode
 
@@ -184,7 +197,12 @@ class SeriesDetector:
     def from_state(cls, state: dict[str, Any], params: Params) -> SeriesDetector:
         opened = Episode(**state["open"]) if state["open"] else None
         return cls(state["history_start"], state["done"], params, state["fresh_since"],
-                   opened, [(int(a), int(b)) for a, b in state["past"]])
+                   opened, [_past(*span) for span in state["past"]])
+
+
+def _past(start: int, end: int, teaches: bool = False) -> tuple[int, int, bool]:
+    """A stored span; states written before surges were taught have no third item."""
+    return int(start), int(end), bool(teaches)
 
 
 class _Block:
@@ -198,7 +216,7 @@ class _Block:
         self.baseline = baseline
         self.hits: list[tuple[int, FloatArray]] = []
         up_bars, down_bars = baseline.bars(minutes, params.threshold, params.ceiling_ratio,
-                                           params.margin)
+                                           params.margin, params.bar_cap)
         surged = self.expected * baseline.surge(minutes)
         for i, width in enumerate(WINDOWS):
             obs, exp = window_sums(counts, width), window_sums(self.expected, width)
@@ -211,9 +229,10 @@ class _Block:
                 (exp >= 1.0) | (obs > peak * params.peak_ratio))
             down = (exp - obs >= params.min_drop) & (baseline.minutes >= DROP_HISTORY)
             # score only the windows that pass the cheap tests: gammainc is the hot spot
-            up[up] = upper_score(obs[up], high[up], baseline.theta,
+            theta = baseline.dispersion(exp, width)
+            up[up] = upper_score(obs[up], high[up], theta[up],
                                  baseline.kappa) >= up_bars[up]
-            down[down] = lower_score(obs[down], exp[down], baseline.theta,
+            down[down] = lower_score(obs[down], exp[down], theta[down],
                                      baseline.kappa) >= down_bars[down]
             self.hits.append((width, up.astype(np.float64) - down.astype(np.float64)))
 
@@ -251,7 +270,7 @@ class _Block:
         obs = np.array([self.total(first, t + 1)])
         exp = np.array([float(self.expected[first - self.first:t + 1 - self.first].sum())])
         score = upper_score if episode.direction > 0 else lower_score
-        calm = score(obs, exp, self.baseline.theta, self.baseline.kappa)[0]
+        calm = score(obs, exp, self.baseline.dispersion(exp, quiet), self.baseline.kappa)[0]
         return first if calm < self.params.end_threshold else None
 
 

@@ -2,7 +2,8 @@
 
 Counts of API calls are not Gaussian: a sparse API with a baseline of 0.04 calls/min sees
 0 most minutes and a clump of 3 now and then. We use a quasi-Poisson tail: with a
-dispersion index theta (variance = theta x mean, fitted on the baseline), X / theta is
+dispersion index theta (variance = theta x mean; the baseline fits it per window, as
+theta + phi x the window's rate per minute, see `Baseline.dispersion`), X / theta is
 treated as Poisson(mean / theta). theta = 1 is the plain Poisson; clumped or noisy APIs get
 theta > 1 and so need a larger excess before they look unusual. The continuous form of
 the Poisson tail is the regularized incomplete gamma function.
@@ -25,14 +26,14 @@ FloatArray = npt.NDArray[np.float64]
 TINY = 1e-300  # p-values below this are all "impossible": caps scores at 300
 
 
-def _scaled(observed: FloatArray, expected: FloatArray, theta: float,
+def _scaled(observed: FloatArray, expected: FloatArray, theta: float | FloatArray,
             kappa: float) -> tuple[FloatArray, FloatArray]:
     exp = np.maximum(np.asarray(expected, dtype=np.float64), 1e-12)
     scale = theta + kappa * exp
     return np.asarray(observed, dtype=np.float64) / scale, exp / scale
 
 
-def upper_score(observed: FloatArray, expected: FloatArray, theta: float,
+def upper_score(observed: FloatArray, expected: FloatArray, theta: float | FloatArray,
                 kappa: float = 0.0) -> FloatArray:
     """-log10 P(X >= observed): large when far more calls came than expected."""
     k, lam = _scaled(observed, expected, theta, kappa)
@@ -40,7 +41,7 @@ def upper_score(observed: FloatArray, expected: FloatArray, theta: float,
     return -np.log10(np.maximum(p, TINY))
 
 
-def lower_score(observed: FloatArray, expected: FloatArray, theta: float,
+def lower_score(observed: FloatArray, expected: FloatArray, theta: float | FloatArray,
                 kappa: float = 0.0) -> FloatArray:
     """-log10 P(X <= observed): large when far fewer calls came than expected."""
     k, lam = _scaled(observed, expected, theta, kappa)
@@ -51,8 +52,8 @@ def lower_score(observed: FloatArray, expected: FloatArray, theta: float,
 CANDIDATES = 64
 
 
-def max_score(observed: FloatArray, expected: FloatArray, theta: float, kappa: float,
-              upper: bool) -> float:
+def max_score(observed: FloatArray, expected: FloatArray, theta: float | FloatArray,
+              kappa: float, upper: bool) -> float:
     """The largest upper (or lower) score over many windows, fast: rank the windows by
     the Poisson deviance (a Chernoff bound on the same tail) and score only the top few."""
     k, lam = _scaled(observed, expected, theta, kappa)
