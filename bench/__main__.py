@@ -86,18 +86,23 @@ def ingest_part(args: argparse.Namespace, work: Path) -> tuple[list[Row], dict[s
     size = sum(len(b.body) for b in bodies) / args.events
     say(f"floor: bare loop over the same {len(bodies)} bodies ({size:,.0f} bytes/event)")
     floors = [run_floor(bodies, work)]
+    say("floor with the history's postings")
+    indexed = [run_floor(bodies, work, index=True)]
     load = [os.getloadavg()[0]]
     result, monitor = serve_ingest(bodies, work)
     load.append(os.getloadavg()[0])
-    say("floor again")
+    say("floors again")
     floors.append(run_floor(bodies, work))
+    indexed.append(run_floor(bodies, work, index=True))
     details = {"events": result.events, "seconds": result.seconds, "rate": result.rate,
                "floor_rates": [f.rate for f in floors], "accepted": result.accepted,
                "server_cpu_seconds": monitor.cpu_seconds, "bytes_per_event": size,
                "floor_cpu_seconds": [f.cpu_seconds for f in floors],
+               "indexed_floor_rates": [f.rate for f in indexed],
+               "indexed_floor_cpu_seconds": [f.cpu_seconds for f in indexed],
                "load_average_before_after": load, "visibility_seconds": result.visibility,
                "peak_rss_bytes": monitor.peak, "peak_rss_by_process": monitor.peaks}
-    return ingest_rows(result, floors, monitor), details
+    return ingest_rows(result, floors, indexed, monitor), details
 
 
 def serve_ingest(bodies: list[Batch], work: Path) -> tuple[IngestResult, TreeMonitor]:
@@ -116,15 +121,26 @@ def serve_ingest(bodies: list[Batch], work: Path) -> tuple[IngestResult, TreeMon
     return result, monitor
 
 
-def ingest_rows(result: IngestResult, floors: list[FloorResult], monitor: TreeMonitor
-                ) -> list[Row]:
+def ingest_rows(result: IngestResult, floors: list[FloorResult], indexed: list[FloorResult],
+                monitor: TreeMonitor) -> list[Row]:
     floor = statistics.mean(f.rate for f in floors)
     ours_cpu = monitor.cpu_seconds / result.events * 1e6
     floor_cpu = statistics.mean(f.cpu_seconds for f in floors) / result.events * 1e6
+    with_index = statistics.mean(f.rate for f in indexed)
+    index_cpu = statistics.mean(f.cpu_seconds for f in indexed) / result.events * 1e6
+    cores = os.cpu_count() or 1
     rows = [Row("durable ingest, HTTP batch API (events/s)", f"{result.rate:,.0f}",
                 f"floor {floor:,.0f} ({' / '.join(f'{f.rate:,.0f}' for f in floors)})",
                 f"{result.rate / floor:.2f}", f">= {INGEST_TARGET:,.0f}",
                 result.rate >= INGEST_TARGET),
+            Row("  the same vs floor + history postings (events/s)", f"{result.rate:,.0f}",
+                f"{with_index:,.0f} ({' / '.join(f'{f.rate:,.0f}' for f in indexed)})",
+                f"{result.rate / with_index:.2f}"),
+            # What no implementation of floor + postings can beat here, however parallel:
+            # every core busy with nothing but that work (no HTTP, validation, client).
+            Row(f"  floor + postings on all {cores} cores, at best (events/s)",
+                f"{cores / index_cpu * 1e6:,.0f}", f"{index_cpu:,.0f} us CPU/event",
+                f"{cores / index_cpu * 1e6 / INGEST_TARGET:.2f}x the target"),
             Row("ingest CPU per event (server + indexer vs floor)", f"{ours_cpu:,.0f} us",
                 f"{floor_cpu:,.0f} us", f"{ours_cpu / floor_cpu:.1f}x the CPU")]
     rows += visibility_rows(result)

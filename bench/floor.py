@@ -16,12 +16,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 from bench.events import Batch
+from opentrail.history._fields import lookup_terms
 
 __all__ = ["FloorResult", "run_floor"]
+
+POSTINGS = ("CREATE TABLE postings (term INTEGER NOT NULL, time INTEGER NOT NULL, "
+            "seq INTEGER NOT NULL, PRIMARY KEY (term, time, seq)) WITHOUT ROWID")
 
 
 def _open(path: Path) -> sqlite3.Connection:
@@ -34,7 +39,8 @@ def _open(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _store(conn: sqlite3.Connection, body: bytes, seq: int) -> int:
+def _store(conn: sqlite3.Connection, body: bytes, seq: int) -> list[bytes]:
+    """One batch into the ledger table; returns the canonical bytes stored."""
     rows = []
     for record in orjson.loads(body)["Records"]:
         canonical = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
@@ -44,7 +50,22 @@ def _store(conn: sqlite3.Connection, body: bytes, seq: int) -> int:
     conn.execute("BEGIN IMMEDIATE")
     conn.executemany("INSERT INTO events VALUES (?,?,?,?)", rows)
     conn.execute("COMMIT")
-    return seq
+    return [row[3] for row in rows]
+
+
+def _index(conn: sqlite3.Connection, stored: list[bytes], seq: int,
+           terms: dict[Any, int]) -> None:
+    """The least a searchable history adds: the stored bytes parsed again (the index
+    follows the ledger), the lookup terms of each record (OpenTrail's definition, no
+    term table: ids from a dict), one posting per term, one commit per batch."""
+    postings = []
+    for i, canonical in enumerate(stored):
+        for key in lookup_terms(orjson.loads(canonical)):
+            term = terms.setdefault(key, len(terms))
+            postings.append((term, seq + i, seq + i))  # time grows with seq, as live
+    conn.execute("BEGIN")
+    conn.executemany("INSERT INTO postings VALUES (?,?,?)", postings)
+    conn.execute("COMMIT")
 
 
 @dataclass(frozen=True)
@@ -53,21 +74,35 @@ class FloorResult:
     cpu_seconds: float  # CPU time of the loop (this process)
 
 
-def run_floor(bodies: Sequence[Batch], workdir: Path) -> FloorResult:
-    """The bare loop over the same bodies, into a fresh database."""
-    path = workdir / "floor.db"
+def run_floor(bodies: Sequence[Batch], workdir: Path, *, index: bool = False
+              ) -> FloorResult:
+    """The bare loop over the same bodies, into a fresh database; with `index`, each
+    batch's postings too, into a second database (as history.db is)."""
+    path, index_path = workdir / "floor.db", workdir / "floor-index.db"
     conn = _open(path)
+    postings = sqlite3.connect(index_path, isolation_level=None) if index else None
     seq = 0
+    terms: dict[Any, int] = {}
+    if postings is not None:
+        postings.execute("PRAGMA journal_mode=WAL")
+        postings.execute("PRAGMA synchronous=NORMAL")
+        postings.execute(POSTINGS)
     start, cpu = time.perf_counter(), time.process_time()
     try:
         for batch in bodies:
             gc.disable()
             try:
-                seq = _store(conn, batch.body, seq)
+                stored = _store(conn, batch.body, seq)
+                if postings is not None:
+                    _index(postings, stored, seq, terms)
+                seq += len(stored)
             finally:
                 gc.enable()
         return FloorResult(seq / (time.perf_counter() - start), time.process_time() - cpu)
     finally:
         conn.close()
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        if postings is not None:
+            postings.close()
+        for name in (path, index_path):
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{name}{suffix}").unlink(missing_ok=True)
