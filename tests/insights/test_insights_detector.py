@@ -157,3 +157,60 @@ def test_clump_allowance_comes_from_quiet_windows_only() -> None:
     fit = fit_baseline(_busy(7, seed=6, level=8.0), MONDAY)
     busiest_minute = float(_busy(7, seed=6, level=8.0).max())
     assert fit.peaks[0] < busiest_minute / 2
+
+
+def test_the_hourly_profile_is_a_curve_not_a_staircase() -> None:
+    """Between hours the expected rate moves a little each minute instead of jumping, and
+    each hour's middle keeps the hour's own rate."""
+    fit = fit_baseline(_busy(7), MONDAY)
+    morning = fit.expected(np.arange(MONDAY + 8 * 60, MONDAY + 12 * 60))
+    assert np.abs(np.diff(morning)).max() < np.abs(np.diff(fit.rates[8:12])).max() / 30
+    assert morning[30] == pytest.approx(fit.rates[8]) and morning[90] == pytest.approx(
+        fit.rates[9])
+
+
+def test_dispersion_separates_rate_noise_from_clumps() -> None:
+    """A busy API whose rate itself is noisy gets phi (variance grows with the rate) and no
+    extra theta, so its quiet nights stay sensitive; a sparse API calling in clumps of 4
+    gets theta ~ 4 (its rate is flat, so phi cannot be told apart and stays 0)."""
+    rng = np.random.default_rng(3)
+    minutes = np.arange(WEEK)
+    hour = (minutes % DAY) / 60
+    rate = 40 * (0.15 + 0.85 * np.clip(np.sin(np.pi * (hour - 6) / 14), 0, None))
+    noisy = rng.poisson(rate * rng.gamma(20, 1 / 20, WEEK)).astype(np.float64)
+    fit = fit_baseline(noisy, MONDAY)
+    assert fit.theta < 1.3 and 0.03 < fit.phi < 0.08  # the gamma noise's 1/20
+    clumps = 4.0 * rng.poisson(0.05, WEEK)
+    fit = fit_baseline(clumps, MONDAY)
+    assert 3.0 < fit.theta < 5.0 and fit.phi == 0.0
+
+
+def test_a_short_alarm_still_teaches_its_weekday_surge() -> None:
+    """Minutes of an earlier Insight leave the baseline, but a short one upwards stays in
+    the weekday's surge: a deploy spike that alarmed once must not vanish from next
+    week's surge, or that weekday alarms every week."""
+    rng = np.random.default_rng(5)
+    counts = _busy(14, seed=4, level=3.0)
+    at = 8 * DAY + 10 * 60  # a Tuesday
+    counts[at:at + 15] += rng.poisson(9.0, 15)
+    week = counts[7 * DAY:14 * DAY]
+    masked = np.zeros(WEEK, dtype=bool)
+    masked[at - 7 * DAY - 120:at - 7 * DAY + 45] = True
+    forgotten = fit_baseline(week, MONDAY + 7 * DAY, masked)
+    taught = fit_baseline(week, MONDAY + 7 * DAY, masked, np.zeros(WEEK, dtype=bool))
+    assert forgotten.surge_by_day[1] == 1.0 and taught.surge_by_day[1] > 1.5
+    assert taught.rates.tolist() == forgotten.rates.tolist()  # the level still skips it
+    # the detector marks which closed Insights teach: short bursts up, not long ones
+    counts = _busy(12, seed=1)
+    counts[8 * DAY + 600:8 * DAY + 615] += 150
+    counts[10 * DAY + 600:10 * DAY + 690] += 150
+    detector = SeriesDetector(MONDAY, MONDAY + WEEK, Params(), fresh_since=MONDAY + WEEK)
+    detector.advance(lambda lo, hi: counts[lo - MONDAY:hi - MONDAY], MONDAY + 12 * DAY)
+    assert [teaches for _, _, teaches in detector.past] == [True, False]
+
+
+def test_a_state_saved_before_surge_flags_still_loads() -> None:
+    state = SeriesDetector(MONDAY, MONDAY + 10, Params()).to_state()
+    state["past"] = [[MONDAY + 1, MONDAY + 5]]  # (start, end), as older versions wrote
+    detector = SeriesDetector.from_state(state, Params())
+    assert detector.past == [(MONDAY + 1, MONDAY + 5, False)]

@@ -46,6 +46,7 @@ HOUR_PSEUDO = 10.0  # pseudo-calls pulling an hour-of-day factor towards 1
 DAY_PSEUDO = 10.0  # pseudo-calls pulling a day-of-week factor towards 1
 CELL_PSEUDO = 30.0  # pseudo-calls pulling an hour-of-week cell towards the pooled model
 THETA_MAX = 25.0
+SPREAD = 1.5  # the busier half's rate over the quieter half's needed to fit phi
 KAPPA = 0.025  # squared relative error of a 7-day seasonal estimate (about 16%)
 # Share of the worst day that a weekday's bar keeps: 1.0 turns per-weekday bars off
 # (0.75 measured worse on the benchmark: quiet weekdays then alarm on ordinary clumps).
@@ -268,7 +269,8 @@ def _dispersion(counts: FloatArray, expected: FloatArray) -> tuple[float, float]
         mu, r2 = expected[half], (counts[half] - expected[half]) ** 2
         d.append(float(r2.sum() / max(mu.sum(), 1e-12)))
         m.append(float((mu ** 2).sum() / max(mu.sum(), 1e-12)))
-    phi = (d[1] - d[0]) / (m[1] - m[0]) if m[1] - m[0] > 1e-6 else 0.0
+    # A nearly flat rate (a sparse API) cannot tell the two apart: one theta, as before.
+    phi = (d[1] - d[0]) / (m[1] - m[0]) if m[1] >= SPREAD * m[0] else 0.0
     if phi <= 0:
         return _theta(counts, expected), 0.0
     theta = d[0] - phi * m[0]
