@@ -128,7 +128,7 @@ def ingest_rows(result: IngestResult, floors: list[FloorResult], indexed: list[F
     floor_cpu = statistics.mean(f.cpu_seconds for f in floors) / result.events * 1e6
     with_index = statistics.mean(f.rate for f in indexed)
     index_cpu = statistics.mean(f.cpu_seconds for f in indexed) / result.events * 1e6
-    cores = os.cpu_count() or 1
+    cores = len(os.sched_getaffinity(0))  # the cores this run may use, not the host's
     rows = [Row("durable ingest, HTTP batch API (events/s)", f"{result.rate:,.0f}",
                 f"floor {floor:,.0f} ({' / '.join(f'{f.rate:,.0f}' for f in floors)})",
                 f"{result.rate / floor:.2f}", f">= {INGEST_TARGET:,.0f}",

@@ -1,11 +1,11 @@
 """The baseline: what a per-minute series normally does, learned from the 7 days before.
 
-Seasonality: the expected rate of a minute comes from its hour of the week, interpolated
-linearly between the middles of neighbouring hours (a step per hour made every morning's
-ramp-up look like an hour of deficits and excesses). Each of the 168 hour-of-week cells
-is the cell's own mean (60 minutes of evidence per week of history) shrunk towards a
-multiplicative model, level x hour-of-day x day-of-week, that pools evidence across
-days; the factors are shrunk towards 1. Shrinkage is measured in
+Seasonality: the expected rate of a minute comes from its hour of the week, as a sloped
+line within the hour that keeps the hour's average (a flat step per hour made every
+morning's ramp-up look like an hour of deficits and excesses; see `interpolate`). Each
+of the 168 hour-of-week cells is the cell's own mean (60 minutes of evidence per week of
+history) shrunk towards a multiplicative model, level x hour-of-day x day-of-week, that
+pools evidence across days; the factors are shrunk towards 1. Shrinkage is measured in
 calls (a Gamma prior), so a sparse API or a short history never produces a zero or a wild
 estimate, while a busy API's profile follows its data.
 
@@ -36,6 +36,7 @@ __all__ = [
     "fit_baseline",
     "hour_of_week",
     "window_sums",
+    "window_widths",
 ]
 
 BASELINE_MINUTES = 7 * 1440
@@ -46,6 +47,9 @@ HOUR_PSEUDO = 10.0  # pseudo-calls pulling an hour-of-day factor towards 1
 DAY_PSEUDO = 10.0  # pseudo-calls pulling a day-of-week factor towards 1
 CELL_PSEUDO = 30.0  # pseudo-calls pulling an hour-of-week cell towards the pooled model
 THETA_MAX = 25.0
+PHI_MAX = 1.0  # a minute's rate noise of 100% (variance mu + mu^2) at the most
+JUMP = 2.0  # neighbouring hours further apart than this are a step, not a ramp,
+JUMP_CALLS = 1.0  # if they also differ by a call a minute (a sparse API's are noise)
 SPREAD = 1.5  # the busier half's rate over the quieter half's needed to fit phi
 KAPPA = 0.025  # squared relative error of a 7-day seasonal estimate (about 16%)
 # Share of the worst day that a weekday's bar keeps: 1.0 turns per-weekday bars off
@@ -81,8 +85,8 @@ class Baseline:
     surge_by_day: tuple[float, ...] = ()  # rate multiplier a weekday's surges reached (>= 1)
     phi: float = 0.0  # rate noise: a minute's variance is theta x mu + phi x mu^2
 
-    def dispersion(self, expected: FloatArray, width: int) -> FloatArray:
-        """The dispersion index of a window sum with `expected` calls over `width` minutes."""
+    def dispersion(self, expected: FloatArray, width: int | IntArray) -> FloatArray:
+        """The dispersion index of window sums with `expected` calls over `width` minutes."""
         return self.theta + self.phi * np.asarray(expected, dtype=np.float64) / width
 
     def bars(self, minutes: IntArray, threshold: float, ratio: float, margin: float,
@@ -118,13 +122,25 @@ class Baseline:
 
 
 def interpolate(cells: FloatArray, minutes: IntArray) -> FloatArray:
-    """The 168 hourly rates as a smooth curve: linear between the middles of the hours
-    (cyclic over the week), so a morning ramp-up is not a staircase whose steps look
-    like deficits and excesses."""
-    pos = (((minutes // 1440 + 3) % 7) * 1440 + minutes % 1440 - 30) / 60.0
-    i = np.floor(pos).astype(np.int64)
-    frac = pos - i
-    return cells[i % 168] * (1 - frac) + cells[(i + 1) % 168] * frac
+    """The 168 hourly rates as a curve: linear between the middles of neighbouring hours
+    (cyclic over the week), so a morning ramp-up is no staircase whose steps look like
+    deficits and excesses; but where two neighbours differ more than JUMP times and by
+    JUMP_CALLS a minute (a cron hour, office hours starting) the step is real, and both
+    half-hours beside it stay flat, so such an hour keeps its own average."""
+    pos = (hour_of_week(minutes) * 60 + minutes % 60 + 0.5) / 60.0 - 0.5
+    lo = np.floor(pos).astype(np.int64) % 168  # the hour whose middle is just before
+    hi = (lo + 1) % 168
+    frac = pos - np.floor(pos)
+    a, b = cells[lo], cells[hi]
+    high, low = np.maximum(a, b), np.minimum(a, b)
+    smooth = (high <= JUMP * low) | (high - low < JUMP_CALLS)
+    own = np.where(frac < 0.5, a, b)  # the minute's own hour
+    return np.where(smooth, a * (1 - frac) + b * frac, own)  # type: ignore[no-any-return]
+
+
+def window_widths(count: int, width: int) -> IntArray:
+    """How many minutes each of `window_sums`' sums covers (fewer at the start)."""
+    return np.minimum(np.arange(1, count + 1, dtype=np.int64), width)
 
 
 def window_sums(values: FloatArray, width: int) -> FloatArray:
@@ -202,7 +218,7 @@ def _surges(counts: FloatArray, expected: FloatArray, keep: BoolArray, fit: Base
         clean = window_sums((~keep).astype(np.float64), width) == 0
         obs, exp = window_sums(counts, width), window_sums(expected, width)
         # Chernoff bound: only windows whose deviance could reach SURGE_SCORE need solving
-        theta = fit.dispersion(exp, width)
+        theta = fit.dispersion(exp, window_widths(len(exp), width))
         k, lam = obs / theta, np.maximum(exp, 1e-12) / theta
         safe = np.maximum(k, 1e-12)
         bound = (safe * np.log(safe / lam) - k + lam) / np.log(10)
@@ -259,7 +275,7 @@ def _dispersion(counts: FloatArray, expected: FloatArray) -> tuple[float, float]
     """(theta, phi) of a minute's variance = theta x mu + phi x mu^2, by moments on the
     quieter and the busier half of the minutes: clumped calls show as theta, noise in
     the rate itself as phi. One theta for both (the earlier model) let a busy API's
-    daytime noise blunt its night: a drop to zero at 2 calls/min looked ordinary."""
+    daytime noise blunt its quiet hours."""
     if len(counts) < 60 or expected.sum() <= 0:
         return 1.0, 0.0
     order = np.argsort(expected, kind="stable")
@@ -273,8 +289,9 @@ def _dispersion(counts: FloatArray, expected: FloatArray) -> tuple[float, float]
     phi = (d[1] - d[0]) / (m[1] - m[0]) if m[1] >= SPREAD * m[0] else 0.0
     if phi <= 0:
         return _theta(counts, expected), 0.0
+    phi = min(phi, PHI_MAX)
     theta = d[0] - phi * m[0]
-    return float(min(max(theta, 1.0), THETA_MAX)), float(min(phi, 1.0))
+    return float(min(max(theta, 1.0), THETA_MAX)), float(phi)
 
 
 def _ceilings(counts: FloatArray, expected: FloatArray, keep: BoolArray, fit: Baseline,
@@ -287,7 +304,7 @@ def _ceilings(counts: FloatArray, expected: FloatArray, keep: BoolArray, fit: Ba
     for width in WINDOWS:
         clean = window_sums((~keep).astype(np.float64), width) == 0
         obs, exp = window_sums(counts, width), window_sums(expected, width)
-        theta = fit.dispersion(exp, width)
+        theta = fit.dispersion(exp, window_widths(len(exp), width))
         for day in np.unique(weekday):
             sel = clean & (weekday == day)
             o, e, t = obs[sel], exp[sel], theta[sel]

@@ -31,6 +31,7 @@ from opentrail.insights._baseline import (
     Baseline,
     fit_baseline,
     window_sums,
+    window_widths,
 )
 from opentrail.insights._score import FloatArray, lower_score, upper_score
 
@@ -49,7 +50,7 @@ MIN_HISTORY = 5  # minutes of history before a partition is analysed at all
 DROP_HISTORY = 1440  # a drop is judged only once a full day shows what night looks like
 PAD_BEFORE, PAD_AFTER = 120, 30  # minutes masked around an Insight when refitting
 MASK_HISTORY = 1440  # only Insights found on a day of history are kept out of later fits
-SURGE_EPISODE = 30  # minutes: a shorter Insight upwards still counts towards surges
+SURGE_EPISODE = 30  # minutes: an Insight upwards of at most this still counts in surges
 MAX_WINDOW = max(WINDOWS)
 # (refit period, history needed) in minutes: often while history is short, daily after.
 SCHEDULE = ((1440, BASELINE_MINUTES), (360, 1440), (60, 120), (10, 0))
@@ -229,7 +230,7 @@ class _Block:
                 (exp >= 1.0) | (obs > peak * params.peak_ratio))
             down = (exp - obs >= params.min_drop) & (baseline.minutes >= DROP_HISTORY)
             # score only the windows that pass the cheap tests: gammainc is the hot spot
-            theta = baseline.dispersion(exp, width)
+            theta = baseline.dispersion(exp, window_widths(len(exp), width))
             up[up] = upper_score(obs[up], high[up], theta[up],
                                  baseline.kappa) >= up_bars[up]
             down[down] = lower_score(obs[down], exp[down], theta[down],
