@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from bench.insights_ledger import engine_check, invictus_run
+from bench.insights_ledger import api_ingest_rate, engine_check, invictus_run
 from bench.insights_scoring import Scores, naive_detect, opentrail_detect, score
 from bench.insights_traffic import Traffic, generate
 from bench.report import RESULTS, Row, machine, print_table
@@ -96,11 +96,15 @@ def main() -> None:
         print(f"seed {seed}: {len(traffic.series)} series x {traffic.days} days, "
               f"{len(traffic.anomalies)} anomalies, {time.perf_counter() - t0:.0f} s")
     check = engine_check(generate(TUNED_SEED, DAYS))
+    check["api_ingest_per_s"] = api_ingest_rate()
     details["engine"] = check
-    rows.append(Row("engine: events analysed/s", f"{check['analysed_per_s']:.0f}",
-                    f"{check['ingest_per_s']:.0f} (ledger commits/s)",
-                    f"{check['analysed_per_s'] / check['ingest_per_s']:.2f}x", ">= 1x",
-                    check["analysed_per_s"] >= check["ingest_per_s"]))
+    analysed, api, bare = (check["analysed_per_s"], check["api_ingest_per_s"],
+                           check["ingest_per_s"])
+    rows.append(Row("engine: events analysed/s", f"{analysed:.0f}",
+                    f"{api:.0f} (HTTP batch ingest/s)", f"{analysed / api:.2f}x", ">= 1x",
+                    analysed >= api))
+    rows.append(Row("  the same vs the bare ledger writer", f"{analysed:.0f}",
+                    f"{bare:.0f} (commits/s, parsed records)", f"{analysed / bare:.2f}x"))
     rows.append(Row("engine: same Insights as on arrays", str(check["same_as_arrays"]),
                     target="True", met=bool(check["same_as_arrays"])))
     insights, info = invictus_run()

@@ -1,6 +1,7 @@
 """The Insights engine end to end through a real ledger: generated traffic, and the
-invictus-aws dataset. Also measures how fast the engine counts beside how fast the
-ledger writer commits the same events (the engine must keep up with ingest)."""
+invictus-aws dataset. Also measures how fast the engine counts beside how fast events
+reach the ledger (the engine must keep up with ingest): through the HTTP batch API, as
+users send them, and, stricter, through the bare ledger writer fed parsed records."""
 
 from __future__ import annotations
 
@@ -16,14 +17,17 @@ from typing import Any
 import numpy as np
 import orjson
 
+from bench.events import probe_batches
+from bench.ingest import run_ingest
 from bench.insights_traffic import Traffic
+from bench.server import BenchServer
 from opentrail.clock import ManualClock
 from opentrail.errors import Throttled
 from opentrail.events import Record, parse_record
 from opentrail.insights import InsightsEngine, detect_series, minute_text
 from opentrail.ledger import LedgerWriter
 
-__all__ = ["EngineRun", "engine_check", "invictus_run"]
+__all__ = ["EngineRun", "api_ingest_rate", "engine_check", "invictus_run"]
 
 ACCOUNT = "123456789012"
 INVICTUS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "invictus-aws"
@@ -111,6 +115,21 @@ def engine_check(traffic: Traffic, days: int = 12, skip_busiest: int = 4) -> dic
             "ingest_per_s": run.ingest_per_s, "analysed_per_s": run.analysed_per_s,
             "detect_seconds": run.detect_seconds, "insights": len(from_engine),
             "same_as_arrays": from_engine == from_arrays}
+
+
+def api_ingest_rate(events: int = 100_000) -> float:
+    """Events/s through `POST /opentrail/v1/events` of a real server, as `python -m
+    bench` measures it (fewer events: this is a reference, not the ingest target)."""
+    now = time.time()
+    bodies = probe_batches(seed=1, count=events, start=now - 86400, end=now)
+    with tempfile.TemporaryDirectory() as tmp:
+        server = BenchServer(Path(tmp) / "data", Path(tmp) / "server.log")
+        server.start()
+        try:
+            result = run_ingest(server.endpoint, server.create_key(), bodies, probe=False)
+        finally:
+            server.stop()
+    return result.rate
 
 
 def invictus_run() -> tuple[list[dict[str, Any]], dict[str, Any]]:
