@@ -1,13 +1,13 @@
 """The baseline: what a per-minute series normally does, learned from the 7 days before.
 
-Seasonality: the expected rate of a minute comes from its hour of the week, as a sloped
-line within the hour that keeps the hour's average (a flat step per hour made every
-morning's ramp-up look like an hour of deficits and excesses; see `interpolate`). Each
-of the 168 hour-of-week cells is the cell's own mean (60 minutes of evidence per week of
-history) shrunk towards a multiplicative model, level x hour-of-day x day-of-week, that
-pools evidence across days; the factors are shrunk towards 1. Shrinkage is measured in
-calls (a Gamma prior), so a sparse API or a short history never produces a zero or a wild
-estimate, while a busy API's profile follows its data.
+Seasonality: the expected rate of a minute comes from its hour of the week, linear
+between the middles of neighbouring hours except across a real step (a flat step per
+hour made every morning's ramp-up look like an hour of deficits and excesses; see
+`interpolate`). Each of the 168 hour-of-week cells is the cell's own mean (60 minutes of
+evidence per week of history) shrunk towards a multiplicative model, level x hour-of-day
+x day-of-week, that pools evidence across days; the factors are shrunk towards 1.
+Shrinkage is measured in calls (a Gamma prior), so a sparse API or a short history never
+produces a zero or a wild estimate, while a busy API's profile follows its data.
 
 Weekly seasonality that does not repeat at the same hour (a deploy API spikes on
 Tuesdays, at a different hour each week) is a weekday's *surge*: the rate multiplier that
