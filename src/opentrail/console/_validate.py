@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -21,7 +20,7 @@ from starlette.responses import Response
 from opentrail.console._console import Console, Viewer, read_form
 from opentrail.errors import NotFound, ValidationError
 from opentrail.service import Service
-from opentrail.trails import Trail, ValidateOptions, Validator
+from opentrail.trails import Trail, ValidateOptions, Validator, local_fetcher
 
 __all__ = ["WINDOWS", "validate_now"]
 
@@ -48,14 +47,6 @@ class Validation:
     error: str | None = None
 
 
-def _public_keys(service: Service, region: str) -> Any:
-    """A KeyFetcher over the server's own signing keys (ListPublicKeys' entries)."""
-    def fetch(start: datetime, end: datetime) -> list[dict[str, Any]]:
-        found = service.signing_keys.between(region, start.timestamp(), end.timestamp())
-        return [{"Value": k.public_der, "Fingerprint": k.fingerprint} for k in found]
-    return fetch
-
-
 def _options(service: Service, trail: Trail, start: datetime) -> ValidateOptions:
     settings = service.settings
     folder = settings.data_dir / "buckets" if settings.trail_storage == "folder" else None
@@ -71,7 +62,7 @@ def run_validation(service: Service, trail: Trail, start: datetime) -> Validatio
     out, err = io.StringIO(), io.StringIO()
     try:
         validator = Validator(_options(service, trail, start),
-                              keys=_public_keys(service, trail.home_region))
+                              keys=local_fetcher(service.signing_keys, trail.home_region))
         result.exit_code = validator.run(out, err)
     except Exception as exc:  # storage down, no keys yet: say so on the page
         result.exit_code = 1

@@ -15,6 +15,7 @@ from opentrail.trails._selectors import (
 from opentrail.trails._signing import SigningKeys
 from opentrail.trails._store import MAX_TRAILS_PER_REGION, TrailStore, trail_arn
 from opentrail.trails._validate import ValidateOptions, Validator, parse_cli_time
+from opentrail.trails._validate_keys import local_fetcher
 
 __all__ = [
     "MAX_TRAILS_PER_REGION",
@@ -30,6 +31,7 @@ __all__ = [
     "check_event_selectors",
     "check_insight_selectors",
     "check_trail_name",
+    "local_fetcher",
     "parse_cli_time",
     "parse_trail_ref",
     "selects",

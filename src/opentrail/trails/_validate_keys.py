@@ -20,9 +20,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from opentrail.trails._signing import SigningKeys
 from opentrail.trails._validate_digest import Digest, Invalid
 
-__all__ = ["KeyFetcher", "PublicKeys", "cloudtrail_fetcher", "file_fetcher"]
+__all__ = ["KeyFetcher", "PublicKeys", "cloudtrail_fetcher", "file_fetcher", "local_fetcher"]
 
 # (start, end) -> the ListPublicKeys entries for that window, every page.
 KeyFetcher = Callable[[datetime, datetime], list[dict[str, Any]]]
@@ -57,6 +58,15 @@ def file_fetcher(path: Path) -> KeyFetcher:
     if not isinstance(entries, list):
         raise ValueError(f"{path} holds no PublicKeyList.")
     return lambda start, end: list(entries)
+
+
+def local_fetcher(keys: SigningKeys, region: str) -> KeyFetcher:
+    """The server's own signing keys of `region`, as ListPublicKeys would list them, for
+    validation run inside the server (no round trip to its own API)."""
+    def fetch(start: datetime, end: datetime) -> list[dict[str, Any]]:
+        found = keys.between(region, start.timestamp(), end.timestamp())
+        return [{"Value": k.public_der, "Fingerprint": k.fingerprint} for k in found]
+    return fetch
 
 
 class PublicKeys:
