@@ -72,7 +72,8 @@ class Service:
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         keys = KeyStore(settings.data_dir)
         writer = LedgerWriter(settings.data_dir, clock,
-                              max_pending=settings.max_pending_events)
+                              max_pending=settings.max_pending_events,
+                              retention_days=settings.history_retention_days)
         create_history(settings.data_dir).close()
         service = cls(settings, clock, keys, SigV4Verifier(keys, clock), writer,
                       HistoryReader(settings.data_dir, clock, settings.history_retention_days),

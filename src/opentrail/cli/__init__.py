@@ -35,7 +35,7 @@ HELP = {
     "import": "Send CloudTrail log files or folders to a running server.",
     "lookup-events": "Look up management events, like `aws cloudtrail lookup-events`.",
     "download": "Write every event matching a filter to CSV or JSON.",
-    "verify": "Recompute every leaf hash in the ledger and report mismatches.",
+    "verify": "Check every leaf, and the root at every signed checkpoint, of the ledger.",
     "prove": "Fetch a self-contained inclusion or consistency proof from a server.",
     "verify-proof": "Check a proof file offline with only the log's public key.",
     "demo": "Generate realistic demo activity and send it to a running server.",

@@ -22,9 +22,16 @@ from opentrail.ledger._proof import (
     verify_consistency,
     verify_inclusion,
 )
-from opentrail.ledger._reader import Mismatch, VerifyReport, bodies, tree_head, verify_ledger
-from opentrail.ledger._schema import LEDGER_FILE, open_reader
+from opentrail.ledger._reader import bodies, tree_head
+from opentrail.ledger._schema import LEDGER_FILE, open_reader, recorded_retention
 from opentrail.ledger._tree import TREE_FILE, LedgerEntry, TreeFollower, TreeReader
+from opentrail.ledger._verify import (
+    Mismatch,
+    Retention,
+    SignedCheckpoints,
+    VerifyReport,
+    verify_ledger,
+)
 from opentrail.ledger._writer import LedgerWriter
 
 __all__ = [
@@ -43,6 +50,8 @@ __all__ = [
     "NoteSigner",
     "NoteVerifier",
     "ProofError",
+    "Retention",
+    "SignedCheckpoints",
     "TreeFollower",
     "TreeReader",
     "VerifyReport",
@@ -54,6 +63,7 @@ __all__ = [
     "node_hash",
     "open_checkpoint",
     "open_reader",
+    "recorded_retention",
     "root_from_inclusion",
     "root_of",
     "tree_head",

@@ -4,8 +4,14 @@ Durability: WAL with synchronous=FULL, so a commit returns only after the WAL is
 fsync'd; an event is acknowledged only after the commit that holds it.
 Immutability: triggers refuse UPDATE and DELETE of events. The one exception is the
 retention purge, which may set `body` to NULL (keeping the leaf hash) for events older
-than the cutoff returned by `opentrail_purge_cutoff()`, a function only the purge
-registers on its connection; on any other connection the trigger fails to run.
+by event time and by ingest time than the cutoff in the one-row `purge` table. That
+cutoff is 0 at rest: the purge raises it, drops the bodies and sets it back to 0 in one
+transaction, so no other connection ever sees a non-zero cutoff. (The trigger once asked
+a SQL function only the purge registered; any client can register a function of that
+name, so it trusted nothing.) Neither stops someone who can write the file: they can
+write the cutoff or drop the triggers. `opentrail verify` is what detects that: it
+checks every leaf against the signed checkpoints and flags every body missing before
+the retention period (recorded in `settings` by the writer) was over.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-__all__ = ["LEDGER_FILE", "open_ledger", "open_reader"]
+__all__ = ["LEDGER_FILE", "guards", "open_ledger", "open_reader", "recorded_retention"]
 
 LEDGER_FILE = "ledger.db"
 PAGE_SIZE = 16384
@@ -32,6 +38,23 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS events_by_id ON events(account, event_id);
 
+CREATE TABLE IF NOT EXISTS purge (
+    id     INTEGER PRIMARY KEY CHECK (id = 0),
+    cutoff INTEGER NOT NULL      -- epoch seconds; 0 outside the purge's own transaction
+);
+INSERT OR IGNORE INTO purge VALUES (0, 0);
+UPDATE purge SET cutoff = 0 WHERE cutoff <> 0;
+
+CREATE TABLE IF NOT EXISTS settings (
+    name  TEXT PRIMARY KEY,      -- 'retention_days': what the writer was started with
+    value INTEGER NOT NULL
+);
+
+CREATE TRIGGER IF NOT EXISTS purge_no_delete BEFORE DELETE ON purge
+BEGIN
+    SELECT RAISE(ABORT, 'the purge cutoff row cannot be deleted');
+END;
+
 CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
 BEGIN
     SELECT RAISE(ABORT, 'the ledger is append-only: events cannot be deleted');
@@ -44,15 +67,17 @@ WHEN NOT (
     AND new.category IS old.category AND new.event_time IS old.event_time
     AND new.ingested IS old.ingested AND new.event_id IS old.event_id
     AND new.leaf IS old.leaf
-    AND old.event_time < opentrail_purge_cutoff()
-    AND old.ingested < opentrail_purge_cutoff()
+    AND old.event_time < (SELECT cutoff FROM purge WHERE id = 0)
+    AND old.ingested < (SELECT cutoff FROM purge WHERE id = 0)
 )
 BEGIN
     SELECT RAISE(ABORT, 'the ledger is append-only: events cannot be changed');
 END;
 """
 
-TRIGGERS = ("events_no_delete", "events_no_update")
+TRIGGERS = ("events_no_delete", "events_no_update", "purge_no_delete")
+OLD_GUARD = "opentrail_purge_cutoff"  # the function the update trigger used to trust
+RETENTION = "retention_days"
 
 
 def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
@@ -72,8 +97,49 @@ def open_ledger(data_dir: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA cache_size=-16384")  # 16 MiB: the id index's upper levels stay hot
-    conn.executescript(SCHEMA)
+    conn.executescript(f"BEGIN IMMEDIATE;\n{_drop_old_guard(conn)}{SCHEMA}COMMIT;")
     return conn
+
+
+def _drop_old_guard(conn: sqlite3.Connection) -> str:
+    """Ledgers made before the purge table carry an update trigger that trusts a SQL
+    function: the statement that drops it (SCHEMA then recreates it, in one transaction)."""
+    row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' "
+                       "AND name = 'events_no_update'").fetchone()
+    old = row is not None and OLD_GUARD in row[0]
+    return "DROP TRIGGER events_no_update;\n" if old else ""
+
+
+def guards(conn: sqlite3.Connection) -> dict[str, str]:
+    """The append-only triggers a ledger holds, by name, as SQLite stored them."""
+    marks = ",".join("?" * len(TRIGGERS))
+    rows = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+                        f"AND name IN ({marks})", TRIGGERS)
+    return dict(rows.fetchall())
+
+
+def expected_guards() -> dict[str, str]:
+    """The triggers SCHEMA makes, as SQLite stores them (to spot a swapped-in one)."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.executescript(SCHEMA)
+        return guards(conn)
+    finally:
+        conn.close()
+
+
+def record_retention(conn: sqlite3.Connection, days: int) -> None:
+    """Write down the retention the writer runs with, for `opentrail verify`."""
+    conn.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", (RETENTION, days))
+
+
+def recorded_retention(conn: sqlite3.Connection) -> int | None:
+    """The retention (days) the writer last recorded, or None (older ledgers)."""
+    try:
+        row = conn.execute("SELECT value FROM settings WHERE name = ?", (RETENTION,)).fetchone()
+    except sqlite3.OperationalError:  # a ledger from before the settings table
+        return None
+    return None if row is None else int(row[0])
 
 
 def open_reader(data_dir: Path) -> sqlite3.Connection:

@@ -22,7 +22,7 @@ from pathlib import Path
 from opentrail.clock import Clock
 from opentrail.errors import Throttled
 from opentrail.events import Record
-from opentrail.ledger._schema import open_ledger
+from opentrail.ledger._schema import open_ledger, record_retention
 
 __all__ = ["LedgerWriter"]
 
@@ -42,8 +42,11 @@ class _Job:
 class LedgerWriter:
     """Owns the write connection. `submit` is thread-safe; results say stored or duplicate."""
 
-    def __init__(self, data_dir: Path, clock: Clock, *, max_pending: int = 100_000) -> None:
+    def __init__(self, data_dir: Path, clock: Clock, *, max_pending: int = 100_000,
+                 retention_days: int | None = None) -> None:
         self._conn = open_ledger(data_dir)
+        if retention_days is not None:  # what `opentrail verify` checks missing bodies by
+            record_retention(self._conn, retention_days)
         self._clock = clock
         self._max_pending = max_pending
         self._queue: deque[_Job] = deque()
@@ -160,8 +163,10 @@ class LedgerWriter:
     def purge(self, cutoff: int) -> int:
         """Drop bodies of events older than `cutoff` by event time and by ingest time.
 
-        Runs on its own connection (SQLite serialises it against the writer's commits), so
-        only that connection ever has the purge function the trigger asks for. An UPDATE
+        Runs on its own connection (SQLite serialises it against the writer's commits).
+        Each chunk is one transaction that raises the cutoff in the `purge` table (what
+        the append-only trigger lets bodies expire by), drops the bodies and sets the
+        cutoff back to 0, so no reader ever sees a non-zero cutoff. An UPDATE
         holds the write lock for as long as it scans, so the purge goes in short seq
         ranges (the writer waits for one range at most, never for a scan of the whole
         ledger), only over events ingested before the cutoff, and from the lowest seq
@@ -196,21 +201,31 @@ def _first_ingested_at(conn: sqlite3.Connection, cutoff: int, size: int) -> int:
 def _purge(conn: sqlite3.Connection, cutoff: int, start: int, end: int) -> tuple[int, int]:
     """Purge seqs [start, end) chunk by chunk; returns (bodies dropped, the lowest seq in
     the range still holding a body, or `end`: where the next purge starts)."""
-    conn.create_function("opentrail_purge_cutoff", 0, lambda: cutoff, deterministic=True)
     purged, kept = 0, None
+    for lo in range(start, end, PURGE_CHUNK):
+        hi = min(lo + PURGE_CHUNK, end)
+        purged += _purge_chunk(conn, cutoff, lo, hi)
+        if kept is None:  # an old ingest of recent events: expires later, by its time
+            kept = conn.execute("SELECT MIN(seq) FROM events WHERE seq >= ? AND seq < ? "
+                                "AND body IS NOT NULL", (lo, hi)).fetchone()[0]
+    return purged, end if kept is None else kept
+
+
+def _purge_chunk(conn: sqlite3.Connection, cutoff: int, lo: int, hi: int) -> int:
+    """One transaction: raise the trigger's cutoff, drop the bodies, lower it to 0."""
+    conn.execute("BEGIN IMMEDIATE")
     try:
-        for lo in range(start, end, PURGE_CHUNK):
-            hi = min(lo + PURGE_CHUNK, end)
-            purged += conn.execute(
-                "UPDATE events SET body = NULL WHERE seq >= ? AND seq < ? "
-                "AND body IS NOT NULL AND event_time < ? AND ingested < ?",
-                (lo, hi, cutoff, cutoff)).rowcount
-            if kept is None:  # an old ingest of recent events: expires later, by its time
-                kept = conn.execute("SELECT MIN(seq) FROM events WHERE seq >= ? AND seq < ? "
-                                    "AND body IS NOT NULL", (lo, hi)).fetchone()[0]
-        return purged, end if kept is None else kept
-    finally:
-        conn.create_function("opentrail_purge_cutoff", 0, None)
+        conn.execute("UPDATE purge SET cutoff = ? WHERE id = 0", (cutoff,))
+        purged: int = conn.execute(
+            "UPDATE events SET body = NULL WHERE seq >= ? AND seq < ? "
+            "AND body IS NOT NULL AND event_time < ? AND ingested < ?",
+            (lo, hi, cutoff, cutoff)).rowcount
+        conn.execute("UPDATE purge SET cutoff = 0 WHERE id = 0")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return purged
 
 
 def _split(flat: list[bool], sizes: list[int]) -> list[list[bool]]:

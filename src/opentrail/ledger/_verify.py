@@ -1,0 +1,228 @@
+"""Verifying the ledger: each leaf against its stored bytes, the tree against every signed
+checkpoint, and each missing body against the retention period.
+
+What verification can prove: a leaf hash is a column beside the body, so anyone who can
+write ledger.db can rewrite both (dropping the triggers for a moment). The checkpoints
+are signed: recomputing the root at every checkpoint's size and comparing it with the
+signed root catches any change to a leaf a checkpoint covers. A body may only be missing
+once the retention period is over; the ingest time column can be rewritten too, so each
+missing body is also dated by the checkpoints: a leaf beyond a checkpoint's size was
+appended after that checkpoint was signed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from opentrail.ledger._checkpoint import CHECKPOINTS_FILE, Checkpoint, open_checkpoint
+from opentrail.ledger._merkle import CompactRange
+from opentrail.ledger._note import NoteError, NoteVerifier
+from opentrail.ledger._schema import TRIGGERS, expected_guards, guards
+
+__all__ = ["Mismatch", "Retention", "SignedCheckpoints", "VerifyReport", "verify_ledger"]
+
+SCAN_CHUNK = 10_000
+# A checkpoint's time is taken just after its tree size is read: a leaf beyond that size
+# may carry an ingest time up to this much before the checkpoint's time.
+CHECKPOINT_SLACK = 300
+DAY = 86400
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    seq: int  # -1: the ledger as a whole (a trigger, a checkpoint)
+    reason: str
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long bodies must be kept: `days` (0 keeps them forever) as of `now`."""
+
+    days: int
+    now: float
+
+    @property
+    def cutoff(self) -> float:
+        """Bodies of events ingested or happening at or after this must still be there."""
+        return -math.inf if self.days <= 0 else self.now - self.days * DAY
+
+
+@dataclass
+class VerifyReport:
+    size: int = 0
+    checked: int = 0
+    expired: int = 0
+    checkpoints: int = 0  # signed checkpoints whose root was recomputed and matched
+    root: bytes = b""
+    mismatches: list[Mismatch] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class SignedCheckpoints:
+    """The checkpoints in DATA_DIR/checkpoints.db in size order, each opened with
+    `verifier`; one that does not verify is not yielded but noted in `problems`."""
+
+    def __init__(self, data_dir: Path, verifier: NoteVerifier | None) -> None:
+        self._path = data_dir / CHECKPOINTS_FILE
+        self._verifier = verifier
+        self.problems: list[Mismatch] = []
+
+    def __iter__(self) -> Iterator[Checkpoint]:
+        if not self._path.exists():
+            return
+        conn = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True)
+        try:
+            for size, root, note in _checkpoint_rows(conn):
+                checkpoint = self._open(size, bytes(root), note)
+                if checkpoint is not None:
+                    yield checkpoint
+        finally:
+            conn.close()
+
+    def _open(self, size: int, root: bytes, note: str) -> Checkpoint | None:
+        where = f"the signed checkpoint of tree size {size}"
+        if self._verifier is None:
+            self.problems.append(Mismatch(-1, f"{where}: no public key to check it with"))
+            return None
+        try:
+            checkpoint = open_checkpoint(note, self._verifier)
+        except NoteError as err:
+            self.problems.append(Mismatch(-1, f"{where} does not verify: {err}"))
+            return None
+        if (checkpoint.size, checkpoint.root) != (size, root):
+            self.problems.append(Mismatch(-1, f"{where}: its stored size or root differs "
+                                              "from the signed note"))
+        return checkpoint
+
+
+def _checkpoint_rows(conn: sqlite3.Connection) -> Iterator[tuple[int, bytes, str]]:
+    last = -1
+    while True:
+        rows = conn.execute("SELECT size, root, note FROM checkpoints WHERE size > ? "
+                            "ORDER BY size LIMIT ?", (last, SCAN_CHUNK)).fetchall()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1][0]
+
+
+def _rows(conn: sqlite3.Connection) -> Iterator[tuple[int, bytes, bytes | None, int, int]]:
+    last = -1
+    while True:
+        rows = conn.execute(
+            "SELECT seq, leaf, body, event_time, ingested FROM events WHERE seq > ? "
+            "ORDER BY seq LIMIT ?", (last, SCAN_CHUNK)).fetchall()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1][0]
+
+
+class _Roots:
+    """Walks the signed checkpoints beside the leaf scan, comparing roots size by size."""
+
+    def __init__(self, checkpoints: Iterable[Checkpoint], report: VerifyReport) -> None:
+        self._pending = iter(checkpoints)
+        self._next = next(self._pending, None)
+        self._report = report
+        self.since: float | None = None  # time of the newest checkpoint not past the scan
+
+    def check(self, compact: CompactRange) -> None:
+        """Compare every checkpoint of the size the scan has reached."""
+        while self._next is not None and self._next.size <= compact.size:
+            cp = self._next
+            if cp.size == compact.size:
+                self._compare(cp, compact.root())
+            self.since = cp.time if self.since is None else max(self.since, cp.time)
+            self._next = next(self._pending, None)
+
+    def _compare(self, cp: Checkpoint, root: bytes) -> None:
+        if root == cp.root:
+            self._report.checkpoints += 1
+            return
+        self._report.mismatches.append(Mismatch(-1, (
+            f"the ledger's Merkle root at tree size {cp.size} is {root.hex()}, but the "
+            f"checkpoint signed at {_iso(cp.time)} says {cp.root.hex()}: leaves it covers "
+            "were changed")))
+
+    def finish(self, size: int) -> None:
+        while self._next is not None:
+            self._report.mismatches.append(Mismatch(-1, (
+                f"a checkpoint signed at {_iso(self._next.time)} covers {self._next.size} "
+                f"events, but the ledger holds only {size}")))
+            self._next = next(self._pending, None)
+
+
+def _missing_body(seq: int, event_time: int, ingested: int, since: float | None,
+                  retention: Retention | None) -> Mismatch | None:
+    """Why a missing body at `seq` was dropped too early, or None if it had expired."""
+    if retention is None:
+        return None
+    lost = "its body is missing"
+    if retention.days <= 0:
+        return Mismatch(seq, f"{lost}, but retention is 0 (bodies are kept forever)")
+    cutoff, within = retention.cutoff, f"within the {retention.days}-day retention period"
+    if since is not None and since - CHECKPOINT_SLACK >= cutoff:
+        return Mismatch(seq, f"{lost}, but it was appended after the checkpoint signed at "
+                             f"{_iso(since)}, {within}")
+    if ingested >= cutoff:
+        return Mismatch(seq, f"{lost}, but it was ingested at {_iso(ingested)}, {within}")
+    if event_time >= cutoff:
+        return Mismatch(seq, f"{lost}, but its event time {_iso(event_time)} is {within}")
+    return None
+
+
+def _guard_problems(conn: sqlite3.Connection) -> list[Mismatch]:
+    found, expected = guards(conn), expected_guards()
+    out = []
+    for name in TRIGGERS:
+        if name not in found:
+            out.append(Mismatch(-1, f"append-only trigger {name} is missing"))
+        elif found[name] != expected[name]:
+            out.append(Mismatch(-1, f"append-only trigger {name} was replaced by another"))
+    return out
+
+
+def verify_ledger(conn: sqlite3.Connection, *, checkpoints: Iterable[Checkpoint] = (),
+                  retention: Retention | None = None) -> VerifyReport:
+    """Recompute every leaf from its stored bytes and the root at every checkpoint's size
+    (`checkpoints` in size order, signatures already checked); check sequence gaps, the
+    guards and, given `retention`, that no body went missing before it expired."""
+    report = VerifyReport()
+    compact = CompactRange()
+    roots = _Roots(checkpoints, report)
+    for seq, leaf, body, event_time, ingested in _rows(conn):
+        if seq != compact.size:
+            report.mismatches.append(Mismatch(seq, f"sequence gap: expected {compact.size}"))
+        roots.check(compact)
+        compact.append(leaf)
+        if body is None:
+            early = _missing_body(seq, event_time, ingested, roots.since, retention)
+            if early is None:
+                report.expired += 1
+            else:
+                report.mismatches.append(early)
+        elif not isinstance(body, bytes):
+            report.mismatches.append(Mismatch(seq, "stored body is not a blob: it was rewritten"))
+        elif hashlib.sha256(b"\x00" + body).digest() != leaf:
+            report.mismatches.append(Mismatch(seq, "stored bytes do not match the leaf hash"))
+        else:
+            report.checked += 1
+    roots.check(compact)
+    roots.finish(compact.size)
+    report.mismatches.extend(_guard_problems(conn))
+    report.size, report.root = compact.size, compact.root()
+    return report
