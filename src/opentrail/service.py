@@ -77,7 +77,8 @@ class Service:
         create_history(settings.data_dir).close()
         service = cls(settings, clock, keys, SigV4Verifier(keys, clock), writer,
                       HistoryReader(settings.data_dir, clock, settings.history_retention_days),
-                      ChannelRegistry(settings.data_dir), TrailStore(settings.data_dir),
+                      ChannelRegistry(settings.data_dir),
+                      TrailStore(settings.data_dir, own_buckets=settings.trail_storage == "folder"),
                       indexer_mode=indexer, trail_storage=open_storage(settings),
                       signing_keys=SigningKeys(settings.data_dir / "signing-keys", clock,
                                                settings.signing_key_rotation_days))

@@ -62,6 +62,12 @@ class Tenant:
                             region_name=region, aws_access_key_id=key_id,
                             aws_secret_access_key=secret)
 
+    @property
+    def bucket(self) -> str:
+        """This tenant's own bucket: a bucket belongs to the first account whose trail
+        names it, and the tenants of this module share one server's bucket folders."""
+        return f"bucket-{self.account}"
+
     def arn(self, name: str, region: str = "us-east-1") -> str:
         return f"arn:aws:cloudtrail:{region}:{self.account}:trail/{name}"
 
@@ -80,7 +86,7 @@ def _fails(code: str, call: Any, **kwargs: Any) -> str:
 
 def test_trail_lifecycle(tenant: Tenant) -> None:
     ct = tenant.client()
-    created = ct.create_trail(Name="main", S3BucketName="audit-bucket", S3KeyPrefix="logs",
+    created = ct.create_trail(Name="main", S3BucketName=tenant.bucket, S3KeyPrefix="logs",
                               IsMultiRegionTrail=True, EnableLogFileValidation=True,
                               TagsList=[{"Key": "team", "Value": "sec"}])
     arn = tenant.arn("main")
@@ -106,7 +112,7 @@ def test_trail_lifecycle(tenant: Tenant) -> None:
 
 def test_logging_and_status(tenant: Tenant) -> None:
     ct = tenant.client()
-    ct.create_trail(Name="tr1", S3BucketName="audit-bucket")
+    ct.create_trail(Name="tr1", S3BucketName=tenant.bucket)
     status = ct.get_trail_status(Name="tr1")
     assert status["IsLogging"] is False
     assert "StartLoggingTime" not in status
@@ -129,20 +135,20 @@ def test_validation_errors(tenant: Tenant) -> None:
     _fails("InvalidTrailNameException", ct.create_trail, Name="my--trail", S3BucketName="b-1")
     _fails("InvalidTrailNameException", ct.create_trail, Name="10.0.0.1", S3BucketName="b-1")
     _fails("InvalidS3BucketNameException", ct.create_trail, Name="tr1", S3BucketName="Bad_B")
-    _fails("InvalidS3PrefixException", ct.create_trail, Name="tr1", S3BucketName="bucket",
+    _fails("InvalidS3PrefixException", ct.create_trail, Name="tr1", S3BucketName=tenant.bucket,
            S3KeyPrefix="p" * 201)
     _fails("InvalidParameterCombinationException", ct.create_trail, Name="tr1",
-           S3BucketName="bucket", IsMultiRegionTrail=True, IncludeGlobalServiceEvents=False)
-    _fails("TagsLimitExceededException", ct.create_trail, Name="tr1", S3BucketName="bucket",
+           S3BucketName=tenant.bucket, IsMultiRegionTrail=True, IncludeGlobalServiceEvents=False)
+    _fails("TagsLimitExceededException", ct.create_trail, Name="tr1", S3BucketName=tenant.bucket,
            TagsList=[{"Key": f"k{i}", "Value": "v"} for i in range(51)])
     _fails("UnsupportedOperationException", ct.create_trail, Name="tr1",
-           S3BucketName="bucket", KmsKeyId="alias/trail")
+           S3BucketName=tenant.bucket, KmsKeyId="alias/trail")
     _fails("NotOrganizationMasterAccountException", ct.create_trail, Name="tr1",
-           S3BucketName="bucket", IsOrganizationTrail=True)
+           S3BucketName=tenant.bucket, IsOrganizationTrail=True)
     _fails("CloudTrailARNInvalidException", ct.get_trail, Name="arn:aws:cloudtrail:x")
     _fails("InvalidTrailNameException", ct.get_trail, Name="-bad")
-    ct.create_trail(Name="tr1", S3BucketName="bucket")
-    _fails("TrailAlreadyExistsException", ct.create_trail, Name="tr1", S3BucketName="bucket")
+    ct.create_trail(Name="tr1", S3BucketName=tenant.bucket)
+    _fails("TrailAlreadyExistsException", ct.create_trail, Name="tr1", S3BucketName=tenant.bucket)
     assert ct.describe_trails(trailNameList=["nope"])["trailList"] == []
 
 
@@ -150,22 +156,22 @@ def test_five_trails_per_region_and_multi_region_counts_everywhere(tenant: Tenan
     east = tenant.client()
     west = tenant.client(region="us-west-2")
     for i in range(4):
-        west.create_trail(Name=f"west{i}", S3BucketName="bucket")
-    east.create_trail(Name="global", S3BucketName="bucket", IsMultiRegionTrail=True)
+        west.create_trail(Name=f"west{i}", S3BucketName=tenant.bucket)
+    east.create_trail(Name="global", S3BucketName=tenant.bucket, IsMultiRegionTrail=True)
     message = _fails("MaximumNumberOfTrailsExceededException", west.create_trail,
-                     Name="west4", S3BucketName="bucket")
+                     Name="west4", S3BucketName=tenant.bucket)
     assert "us-west-2" in message
     for i in range(4):
-        east.create_trail(Name=f"east{i}", S3BucketName="bucket")
+        east.create_trail(Name=f"east{i}", S3BucketName=tenant.bucket)
     _fails("MaximumNumberOfTrailsExceededException", east.create_trail, Name="east4",
-           S3BucketName="bucket")
+           S3BucketName=tenant.bucket)
 
 
 def test_home_region_and_shadow_trails(tenant: Tenant) -> None:
     east = tenant.client()
     west = tenant.client(region="us-west-2")
-    east.create_trail(Name="org-wide", S3BucketName="bucket", IsMultiRegionTrail=True)
-    west.create_trail(Name="local", S3BucketName="bucket")
+    east.create_trail(Name="org-wide", S3BucketName=tenant.bucket, IsMultiRegionTrail=True)
+    west.create_trail(Name="local", S3BucketName=tenant.bucket)
     arn = tenant.arn("org-wide")
     names = sorted(t["Name"] for t in west.describe_trails()["trailList"])
     assert names == ["local", "org-wide"]
@@ -187,19 +193,19 @@ def test_accounts_are_isolated(tenant: Tenant) -> None:
     mine = tenant.client()
     other = Tenant(tenant.server)
     theirs = other.client()
-    mine.create_trail(Name="private", S3BucketName="bucket")
+    mine.create_trail(Name="private", S3BucketName=tenant.bucket)
     arn = tenant.arn("private")
     assert theirs.describe_trails()["trailList"] == []
     assert theirs.list_trails()["Trails"] == []
     _fails("TrailNotFoundException", theirs.get_trail, Name=arn)
     _fails("TrailNotFoundException", theirs.delete_trail, Name="private")
     _fails("ResourceNotFoundException", theirs.list_tags, ResourceIdList=[arn])
-    theirs.create_trail(Name="private", S3BucketName="bucket")  # same name, other account
+    theirs.create_trail(Name="private", S3BucketName=other.bucket)  # same name, other account
     assert len(mine.list_trails()["Trails"]) == 1
     org = tenant.client(organization=True)
     assert org.get_trail(Name=arn)["Trail"]["TrailARN"] == arn
     # An organization key's own trails belong to --organization-account.
-    created = org.create_trail(Name="org-trail", S3BucketName="bucket",
+    created = org.create_trail(Name="org-trail", S3BucketName="org-trail-bucket",
                                IsMultiRegionTrail=True, IsOrganizationTrail=True)
     assert created["TrailARN"] == "arn:aws:cloudtrail:us-east-1:000000000000:trail/org-trail"
     assert created["IsOrganizationTrail"] is True
@@ -208,7 +214,7 @@ def test_accounts_are_isolated(tenant: Tenant) -> None:
 
 def test_event_selectors(tenant: Tenant) -> None:
     ct = tenant.client()
-    ct.create_trail(Name="sel", S3BucketName="bucket")
+    ct.create_trail(Name="sel", S3BucketName=tenant.bucket)
     default = ct.get_event_selectors(TrailName="sel")["EventSelectors"]
     assert default == [{"ReadWriteType": "All", "IncludeManagementEvents": True,
                         "DataResources": [], "ExcludeManagementEventSources": []}]
@@ -237,7 +243,7 @@ def test_event_selectors(tenant: Tenant) -> None:
 
 def test_insight_selectors(tenant: Tenant) -> None:
     ct = tenant.client()
-    ct.create_trail(Name="ins", S3BucketName="bucket")
+    ct.create_trail(Name="ins", S3BucketName=tenant.bucket)
     message = _fails("InsightNotEnabledException", ct.get_insight_selectors, TrailName="ins")
     assert message.startswith("Trail ins does not have Insights enabled.")
     selectors = [{"InsightType": "ApiCallRateInsight"}, {"InsightType": "ApiErrorRateInsight"}]
@@ -253,7 +259,7 @@ def test_insight_selectors(tenant: Tenant) -> None:
 
 def test_tags(tenant: Tenant) -> None:
     ct = tenant.client()
-    arn = ct.create_trail(Name="tagged", S3BucketName="bucket",
+    arn = ct.create_trail(Name="tagged", S3BucketName=tenant.bucket,
                           TagsList=[{"Key": "a", "Value": "1"}])["TrailARN"]
     ct.add_tags(ResourceId=arn, TagsList=[{"Key": "a", "Value": "2"}, {"Key": "b", "Value": "3"}])
     tags = ct.list_tags(ResourceIdList=[arn])["ResourceTagList"]
@@ -274,7 +280,7 @@ def test_tags(tenant: Tenant) -> None:
 
 def test_trail_calls_are_audited(tenant: Tenant) -> None:
     ct = tenant.client()
-    ct.create_trail(Name="audited", S3BucketName="bucket")
+    ct.create_trail(Name="audited", S3BucketName=tenant.bucket)
 
     def found() -> list[Any]:
         return list(ct.lookup_events(LookupAttributes=[

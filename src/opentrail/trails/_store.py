@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from opentrail.errors import NotFound, ValidationError
+from opentrail.trails import _buckets
 from opentrail.trails._model import Trail, TrailStatus
 from opentrail.trails._names import TrailRef, parse_trail_ref
 
@@ -57,14 +58,21 @@ def not_found(arn: str, account: str) -> NotFound:
 class TrailStore:
     """Trails by account; a name resolves among the trails visible in a region."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, own_buckets: bool = False) -> None:
+        """`own_buckets`: a bucket belongs to the first account whose trail uses it
+        (folder mode, trails/_buckets.py); off where the storage enforces its own
+        policy (S3)."""
         data_dir.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(data_dir / "trails.db", isolation_level=None,
                                      check_same_thread=False, timeout=30)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")  # configuration must survive a crash
-        self._conn.executescript(SCHEMA)
+        self._conn.executescript(SCHEMA + _buckets.SCHEMA)
         self._lock = threading.RLock()
+        self._own_buckets = own_buckets
+        if own_buckets:
+            with self._write() as conn:
+                _buckets.backfill_owners(conn, self._select("1", ()))
 
     def close(self) -> None:
         with self._lock:
@@ -127,6 +135,7 @@ class TrailStore:
             others = self._account_trails(conn, trail.account)
             _check_name_free(trail, others)
             _check_limit(trail, others)
+            self._claim(conn, trail)
             conn.execute(
                 "INSERT INTO trails (arn, account, home_region, name, multi_region, config, "
                 "status) VALUES (?,?,?,?,?,?,?)",
@@ -154,6 +163,8 @@ class TrailStore:
                           if t.arn != trail.arn]
         _check_name_free(trail, others)
         _check_limit(trail, others)
+        if self._bucket_of(conn, trail.arn) != trail.s3_bucket_name:
+            self._claim(conn, trail)
         cursor = conn.execute(
             "UPDATE trails SET multi_region = ?, config = ? WHERE arn = ?",
             (int(trail.is_multi_region_trail), _config(trail), trail.arn))
@@ -162,6 +173,24 @@ class TrailStore:
         row = conn.execute("SELECT status FROM trails WHERE arn = ?", (trail.arn,)).fetchone()
         trail.status = TrailStatus(**_known(orjson.loads(row[0]), _STATUS_FIELDS))
         return trail
+
+    def _claim(self, conn: sqlite3.Connection, trail: Trail) -> None:
+        """The trail's account must own its bucket (claimed now if nobody does)."""
+        if self._own_buckets and trail.s3_bucket_name:
+            _buckets.claim_bucket(conn, trail.s3_bucket_name, trail.account)
+
+    def _bucket_of(self, conn: sqlite3.Connection, arn: str) -> str | None:
+        """The bucket a stored trail uses (a trail that shared a bucket before owners
+        were recorded may keep it, but not move to another account's)."""
+        row = conn.execute("SELECT config FROM trails WHERE arn = ?", (arn,)).fetchone()
+        return None if row is None else str(orjson.loads(row[0]).get("s3_bucket_name"))
+
+    def bucket_owner(self, bucket: str) -> str | None:
+        """The account that owns `bucket` in folder mode, or None."""
+        with self._lock:
+            row = self._conn.execute("SELECT account FROM bucket_owners WHERE bucket = ?",
+                                     (bucket,)).fetchone()
+        return None if row is None else str(row[0])
 
     def delete(self, account: str, region: str, name_or_arn: str | TrailRef) -> Trail:
         trail = self.get(account, region, name_or_arn)

@@ -119,9 +119,13 @@ class DigestLayout:
         return f"{self.folder}/{end.strftime('%Y/%m/%d')}/{name}"
 
     def digest_pattern(self) -> re.Pattern[str]:
+        """A digest key of this trail and region, exactly: date folders, then the name
+        with its end time (no segment may cross a `/`, so a key another trail wrote
+        under a crafted S3KeyPrefix that starts with this folder never matches)."""
         name = re.escape(f"{self.account}_CloudTrail-Digest_{self.source_region}_"
                          f"{self.trail_name}_{self.home_region}_")
-        return re.compile(rf"^{re.escape(self.folder)}/\d+/\d+/\d+/{name}.+\.json\.gz$")
+        return re.compile(rf"^{re.escape(self.folder)}/\d{{4}}/\d\d/\d\d/{name}"
+                          rf"\d{{8}}T\d{{6}}Z(?:_backfill)?\.json\.gz$")
 
     def log_pattern(self) -> re.Pattern[str]:
         """A log file key of this account and region; group 1 is its delivery minute."""
