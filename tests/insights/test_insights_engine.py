@@ -92,9 +92,12 @@ def test_records_have_cloudtrails_insight_shape(rig: Rig, history: list[dict[str
     calls = {r["insightDetails"]["state"]: r for r in found
              if r["insightDetails"]["insightType"] == "ApiCallRateInsight"}
     start, end = calls["Start"], calls["End"]
+    # CloudTrail's members, plus the provenance marker only the server writes (issue 10:
+    # readers must tell these from ingested look-alikes; docs/security.md)
     assert set(start) == {"eventVersion", "eventTime", "awsRegion", "eventID", "eventType",
                           "recipientAccountId", "sharedEventID", "insightDetails",
-                          "eventCategory"}
+                          "eventCategory", "opentrailOrigin"}
+    assert start["opentrailOrigin"] == "server"
     assert start["eventType"] == "AwsCloudTrailInsight" and start["eventCategory"] == "Insight"
     assert start["sharedEventID"] == end["sharedEventID"] != start["eventID"]
     assert start["eventTime"] == minute_text(BURST) and end["eventTime"] == minute_text(BURST + 10)

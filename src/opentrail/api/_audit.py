@@ -8,6 +8,7 @@ from typing import Any
 
 from opentrail.auth import AuthContext
 from opentrail.errors import OpenTrailError
+from opentrail.events import ORIGIN_FIELD, SERVER_ORIGIN
 
 __all__ = ["audit_record", "redact"]
 
@@ -70,6 +71,7 @@ def audit_record(ctx: AuthContext, operation: str, params: dict[str, Any], *,
         "managementEvent": True,
         "recipientAccountId": identity["accountId"],
         "eventCategory": "Management",
+        ORIGIN_FIELD: SERVER_ORIGIN,  # self-audit: made here, never taken from a client
     }
     if error is not None:
         record["errorCode"] = error.code

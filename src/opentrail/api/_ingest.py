@@ -21,7 +21,13 @@ from opentrail.api._wire import error_response, json_response, new_request_id
 from opentrail.auth import AuthContext, Role
 from opentrail.channels import CHANNEL_ARN, Channel
 from opentrail.errors import InvalidRecord, OpenTrailError, PayloadTooLarge, ValidationError
-from opentrail.events import Record, parse_record, split_batch, wrap_audit_event
+from opentrail.events import (
+    Record,
+    check_unclaimed,
+    parse_record,
+    split_batch,
+    wrap_audit_event,
+)
 from opentrail.service import Service
 
 __all__ = ["ingest_batch", "put_audit_events"]
@@ -60,6 +66,7 @@ def prepare_batch(service: Service, ctx: AuthContext, body: bytes) -> Prepared:
         try:
             if isinstance(item, InvalidRecord):
                 raise item
+            check_unclaimed(item)  # only the server's own records say they are server-made
             record = parse_record(item, default_account=account, default_region=ctx.region)
             _owner_check(ctx, record)
         except InvalidRecord as err:

@@ -1,8 +1,10 @@
 """`opentrail insights`: list Insights events and show one with a chart, through boto3.
 
 `list` pairs Start and End records (LookupEvents with EventCategory=insight) by
-sharedEventID; `show` prints one Insight's statistics and attributions and charts the
-per-minute rate around it (ListInsightsMetricData) against its baseline.
+sharedEventID, keeping only the ones this server's Insights engine made (a writer key can
+ingest records that look like Insights, and imported CloudTrail logs hold AWS's own);
+`show` prints one Insight's statistics and attributions and charts the per-minute rate
+around it (ListInsightsMetricData) against its baseline.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from rich.table import Table
 
 from opentrail.cli._options import client_options
 from opentrail.cli.lookup import cloudtrail_client, parse_time
+from opentrail.events import is_server_made
 
 __all__ = ["chart", "insights", "pair_insights"]
 
@@ -48,7 +51,12 @@ def _records(client: Any, start: datetime | None, end: datetime | None) -> list[
     if end is not None:
         params["EndTime"] = end
     pages = client.get_paginator("lookup_events").paginate(**params)
-    return [json.loads(e["CloudTrailEvent"]) for page in pages for e in page.get("Events", [])]
+    found = [json.loads(e["CloudTrailEvent"]) for page in pages for e in page.get("Events", [])]
+    made = [r for r in found if is_server_made(r)]
+    if len(made) < len(found):
+        click.echo(f"note: {len(found) - len(made)} ingested Insights record(s) not shown: "
+                   "only Insights this server detected are listed.", err=True)
+    return made
 
 
 def pair_insights(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

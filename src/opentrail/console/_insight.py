@@ -1,7 +1,9 @@
 """The Insights page: each recent Insight's per-minute rate against its baseline.
 
 Insights are events (eventCategory Insight) in the ledger, found through the history
-layer like any lookup; the per-minute series comes from the Insights engine's counters,
+layer like any lookup; only those the server's engine made are shown (events/_origin.py:
+a writer key can ingest look-alikes, imported CloudTrail logs hold AWS's own); the
+per-minute series comes from the Insights engine's counters,
 the same numbers ListInsightsMetricData answers with.
 """
 
@@ -19,6 +21,7 @@ from opentrail.api._lookup import parse_lookup
 from opentrail.console._chart import rate_chart
 from opentrail.console._console import Console, Viewer
 from opentrail.console._filter import Filter
+from opentrail.events import is_server_made
 
 __all__ = ["insights_page"]
 
@@ -33,6 +36,8 @@ def _episodes(console: Console, viewer: Viewer, flt: Filter) -> list[dict[str, A
     found: dict[str, dict[str, Any]] = {}
     for event in console.service.history.lookup(query).events:
         record = orjson.loads(event["CloudTrailEvent"])
+        if not is_server_made(record):
+            continue
         details = record.get("insightDetails") or {}
         item = found.setdefault(record.get("sharedEventID", event["EventId"]),
                                 {"details": details, "account": record.get(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from opentrail.auth import KeyStore, Principal
+from opentrail.events import ORIGIN_FIELD, SERVER_ORIGIN
 
 __all__ = ["HIDDEN", "LoginAttempt", "check_key", "login_record"]
 
@@ -76,6 +77,7 @@ def login_record(attempt: LoginAttempt, *, region: str, source_ip: str, user_age
         "managementEvent": True,
         "recipientAccountId": identity["accountId"],
         "eventCategory": "Management",
+        ORIGIN_FIELD: SERVER_ORIGIN,  # made here, never taken from a client
     }
     if not attempt.ok:
         record["errorMessage"] = attempt.reason

@@ -10,15 +10,25 @@ from opentrail.events._activity import ACTIVITY_EVENT_VERSION, wrap_audit_event
 from opentrail.events._batch import MAX_BATCH_BYTES, split_batch
 from opentrail.events._canonical import canonical_bytes
 from opentrail.events._category import Category
+from opentrail.events._origin import (
+    ORIGIN_FIELD,
+    SERVER_ORIGIN,
+    check_unclaimed,
+    is_server_made,
+)
 from opentrail.events._record import MAX_RECORD_BYTES, Record, parse_record
 
 __all__ = [
     "ACTIVITY_EVENT_VERSION",
     "MAX_BATCH_BYTES",
     "MAX_RECORD_BYTES",
+    "ORIGIN_FIELD",
+    "SERVER_ORIGIN",
     "Category",
     "Record",
     "canonical_bytes",
+    "check_unclaimed",
+    "is_server_made",
     "parse_record",
     "split_batch",
     "wrap_audit_event",

@@ -11,6 +11,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from opentrail.events import ORIGIN_FIELD, SERVER_ORIGIN
 from opentrail.insights._detector import Episode
 from opentrail.insights._store import ERROR_RATE, SeriesKey
 
@@ -82,4 +83,5 @@ def insight_record(key: SeriesKey, state: str, episode: Episode,
         "awsRegion": key.region, "eventID": event_id(key, episode.start, state),
         "eventType": "AwsCloudTrailInsight", "recipientAccountId": key.account,
         "sharedEventID": shared, "insightDetails": details, "eventCategory": "Insight",
+        ORIGIN_FIELD: SERVER_ORIGIN,  # what the Insights page and `opentrail insights` show
     }
