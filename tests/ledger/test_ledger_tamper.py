@@ -206,3 +206,16 @@ BEGIN
     SELECT RAISE(ABORT, 'the ledger is append-only: events cannot be changed');
 END;
 """
+
+
+def test_checkpoints_without_a_public_key_are_reported_once(
+        live_server: Server, tmp_path: Path) -> None:
+    first = _post(live_server, 2)
+    _checkpoint_covering(live_server, first[-1])
+    second = _post(live_server, 2)
+    _checkpoint_covering(live_server, second[-1])
+    live_server.kill()
+    (live_server.data_dir / "checkpoint.pub").unlink()
+    proc = _verify(live_server)
+    assert proc.returncode == 1, proc.stdout
+    assert proc.stdout.count("no public key to check them with") == 1

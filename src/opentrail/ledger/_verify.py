@@ -95,7 +95,10 @@ class SignedCheckpoints:
     def _open(self, size: int, root: bytes, note: str) -> Checkpoint | None:
         where = f"the signed checkpoint of tree size {size}"
         if self._verifier is None:
-            self.problems.append(Mismatch(-1, f"{where}: no public key to check it with"))
+            if not self.problems:  # said once, not once per checkpoint
+                self.problems.append(Mismatch(-1, "checkpoints.db holds signed checkpoints "
+                                                  "but there is no public key to check them "
+                                                  "with (checkpoint.pub or --public-key)"))
             return None
         try:
             checkpoint = open_checkpoint(note, self._verifier)

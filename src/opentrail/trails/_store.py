@@ -185,13 +185,6 @@ class TrailStore:
         row = conn.execute("SELECT config FROM trails WHERE arn = ?", (arn,)).fetchone()
         return None if row is None else str(orjson.loads(row[0]).get("s3_bucket_name"))
 
-    def bucket_owner(self, bucket: str) -> str | None:
-        """The account that owns `bucket` in folder mode, or None."""
-        with self._lock:
-            row = self._conn.execute("SELECT account FROM bucket_owners WHERE bucket = ?",
-                                     (bucket,)).fetchone()
-        return None if row is None else str(row[0])
-
     def delete(self, account: str, region: str, name_or_arn: str | TrailRef) -> Trail:
         trail = self.get(account, region, name_or_arn)
         with self._write() as conn:
