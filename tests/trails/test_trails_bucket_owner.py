@@ -151,3 +151,25 @@ def _console_validate(server: Server, arn: str) -> str:
     answer = http.post("/trails/validate", data={"csrf": csrf[1], "arn": arn, "window": "1h"})
     assert answer.status_code == 200, answer.text
     return answer.text
+
+
+def test_buckets_shared_before_owners_go_to_the_oldest_trails_account(tmp_path: Path) -> None:
+    from opentrail.errors import ValidationError
+    from opentrail.trails import Trail, TrailStore
+
+    def trail(name: str, account: str, created: float, bucket: str = "shared") -> Trail:
+        return Trail(name=name, account=account, home_region="us-east-1",
+                     s3_bucket_name=bucket, created=created)
+
+    legacy = TrailStore(tmp_path)  # as before owners were recorded
+    legacy.create(trail("late", ATTACKER, 2.0))
+    legacy.create(trail("early", ACCOUNT, 1.0))
+    legacy.close()
+    store = TrailStore(tmp_path, own_buckets=True)
+    # the newer trail keeps its bucket: changing anything else still works
+    store.modify(ATTACKER, "us-east-1", "late", lambda t: setattr(t, "s3_key_prefix", "p"))
+    with pytest.raises(ValidationError) as info:
+        store.create(trail("another", ATTACKER, 3.0))
+    assert info.value.code == "InsufficientS3BucketPolicyException"
+    store.create(trail("another", ACCOUNT, 3.0))
+    store.close()
