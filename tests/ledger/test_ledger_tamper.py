@@ -16,7 +16,13 @@ import pytest
 from conftest import Server, make_event, opentrail, post_records
 from opentrail.clock import ManualClock
 from opentrail.events import parse_record
-from opentrail.ledger import LedgerWriter, open_reader, verify_ledger
+from opentrail.ledger import (
+    LedgerWriter,
+    Retention,
+    open_reader,
+    recorded_retention,
+    verify_ledger,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -124,7 +130,7 @@ def test_a_minutes_old_body_dropped_through_the_purge_cutoff_is_reported(
     proc = _verify(live_server)
     assert proc.returncode == 1, proc.stdout
     assert f"MISMATCH\tevent seq {seq}\tits body is missing" in proc.stdout
-    assert "within the 90-day retention period" in proc.stdout
+    assert "within the retention period (90 days)" in proc.stdout
     assert "retention: 90 days (recorded by the server)" in proc.stdout
     assert "expired (leaf kept): 0" in proc.stdout
 
@@ -152,7 +158,7 @@ def test_rewritten_ingest_time_does_not_hide_a_dropped_body(
 def test_retention_flag_overrides_the_recorded_value(
         live_server: Server, attacker: sqlite3.Connection) -> None:
     _post(live_server, 2)
-    attacker.execute("UPDATE settings SET value = 0 WHERE name = 'retention_days'")
+    attacker.execute("UPDATE retention SET days = 0")
     proc = _verify(live_server, "--retention-days", "30")
     assert proc.returncode == 0, proc.stdout
     assert "retention: 30 days (--retention-days)" in proc.stdout
@@ -180,6 +186,27 @@ def test_a_ledger_from_before_the_purge_table_is_migrated(tmp_path: Path) -> Non
                        ).fetchone()[0]
     assert "opentrail_purge_cutoff" not in sql
     assert verify_ledger(conn).ok
+
+
+def test_raising_the_retention_later_does_not_turn_old_purges_into_alarms(
+        tmp_path: Path) -> None:
+    clock = ManualClock(NOW)
+    writer = LedgerWriter(tmp_path, clock, retention_days=30)
+    writer.start()
+    raw = make_event(when=OLD)
+    writer.submit([parse_record(raw, default_account="x", default_region="us-east-1")]).result()
+    clock.advance(40 * DAY)
+    assert writer.purge(int(clock.now()) - 30 * DAY) == 1  # expired under 30 days
+    writer.close()
+    LedgerWriter(tmp_path, clock, retention_days=90).close()  # the operator raises it
+    conn = open_reader(tmp_path)
+    history = recorded_retention(conn)
+    assert [days for _, days in history] == [30, 90]
+    retention = Retention.of_history(history, clock.now())
+    assert retention is not None and retention.text == "90 days, earlier 30 days"
+    assert verify_ledger(conn, retention=retention).ok
+    flat = verify_ledger(conn, retention=Retention.of_days(90, clock.now()))
+    assert [m.reason.split(",")[0] for m in flat.mismatches] == ["its body is missing"]
 
 
 OLD_SCHEMA = """

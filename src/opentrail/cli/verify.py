@@ -32,15 +32,16 @@ def _verifier(data_dir: Path, public_key: Path | None) -> Any:
                                  param_hint="--public-key") from None
 
 
-def _retention_days(given: int | None, conn: Any) -> tuple[int, str]:
-    from opentrail.ledger import recorded_retention
+def _retention(given: int | None, conn: Any, now: float) -> tuple[Any, str]:
+    """The retention to check missing bodies by, and where it came from."""
+    from opentrail.ledger import Retention, recorded_retention
 
     if given is not None:
-        return given, "--retention-days"
-    recorded = recorded_retention(conn)
+        return Retention.of_days(given, now), "--retention-days"
+    recorded = Retention.of_history(recorded_retention(conn), now)
     if recorded is not None:
         return recorded, "recorded by the server"
-    return DEFAULT_RETENTION_DAYS, "default"
+    return Retention.of_days(DEFAULT_RETENTION_DAYS, now), "default"
 
 
 @click.command()
@@ -49,8 +50,8 @@ def _retention_days(given: int | None, conn: Any) -> tuple[int, str]:
               help="The server's data directory.")
 @click.option("--retention-days", type=click.IntRange(min=0), default=None,
               help="History retention the server runs with (0: forever). A body missing "
-                   "from an event younger than this is reported. Default: the value the "
-                   "server recorded in the ledger, else 90.")
+                   "from an event younger than this is reported. Default: the settings "
+                   "the server recorded in the ledger, else 90.")
 @click.option("--public-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Checkpoint public key to check signed checkpoints with "
                                  "(default: DATA_DIR/checkpoint.pub). Pass a copy kept "
@@ -63,17 +64,17 @@ def verify(data_dir: Path, retention_days: int | None, public_key: Path | None) 
 
     Exits 0 when everything matches, 1 when anything does not. Safe while the server runs.
     """
-    from opentrail.ledger import Retention, SignedCheckpoints, open_reader, verify_ledger
+    from opentrail.ledger import SignedCheckpoints, open_reader, verify_ledger
 
     conn = open_reader(data_dir)
-    days, source = _retention_days(retention_days, conn)
+    retention, source = _retention(retention_days, conn, time.time())
     signed = SignedCheckpoints(data_dir, _verifier(data_dir, public_key))
-    report = verify_ledger(conn, checkpoints=signed, retention=Retention(days, time.time()))
+    report = verify_ledger(conn, checkpoints=signed, retention=retention)
     report.mismatches[:0] = signed.problems
     for m in report.mismatches:
         where = f"event seq {m.seq}" if m.seq >= 0 else "ledger"
         click.echo(f"MISMATCH\t{where}\t{m.reason}")
-    click.echo(f"retention: {days} days ({source})  "
+    click.echo(f"retention: {retention.text} ({source})  "
                f"signed checkpoints matched: {report.checkpoints}")
     click.echo(f"events: {report.size}  verified: {report.checked}  "
                f"expired (leaf kept): {report.expired}  mismatches: {len(report.mismatches)}")

@@ -11,7 +11,7 @@ a SQL function only the purge registered; any client can register a function of 
 name, so it trusted nothing.) Neither stops someone who can write the file: they can
 write the cutoff or drop the triggers. `opentrail verify` is what detects that: it
 checks every leaf against the signed checkpoints and flags every body missing before
-the retention period (recorded in `settings` by the writer) was over.
+the retention period (each setting the writer ran with is in `retention`) was over.
 """
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ CREATE TABLE IF NOT EXISTS purge (
 INSERT OR IGNORE INTO purge VALUES (0, 0);
 UPDATE purge SET cutoff = 0 WHERE cutoff <> 0;
 
-CREATE TABLE IF NOT EXISTS settings (
-    name  TEXT PRIMARY KEY,      -- 'retention_days': what the writer was started with
-    value INTEGER NOT NULL
+CREATE TABLE IF NOT EXISTS retention (
+    since INTEGER PRIMARY KEY,   -- epoch seconds the writer started with this setting
+    days  INTEGER NOT NULL       -- history_retention_days; 0 keeps bodies forever
 );
 
 CREATE TRIGGER IF NOT EXISTS purge_no_delete BEFORE DELETE ON purge
@@ -77,7 +77,6 @@ END;
 
 TRIGGERS = ("events_no_delete", "events_no_update", "purge_no_delete")
 OLD_GUARD = "opentrail_purge_cutoff"  # the function the update trigger used to trust
-RETENTION = "retention_days"
 
 
 def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
@@ -128,18 +127,21 @@ def expected_guards() -> dict[str, str]:
         conn.close()
 
 
-def record_retention(conn: sqlite3.Connection, days: int) -> None:
-    """Write down the retention the writer runs with, for `opentrail verify`."""
-    conn.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", (RETENTION, days))
+def record_retention(conn: sqlite3.Connection, days: int, now: float) -> None:
+    """Write down the retention the writer runs with from `now` on (when it changed), so
+    `opentrail verify` knows how long each body had to be kept."""
+    row = conn.execute("SELECT days FROM retention ORDER BY since DESC LIMIT 1").fetchone()
+    if row is None or row[0] != days:
+        conn.execute("INSERT OR REPLACE INTO retention VALUES (?, ?)", (int(now), days))
 
 
-def recorded_retention(conn: sqlite3.Connection) -> int | None:
-    """The retention (days) the writer last recorded, or None (older ledgers)."""
+def recorded_retention(conn: sqlite3.Connection) -> list[tuple[int, int]]:
+    """Every (since, days) the writer ran with, oldest first; empty for older ledgers."""
     try:
-        row = conn.execute("SELECT value FROM settings WHERE name = ?", (RETENTION,)).fetchone()
-    except sqlite3.OperationalError:  # a ledger from before the settings table
-        return None
-    return None if row is None else int(row[0])
+        rows = conn.execute("SELECT since, days FROM retention ORDER BY since").fetchall()
+    except sqlite3.OperationalError:  # a ledger from before the retention table
+        return []
+    return [(int(since), int(days)) for since, days in rows]
 
 
 def open_reader(data_dir: Path) -> sqlite3.Connection:

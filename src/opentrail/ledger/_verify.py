@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,15 +42,34 @@ class Mismatch:
 
 @dataclass(frozen=True)
 class Retention:
-    """How long bodies must be kept: `days` (0 keeps them forever) as of `now`."""
+    """Bodies of events ingested or happening at or after `cutoff` must still be there;
+    `text` says which setting that comes from ("90 days")."""
 
-    days: int
-    now: float
+    cutoff: float
+    text: str
 
-    @property
-    def cutoff(self) -> float:
-        """Bodies of events ingested or happening at or after this must still be there."""
-        return -math.inf if self.days <= 0 else self.now - self.days * DAY
+    @classmethod
+    def of_days(cls, days: int, now: float) -> Retention:
+        """One setting as of `now` (0 keeps bodies forever)."""
+        if days <= 0:
+            return cls(-math.inf, "forever")
+        return cls(now - days * DAY, f"{days} days")
+
+    @classmethod
+    def of_history(cls, periods: Sequence[tuple[int, int]], now: float) -> Retention | None:
+        """The settings the writer ran with, (since, days) oldest first: a setting in
+        force until the next one started allowed purges up to that end minus its days,
+        so raising the retention later never turns old purges into alarms."""
+        if not periods:
+            return None
+        cutoff = -math.inf
+        for i, (_since, days) in enumerate(periods):
+            end = periods[i + 1][0] if i + 1 < len(periods) else now
+            if days > 0:
+                cutoff = max(cutoff, end - days * DAY)
+        texts = [cls.of_days(days, now).text for _since, days in periods]
+        text = texts[-1] if len(set(texts)) == 1 else f"{texts[-1]}, earlier {texts[-2]}"
+        return cls(cutoff, text)
 
 
 @dataclass
@@ -175,9 +194,9 @@ def _missing_body(seq: int, event_time: int, ingested: int, since: float | None,
     if retention is None:
         return None
     lost = "its body is missing"
-    if retention.days <= 0:
-        return Mismatch(seq, f"{lost}, but retention is 0 (bodies are kept forever)")
-    cutoff, within = retention.cutoff, f"within the {retention.days}-day retention period"
+    if retention.cutoff == -math.inf:
+        return Mismatch(seq, f"{lost}, but bodies are kept forever (retention 0)")
+    cutoff, within = retention.cutoff, f"within the retention period ({retention.text})"
     if since is not None and since - CHECKPOINT_SLACK >= cutoff:
         return Mismatch(seq, f"{lost}, but it was appended after the checkpoint signed at "
                              f"{_iso(since)}, {within}")

@@ -46,7 +46,7 @@ class LedgerWriter:
                  retention_days: int | None = None) -> None:
         self._conn = open_ledger(data_dir)
         if retention_days is not None:  # what `opentrail verify` checks missing bodies by
-            record_retention(self._conn, retention_days)
+            record_retention(self._conn, retention_days, clock.now())
         self._clock = clock
         self._max_pending = max_pending
         self._queue: deque[_Job] = deque()
