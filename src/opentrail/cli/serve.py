@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import gc
 import logging
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
-from opentrail.config import SETTINGS, Settings, load_config_file
+from opentrail.config import SETTINGS, Settings, settings_from
 
 __all__ = ["serve"]
 
@@ -33,11 +32,13 @@ def serve(config_file: Path | None, **flags: Any) -> None:
     """Run OpenTrail: the CloudTrail-compatible API, ingest, and event history.
 
     Every request must be signed with SigV4 by a key from `opentrail keys create`.
+    Settings that contradict each other or cannot work are refused before anything
+    starts (docs/configuration.md, "Checks at start").
     """
-    settings = Settings()
-    if config_file is not None:
-        settings = load_config_file(config_file, settings)
-    settings = replace(settings, **{k: v for k, v in flags.items() if v is not None})
+    try:
+        settings = settings_from(config_file, flags)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
     run(settings)
 
 
