@@ -180,17 +180,33 @@ def test_two_consecutive_digests_deleted(world: World) -> None:
     assert "2/4 digest files valid, 2/4 digest files INVALID" in ours.stdout
 
 
-def test_data_appended_after_the_gzip_member(world: World) -> None:
+def test_data_appended_after_the_gzip_member(world: World,
+                                            record_property: Any) -> None:
+    """Ours must flag it. The stock validator's verdict depends on its version (awscli
+    before 1.46 hashes only the first gzip member and passes the file; 1.46 reports
+    "unexpected data after end of compressed stream"), so it is recorded, not asserted:
+    a test must not depend on a third party's bug, nor on its fix."""
     trail = built(world)
     target = trail.digests[1].logs[1].key
     body, _ = trail.store.get(target)
     evil = records(T0 + 90 * timedelta(minutes=1), 2)
     trail.store.put(target, body + gzip.compress(evil))
     ours, stock = world.both(trail)
-    assert stock.returncode == 0                            # the gap: appended data unseen
     assert ours.returncode == 1
     assert (f"{target}\tINVALID: invalid format (data after the first gzip member)"
             in ours.stderr)
+    verdict = f"awscli {_awscli_version()}: exit {stock.returncode}"
+    record_property("stock_validate_logs_appended_gzip_member", verdict)
+    print(f"stock aws cloudtrail validate-logs on appended gzip data: {verdict}")
+
+
+def _awscli_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("awscli")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def test_log_swapped_for_a_later_hours_file_before_digesting(world: World) -> None:
