@@ -106,3 +106,26 @@ def test_an_s3_endpoint_alone_implies_s3_storage(tmp_path: Path, moto_url: str,
         assert not (tmp_path / "data" / "buckets" / "only-in-a-folder").exists()
     finally:
         server.kill(signal.SIGTERM)
+
+
+CLIENT_REFUSED = [
+    (["import", "x.json", "--account", "123456789012"], ["--account", "recipientAccountId"]),
+    (["import", "x.json", "--format", "gcp", "--time-field", "ts"], ["--time-field"]),
+    (["validate-logs", "--trail-arn", "arn:aws:cloudtrail:us-east-1:123456789012:trail/t",
+      "--start-time", "2026-11-20T00:00:00Z", "--s3-prefix", "p"], ["--s3-prefix needs"]),
+    (["validate-logs", "--trail-arn", "arn:aws:cloudtrail:us-east-1:123456789012:trail/t",
+      "--start-time", "2026-11-20T00:00:00Z", "--local-folder", "d", "--s3-endpoint-url",
+      "http://127.0.0.1:9"], ["--local-folder", "--s3-endpoint-url"]),
+]
+
+
+@pytest.mark.parametrize(("args", "words"), CLIENT_REFUSED, ids=lambda v: " ".join(v)[:40])
+def test_client_flags_that_would_be_ignored_are_refused(tmp_path: Path, args: list[str],
+                                                        words: list[str]) -> None:
+    """Before: each of these was accepted and silently did nothing."""
+    (tmp_path / "x.json").write_text('{"Records": []}')
+    result = run_cli(*[str(tmp_path / a) if a in ("x.json", "d") else a for a in args],
+                     timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    for word in words:
+        assert word in result.stderr, result.stderr

@@ -447,6 +447,10 @@ def import_(paths: tuple[Path, ...], endpoint_url: str, profile: str | None,
     if time_field is not None and fmt != "cloudtrail":
         raise click.UsageError("--time-field applies to --format cloudtrail (exports of "
                                "CloudTrail records), not to --format " + fmt + ".")
+    if account is not None and fmt == "cloudtrail":
+        raise click.UsageError("--account sets the account of converted records (--format "
+                               "gcp, azure, entra, k8s, auditd); CloudTrail records carry "
+                               "their own recipientAccountId.")
     files = discover(paths, _is_any_file if fmt == "auditd" else _is_log_name)
     options = Options(region=region or SOURCE_REGION, account=account)
 
