@@ -116,9 +116,32 @@ def test_quickstart_shows_the_burst_as_an_insight_and_a_trail_with_digests(
         bucket = tmp_path / "data" / "buckets" / "quickstart-trail"
         assert list(bucket.rglob("*_CloudTrail-Digest_*.json.gz"))
         assert list(bucket.rglob("*_CloudTrail_us-east-1_*.json.gz"))
+        validated = subprocess.run(
+            [sys.executable, "-m", "opentrail", "validate-logs", "--trail-arn",
+             trail["TrailARN"], "--start-time", "2020-01-01T00:00:00Z", "--endpoint-url",
+             endpoint, "--local-folder", str(tmp_path / "data" / "buckets")],
+            capture_output=True, text=True, timeout=120, env={**_base_env(), **env})
+        assert validated.returncode == 0, validated.stdout + validated.stderr
+        assert "INVALID" not in validated.stdout + validated.stderr
+
+        page = _console_page(endpoint, env, "/insights?range=7d")
+        assert insight["eventName"] in page, page[:2000]
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def _console_page(endpoint: str, env: dict[str, str], path: str) -> str:
+    """A console page as a new user sees it after signing in with the printed key."""
+    with httpx.Client(base_url=endpoint, follow_redirects=False, timeout=30) as http:
+        token = re.search(r'name="signin_token" value="([^"]+)"', http.get("/signin").text)
+        assert token
+        http.post("/signin", data={"signin_token": token[1], "next": "/events",
+                                   "access_key_id": env["AWS_ACCESS_KEY_ID"],
+                                   "secret": env["AWS_SECRET_ACCESS_KEY"]})
+        answer = http.get(path)
+        assert answer.status_code == 200, answer.text[:500]
+        return answer.text
 
 
 def _attributed_to_the_leaked_key(record: dict[str, object]) -> bool:
