@@ -74,12 +74,21 @@ def _demo_trail(endpoint: str, region: str, key_id: str, secret: str) -> None:
     client.start_logging(Name=DEMO_TRAIL)
 
 
-def _banner(settings: Settings, loaded: int, key_id: str, secret: str) -> str:
+def _loaded(loaded: int, fresh: bool, region: str) -> str:
+    if fresh:
+        return (f"Demo activity loaded: {loaded} events for account {DEMO_ACCOUNT}, "
+                f"region {region}.")
+    return ("The data dir already had events: no demo activity loaded and no trail created "
+            "(a fresh --data-dir gets both).")
+
+
+def _banner(settings: Settings, loaded: int, key_id: str, secret: str, *,
+            fresh: bool = True) -> str:
     endpoint = f"http://{settings.host}:{settings.port}"
     bucket = settings.data_dir / "buckets" / DEMO_BUCKET
     return f"""
 OpenTrail is running at {endpoint}   (data: {settings.data_dir})
-Demo activity loaded: {loaded} events for account {DEMO_ACCOUNT}, region {settings.region}.
+{_loaded(loaded, fresh, settings.region)}
 
 This key was created for you (the secret is shown only now):
   AWS_ACCESS_KEY_ID={key_id}
@@ -120,7 +129,7 @@ def _set_up(service: Any, settings: Settings, events: int, key_id: str,
     except Exception as exc:  # the server keeps running; say what is missing
         click.echo(f"quickstart: could not set up the demo ({exc}).", err=True)
         return
-    click.echo(_banner(settings, loaded, key_id, secret))
+    click.echo(_banner(settings, loaded, key_id, secret, fresh=fresh))
 
 
 @click.command()
