@@ -154,7 +154,8 @@ def settings_from(config_file: Path | None, flags: dict[str, Any]) -> Settings:
 # -- validation ----------------------------------------------------------------------------
 
 TRAIL_STORAGES = ("folder", "s3")
-_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")
+# AWS names (us-east-1) and the names converted sources use (on-premises, dc-paris).
+_REGION = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 _AT_LEAST_ONE = ("max_pending_events", "max_request_bytes", "checkpoint_interval",
                  "delivery_interval", "digest_interval", "signing_key_rotation_days")
 
@@ -182,8 +183,8 @@ def validate_settings(settings: Settings, explicit: frozenset[str] = frozenset()
     if not settings.host:
         raise ValueError("--host must name an address to listen on (e.g. 127.0.0.1).")
     if not _REGION.fullmatch(settings.region):
-        raise ValueError(f"--region must be a region name such as us-east-1, "
-                         f"not {settings.region!r}.")
+        raise ValueError(f"--region must be a region name such as us-east-1 (lowercase "
+                         f"letters, digits and hyphens), not {settings.region!r}.")
     if not re.fullmatch(r"\d{12}", settings.organization_account):
         raise ValueError("--organization-account must be a 12-digit account ID, "
                          f"not {settings.organization_account!r}.")

@@ -34,7 +34,7 @@ REFUSED = [
     (["--port", "70000"], ["--port must be between 1 and 65535"]),
     (["--port", "0"], ["--port must be between 1 and 65535"]),
     (["--host", ""], ["--host"]),
-    (["--region", "mars"], ["--region", "'mars'"]),
+    (["--region", "Mars Base"], ["--region", "'Mars Base'"]),
     (["--organization-account", "42"], ["--organization-account", "12-digit"]),
 ]
 
