@@ -167,6 +167,8 @@ class InvalidSnsTopicName(ValidationError):
 
 
 class InsufficientSnsTopicPolicy(ValidationError):
+    """A missing SNS topic; raised once OpenTrail has SNS targets (docs/trails.md)."""
+
     code = "InsufficientSnsTopicPolicyException"
 
 

@@ -394,8 +394,7 @@ def _tagged(service: Any, ctx: AuthContext, resource: object,
             return _resolve(service, ctx, resource, "ResourceId")
         return _change(service, ctx, resource, "ResourceId", change, home=False)
     except NotFound:
-        raise NotFound(f"The resource {resource} was not found.",
-                       code="ResourceNotFoundException") from None
+        raise NotFound(f"The resource {resource} was not found.") from None
 
 
 def add_tags(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
