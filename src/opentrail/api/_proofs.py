@@ -23,7 +23,7 @@ from opentrail.errors import AccessDenied, NotFound, OpenTrailError, ValidationE
 from opentrail.ledger import Checkpoint, Checkpointer, LedgerEntry
 from opentrail.service import Service
 
-__all__ = ["PROOFS_PREFIX", "proof_routes"]
+__all__ = ["PROOFS_PREFIX", "REST_JSON", "proof_routes"]
 
 log = logging.getLogger(__name__)
 
@@ -135,11 +135,6 @@ def _endpoint(service: Service, work: Work, what: str) -> Callable[[Request], An
                                              {k: str(v) for k, v in params.items()})
         except OpenTrailError as err:
             return error_response(err, request_id, content_type=REST_JSON)
-        except Exception:
-            log.exception("%s failed", what)
-            return error_response(OpenTrailError(
-                "The server hit an internal error; the request was not completed. Retry, and "
-                "report it if it persists."), request_id, content_type=REST_JSON)
         return json_response(result, request_id, content_type=REST_JSON)
 
     return endpoint
