@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 PROOFS_PREFIX = "/opentrail/v1"
 REST_JSON = "application/json"
 MAX_QUERY_BODY = 1024  # GET requests carry no body
+MAX_TREE_SIZE = 2**63 - 1  # sequence numbers are SQLite integers
 
 Params = Mapping[str, str]
 Work = Callable[[Checkpointer, AuthContext, Params], dict[str, Any]]
@@ -39,9 +40,9 @@ def _size(params: Params, name: str, minimum: int = 1) -> int | None:
     raw = params.get(name)
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or int(raw) < minimum:
-        raise ValidationError(f"{name} must be a whole number of events, at least {minimum}; "
-                              f"got {raw!r}.")
+    if not (raw.isascii() and raw.isdigit()) or not minimum <= int(raw) <= MAX_TREE_SIZE:
+        raise ValidationError(f"{name} must be a whole number of events from {minimum} to "
+                              f"{MAX_TREE_SIZE}; got {raw[:40]!r}.")
     return int(raw)
 
 
