@@ -94,7 +94,7 @@ class JsonApi:
             if not submitted:
                 self.service.writer.release()
         if not op.read_only:  # a change to configuration is audited durably before we answer
-            await self._committed(future, done)
+            error = await self._committed(future, done, error)
         if error is not None:
             return error_response(error, request_id)
         return json_response(result, request_id)
@@ -131,17 +131,22 @@ class JsonApi:
             log.exception("%s failed", op.name)
             return None, _internal()
 
-    async def _committed(self, future: Future[list[bool]], done: Record) -> None:
+    async def _committed(self, future: Future[list[bool]], done: Record,
+                         error: OpenTrailError | None) -> OpenTrailError | None:
         """Wait for the ledger's commit, then forget the journal's copy. Should the commit
-        fail, the copy stays and is recorded at the next start."""
+        fail, the copy stays (it is recorded at the next start) and the caller is told."""
         try:
             await asyncio.wrap_future(future)
         except Exception:
             log.exception("the audit record %s could not be committed; it stays in the "
                           "audit journal", done.event_id)
-            raise
+            ran = "failed" if error is not None else "was done"
+            return OpenTrailError(f"The call {ran}, but its audit record could not be "
+                                  "written to the ledger; it is kept in the audit journal "
+                                  "and written at the next start. Report this.")
         if self.service.audit_journal is not None:
             self.service.audit_journal.remove(done)
+        return error
 
 
 async def _params(body: bytes) -> dict[str, Any]:
