@@ -91,6 +91,8 @@ def test_lookup_attributes_are_capped(live_server: Server) -> None:
     "/opentrail/v1/proofs/consistency?first=100000000000000000000",
     "/opentrail/v1/checkpoints/100000000000000000000",
     "/opentrail/v1/proofs/inclusion?eventId={id}&treeSize=%C2%B2",
+    "/opentrail/v1/proofs/inclusion?eventId={id}&treeSize=9223372036854775807",
+    "/opentrail/v1/proofs/consistency?first=1&second=9223372036854775807",
 ])
 def test_huge_tree_sizes_get_a_400_naming_the_field(live_server: Server, path: str) -> None:
     [event_id] = post_records(live_server, [make_event()])["eventIds"]  # type: ignore[misc]
