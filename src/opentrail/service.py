@@ -31,7 +31,7 @@ from opentrail.history import (
     start_indexer_thread,
 )
 from opentrail.insights import CounterStore, InsightsEngine
-from opentrail.ledger import Checkpointer, LedgerWriter
+from opentrail.ledger import AuditJournal, Checkpointer, LedgerWriter
 from opentrail.storage import Storage, open_storage
 from opentrail.trails import Delivery, SigningKeys, TrailStore
 
@@ -64,6 +64,7 @@ class Service:
     insights: InsightsEngine | None = None  # a ledger reader thread (docs/insights.md)
     insights_store: CounterStore | None = None  # its counters, read by the API
     checkpoints: Checkpointer | None = None  # tree.db follower + signed checkpoints
+    audit_journal: AuditJournal | None = None  # self-audit records of changes in flight
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None,
@@ -82,11 +83,14 @@ class Service:
                                                settings.signing_key_rotation_days))
         service.checkpoints = Checkpointer(settings.data_dir, clock,
                                            settings.checkpoint_interval)
+        service.audit_journal = AuditJournal(settings.data_dir)
         service._start()
         return service
 
     def _start(self) -> None:
         self.writer.start()
+        if self.audit_journal is not None:  # before any request: a change left unrecorded
+            self.audit_journal.recover(self.writer)
         if self.indexer_mode == "thread":
             self._indexer = HistoryIndexer(self.settings.data_dir, self.clock,
                                            self.settings.history_retention_days)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
+import logging
+
+from starlette.requests import ClientDisconnect, Request
 
 from opentrail.auth import AuthContext, Role
-from opentrail.errors import AccessDenied, OpenTrailError, PayloadTooLarge
+from opentrail.errors import AccessDenied, OpenTrailError, PayloadTooLarge, ValidationError
 from opentrail.service import Service
 
 __all__ = ["authenticate", "read_body", "require"]
+
+log = logging.getLogger(__name__)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -17,11 +21,17 @@ async def read_body(request: Request, limit: int) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+    except ClientDisconnect:  # one quiet line, not a traceback per impatient client
+        log.info("%s %s: the client left after %d bytes of the body", request.method,
+                 request.url.path, size)
+        raise ValidationError("The client closed the connection before sending the whole "
+                              "body.", code="IncompleteBody") from None
     return b"".join(chunks)
 
 
