@@ -17,7 +17,7 @@ from opentrail.api._audit import audit_record
 from opentrail.api._ingest import ingest_batch, put_audit_events
 from opentrail.api._operations import Operation, model_operations, operations
 from opentrail.api._proofs import proof_routes
-from opentrail.api._request import authenticate, read_body, require
+from opentrail.api._request import read_signed, require
 from opentrail.api._webhook import WEBHOOK_PATH, kubernetes_audit_webhook
 from opentrail.api._wire import error_response, json_response, new_request_id
 from opentrail.auth import AuthContext
@@ -42,8 +42,8 @@ class JsonApi:
     async def handle(self, request: Request) -> Response:
         request_id = new_request_id()
         try:
-            body = await read_body(request, self.service.settings.max_request_bytes)
-            ctx = authenticate(self.service, request, body)
+            ctx, body = await read_signed(self.service, request,
+                                          self.service.settings.max_request_bytes)
             op = self._operation(request.headers.get("x-amz-target", ""))
         except OpenTrailError as err:
             return error_response(err, request_id)
