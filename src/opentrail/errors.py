@@ -16,6 +16,7 @@ __all__ = [
     "NotFound",
     "OpenTrailError",
     "PayloadTooLarge",
+    "RequestTimeout",
     "Throttled",
     "ValidationError",
 ]
@@ -46,6 +47,13 @@ class PayloadTooLarge(ValidationError):
 
     code = "RequestEntityTooLargeException"
     status = 413
+
+
+class RequestTimeout(OpenTrailError):
+    """The client did not send its request body in the time allowed (HTTP 408)."""
+
+    code = "RequestTimeoutException"
+    status = 408
 
 
 class NotFound(OpenTrailError):

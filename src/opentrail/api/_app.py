@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from opentrail.api._audit import audit_record
+from opentrail.api._edge import edge_middleware
 from opentrail.api._ingest import ingest_batch, put_audit_events
 from opentrail.api._operations import Operation, model_operations, operations
 from opentrail.api._proofs import proof_routes
@@ -123,7 +124,8 @@ def build_app(service: Service) -> Starlette:
     from opentrail.console import console_routes  # lazy: the console imports api._lookup
 
     # The console's GET pages at /, /signin, /events, ... beside the AWS endpoints.
-    return Starlette(routes=[*routes, *console_routes(service)])
+    return Starlette(routes=[*routes, *console_routes(service)],
+                     middleware=edge_middleware(service.settings))
 
 
 def _bind(handler: Any, service: Service) -> Any:
