@@ -231,3 +231,17 @@ def test_a_client_trickling_its_body_gets_408_and_is_disconnected(make_server: o
     else:
         pytest.fail("the server kept reading a refused body for 60 s")
     sock.close()
+
+
+def test_a_console_form_trickled_gets_408(make_server: object) -> None:
+    """Bodies the console reads are bounded the same way (answered in plain text)."""
+    assert callable(make_server)
+    server: Server = make_server("--body-timeout", "1")
+    sock = _connect(server)
+    sock.sendall(b"POST /signin HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                 b"application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\na=")
+    answer = _answer(sock)
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:300]
+    assert answer.endswith(b"The request body did not arrive within 1 seconds.")
+    sock.close()
+    assert server.log is not None and "Traceback" not in server.log.read_text()

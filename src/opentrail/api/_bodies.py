@@ -41,16 +41,33 @@ class BodyLimits:
             await self.app(scope, receive, send)
             return
         body = _Body(self, receive)
+        started = False
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self.app(scope, body.receive, send)
+            await self.app(scope, body.receive, watched_send)
         except (RequestTimeout, Throttled) as err:
             if not body.refused:
                 raise
-            # Raised by our receive and not caught by the route; the framework has
-            # already answered 500. One line, not a traceback per slow client.
+            # Raised by our receive and not answered by the route (AWS routes answer
+            # it in their own shape): answer it here, with one log line.
             log.warning("request body refused: %s", err.message)
+            if not started:
+                await _plain(send, err)
         finally:
             self.in_flight -= body.held
+
+
+async def _plain(send: Send, err: OpenTrailError) -> None:
+    text = err.message.encode()
+    await send({"type": "http.response.start", "status": err.status,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(text)).encode())]})
+    await send({"type": "http.response.body", "body": text})
 
 
 class _Body:
