@@ -245,3 +245,16 @@ def test_a_console_form_trickled_gets_408(make_server: object) -> None:
     assert answer.endswith(b"The request body did not arrive within 1 seconds.")
     sock.close()
     assert server.log is not None and "Traceback" not in server.log.read_text()
+
+
+def test_connections_beyond_the_limit_are_answered_503(make_server: object) -> None:
+    assert callable(make_server)
+    server: Server = make_server("--max-connections", "3")
+    idle = [_connect(server) for _ in range(3)]
+    try:
+        answer = httpx.get(f"{server.endpoint}/health", timeout=30)
+        assert answer.status_code == 503, answer.text
+    finally:
+        for sock in idle:
+            sock.close()
+    wait_until(lambda: httpx.get(f"{server.endpoint}/health", timeout=30).status_code == 200)
