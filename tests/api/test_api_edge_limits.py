@@ -258,3 +258,17 @@ def test_connections_beyond_the_limit_are_answered_503(make_server: object) -> N
         for sock in idle:
             sock.close()
     wait_until(lambda: httpx.get(f"{server.endpoint}/health", timeout=30).status_code == 200)
+
+
+def test_an_unknown_key_is_refused_from_the_headers(make_server: object) -> None:
+    """A well-formed signature by a key the server does not know: 403 before the body."""
+    assert callable(make_server)
+    server: Server = make_server()
+    body = b" " * (63 * 1024 * 1024)
+    sock = _connect(server)
+    sock.sendall(_signed_head(server, Key("AKIAUNKNOWNKEY000000", "x" * 40), body)
+                 + body[:10])
+    answer = _answer(sock)
+    assert answer.startswith(b"HTTP/1.1 403"), answer[:300]
+    assert b"UnrecognizedClientException" in answer
+    sock.close()
