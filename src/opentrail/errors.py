@@ -31,6 +31,7 @@ __all__ = [
     "NotOrganizationMasterAccount",
     "OpenTrailError",
     "PayloadTooLarge",
+    "RequestTimeout",
     "ResourceTypeNotSupported",
     "S3BucketDoesNotExist",
     "TagsLimitExceeded",
@@ -68,6 +69,13 @@ class PayloadTooLarge(ValidationError):
 
     code = "RequestEntityTooLargeException"
     status = 413
+
+
+class RequestTimeout(OpenTrailError):
+    """The client did not send its request body in the time allowed (HTTP 408)."""
+
+    code = "RequestTimeoutException"
+    status = 408
 
 
 class NotFound(OpenTrailError):

@@ -23,6 +23,7 @@ from opentrail.auth import KeyStore, SigV4Verifier
 from opentrail.channels import ChannelRegistry
 from opentrail.clock import Clock, SystemClock
 from opentrail.config import Settings
+from opentrail.datadir import prepare_data_dir
 from opentrail.history import (
     HistoryIndexer,
     HistoryReader,
@@ -70,7 +71,7 @@ class Service:
     def open(cls, settings: Settings, clock: Clock | None = None,
              indexer: IndexerMode = "process") -> Service:
         clock = clock or SystemClock()
-        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        prepare_data_dir(settings.data_dir)
         keys = KeyStore(settings.data_dir)
         writer = LedgerWriter(settings.data_dir, clock,
                               max_pending=settings.max_pending_events)

@@ -16,10 +16,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from opentrail.api._audit import audit_record, outcome, prepare
+from opentrail.api._edge import edge_middleware
 from opentrail.api._ingest import ingest_batch, put_audit_events
 from opentrail.api._operations import Operation, model_operations, operations
 from opentrail.api._proofs import REST_JSON, proof_routes
-from opentrail.api._request import authenticate, read_body, require
+from opentrail.api._request import read_signed, require
 from opentrail.api._webhook import WEBHOOK_PATH, kubernetes_audit_webhook
 from opentrail.api._wire import JSON_11, error_response, json_response, new_request_id
 from opentrail.auth import AuthContext
@@ -47,8 +48,8 @@ class JsonApi:
     async def handle(self, request: Request) -> Response:
         request_id = new_request_id()
         try:
-            body = await read_body(request, self.service.settings.max_request_bytes)
-            ctx = authenticate(self.service, request, body)
+            ctx, body = await read_signed(self.service, request,
+                                          self.service.settings.max_request_bytes)
             op = self._operation(request.headers.get("x-amz-target", ""))
         except OpenTrailError as err:
             return error_response(err, request_id)
@@ -208,7 +209,8 @@ def build_app(service: Service) -> Starlette:
     from opentrail.console import console_routes  # lazy: the console imports api._lookup
 
     # The console's GET pages at /, /signin, /events, ... beside the AWS endpoints.
-    return Starlette(routes=[*routes, *console_routes(service)])
+    return Starlette(routes=[*routes, *console_routes(service)],
+                     middleware=edge_middleware(service.settings))
 
 
 def _bind(handler: Any, service: Service) -> Any:

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from opentrail.api._request import authenticate, read_body, require
+from opentrail.api._request import read_signed, require
 from opentrail.api._wire import error_response, json_response, new_request_id
 from opentrail.auth import AuthContext, Role
 from opentrail.errors import AccessDenied, NotFound, OpenTrailError, ValidationError
@@ -126,8 +126,7 @@ def _endpoint(service: Service, work: Work, what: str) -> Callable[[Request], An
     async def endpoint(request: Request) -> Response:
         request_id = new_request_id()
         try:
-            body = await read_body(request, MAX_QUERY_BODY)
-            ctx = authenticate(service, request, body)
+            ctx, _ = await read_signed(service, request, MAX_QUERY_BODY)
             require(ctx, Role.READER, what)
             if service.checkpoints is None:
                 raise OpenTrailError("This server does not keep a Merkle tree.")
