@@ -84,6 +84,33 @@ class Settings:
     signing_key_rotation_days: int = _setting(
         30, "Days a digest signing key is used before a new one replaces it."
     )
+    max_connections: int = _setting(
+        1000, "Connections and requests served at once; beyond it a request is answered "
+        "503 at once."
+    )
+    max_header_bytes: int = _setting(
+        64 * 1024, "Largest request line and headers of one request; beyond it the client "
+        "gets 431 and the connection is closed."
+    )
+    header_timeout: int = _setting(
+        10, "Seconds a client has to send a request's headers, from its first byte (or "
+        "from connecting); then 408 and the connection is closed."
+    )
+    body_timeout: int = _setting(
+        120, "Seconds a client has to send a whole request body (else 408); also how "
+        "long the rest of a refused body is read and dropped before the connection closes."
+    )
+    keep_alive_timeout: int = _setting(
+        5, "Seconds an idle keep-alive connection stays open between requests."
+    )
+    max_inflight_body_bytes: int = _setting(
+        256 * 1024 * 1024, "Bytes of request bodies all requests being served may hold "
+        "together; beyond it a request gets ThrottlingException."
+    )
+    trusted_proxies: str = _setting(
+        "", "Comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For "
+        "names the client; empty ignores X-Forwarded-For from everyone."
+    )
     insights_always: bool = _setting(
         False, "Record Insights events for every account, not only for accounts with a "
         "trail that has Insights selectors (PutInsightSelectors)."

@@ -12,11 +12,34 @@ from typing import ClassVar
 __all__ = [
     "AccessDenied",
     "AuthError",
+    "CloudTrailARNInvalid",
+    "CloudWatchLogsDeliveryUnavailable",
+    "InsightNotEnabled",
+    "InsufficientSnsTopicPolicy",
+    "InvalidEventSelectors",
+    "InvalidHomeRegion",
+    "InvalidInsightSelectors",
+    "InvalidParameterCombination",
     "InvalidRecord",
+    "InvalidS3BucketName",
+    "InvalidS3Prefix",
+    "InvalidSnsTopicName",
+    "InvalidTagParameter",
+    "InvalidTrailName",
+    "MaximumNumberOfTrailsExceeded",
     "NotFound",
+    "NotOrganizationMasterAccount",
     "OpenTrailError",
     "PayloadTooLarge",
+    "RequestTimeout",
+    "ResourceTypeNotSupported",
+    "S3BucketDoesNotExist",
+    "TagsLimitExceeded",
     "Throttled",
+    "TrailAlreadyExists",
+    "TrailNotFound",
+    "TrailNotProvided",
+    "UnsupportedOperation",
     "ValidationError",
 ]
 
@@ -46,6 +69,13 @@ class PayloadTooLarge(ValidationError):
 
     code = "RequestEntityTooLargeException"
     status = 413
+
+
+class RequestTimeout(OpenTrailError):
+    """The client did not send its request body in the time allowed (HTTP 408)."""
+
+    code = "RequestTimeoutException"
+    status = 408
 
 
 class NotFound(OpenTrailError):
@@ -89,3 +119,98 @@ class InvalidRecord(OpenTrailError):
     def __init__(self, field: str, message: str, *, code: str | None = None) -> None:
         super().__init__(message, code=code)
         self.field = field
+
+
+# -- CloudTrail's error codes for trails, declared once ---------------------------------------
+# Raise these instead of repeating a code string at each raise site; the test
+# tests/trails/test_trails_cloudtrail_exact.py checks every code here against botocore's
+# cloudtrail and cloudtrail-data models.
+
+class TrailNotFound(NotFound):
+    code = "TrailNotFoundException"
+
+
+class InvalidTrailName(ValidationError):
+    code = "InvalidTrailNameException"
+
+
+class TrailNotProvided(ValidationError):
+    code = "TrailNotProvidedException"
+
+
+class CloudTrailARNInvalid(ValidationError):
+    code = "CloudTrailARNInvalidException"
+
+
+class TrailAlreadyExists(ValidationError):
+    code = "TrailAlreadyExistsException"
+
+
+class MaximumNumberOfTrailsExceeded(ValidationError):
+    code = "MaximumNumberOfTrailsExceededException"
+
+
+class InvalidParameterCombination(ValidationError):
+    code = "InvalidParameterCombinationException"
+
+
+class InvalidHomeRegion(ValidationError):
+    code = "InvalidHomeRegionException"
+
+
+class InvalidS3BucketName(ValidationError):
+    code = "InvalidS3BucketNameException"
+
+
+class InvalidS3Prefix(ValidationError):
+    code = "InvalidS3PrefixException"
+
+
+class S3BucketDoesNotExist(ValidationError):
+    code = "S3BucketDoesNotExistException"
+
+
+class InvalidSnsTopicName(ValidationError):
+    code = "InvalidSnsTopicNameException"
+
+
+class InsufficientSnsTopicPolicy(ValidationError):
+    """A missing SNS topic; raised once OpenTrail has SNS targets (docs/trails.md)."""
+
+    code = "InsufficientSnsTopicPolicyException"
+
+
+class InvalidEventSelectors(ValidationError):
+    code = "InvalidEventSelectorsException"
+
+
+class InvalidInsightSelectors(ValidationError):
+    code = "InvalidInsightSelectorsException"
+
+
+class InsightNotEnabled(ValidationError):
+    code = "InsightNotEnabledException"
+
+
+class InvalidTagParameter(ValidationError):
+    code = "InvalidTagParameterException"
+
+
+class TagsLimitExceeded(ValidationError):
+    code = "TagsLimitExceededException"
+
+
+class ResourceTypeNotSupported(ValidationError):
+    code = "ResourceTypeNotSupportedException"
+
+
+class UnsupportedOperation(ValidationError):
+    code = "UnsupportedOperationException"
+
+
+class CloudWatchLogsDeliveryUnavailable(ValidationError):
+    code = "CloudWatchLogsDeliveryUnavailableException"
+
+
+class NotOrganizationMasterAccount(ValidationError):
+    code = "NotOrganizationMasterAccountException"

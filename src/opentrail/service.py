@@ -23,6 +23,7 @@ from opentrail.auth import KeyStore, SigV4Verifier
 from opentrail.channels import ChannelRegistry
 from opentrail.clock import Clock, SystemClock
 from opentrail.config import Settings
+from opentrail.datadir import prepare_data_dir
 from opentrail.history import (
     HistoryIndexer,
     HistoryReader,
@@ -31,7 +32,7 @@ from opentrail.history import (
     start_indexer_thread,
 )
 from opentrail.insights import CounterStore, InsightsEngine
-from opentrail.ledger import Checkpointer, LedgerWriter
+from opentrail.ledger import AuditJournal, Checkpointer, LedgerWriter
 from opentrail.storage import Storage, open_storage
 from opentrail.trails import Delivery, SigningKeys, TrailStore
 
@@ -64,12 +65,13 @@ class Service:
     insights: InsightsEngine | None = None  # a ledger reader thread (docs/insights.md)
     insights_store: CounterStore | None = None  # its counters, read by the API
     checkpoints: Checkpointer | None = None  # tree.db follower + signed checkpoints
+    audit_journal: AuditJournal | None = None  # self-audit records of changes in flight
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None,
              indexer: IndexerMode = "process") -> Service:
         clock = clock or SystemClock()
-        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        prepare_data_dir(settings.data_dir)
         keys = KeyStore(settings.data_dir)
         writer = LedgerWriter(settings.data_dir, clock,
                               max_pending=settings.max_pending_events)
@@ -82,11 +84,14 @@ class Service:
                                                settings.signing_key_rotation_days))
         service.checkpoints = Checkpointer(settings.data_dir, clock,
                                            settings.checkpoint_interval)
+        service.audit_journal = AuditJournal(settings.data_dir)
         service._start()
         return service
 
     def _start(self) -> None:
         self.writer.start()
+        if self.audit_journal is not None:  # before any request: a change left unrecorded
+            self.audit_journal.recover(self.writer)
         if self.indexer_mode == "thread":
             self._indexer = HistoryIndexer(self.settings.data_dir, self.clock,
                                            self.settings.history_retention_days)

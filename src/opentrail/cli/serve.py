@@ -55,6 +55,7 @@ def serve_service(service: Any) -> None:
     import uvicorn
 
     from opentrail.api import build_app
+    from opentrail.api._connection import ConnectionLimits, limited_protocol
 
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -64,7 +65,14 @@ def serve_service(service: Any) -> None:
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
     try:
+        limits = ConnectionLimits(settings.max_header_bytes, settings.header_timeout,
+                                  linger_timeout=settings.body_timeout)
+        # X-Forwarded-For is the app's business (api/_client_ip.py, `trusted_proxies`):
+        # uvicorn's own default would trust it from any loopback client.
         uvicorn.run(build_app(service), host=settings.host, port=settings.port,
-                    log_level="warning", access_log=False, loop="uvloop", http="httptools")
+                    log_level="warning", access_log=False, loop="uvloop",
+                    http=limited_protocol(limits), proxy_headers=False,
+                    limit_concurrency=settings.max_connections,
+                    timeout_keep_alive=settings.keep_alive_timeout)
     finally:
         service.close()

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from opentrail.errors import ValidationError
+from opentrail.errors import InvalidEventSelectors, InvalidInsightSelectors, ValidationError
 from opentrail.events import Category
 from opentrail.trails._model import Trail
 
@@ -61,8 +61,8 @@ DEFAULT_SELECTOR: dict[str, Any] = {"ReadWriteType": "All", "IncludeManagementEv
                                     "DataResources": [], "ExcludeManagementEventSources": []}
 
 
-def _invalid(message: str, code: str = "InvalidEventSelectorsException") -> ValidationError:
-    return ValidationError(message, code=code)
+def _invalid(message: str, insight: bool = False) -> ValidationError:
+    return InvalidInsightSelectors(message) if insight else InvalidEventSelectors(message)
 
 
 # -- validation ----------------------------------------------------------------------------
@@ -103,16 +103,22 @@ def _check_basic(selector: object, index: int) -> dict[str, Any]:
 
 
 def _check_resource(resource: object, where: str) -> dict[str, Any]:
-    if not isinstance(resource, dict) or resource.get("Type") not in DATA_TYPES:
-        raise _invalid(f"{where}.Type must be one of {', '.join(DATA_TYPES)}.")
+    """CloudTrail's messages: `Value X for DataResources.Type|Values is invalid.`"""
+    if not isinstance(resource, dict):
+        raise _invalid(f"{where} must be an object with Type and Values.")
+    kind = resource.get("Type")
+    if kind not in DATA_TYPES:
+        raise _invalid(f"Value {kind} for DataResources.Type is invalid. Valid values are: "
+                       f"{', '.join(sorted(DATA_TYPES))}")
     values = resource.get("Values", [])
-    service = DATA_TYPES[resource["Type"]]
-    pattern = re.compile(rf"arn:aws[a-z-]*:{service}(?::.*)?")
-    if not isinstance(values, list) or not all(
-            isinstance(v, str) and pattern.fullmatch(v) for v in values):
-        raise _invalid(f"{where}.Values must be ARNs (or ARN prefixes) of {resource['Type']}, "
-                       f"for example arn:aws:{service}.")
-    return {"Type": resource["Type"], "Values": list(values)}
+    if not isinstance(values, list):
+        raise _invalid(f"{where}.Values must be a list of ARNs.")
+    service = DATA_TYPES[kind]
+    pattern = re.compile(rf"arn:aws[a-z-]*:{service}(?::[^*]*)?")
+    for value in values:
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            raise _invalid(f"Value {value} for DataResources.Values is invalid.")
+    return {"Type": kind, "Values": list(values)}
 
 
 def check_advanced_selectors(selectors: object) -> list[dict[str, Any]]:
@@ -182,21 +188,20 @@ def _check_enum(name: str, values: list[str], where: str) -> None:
 
 def check_insight_selectors(selectors: object) -> list[dict[str, Any]]:
     """ApiCallRateInsight / ApiErrorRateInsight, each at most once; [] turns Insights off."""
-    code = "InvalidInsightSelectorsException"
     if not isinstance(selectors, list):
-        raise _invalid("InsightSelectors must be a list.", code)
+        raise _invalid("InsightSelectors must be a list.", insight=True)
     out, seen = [], set()
     for i, sel in enumerate(selectors):
         kind = sel.get("InsightType") if isinstance(sel, dict) else None
         if kind not in INSIGHT_TYPES or kind in seen:
             raise _invalid(f"InsightSelectors[{i}].InsightType must be one of "
-                           f"{', '.join(INSIGHT_TYPES)}, each at most once.", code)
+                           f"{', '.join(INSIGHT_TYPES)}, each at most once.", insight=True)
         seen.add(kind)
         categories = sel.get("EventCategories")
         if categories is not None and (not isinstance(categories, list) or not set(
                 categories) <= {"Management", "Data"}):
             raise _invalid(f"InsightSelectors[{i}].EventCategories may list only Management "
-                           "and Data.", code)
+                           "and Data.", insight=True)
         out.append({"InsightType": kind,
                     **({"EventCategories": categories} if categories is not None else {})})
     return out
