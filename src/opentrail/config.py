@@ -6,6 +6,7 @@ names, and docs/configuration.md is checked against this list by a test.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -184,7 +185,9 @@ TRAIL_STORAGES = ("folder", "s3")
 # AWS names (us-east-1) and the names converted sources use (on-premises, dc-paris).
 _REGION = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 _AT_LEAST_ONE = ("max_pending_events", "max_request_bytes", "checkpoint_interval",
-                 "delivery_interval", "digest_interval", "signing_key_rotation_days")
+                 "delivery_interval", "digest_interval", "signing_key_rotation_days",
+                 "max_connections", "max_header_bytes", "header_timeout", "body_timeout",
+                 "max_inflight_body_bytes")
 
 
 def _flag(name: str) -> str:
@@ -215,6 +218,10 @@ def validate_settings(settings: Settings, explicit: frozenset[str] = frozenset()
     if not re.fullmatch(r"\d{12}", settings.organization_account):
         raise ValueError("--organization-account must be a 12-digit account ID, "
                          f"not {settings.organization_account!r}.")
+    if settings.keep_alive_timeout < 0:
+        raise ValueError("--keep-alive-timeout must be 0 (no keep-alive) or more, "
+                         f"not {settings.keep_alive_timeout}.")
+    _check_proxies(settings.trusted_proxies)
     if settings.digest_interval < settings.delivery_interval:
         raise ValueError(
             f"--digest-interval ({settings.digest_interval} s) is shorter than "
@@ -222,6 +229,17 @@ def validate_settings(settings: Settings, explicit: frozenset[str] = frozenset()
             "files delivered since the previous one, so most digests would list none. "
             "Make --digest-interval at least --delivery-interval.")
     return _storage(settings, explicit)
+
+
+def _check_proxies(value: str) -> None:
+    """The same rule as api/_client_ip.py's parser, checked before anything starts."""
+    for item in (part.strip() for part in value.split(",")):
+        try:
+            if item:
+                ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"--trusted-proxies: {item!r} is not an IP address or CIDR "
+                             "(such as 10.0.0.0/8 or 127.0.0.1).") from None
 
 
 def _storage(settings: Settings, explicit: frozenset[str]) -> Settings:

@@ -36,6 +36,12 @@ REFUSED = [
     (["--host", ""], ["--host"]),
     (["--region", "Mars Base"], ["--region", "'Mars Base'"]),
     (["--organization-account", "42"], ["--organization-account", "12-digit"]),
+    (["--max-connections", "0"], ["--max-connections must be at least 1"]),
+    (["--max-header-bytes", "0"], ["--max-header-bytes must be at least 1"]),
+    (["--header-timeout", "0"], ["--header-timeout must be at least 1"]),
+    (["--body-timeout", "-1"], ["--body-timeout must be at least 1"]),
+    (["--keep-alive-timeout", "-1"], ["--keep-alive-timeout"]),
+    (["--trusted-proxies", "10.0.0.0/8, proxy.local"], ["--trusted-proxies", "'proxy.local'"]),
 ]
 
 
