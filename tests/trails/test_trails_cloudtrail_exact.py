@@ -502,6 +502,8 @@ GENERIC_CODES = {
                                       "model has no size exception",
     "InvalidData": "a PutAuditEvents per-event errorCode, a value in the response, not an "
                    "exception shape",
+    "RequestTimeoutException": "the edge's 408 for a body that did not arrive in time "
+                               "(--body-timeout); CloudTrail's model has no such shape",
 }
 
 
