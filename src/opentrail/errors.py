@@ -12,13 +12,24 @@ from typing import ClassVar
 __all__ = [
     "AccessDenied",
     "AuthError",
+    "ChannelExistsForEDS",
     "CloudTrailARNInvalid",
     "CloudWatchLogsDeliveryUnavailable",
+    "EventDataStoreARNInvalid",
+    "EventDataStoreAlreadyExists",
+    "EventDataStoreMaxLimitExceeded",
+    "EventDataStoreNotFound",
+    "EventDataStoreTerminationProtected",
+    "InactiveEventDataStore",
     "InsightNotEnabled",
     "InsufficientSnsTopicPolicy",
+    "InvalidEventDataStoreCategory",
+    "InvalidEventDataStoreStatus",
     "InvalidEventSelectors",
     "InvalidHomeRegion",
     "InvalidInsightSelectors",
+    "InvalidMaxResults",
+    "InvalidNextToken",
     "InvalidParameterCombination",
     "InvalidRecord",
     "InvalidS3BucketName",
@@ -214,3 +225,49 @@ class CloudWatchLogsDeliveryUnavailable(ValidationError):
 
 class NotOrganizationMasterAccount(ValidationError):
     code = "NotOrganizationMasterAccountException"
+
+
+# -- CloudTrail Lake: event data stores (spec lake.md §3, §10) ---------------------------------
+
+class EventDataStoreNotFound(NotFound):
+    code = "EventDataStoreNotFoundException"
+
+
+class EventDataStoreARNInvalid(ValidationError):
+    code = "EventDataStoreARNInvalidException"
+
+
+class EventDataStoreAlreadyExists(ValidationError):
+    code = "EventDataStoreAlreadyExistsException"
+
+
+class EventDataStoreMaxLimitExceeded(ValidationError):
+    code = "EventDataStoreMaxLimitExceededException"
+
+
+class EventDataStoreTerminationProtected(ValidationError):
+    code = "EventDataStoreTerminationProtectedException"
+
+
+class ChannelExistsForEDS(ValidationError):
+    code = "ChannelExistsForEDSException"
+
+
+class InactiveEventDataStore(ValidationError):
+    code = "InactiveEventDataStoreException"
+
+
+class InvalidEventDataStoreStatus(ValidationError):
+    code = "InvalidEventDataStoreStatusException"
+
+
+class InvalidEventDataStoreCategory(ValidationError):
+    code = "InvalidEventDataStoreCategoryException"
+
+
+class InvalidMaxResults(ValidationError):
+    code = "InvalidMaxResultsException"
+
+
+class InvalidNextToken(ValidationError):
+    code = "InvalidNextTokenException"

@@ -3,6 +3,14 @@
 See docs/design/lake.md (the seams) and docs/lake.md (the user-facing rules).
 """
 
+from opentrail.lake._catalog import (
+    INGESTION_CATEGORIES,
+    MAX_STORES_PER_REGION,
+    PENDING_DAYS,
+    StoreCatalog,
+    check_retention,
+    check_store_name,
+)
 from opentrail.lake._model import (
     BILLING_MODES,
     EXTENDABLE,
@@ -11,12 +19,34 @@ from opentrail.lake._model import (
     store_arn,
     store_category,
 )
+from opentrail.lake._selection import (
+    DEFAULT_STORE_SELECTORS,
+    MAX_STORE_SELECTORS,
+    STORE_CATEGORIES,
+    STORE_ONLY_CATEGORIES,
+    check_store_selectors,
+    logs_write_management,
+    receives,
+)
 
 __all__ = [
     "BILLING_MODES",
+    "DEFAULT_STORE_SELECTORS",
     "EXTENDABLE",
     "FIXED",
+    "INGESTION_CATEGORIES",
+    "MAX_STORES_PER_REGION",
+    "MAX_STORE_SELECTORS",
+    "PENDING_DAYS",
+    "STORE_CATEGORIES",
+    "STORE_ONLY_CATEGORIES",
     "EventDataStore",
+    "StoreCatalog",
+    "check_retention",
+    "check_store_name",
+    "check_store_selectors",
+    "logs_write_management",
+    "receives",
     "store_arn",
     "store_category",
 ]
