@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Literal
@@ -32,6 +33,7 @@ from opentrail.history import (
     start_indexer_thread,
 )
 from opentrail.insights import CounterStore, InsightsEngine
+from opentrail.lake import EventDataStore, StoreCatalog
 from opentrail.ledger import AuditJournal, Checkpointer, LedgerWriter
 from opentrail.storage import Storage, open_storage
 from opentrail.trails import Delivery, SigningKeys, TrailStore
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 
 IndexerMode = Literal["process", "thread"]
 MAINTENANCE_EVERY = 3600.0
+LAKE_PURGE_EVERY = 60.0
 
 
 @dataclass
@@ -66,6 +69,10 @@ class Service:
     insights_store: CounterStore | None = None  # its counters, read by the API
     checkpoints: Checkpointer | None = None  # tree.db follower + signed checkpoints
     audit_journal: AuditJournal | None = None  # self-audit records of changes in flight
+    lake: StoreCatalog | None = None  # event data stores (lake.db), docs/lake.md
+    # Deletes a purged store's Parquet files; the Lake writer's location sets it. Stores
+    # pending deletion for 7 days leave the catalog only once this returned.
+    lake_delete_files: Callable[[EventDataStore], None] | None = None
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None,
@@ -85,6 +92,7 @@ class Service:
         service.checkpoints = Checkpointer(settings.data_dir, clock,
                                            settings.checkpoint_interval)
         service.audit_journal = AuditJournal(settings.data_dir)
+        service.lake = StoreCatalog(settings.data_dir, clock)
         service._start()
         return service
 
@@ -172,8 +180,11 @@ class Service:
 
     def _maintain(self) -> None:
         """Keep the indexer alive and run the retention purge once an hour."""
-        last_purge = 0.0
+        last_purge = last_lake_purge = 0.0
         while not self._stop.wait(1.0):
+            if self.lake is not None and self.clock.now() - last_lake_purge >= LAKE_PURGE_EVERY:
+                last_lake_purge = self.clock.now()
+                self._purge_lake(self.lake)
             if self._process is not None and not self._process.is_alive():
                 log.error("history indexer exited (%s); restarting", self._process.exitcode)
                 self._spawn_indexer()
@@ -183,6 +194,14 @@ class Service:
                 purged = self.writer.purge(int(self.clock.now()) - days * 86400)
                 if purged:
                     log.info("retention: dropped the bodies of %d expired events", purged)
+
+    def _purge_lake(self, lake: StoreCatalog) -> None:
+        """Stores 7 days in PENDING_DELETION leave the catalog, their files first."""
+        try:
+            for store in lake.purge_due(delete_files=self.lake_delete_files):
+                log.info("lake: purged event data store %s (%s)", store.id, store.name)
+        except Exception:  # maintenance must go on; the next pass tries again
+            log.exception("lake: purging deleted event data stores failed")
 
     def close(self) -> None:
         self._stop.set()
@@ -202,6 +221,8 @@ class Service:
         if self.delivery is not None:
             self.delivery.close()
         self.trails.close()
+        if self.lake is not None:
+            self.lake.close()
         if self.insights is not None:
             self.insights.close()
             assert self.insights_store is not None
