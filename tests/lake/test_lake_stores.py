@@ -7,30 +7,21 @@ server (stores are per account and region, so tests stay independent).
 
 from __future__ import annotations
 
-import itertools
 import signal
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import pytest
-from botocore.config import Config
-from botocore.exceptions import ClientError
+from lake_tenants import Tenant, code, error, only
 
 from conftest import Server, free_port
-from opentrail.auth import KeyStore, Role
 
 pytestmark = pytest.mark.e2e
 
-_ACCOUNTS = itertools.count(410000000001)
 ORG_ACCOUNT = "000000000000"  # settings.organization_account's default
 MANAGEMENT = [{"Name": "Default management events",
                "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]}]
-
-
-def only(category: str) -> list[dict[str, Any]]:
-    return [{"FieldSelectors": [{"Field": "eventCategory", "Equals": [category]}]}]
 
 
 @pytest.fixture(scope="module")
@@ -39,29 +30,6 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server.start()
     yield server
     server.kill(signal.SIGTERM)
-
-
-@dataclass
-class Tenant:
-    server: Server
-    account: str | None = field(default_factory=lambda: str(next(_ACCOUNTS)))
-    _key: tuple[str, str] | None = None
-
-    def client(self, region: str = "us-east-1", *, validate: bool = True) -> Any:
-        """boto3; validate=False sends what botocore would refuse (to reach the server's
-        own checks of min/max)."""
-        import boto3
-
-        if self._key is None:
-            with KeyStore(self.server.data_dir) as store:
-                principal, secret = store.create(account=self.account,
-                                                 organization=self.account is None,
-                                                 role=Role("admin"))
-            self._key = (principal.access_key_id, secret)
-        return boto3.client("cloudtrail", endpoint_url=self.server.endpoint,
-                            region_name=region, aws_access_key_id=self._key[0],
-                            aws_secret_access_key=self._key[1],
-                            config=Config(parameter_validation=validate))
 
 
 @pytest.fixture
@@ -77,18 +45,6 @@ def ct(tenant: Tenant) -> Any:
 @pytest.fixture
 def raw(tenant: Tenant) -> Any:
     return tenant.client(validate=False)
-
-
-def error(call: Any, **kwargs: Any) -> tuple[str, str]:
-    with pytest.raises(ClientError) as info:
-        call(**kwargs)
-    err = info.value.response["Error"]
-    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    return str(err["Code"]), str(err["Message"])
-
-
-def code(call: Any, **kwargs: Any) -> str:
-    return error(call, **kwargs)[0]
 
 
 def unprotected(ct: Any, name: str, **kwargs: Any) -> str:
