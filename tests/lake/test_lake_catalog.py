@@ -20,6 +20,7 @@ from opentrail.errors import (
     EventDataStoreNotFound,
     InactiveEventDataStore,
     InvalidEventSelectors,
+    InvalidTagParameter,
 )
 from opentrail.events import Category
 from opentrail.lake import EventDataStore, StoreCatalog, check_store_selectors, receives
@@ -232,3 +233,28 @@ def test_insight_store_receives_once_a_source_sends(catalog: StoreCatalog) -> No
     dest = catalog.resolve(dest.id, A)
     assert receives(dest, A, "us-east-1", insight, Category.INSIGHT)
     assert not receives(source, A, "us-east-1", insight, Category.INSIGHT)
+
+
+def test_insights_on_a_store_turn_the_engine_on(tmp_path: Path) -> None:
+    service = Service.open(Settings(data_dir=tmp_path / "data"), ManualClock(START),
+                           indexer="thread")
+    try:
+        assert service.lake is not None
+        assert not service.insights_wanted()
+        source = make(service.lake, MultiRegionEnabled=False)
+        dest = make(service.lake, "insights", AdvancedEventSelectors=_selectors("Insight"))
+        service.lake.set_insights(A, "us-east-1", source.arn,
+                                  [{"InsightType": "ApiCallRateInsight"}], dest.id)
+        assert service.insights_wanted()
+        assert service.insights_enabled(A, "us-east-1", "ApiCallRateInsight")
+        assert not service.insights_enabled(A, "us-east-1", "ApiErrorRateInsight")
+        assert not service.insights_enabled(A, "eu-west-1", "ApiCallRateInsight")
+        assert not service.insights_enabled(B, "us-east-1", "ApiCallRateInsight")
+    finally:
+        service.close()
+
+
+def test_too_many_tags_at_create(catalog: StoreCatalog) -> None:
+    tags = [{"Key": f"k{i}", "Value": "v"} for i in range(51)]
+    with pytest.raises(InvalidTagParameter, match="at most 50"):
+        catalog.create(A, "us-east-1", "tagged", {}, start_seq=0, tags=tags)

@@ -45,6 +45,7 @@ from opentrail.errors import (
     InvalidEventSelectors,
     InvalidInsightSelectors,
     InvalidNextToken,
+    InvalidTagParameter,
     UnsupportedOperation,
     ValidationError,
 )
@@ -54,7 +55,7 @@ from opentrail.lake._selection import (
     check_store_selectors,
     logs_write_management,
 )
-from opentrail.trails._tags import check_tags, merge_tags, remove_tags
+from opentrail.trails._tags import MAX_TAGS, check_tags, merge_tags, remove_tags
 
 __all__ = [
     "INGESTION_CATEGORIES",
@@ -321,7 +322,10 @@ class StoreCatalog:
         store = _settled(base, settings)
         if not start_ingestion:
             store = dataclasses.replace(store, status="STOPPED_INGESTION")
-        checked = merge_tags([], check_tags(tags or []), store.arn)
+        checked = check_tags(tags or [])
+        if len(checked) > MAX_TAGS:
+            raise InvalidTagParameter(f"TagsList has {len(checked)} tags; a store may have at "
+                                      f"most {MAX_TAGS}.")
         with self._write() as conn:
             self._check_room(conn, account, region)
             self._check_name(conn, store)
