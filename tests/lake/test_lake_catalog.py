@@ -52,7 +52,8 @@ def make(catalog: StoreCatalog, name: str = "audit", account: str = A,
 
 def test_public_face() -> None:
     assert set(opentrail.lake.__all__) >= {
-        "EventDataStore", "StoreCatalog", "check_store_selectors", "receives"}
+        "EventDataStore", "StoreCatalog", "check_store_selectors", "receives",
+        "parse_store_ref", "STORE_SETTINGS"}
     for name in opentrail.lake.__all__:
         assert hasattr(opentrail.lake, name)
 
