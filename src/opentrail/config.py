@@ -6,13 +6,23 @@ names, and docs/configuration.md is checked against this list by a test.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SETTINGS", "Setting", "Settings", "default_data_dir", "load_config_file"]
+__all__ = [
+    "SETTINGS",
+    "Setting",
+    "Settings",
+    "default_data_dir",
+    "load_config_file",
+    "settings_from",
+    "validate_settings",
+]
 
 DEFAULT_PORT = 8420
 
@@ -75,6 +85,33 @@ class Settings:
     signing_key_rotation_days: int = _setting(
         30, "Days a digest signing key is used before a new one replaces it."
     )
+    max_connections: int = _setting(
+        1000, "Connections and requests served at once; beyond it a request is answered "
+        "503 at once."
+    )
+    max_header_bytes: int = _setting(
+        64 * 1024, "Largest request line and headers of one request; beyond it the client "
+        "gets 431 and the connection is closed."
+    )
+    header_timeout: int = _setting(
+        10, "Seconds a client has to send a request's headers, from its first byte (or "
+        "from connecting); then 408 and the connection is closed."
+    )
+    body_timeout: int = _setting(
+        120, "Seconds a client has to send a whole request body (else 408); also how "
+        "long the rest of a refused body is read and dropped before the connection closes."
+    )
+    keep_alive_timeout: int = _setting(
+        5, "Seconds an idle keep-alive connection stays open between requests."
+    )
+    max_inflight_body_bytes: int = _setting(
+        256 * 1024 * 1024, "Bytes of request bodies all requests being served may hold "
+        "together; beyond it a request gets ThrottlingException."
+    )
+    trusted_proxies: str = _setting(
+        "", "Comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For "
+        "names the client; empty ignores X-Forwarded-For from everyone."
+    )
     insights_always: bool = _setting(
         False, "Record Insights events for every account, not only for accounts with a "
         "trail that has Insights selectors (PutInsightSelectors)."
@@ -102,14 +139,121 @@ def _settings() -> tuple[Setting, ...]:
 SETTINGS = _settings()
 
 
-def load_config_file(path: Path, base: Settings) -> Settings:
-    """Overlay a TOML file (same names as the flags, with underscores) on `base`."""
-    data = tomllib.loads(path.read_text())
+def _file_values(path: Path) -> dict[str, Any]:
+    """The settings of a TOML file, each checked against its declared type (TOML has
+    types: `port = "8420"` or `insights_always = "false"` is a mistake, not a value)."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path} is not valid TOML: {exc}.") from exc
     known = {s.name: s for s in SETTINGS}
     changes: dict[str, Any] = {}
     for key, value in data.items():
         name = key.replace("-", "_")
         if name not in known:
             raise ValueError(f"Unknown setting {key!r} in {path}.")
-        changes[name] = known[name].type(value)
-    return replace(base, **changes)
+        kind = known[name].type
+        wanted = str if kind is Path else kind
+        # bool is an int in Python; `port = true` is not a port.
+        if not isinstance(value, wanted) or (wanted is int and isinstance(value, bool)):
+            raise ValueError(f"Setting {key!r} in {path} must be a TOML {_toml_type(kind)}, "
+                             f"not {value!r}.")
+        changes[name] = kind(value)
+    return changes
+
+
+def _toml_type(kind: type) -> str:
+    return {bool: "boolean (true or false)", int: "integer"}.get(kind, "string")
+
+
+def load_config_file(path: Path, base: Settings) -> Settings:
+    """Overlay a TOML file (same names as the flags, with underscores) on `base`."""
+    return replace(base, **_file_values(path))
+
+
+def settings_from(config_file: Path | None, flags: dict[str, Any]) -> Settings:
+    """The defaults, overlaid by the config file, overlaid by the flags given (not None),
+    then validated: the one way `opentrail serve` gets its Settings."""
+    changes = _file_values(config_file) if config_file is not None else {}
+    changes.update({k: v for k, v in flags.items() if v is not None})
+    return validate_settings(replace(Settings(), **changes), explicit=frozenset(changes))
+
+
+# -- validation ----------------------------------------------------------------------------
+
+TRAIL_STORAGES = ("folder", "s3")
+# AWS names (us-east-1) and the names converted sources use (on-premises, dc-paris).
+_REGION = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+_AT_LEAST_ONE = ("max_pending_events", "max_request_bytes", "checkpoint_interval",
+                 "delivery_interval", "digest_interval", "signing_key_rotation_days",
+                 "max_connections", "max_header_bytes", "header_timeout", "body_timeout",
+                 "max_inflight_body_bytes")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def validate_settings(settings: Settings, explicit: frozenset[str] = frozenset()) -> Settings:
+    """Refuse settings that cannot work or would silently do nothing; returns them with
+    their documented implications applied (docs/configuration.md, "Checks at start").
+
+    `explicit` names the settings the user gave (flag or file), for the one implication
+    that depends on it: an S3 endpoint implies `trail_storage = "s3"` unless the user
+    explicitly asked for the folder, which is refused as a contradiction.
+    """
+    for name in _AT_LEAST_ONE:
+        if getattr(settings, name) < 1:
+            raise ValueError(f"{_flag(name)} must be at least 1, not {getattr(settings, name)}.")
+    if settings.history_retention_days < 0:
+        raise ValueError("--history-retention-days must be 0 (keep events forever) or more, "
+                         f"not {settings.history_retention_days}.")
+    if not 1 <= settings.port <= 65535:
+        raise ValueError(f"--port must be between 1 and 65535, not {settings.port}.")
+    if not settings.host:
+        raise ValueError("--host must name an address to listen on (e.g. 127.0.0.1).")
+    if not _REGION.fullmatch(settings.region):
+        raise ValueError(f"--region must be a region name such as us-east-1 (lowercase "
+                         f"letters, digits and hyphens), not {settings.region!r}.")
+    if not re.fullmatch(r"\d{12}", settings.organization_account):
+        raise ValueError("--organization-account must be a 12-digit account ID, "
+                         f"not {settings.organization_account!r}.")
+    if settings.keep_alive_timeout < 0:
+        raise ValueError("--keep-alive-timeout must be 0 (no keep-alive) or more, "
+                         f"not {settings.keep_alive_timeout}.")
+    _check_proxies(settings.trusted_proxies)
+    if settings.digest_interval < settings.delivery_interval:
+        raise ValueError(
+            f"--digest-interval ({settings.digest_interval} s) is shorter than "
+            f"--delivery-interval ({settings.delivery_interval} s): a digest lists the log "
+            "files delivered since the previous one, so most digests would list none. "
+            "Make --digest-interval at least --delivery-interval.")
+    return _storage(settings, explicit)
+
+
+def _check_proxies(value: str) -> None:
+    """The same rule as api/_client_ip.py's parser, checked before anything starts."""
+    for item in (part.strip() for part in value.split(",")):
+        try:
+            if item:
+                ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"--trusted-proxies: {item!r} is not an IP address or CIDR "
+                             "(such as 10.0.0.0/8 or 127.0.0.1).") from None
+
+
+def _storage(settings: Settings, explicit: frozenset[str]) -> Settings:
+    storage, endpoint = settings.trail_storage, settings.s3_endpoint_url
+    if storage not in TRAIL_STORAGES:
+        raise ValueError(f"--trail-storage must be 'folder' or 's3', not {storage!r}.")
+    if endpoint and not endpoint.startswith(("http://", "https://")):
+        raise ValueError(f"--s3-endpoint-url must be an http:// or https:// URL, "
+                         f"not {endpoint!r}.")
+    if endpoint and storage == "folder":
+        if "trail_storage" in explicit:
+            raise ValueError(
+                f"--s3-endpoint-url {endpoint} is set but --trail-storage is 'folder': "
+                "trails would deliver to the local folder and never use the endpoint. "
+                "Drop --s3-endpoint-url, or use --trail-storage s3.")
+        return replace(settings, trail_storage="s3")  # an endpoint implies S3
+    return settings

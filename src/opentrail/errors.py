@@ -12,11 +12,46 @@ from typing import ClassVar
 __all__ = [
     "AccessDenied",
     "AuthError",
+    "ChannelExistsForEDS",
+    "CloudTrailARNInvalid",
+    "CloudWatchLogsDeliveryUnavailable",
+    "EventDataStoreARNInvalid",
+    "EventDataStoreAlreadyExists",
+    "EventDataStoreMaxLimitExceeded",
+    "EventDataStoreNotFound",
+    "EventDataStoreTerminationProtected",
+    "InactiveEventDataStore",
+    "InsightNotEnabled",
+    "InsufficientS3BucketPolicy",
+    "InsufficientSnsTopicPolicy",
+    "InvalidEventDataStoreCategory",
+    "InvalidEventDataStoreStatus",
+    "InvalidEventSelectors",
+    "InvalidHomeRegion",
+    "InvalidInsightSelectors",
+    "InvalidMaxResults",
+    "InvalidNextToken",
+    "InvalidParameterCombination",
     "InvalidRecord",
+    "InvalidS3BucketName",
+    "InvalidS3Prefix",
+    "InvalidSnsTopicName",
+    "InvalidTagParameter",
+    "InvalidTrailName",
+    "MaximumNumberOfTrailsExceeded",
     "NotFound",
+    "NotOrganizationMasterAccount",
     "OpenTrailError",
     "PayloadTooLarge",
+    "RequestTimeout",
+    "ResourceTypeNotSupported",
+    "S3BucketDoesNotExist",
+    "TagsLimitExceeded",
     "Throttled",
+    "TrailAlreadyExists",
+    "TrailNotFound",
+    "TrailNotProvided",
+    "UnsupportedOperation",
     "ValidationError",
 ]
 
@@ -46,6 +81,13 @@ class PayloadTooLarge(ValidationError):
 
     code = "RequestEntityTooLargeException"
     status = 413
+
+
+class RequestTimeout(OpenTrailError):
+    """The client did not send its request body in the time allowed (HTTP 408)."""
+
+    code = "RequestTimeoutException"
+    status = 408
 
 
 class NotFound(OpenTrailError):
@@ -89,3 +131,150 @@ class InvalidRecord(OpenTrailError):
     def __init__(self, field: str, message: str, *, code: str | None = None) -> None:
         super().__init__(message, code=code)
         self.field = field
+
+
+# -- CloudTrail's error codes for trails, declared once ---------------------------------------
+# Raise these instead of repeating a code string at each raise site; the test
+# tests/trails/test_trails_cloudtrail_exact.py checks every code here against botocore's
+# cloudtrail and cloudtrail-data models.
+
+class TrailNotFound(NotFound):
+    code = "TrailNotFoundException"
+
+
+class InvalidTrailName(ValidationError):
+    code = "InvalidTrailNameException"
+
+
+class TrailNotProvided(ValidationError):
+    code = "TrailNotProvidedException"
+
+
+class CloudTrailARNInvalid(ValidationError):
+    code = "CloudTrailARNInvalidException"
+
+
+class TrailAlreadyExists(ValidationError):
+    code = "TrailAlreadyExistsException"
+
+
+class MaximumNumberOfTrailsExceeded(ValidationError):
+    code = "MaximumNumberOfTrailsExceededException"
+
+
+class InvalidParameterCombination(ValidationError):
+    code = "InvalidParameterCombinationException"
+
+
+class InvalidHomeRegion(ValidationError):
+    code = "InvalidHomeRegionException"
+
+
+class InvalidS3BucketName(ValidationError):
+    code = "InvalidS3BucketNameException"
+
+
+class InvalidS3Prefix(ValidationError):
+    code = "InvalidS3PrefixException"
+
+
+class S3BucketDoesNotExist(ValidationError):
+    code = "S3BucketDoesNotExistException"
+
+
+class InsufficientS3BucketPolicy(ValidationError):
+    """The bucket is another account's (folder storage, trails/_buckets.py)."""
+
+    code = "InsufficientS3BucketPolicyException"
+
+
+class InvalidSnsTopicName(ValidationError):
+    code = "InvalidSnsTopicNameException"
+
+
+class InsufficientSnsTopicPolicy(ValidationError):
+    """A missing SNS topic; raised once OpenTrail has SNS targets (docs/trails.md)."""
+
+    code = "InsufficientSnsTopicPolicyException"
+
+
+class InvalidEventSelectors(ValidationError):
+    code = "InvalidEventSelectorsException"
+
+
+class InvalidInsightSelectors(ValidationError):
+    code = "InvalidInsightSelectorsException"
+
+
+class InsightNotEnabled(ValidationError):
+    code = "InsightNotEnabledException"
+
+
+class InvalidTagParameter(ValidationError):
+    code = "InvalidTagParameterException"
+
+
+class TagsLimitExceeded(ValidationError):
+    code = "TagsLimitExceededException"
+
+
+class ResourceTypeNotSupported(ValidationError):
+    code = "ResourceTypeNotSupportedException"
+
+
+class UnsupportedOperation(ValidationError):
+    code = "UnsupportedOperationException"
+
+
+class CloudWatchLogsDeliveryUnavailable(ValidationError):
+    code = "CloudWatchLogsDeliveryUnavailableException"
+
+
+class NotOrganizationMasterAccount(ValidationError):
+    code = "NotOrganizationMasterAccountException"
+
+
+# -- CloudTrail Lake: event data stores (spec lake.md §3, §10) ---------------------------------
+
+class EventDataStoreNotFound(NotFound):
+    code = "EventDataStoreNotFoundException"
+
+
+class EventDataStoreARNInvalid(ValidationError):
+    code = "EventDataStoreARNInvalidException"
+
+
+class EventDataStoreAlreadyExists(ValidationError):
+    code = "EventDataStoreAlreadyExistsException"
+
+
+class EventDataStoreMaxLimitExceeded(ValidationError):
+    code = "EventDataStoreMaxLimitExceededException"
+
+
+class EventDataStoreTerminationProtected(ValidationError):
+    code = "EventDataStoreTerminationProtectedException"
+
+
+class ChannelExistsForEDS(ValidationError):
+    code = "ChannelExistsForEDSException"
+
+
+class InactiveEventDataStore(ValidationError):
+    code = "InactiveEventDataStoreException"
+
+
+class InvalidEventDataStoreStatus(ValidationError):
+    code = "InvalidEventDataStoreStatusException"
+
+
+class InvalidEventDataStoreCategory(ValidationError):
+    code = "InvalidEventDataStoreCategoryException"
+
+
+class InvalidMaxResults(ValidationError):
+    code = "InvalidMaxResultsException"
+
+
+class InvalidNextToken(ValidationError):
+    code = "InvalidNextTokenException"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Literal
@@ -23,6 +24,7 @@ from opentrail.auth import KeyStore, SigV4Verifier
 from opentrail.channels import ChannelRegistry
 from opentrail.clock import Clock, SystemClock
 from opentrail.config import Settings
+from opentrail.datadir import prepare_data_dir
 from opentrail.history import (
     HistoryIndexer,
     HistoryReader,
@@ -31,7 +33,8 @@ from opentrail.history import (
     start_indexer_thread,
 )
 from opentrail.insights import CounterStore, InsightsEngine
-from opentrail.ledger import Checkpointer, LedgerWriter
+from opentrail.lake import EventDataStore, StoreCatalog
+from opentrail.ledger import AuditJournal, Checkpointer, LedgerWriter
 from opentrail.storage import Storage, open_storage
 from opentrail.trails import Delivery, SigningKeys, TrailStore
 
@@ -41,6 +44,7 @@ log = logging.getLogger(__name__)
 
 IndexerMode = Literal["process", "thread"]
 MAINTENANCE_EVERY = 3600.0
+LAKE_PURGE_EVERY = 60.0
 
 
 @dataclass
@@ -64,12 +68,17 @@ class Service:
     insights: InsightsEngine | None = None  # a ledger reader thread (docs/insights.md)
     insights_store: CounterStore | None = None  # its counters, read by the API
     checkpoints: Checkpointer | None = None  # tree.db follower + signed checkpoints
+    audit_journal: AuditJournal | None = None  # self-audit records of changes in flight
+    lake: StoreCatalog | None = None  # event data stores (lake.db), docs/lake.md
+    # Deletes a purged store's Parquet files; the Lake writer's location sets it. Stores
+    # pending deletion for 7 days leave the catalog only once this returned.
+    lake_delete_files: Callable[[EventDataStore], None] | None = None
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None,
              indexer: IndexerMode = "process") -> Service:
         clock = clock or SystemClock()
-        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        prepare_data_dir(settings.data_dir)
         keys = KeyStore(settings.data_dir)
         writer = LedgerWriter(settings.data_dir, clock,
                               max_pending=settings.max_pending_events,
@@ -84,11 +93,15 @@ class Service:
                                                settings.signing_key_rotation_days))
         service.checkpoints = Checkpointer(settings.data_dir, clock,
                                            settings.checkpoint_interval)
+        service.audit_journal = AuditJournal(settings.data_dir)
+        service.lake = StoreCatalog(settings.data_dir, clock)
         service._start()
         return service
 
     def _start(self) -> None:
         self.writer.start()
+        if self.audit_journal is not None:  # before any request: a change left unrecorded
+            self.audit_journal.recover(self.writer)
         if self.indexer_mode == "thread":
             self._indexer = HistoryIndexer(self.settings.data_dir, self.clock,
                                            self.settings.history_retention_days)
@@ -141,7 +154,8 @@ class Service:
         if self.settings.insights_always:
             return True
         try:
-            return any(trail.insight_selectors for trail in self.trails.list(None))
+            return (any(trail.insight_selectors for trail in self.trails.list(None))
+                    or bool(self._insight_stores()))
         except Exception:  # the trail store failing must not end Insights for good
             log.exception("insights: could not read the trails; pausing the engine")
             return False
@@ -153,7 +167,20 @@ class Service:
         return any(sel.get("InsightType") == insight_type
                    and "Management" in (sel.get("EventCategories") or ["Management"])
                    for trail in self.trails.visible(account, region)
-                   for sel in trail.insight_selectors)
+                   for sel in trail.insight_selectors) or any(
+            sel.get("InsightType") == insight_type
+            for store in self._insight_stores()
+            if (store.organization or store.account == account)
+            and (store.multi_region or store.region == region)
+            for sel in store.insight_selectors)
+
+    def _insight_stores(self) -> list[EventDataStore]:
+        """Event data stores with Insights on (PutInsightSelectors with EventDataStore);
+        their Insights events go to each one's InsightsDestination store."""
+        if self.lake is None:
+            return []
+        return [s for s in self.lake.list_all()
+                if s.insight_selectors and s.status != "PENDING_DELETION"]
 
     def _spawn(self, target: object, name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)  # type: ignore[arg-type]
@@ -169,8 +196,11 @@ class Service:
 
     def _maintain(self) -> None:
         """Keep the indexer alive and run the retention purge once an hour."""
-        last_purge = 0.0
+        last_purge = last_lake_purge = 0.0
         while not self._stop.wait(1.0):
+            if self.lake is not None and self.clock.now() - last_lake_purge >= LAKE_PURGE_EVERY:
+                last_lake_purge = self.clock.now()
+                self._purge_lake(self.lake)
             if self._process is not None and not self._process.is_alive():
                 log.error("history indexer exited (%s); restarting", self._process.exitcode)
                 self._spawn_indexer()
@@ -180,6 +210,14 @@ class Service:
                 purged = self.writer.purge(int(self.clock.now()) - days * 86400)
                 if purged:
                     log.info("retention: dropped the bodies of %d expired events", purged)
+
+    def _purge_lake(self, lake: StoreCatalog) -> None:
+        """Stores 7 days in PENDING_DELETION leave the catalog, their files first."""
+        try:
+            for store in lake.purge_due(delete_files=self.lake_delete_files):
+                log.info("lake: purged event data store %s (%s)", store.id, store.name)
+        except Exception:  # maintenance must go on; the next pass tries again
+            log.exception("lake: purging deleted event data stores failed")
 
     def close(self) -> None:
         self._stop.set()
@@ -199,6 +237,8 @@ class Service:
         if self.delivery is not None:
             self.delivery.close()
         self.trails.close()
+        if self.lake is not None:
+            self.lake.close()
         if self.insights is not None:
             self.insights.close()
             assert self.insights_store is not None

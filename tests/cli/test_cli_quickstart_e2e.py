@@ -56,6 +56,104 @@ def test_quickstart_serves_demo_activity_and_the_printed_command_works(tmp_path:
         proc.wait(timeout=30)
 
 
+def test_quickstart_shows_the_burst_as_an_insight_and_a_trail_with_digests(
+        tmp_path: Path) -> None:
+    """A new user's first run shows everything: the demo's injected burst as an Insight
+    (through LookupEvents and `opentrail insights list`), and trail `quickstart`
+    delivering log files and signed digests. Before: no trail asked for Insights, so the
+    engine idled and the Insights page stayed empty."""
+    import boto3
+
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    out = tmp_path / "quickstart.out"
+    with out.open("w") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "opentrail", "quickstart", "--data-dir",
+             str(tmp_path / "data"), "--port", str(port), "--events", "5000",
+             "--delivery-interval", "1", "--digest-interval", "2"],
+            stdout=sink, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until(lambda: "Press Ctrl+C" in out.read_text(), timeout=90)
+        text = out.read_text()
+        for page in ("/activity", "/insights", "/trails"):
+            assert f"{endpoint}{page}" in text, text
+        key_id = re.search(r"AWS_ACCESS_KEY_ID=(\S+)", text)
+        secret = re.search(r"AWS_SECRET_ACCESS_KEY=(\S+)", text)
+        assert key_id and secret, text
+        env = {"AWS_ACCESS_KEY_ID": key_id.group(1), "AWS_SECRET_ACCESS_KEY": secret.group(1)}
+        client = boto3.client("cloudtrail", endpoint_url=endpoint, region_name="us-east-1",
+                              aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                              aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+
+        def burst_insights() -> list[dict[str, object]]:
+            events = client.lookup_events(EventCategory="insight")["Events"]
+            records = [json.loads(e["CloudTrailEvent"]) for e in events]
+            return [r for r in records if _attributed_to_the_leaked_key(r)]
+
+        wait_until(burst_insights, timeout=180)
+        insight = burst_insights()[0]["insightDetails"]
+        assert insight["insightType"] in ("ApiErrorRateInsight", "ApiCallRateInsight")
+
+        listed = subprocess.run(
+            [sys.executable, "-m", "opentrail", "insights", "list", "--endpoint-url",
+             endpoint, "--region", "us-east-1", "--output", "json"],
+            capture_output=True, text=True, timeout=120, env={**_base_env(), **env})
+        assert listed.returncode == 0, listed.stderr
+        assert any(p["Start"]["insightDetails"]["eventName"] == insight["eventName"]
+                   for p in json.loads(listed.stdout) if "Start" in p)
+
+        trail = client.describe_trails(trailNameList=["quickstart"])["trailList"][0]
+        assert trail["LogFileValidationEnabled"] is True
+        assert trail["HasInsightSelectors"] is True
+
+        def delivered() -> bool:
+            status = client.get_trail_status(Name="quickstart")
+            return bool(status.get("LatestDeliveryTime")) and bool(
+                status.get("LatestDigestDeliveryTime"))
+
+        wait_until(delivered, timeout=60)
+        bucket = tmp_path / "data" / "buckets" / "quickstart-trail"
+        assert list(bucket.rglob("*_CloudTrail-Digest_*.json.gz"))
+        assert list(bucket.rglob("*_CloudTrail_us-east-1_*.json.gz"))
+        validated = subprocess.run(
+            [sys.executable, "-m", "opentrail", "validate-logs", "--trail-arn",
+             trail["TrailARN"], "--start-time", "2020-01-01T00:00:00Z", "--endpoint-url",
+             endpoint, "--local-folder", str(tmp_path / "data" / "buckets")],
+            capture_output=True, text=True, timeout=120, env={**_base_env(), **env})
+        assert validated.returncode == 0, validated.stdout + validated.stderr
+        assert "INVALID" not in validated.stdout + validated.stderr
+
+        page = _console_page(endpoint, env, "/insights?range=7d")
+        assert insight["eventName"] in page, page[:2000]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _console_page(endpoint: str, env: dict[str, str], path: str) -> str:
+    """A console page as a new user sees it after signing in with the printed key."""
+    with httpx.Client(base_url=endpoint, follow_redirects=False, timeout=30) as http:
+        token = re.search(r'name="signin_token" value="([^"]+)"', http.get("/signin").text)
+        assert token
+        http.post("/signin", data={"signin_token": token[1], "next": "/events",
+                                   "access_key_id": env["AWS_ACCESS_KEY_ID"],
+                                   "secret": env["AWS_SECRET_ACCESS_KEY"]})
+        answer = http.get(path)
+        assert answer.status_code == 200, answer.text[:500]
+        return answer.text
+
+
+def _attributed_to_the_leaked_key(record: dict[str, object]) -> bool:
+    """The demo's burst is a leaked `legacy-ci` key enumerating the account."""
+    details = record["insightDetails"]
+    assert isinstance(details, dict)
+    attributions = details["insightContext"]["attributions"]
+    return any(a["attribute"] == "userIdentityArn"
+               and a["insight"][0]["value"].endswith(":user/legacy-ci")
+               for a in attributions if a["insight"])
+
+
 def _base_env() -> dict[str, str]:
     import os
 

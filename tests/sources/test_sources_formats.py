@@ -25,7 +25,9 @@ def test_the_public_face_is_pinned() -> None:
     assert set(sources.__all__) == {
         "DEFAULT_REGION", "FORMATS", "OCSF_VERSION", "BucketObject", "CloudTrailBucket",
         "Conversion", "ConversionError", "Converted", "DemoAccount", "DemoBurst", "Format",
-        "Options", "burst_plan", "convert", "demo_batches", "generate", "to_ocsf"}
+        "Options", "burst_plan", "convert", "demo_batches", "generate", "to_ocsf",
+        # SIEM exports of CloudTrail records (sources/_siem.py), for `opentrail import`
+        "csv_records", "export_entries", "looks_like_csv", "restore"}
     assert set(FORMATS) == set(SAMPLES)
 
 

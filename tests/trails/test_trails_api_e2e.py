@@ -106,7 +106,9 @@ def test_trail_lifecycle(tenant: Tenant) -> None:
 
     ct.delete_trail(Name="main")
     message = _fails("TrailNotFoundException", ct.get_trail, Name="main")
-    assert message == f"Unknown trail: {arn} for the user: {tenant.account}"
+    # Changed with issue 10: GetTrail, as CloudTrail, names the trail as the caller gave it
+    # (other operations use the ARN; tests/trails/test_trails_cloudtrail_exact.py).
+    assert message == f"Unknown trail: main for the user: {tenant.account}"
     assert ct.describe_trails()["trailList"] == []
 
 

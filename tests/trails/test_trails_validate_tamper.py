@@ -3,8 +3,11 @@
 Each test builds a small trail (4 hourly digests, 2 log files each) in moto's standalone
 S3 server, tampers with it, and runs both validators as subprocesses: the aws CLI against
 a CloudTrail stub (DescribeTrails, ListPublicKeys) and AWS_ENDPOINT_URL_S3, ours with
---endpoint-url. Ours must report every case and exit 1. For each case the test also pins
-what the stock CLI does, so the known gaps (landscape section 4) stay documented.
+--endpoint-url. Ours must report every case and exit 1. Where both catch the same things
+the reports must match line for line. For the known gaps of the stock CLI (landscape
+section 4) its verdict is recorded (exit status and awscli version, as a JUnit property
+and in the output), not asserted: a test must not depend on a third party's bug, nor on
+its fix (awscli 1.46 began catching data appended after the first gzip member).
 """
 
 from __future__ import annotations
@@ -161,7 +164,7 @@ def test_log_replaced_after_digest_by_another_hours_file(world: World) -> None:
 
 # --- what the stock CLI misses --------------------------------------------------------------
 
-def test_two_consecutive_digests_deleted(world: World) -> None:
+def test_two_consecutive_digests_deleted(world: World, record_property: Any) -> None:
     """aws/aws-cli#7054: the stock CLI reports the first dead link and jumps to the next
     listed digest, so the second deleted digest goes unreported."""
     trail = built(world)
@@ -169,10 +172,8 @@ def test_two_consecutive_digests_deleted(world: World) -> None:
     trail.store.delete(first)
     trail.store.delete(second)
     ours, stock = world.both(trail)
-    assert stock.returncode == 1
-    assert f"{second}\tINVALID: not found" in stock.stderr
-    assert first not in stock.stderr                       # the gap: one of two reported
-    assert "2/3 digest files valid, 1/3 digest files INVALID" in stock.stdout
+    record_stock(record_property, "two_consecutive_digests_deleted", stock,
+                 reported_both=first in stock.stderr and second in stock.stderr)
     assert ours.returncode == 1
     assert f"{second}\tINVALID: not found" in ours.stderr
     assert ("INVALID: not found: 1 more digest file(s) between 2026-11-20T01:00:00Z and "
@@ -180,20 +181,44 @@ def test_two_consecutive_digests_deleted(world: World) -> None:
     assert "2/4 digest files valid, 2/4 digest files INVALID" in ours.stdout
 
 
-def test_data_appended_after_the_gzip_member(world: World) -> None:
+def test_data_appended_after_the_gzip_member(world: World,
+                                            record_property: Any) -> None:
+    """Ours must flag it. The stock validator's verdict depends on its version (awscli
+    before 1.46 hashes only the first gzip member and passes the file; 1.46 reports
+    "unexpected data after end of compressed stream"), so it is recorded, not asserted:
+    a test must not depend on a third party's bug, nor on its fix."""
     trail = built(world)
     target = trail.digests[1].logs[1].key
     body, _ = trail.store.get(target)
     evil = records(T0 + 90 * timedelta(minutes=1), 2)
     trail.store.put(target, body + gzip.compress(evil))
     ours, stock = world.both(trail)
-    assert stock.returncode == 0                            # the gap: appended data unseen
     assert ours.returncode == 1
     assert (f"{target}\tINVALID: invalid format (data after the first gzip member)"
             in ours.stderr)
+    record_stock(record_property, "data_appended_after_the_gzip_member", stock)
 
 
-def test_log_swapped_for_a_later_hours_file_before_digesting(world: World) -> None:
+def record_stock(record_property: Any, case: str, stock: Run, **facts: object) -> None:
+    """The stock validator's verdict on a case it is known to get wrong in some versions:
+    recorded (JUnit property and output), never asserted."""
+    verdict = f"awscli {_awscli_version()}: exit {stock.returncode}" + "".join(
+        f", {name}={value}" for name, value in facts.items())
+    record_property(f"stock_validate_logs.{case}", verdict)
+    print(f"stock aws cloudtrail validate-logs, {case}: {verdict}")
+
+
+def _awscli_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("awscli")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def test_log_swapped_for_a_later_hours_file_before_digesting(world: World,
+                                                             record_property: Any) -> None:
     """The file at 01:20 is replaced, before its digest is made, by one holding the events
     of 03:35-03:40; the digest then hashes the swapped file, so every hash matches."""
     trail = world.trail()
@@ -208,25 +233,25 @@ def test_log_swapped_for_a_later_hours_file_before_digesting(world: World) -> No
         trail.digest(start, start + HOUR, logs)
     world.register(trail)
     ours, stock = world.both(trail)
-    assert stock.returncode == 0                            # the gap: hashes all match
+    record_stock(record_property, "log_swapped_before_digesting", stock)
     assert ours.returncode == 1
     assert (f"{trail.digests[1].logs[0].key}\tINVALID: holds events up to "
             "2026-11-20T03:39:00Z, after its delivery at 2026-11-20T01:20:00Z") in ours.stderr
 
 
-def test_chain_cut_off_at_its_newest_end(world: World) -> None:
+def test_chain_cut_off_at_its_newest_end(world: World, record_property: Any) -> None:
     trail = built(world)
     for digest in trail.digests[2:]:
         trail.store.delete(digest.key)
     ours, stock = world.both(trail)
-    assert stock.returncode == 0                            # the gap: nothing links to them
-    assert "2/2 digest files valid" in stock.stdout
+    record_stock(record_property, "chain_cut_off_at_its_newest_end", stock)
     assert ours.returncode == 1
     assert ("INVALID: not found: 2 digest file(s) after 2026-11-20T02:00:00Z (the chain "
             "stops there, but the trail was logging until 2026-11-20T04:00:00Z)") in ours.stderr
 
 
-def test_previous_digest_replaced_by_another_signed_version(world: World) -> None:
+def test_previous_digest_replaced_by_another_signed_version(world: World,
+                                                            record_property: Any) -> None:
     """A second, validly signed version of digest 2 (listing one log file fewer) replaces
     the one digest 3 chained to. The stock CLI checks neither previousDigestHashValue nor
     previousDigestSignature against the previous digest."""
@@ -234,13 +259,13 @@ def test_previous_digest_replaced_by_another_signed_version(world: World) -> Non
     original = trail.digests[1]
     trail.digest(original.start, original.end, original.logs[:1], previous=trail.digests[0])
     ours, stock = world.both(trail)
-    assert stock.returncode == 0                            # the gap
+    record_stock(record_property, "previous_digest_replaced", stock)
     assert ours.returncode == 1
     assert (f"{original.key}\tINVALID: doesn't match the previousDigestHashValue of "
             f"s3://{trail.store.bucket}/{trail.digests[2].key}") in ours.stderr
 
 
-def test_key_rotation_at_the_edge_of_the_window(world: World) -> None:
+def test_key_rotation_at_the_edge_of_the_window(world: World, record_property: Any) -> None:
     """The last digest in the listing was delivered late, signed by the key rotated in at
     05:30. The stock CLI asks ListPublicKeys for [start, end + 2 h] only and reports a
     false "public key not found"; ours asks for the span of the digests it found."""
@@ -251,9 +276,7 @@ def test_key_rotation_at_the_edge_of_the_window(world: World) -> None:
                  [trail.deliver_log(T0 + 3 * HOUR + 20 * timedelta(minutes=1))], key=new)
     world.register(trail)
     ours, stock = world.both(trail, window(T0, T0 + 3 * HOUR))
-    assert stock.returncode == 1                            # the gap: a false alarm
-    assert f"INVALID: public key not found in region us-east-1 for fingerprint " \
-           f"{new.fingerprint}" in stock.stderr
+    record_stock(record_property, "key_rotation_at_the_edge_of_the_window", stock)
     assert ours.returncode == 0, ours.stderr
     assert "4/4 digest files valid" in ours.stdout
 

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from opentrail.api._request import authenticate, read_body, require
+from opentrail.api._request import read_signed, require
 from opentrail.api._wire import error_response, json_response, new_request_id
 from opentrail.auth import AuthContext, Role
 from opentrail.channels import CHANNEL_ARN, Channel
@@ -80,8 +80,7 @@ def prepare_batch(service: Service, ctx: AuthContext, body: bytes) -> Prepared:
 async def ingest_batch(service: Service, request: Request) -> Response:
     request_id = new_request_id()
     try:
-        body = await read_body(request, service.settings.max_request_bytes)
-        ctx = authenticate(service, request, body)
+        ctx, body = await read_signed(service, request, service.settings.max_request_bytes)
         require(ctx, Role.WRITER, "ingest")
         prepared = await run_in_threadpool(prepare_batch, service, ctx, body)
         stored = await _store(service, prepared.records)
@@ -190,8 +189,7 @@ def _prepare_audit(service: Service, channel: Channel,
 async def put_audit_events(service: Service, request: Request) -> Response:
     request_id = new_request_id()
     try:
-        body = await read_body(request, MAX_AUDIT_BYTES * 2)
-        ctx = authenticate(service, request, body)
+        ctx, body = await read_signed(service, request, MAX_AUDIT_BYTES * 2)
         channel = _channel(service, ctx, request.query_params.get("channelArn"))
         events = _audit_events(body)
         prepared = await run_in_threadpool(_prepare_audit, service, channel, events)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import contextlib
+from datetime import UTC, datetime
 from typing import Any
 
 from opentrail.auth import AuthContext
@@ -13,6 +14,8 @@ from opentrail.history import ATTRIBUTE_KEYS, INSIGHT_KEYS, Attr, HistoryReader,
 __all__ = ["lookup_events", "parse_lookup"]
 
 MAX_RESULTS = 50
+MAX_ATTRIBUTES = 10  # CloudTrail takes one; OpenTrail ANDs up to this many
+MIN_TIME, MAX_TIME = -62135596800, 253402300799  # 0001-01-01T00:00:00Z, 9999-12-31T23:59:59Z
 
 
 def _error(code: str, message: str) -> ValidationError:
@@ -20,25 +23,38 @@ def _error(code: str, message: str) -> ValidationError:
 
 
 def _timestamp(params: dict[str, Any], name: str) -> int | None:
+    """Epoch seconds from a number or an ISO 8601 string (UTC unless it names an offset),
+    from year 1 to year 9999."""
     value = params.get(name)
     if value is None:
         return None
     if isinstance(value, bool):
         raise _error("InvalidTimeRangeException", f"{name} must be a timestamp.")
+    seconds: float | None = None
     if isinstance(value, int | float):
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
-        except ValueError:
-            pass
-    raise _error("InvalidTimeRangeException", f"{name} is not a valid timestamp: {value!r}.")
+        seconds = value
+    elif isinstance(value, str):
+        with contextlib.suppress(ValueError, OverflowError, OSError):
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            seconds = (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+    if seconds is None:
+        raise _error("InvalidTimeRangeException",
+                     f"{name} is not a valid timestamp: {value!r}.")
+    if not MIN_TIME <= seconds <= MAX_TIME:  # also refuses NaN
+        raise _error("InvalidTimeRangeException",
+                     f"{name} must be a time from 0001-01-01 to 9999-12-31 (epoch seconds "
+                     f"{MIN_TIME} to {MAX_TIME}); got {value!r}.")
+    return int(seconds)
 
 
 def _attributes(params: dict[str, Any], insight: bool) -> list[tuple[str, str]]:
     raw = params.get("LookupAttributes") or []
     if not isinstance(raw, list):
         raise _error("InvalidLookupAttributesException", "LookupAttributes must be a list.")
+    if len(raw) > MAX_ATTRIBUTES:
+        raise _error("InvalidLookupAttributesException",
+                     f"LookupAttributes may hold at most {MAX_ATTRIBUTES} attributes (they "
+                     f"are ANDed); got {len(raw)}.")
     out = []
     for item in raw:
         key = item.get("AttributeKey") if isinstance(item, dict) else None

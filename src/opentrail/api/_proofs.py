@@ -16,20 +16,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from opentrail.api._request import authenticate, read_body, require
+from opentrail.api._request import read_signed, require
 from opentrail.api._wire import error_response, json_response, new_request_id
 from opentrail.auth import AuthContext, Role
 from opentrail.errors import AccessDenied, NotFound, OpenTrailError, ValidationError
 from opentrail.ledger import Checkpoint, Checkpointer, LedgerEntry
 from opentrail.service import Service
 
-__all__ = ["PROOFS_PREFIX", "proof_routes"]
+__all__ = ["PROOFS_PREFIX", "REST_JSON", "proof_routes"]
 
 log = logging.getLogger(__name__)
 
 PROOFS_PREFIX = "/opentrail/v1"
 REST_JSON = "application/json"
 MAX_QUERY_BODY = 1024  # GET requests carry no body
+MAX_TREE_SIZE = 2**63 - 1  # sequence numbers are SQLite integers
 
 Params = Mapping[str, str]
 Work = Callable[[Checkpointer, AuthContext, Params], dict[str, Any]]
@@ -39,9 +40,9 @@ def _size(params: Params, name: str, minimum: int = 1) -> int | None:
     raw = params.get(name)
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or int(raw) < minimum:
-        raise ValidationError(f"{name} must be a whole number of events, at least {minimum}; "
-                              f"got {raw!r}.")
+    if not (raw.isascii() and raw.isdigit()) or not minimum <= int(raw) <= MAX_TREE_SIZE:
+        raise ValidationError(f"{name} must be a whole number of events from {minimum} to "
+                              f"{MAX_TREE_SIZE}; got {raw[:40]!r}.")
     return int(raw)
 
 
@@ -125,8 +126,7 @@ def _endpoint(service: Service, work: Work, what: str) -> Callable[[Request], An
     async def endpoint(request: Request) -> Response:
         request_id = new_request_id()
         try:
-            body = await read_body(request, MAX_QUERY_BODY)
-            ctx = authenticate(service, request, body)
+            ctx, _ = await read_signed(service, request, MAX_QUERY_BODY)
             require(ctx, Role.READER, what)
             if service.checkpoints is None:
                 raise OpenTrailError("This server does not keep a Merkle tree.")
@@ -135,11 +135,6 @@ def _endpoint(service: Service, work: Work, what: str) -> Callable[[Request], An
                                              {k: str(v) for k, v in params.items()})
         except OpenTrailError as err:
             return error_response(err, request_id, content_type=REST_JSON)
-        except Exception:
-            log.exception("%s failed", what)
-            return error_response(OpenTrailError(
-                "The server hit an internal error; the request was not completed. Retry, and "
-                "report it if it persists."), request_id, content_type=REST_JSON)
         return json_response(result, request_id, content_type=REST_JSON)
 
     return endpoint

@@ -8,12 +8,30 @@ account acts for `settings.organization_account`.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any
 
 from opentrail.auth import AuthContext
-from opentrail.errors import NotFound, ValidationError
+from opentrail.errors import (
+    CloudTrailARNInvalid,
+    CloudWatchLogsDeliveryUnavailable,
+    InsightNotEnabled,
+    InvalidEventSelectors,
+    InvalidHomeRegion,
+    InvalidParameterCombination,
+    InvalidS3BucketName,
+    InvalidSnsTopicName,
+    NotFound,
+    NotOrganizationMasterAccount,
+    ResourceTypeNotSupported,
+    S3BucketDoesNotExist,
+    TrailAlreadyExists,
+    TrailNotFound,
+    UnsupportedOperation,
+    ValidationError,
+)
 from opentrail.trails._model import Trail
 from opentrail.trails._names import (
     TrailRef,
@@ -69,15 +87,15 @@ def _change(service: Any, ctx: AuthContext, value: object, field: str,
 
 def _home(trail: Trail, ctx: AuthContext) -> Trail:
     if ctx.region != trail.home_region:
-        raise ValidationError(
+        raise InvalidHomeRegion(
             f"The trail {trail.arn} was created in {trail.home_region}; change it there, not "
-            f"in {ctx.region}.", code="InvalidHomeRegionException")
+            f"in {ctx.region}.")
     return trail
 
 
-def _iso(seconds: float | None) -> str | None:
-    return None if seconds is None else time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                      time.gmtime(seconds))
+def _iso(seconds: float | None) -> str:
+    """GetTrailStatus's legacy string times: ISO 8601, or "" when never (as CloudTrail)."""
+    return "" if seconds is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 def _set(out: dict[str, Any], **values: Any) -> dict[str, Any]:
@@ -140,58 +158,65 @@ def _apply(trail: Trail, params: dict[str, Any], ctx: AuthContext) -> None:
                                         trail.is_organization_trail)
     _unsupported(params)
     if trail.is_multi_region_trail and not trail.include_global_service_events:
-        raise ValidationError(
-            "A multi-region trail must include global service events: set "
-            "IncludeGlobalServiceEvents to true or IsMultiRegionTrail to false.",
-            code="InvalidParameterCombinationException")
+        raise InvalidParameterCombination(
+            "Multi-Region trail must include global service events.")
     if params.get("IsOrganizationTrail") is True and not ctx.principal.organization:
-        raise ValidationError(
+        raise NotOrganizationMasterAccount(
             "IsOrganizationTrail needs an organization key (opentrail keys create "
-            "--organization); this key belongs to one account.",
-            code="NotOrganizationMasterAccountException")
+            "--organization); this key belongs to one account.")
+
+
+_SNS_NAME = re.compile(r"[A-Za-z0-9_-]{1,256}(?:\.fifo)?")
+_SNS_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z][a-z0-9-]*:\d{12}:(.+)")
 
 
 def _sns_topic(value: object) -> str | None:
+    """SnsTopicName: a topic name or ARN, stored as given ("" removes it).
+
+    OpenTrail has no SNS targets yet: the topic is kept and reported (SnsTopicName,
+    SnsTopicARN) but nothing is published, so its existence is not checked. Once SNS
+    targets exist, a missing topic answers InsufficientSnsTopicPolicyException.
+    """
     if value in (None, ""):
         return None
-    if not isinstance(value, str) or len(value) > 256:
-        raise ValidationError("SnsTopicName must be a topic name or ARN of at most 256 "
-                              "characters.", code="InvalidSnsTopicNameException")
+    arn = _SNS_ARN.fullmatch(value) if isinstance(value, str) else None
+    name = arn.group(1) if arn else value
+    if not isinstance(value, str) or len(value) > 256 or not _SNS_NAME.fullmatch(str(name)):
+        raise InvalidSnsTopicName(
+            "SnsTopicName must be a topic name (letters, digits, '-' and '_', at most 256 "
+            "characters) or an SNS topic ARN.")
     return value
 
 
 def _unsupported(params: dict[str, Any]) -> None:
     """Refuse settings OpenTrail would silently not honour (encryption, CloudWatch Logs)."""
     if params.get("KmsKeyId"):
-        raise ValidationError(
+        raise UnsupportedOperation(
             "OpenTrail does not encrypt log files with KMS keys; leave KmsKeyId out and "
-            "encrypt the bucket or folder instead.", code="UnsupportedOperationException")
+            "encrypt the bucket or folder instead.")
     for key in ("CloudWatchLogsLogGroupArn", "CloudWatchLogsRoleArn"):
         if params.get(key):
-            raise ValidationError(
-                f"OpenTrail does not deliver to CloudWatch Logs; leave {key} out.",
-                code="CloudWatchLogsDeliveryUnavailableException")
+            raise CloudWatchLogsDeliveryUnavailable(
+                f"OpenTrail does not deliver to CloudWatch Logs; leave {key} out.")
 
 
 def _check_bucket(service: Any, name: str) -> None:
     storage = getattr(service, "trail_storage", None)
     if storage is not None and not storage.bucket_exists(name):
-        raise ValidationError(f"S3 bucket {name} does not exist.",
-                              code="S3BucketDoesNotExistException")
+        raise S3BucketDoesNotExist(f"S3 bucket {name} does not exist!")
 
 
 def create_trail(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
     name = check_trail_name(params.get("Name"))
     if "S3BucketName" not in params:
-        raise ValidationError("S3BucketName is required.", code="InvalidS3BucketNameException")
+        raise InvalidS3BucketName("S3BucketName is required.")
     trail = Trail(name=name, account=_account(service, ctx), home_region=ctx.region,
                   s3_bucket_name="", created=service.clock.now())
     _apply(trail, params, ctx)
     trail.tags = merge_tags([], check_tags(params.get("TagsList") or []), trail.arn)
     store = _store(service)
     if store.find(trail.account, ctx.region, name) is not None:
-        raise ValidationError(f"Trail {name} already exists for customer: {trail.account}.",
-                              code="TrailAlreadyExistsException")
+        raise TrailAlreadyExists(f"Trail {name} already exists for customer: {trail.account}")
     _check_bucket(service, trail.s3_bucket_name)
     return _shape(store.create(trail), full=False)
 
@@ -215,7 +240,14 @@ def delete_trail(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
 # -- reads -----------------------------------------------------------------------------------
 
 def get_trail(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
-    return {"Trail": _shape(_resolve(service, ctx, params.get("Name")))}
+    try:
+        trail = _resolve(service, ctx, params.get("Name"))
+    except TrailNotFound:
+        # GetTrail alone names the trail as the caller gave it; the other operations
+        # name it by the ARN it would have in the caller's region.
+        raise TrailNotFound(f"Unknown trail: {params.get('Name')} for the user: "
+                            f"{_account(service, ctx)}") from None
+    return {"Trail": _shape(trail)}
 
 
 def describe_trails(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
@@ -252,17 +284,21 @@ def list_trails(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
 
 
 def get_trail_status(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+    """Numbers and errors only once they happened; the six legacy strings always, "" when
+    never (as CloudTrail). No SNS notification is ever sent, so those stay ""."""
     s = _resolve(service, ctx, params.get("Name")).status
     out: dict[str, Any] = {"IsLogging": s.is_logging}
-    return _set(out, LatestDeliveryError=s.latest_delivery_error,
-                LatestDeliveryTime=s.latest_delivery_time,
-                StartLoggingTime=s.start_logging_time, StopLoggingTime=s.stop_logging_time,
-                LatestDigestDeliveryTime=s.latest_digest_delivery_time,
-                LatestDigestDeliveryError=s.latest_digest_delivery_error,
-                LatestDeliveryAttemptTime=_iso(s.latest_delivery_attempt_time),
-                LatestDeliveryAttemptSucceeded=_iso(s.latest_delivery_time),
-                TimeLoggingStarted=_iso(s.start_logging_time),
-                TimeLoggingStopped=_iso(s.stop_logging_time))
+    _set(out, LatestDeliveryError=s.latest_delivery_error,
+         LatestDeliveryTime=s.latest_delivery_time,
+         StartLoggingTime=s.start_logging_time, StopLoggingTime=s.stop_logging_time,
+         LatestDigestDeliveryTime=s.latest_digest_delivery_time,
+         LatestDigestDeliveryError=s.latest_digest_delivery_error)
+    out.update(LatestDeliveryAttemptTime=_iso(s.latest_delivery_attempt_time),
+               LatestNotificationAttemptTime="", LatestNotificationAttemptSucceeded="",
+               LatestDeliveryAttemptSucceeded=_iso(s.latest_delivery_time),
+               TimeLoggingStarted=_iso(s.start_logging_time),
+               TimeLoggingStopped=_iso(s.stop_logging_time))
+    return out
 
 
 # -- logging ---------------------------------------------------------------------------------
@@ -288,8 +324,8 @@ def stop_logging(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
 def put_event_selectors(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
     basic, advanced = params.get("EventSelectors"), params.get("AdvancedEventSelectors")
     if (basic is None) == (advanced is None):
-        raise ValidationError("Give exactly one of EventSelectors or AdvancedEventSelectors.",
-                              code="InvalidEventSelectorsException")
+        raise InvalidEventSelectors(
+            "Give exactly one of EventSelectors or AdvancedEventSelectors.")
     chosen = (check_event_selectors(basic) if basic is not None else None,
               check_advanced_selectors(advanced) if advanced is not None else None)
 
@@ -315,13 +351,11 @@ def get_event_selectors(service: Any, params: dict[str, Any], ctx: AuthContext) 
 def _insights_trail(service: Any, params: dict[str, Any], ctx: AuthContext) -> Trail:
     if params.get("EventDataStore") or params.get("InsightsDestination"):
         if params.get("TrailName"):
-            raise ValidationError("Give TrailName or EventDataStore, not both.",
-                                  code="InvalidParameterCombinationException")
-        raise ValidationError("OpenTrail supports Insights selectors on trails only; give "
-                              "TrailName.", code="UnsupportedOperationException")
+            raise InvalidParameterCombination("Give TrailName or EventDataStore, not both.")
+        raise UnsupportedOperation("OpenTrail supports Insights selectors on trails only; "
+                                   "give TrailName.")
     if not params.get("TrailName"):
-        raise ValidationError("TrailName is required.",
-                              code="InvalidParameterCombinationException")
+        raise InvalidParameterCombination("TrailName is required.")
     return _resolve(service, ctx, params["TrailName"], "TrailName")
 
 
@@ -339,10 +373,9 @@ def put_insight_selectors(service: Any, params: dict[str, Any], ctx: AuthContext
 def get_insight_selectors(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
     trail = _insights_trail(service, params, ctx)
     if not trail.insight_selectors:
-        raise ValidationError(
+        raise InsightNotEnabled(
             f"Trail {trail.name} does not have Insights enabled. Edit the trail settings to "
-            "enable Insights, and then try the operation again.",
-            code="InsightNotEnabledException")
+            "enable Insights, and then try the operation again.")
     return {"TrailARN": trail.arn, "InsightSelectors": trail.insight_selectors}
 
 
@@ -352,18 +385,16 @@ def _tagged(service: Any, ctx: AuthContext, resource: object,
             change: Callable[[Trail], None] | None = None) -> Trail:
     """A trail by ARN for the tag operations, which answer ResourceNotFoundException."""
     if isinstance(resource, str) and resource.startswith("arn:") and ":trail/" not in resource:
-        raise ValidationError(f"OpenTrail supports tags on trails only, not {resource}.",
-                              code="ResourceTypeNotSupportedException")
+        raise ResourceTypeNotSupported(f"OpenTrail supports tags on trails, event data stores "
+                                       f"and channels only, not {resource}.")
     if not isinstance(resource, str) or not resource.startswith("arn:"):
-        raise ValidationError(f"ResourceId {resource!r} must be a trail ARN.",
-                              code="CloudTrailARNInvalidException")
+        raise CloudTrailARNInvalid(f"ResourceId {resource!r} must be a trail ARN.")
     try:
         if change is None:
             return _resolve(service, ctx, resource, "ResourceId")
         return _change(service, ctx, resource, "ResourceId", change, home=False)
     except NotFound:
-        raise NotFound(f"The resource {resource} was not found.",
-                       code="ResourceNotFoundException") from None
+        raise NotFound(f"The resource {resource} was not found.") from None
 
 
 def add_tags(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:

@@ -14,17 +14,18 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from hashlib import sha256
+from typing import NamedTuple
 from urllib.parse import unquote
 
 from botocore.auth import UNSIGNED_PAYLOAD, SigV4Auth
 from botocore.awsrequest import AWSRequest
 
 from opentrail.auth._keys import KeyStore
-from opentrail.auth._principal import AuthContext
+from opentrail.auth._principal import AuthContext, Principal
 from opentrail.clock import Clock
 from opentrail.errors import AuthError
 
-__all__ = ["IncompleteSignatureError", "SigV4Verifier"]
+__all__ = ["IncompleteSignatureError", "PendingSignature", "SigV4Verifier"]
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 MISSING_TOKEN = "MissingAuthenticationTokenException"
@@ -87,6 +88,19 @@ class SigV4Verifier:
         (ASGI `raw_path` and `query_string`), split at the first "?". `headers` may
         repeat a name in `items()` (Starlette's Headers do); values are then joined.
         """
+        return self.check_headers(method, path, query, headers).verify(body)
+
+    def check_headers(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: Mapping[str, str],
+    ) -> PendingSignature:
+        """Everything that can be checked before the body is read: the Authorization
+        header's form and credential scope, a known and active access key, X-Amz-Date
+        within the allowed skew. The signature itself covers the body, so the returned
+        `PendingSignature` finishes the check once the body is in."""
         lower = _lower_headers(headers)
         pairs = _query_pairs(query)
         auth = _parse_authorization(_authorization_header(lower, pairs))
@@ -102,13 +116,9 @@ class SigV4Verifier:
         signed = _SignedHeaders(
             (name, lower[name]) for name in auth.signed_headers if name in lower
         )
-        signer = _ServerSigner(
-            auth, self._signing_key(secret, auth), signed, _payload_hash(lower, body)
-        )
-        for expected in signer.candidates(method, path, query, pairs, amz_date):
-            if hmac.compare_digest(expected, auth.signature):
-                return AuthContext(principal, auth.region, auth.service)
-        raise AuthError(_SIGNATURE_MISMATCH, code=INVALID_SIGNATURE)
+        request = _SignedRequest(method, path, query, pairs, amz_date, lower)
+        return PendingSignature(auth, principal, self._signing_key(secret, auth), signed,
+                                request)
 
     def _check_skew(self, amz_date: str, signed_at: float) -> None:
         now = self._clock.now()
@@ -138,6 +148,41 @@ class SigV4Verifier:
                 self._signing_keys.clear()
             self._signing_keys[cache_key] = key
         return key
+
+
+class _SignedRequest(NamedTuple):
+    """What the client sent, apart from the body."""
+
+    method: str
+    path: str
+    query: str
+    pairs: list[tuple[str, str]]
+    amz_date: str
+    lower: dict[str, str]
+
+
+class PendingSignature:
+    """A request whose headers passed every check; `verify(body)` checks the signature."""
+
+    def __init__(self, auth: _Authorization, principal: Principal, signing_key: bytes,
+                 signed: _SignedHeaders, request: _SignedRequest) -> None:
+        self._auth = auth
+        self._principal = principal
+        self._signing_key = signing_key
+        self._signed = signed
+        self._request = request
+
+    def verify(self, body: bytes) -> AuthContext:
+        """The AuthContext if the client's signature covers this body; else AuthError."""
+        auth, sent = self._auth, self._request
+        signer = _ServerSigner(
+            auth, self._signing_key, self._signed, _payload_hash(sent.lower, body)
+        )
+        for expected in signer.candidates(sent.method, sent.path, sent.query, sent.pairs,
+                                          sent.amz_date):
+            if hmac.compare_digest(expected, auth.signature):
+                return AuthContext(self._principal, auth.region, auth.service)
+        raise AuthError(_SIGNATURE_MISMATCH, code=INVALID_SIGNATURE)
 
 
 class _SignedHeaders(dict[str, str]):

@@ -63,7 +63,9 @@ def demo(*, endpoint_url: str, profile: str | None, region: str | None, count: i
     console sign-ins, S3 and Lambda data events, service events, a realistic share of
     errors and one injected burst of failed calls by a leaked key. They are spread over
     --days, ending now, in the region the requests are signed for (--region); data
-    events are stored but, as in CloudTrail, not returned by lookup-events.
+    events are stored but, as in CloudTrail, not returned by lookup-events. The burst
+    shows as CloudTrail Insights once a trail of the account has Insights selectors
+    (`aws cloudtrail put-insight-selectors`; `opentrail quickstart` sets one up).
 
     Sent like `opentrail import`, with the same exit status: 0 when everything was
     stored (or was already there), 1 if events were rejected, 2 if the server could not

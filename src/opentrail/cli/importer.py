@@ -6,6 +6,7 @@ Also home of the pieces every sending command shares (`Tally`, `Sender`, `run_in
 
 from __future__ import annotations
 
+import csv
 import gzip
 import re
 import sys
@@ -38,14 +39,24 @@ from opentrail.client import (
     IngestResult,
 )
 from opentrail.sources import DEFAULT_REGION as SOURCE_REGION
-from opentrail.sources import FORMATS, ConversionError, Options, convert
+from opentrail.sources import (
+    FORMATS,
+    ConversionError,
+    Options,
+    convert,
+    csv_records,
+    export_entries,
+    looks_like_csv,
+    restore,
+)
 
 __all__ = [
     "BadEntry", "LogFile", "LogFileError", "Sender", "Tally", "discover", "import_", "open_client",
     "parse_log", "progress_bar", "read_log_file", "run_ingest",
 ]
 
-_LOG_SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")
+_LOG_SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".csv",
+                 ".csv.gz")
 # Digest files sit beside the logs in a trail's bucket; they describe logs, not events.
 _SKIP_DIRS = frozenset({"CloudTrail-Digest"})
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -126,13 +137,25 @@ def read_log_file(path: Path) -> LogFile:
 
 
 def parse_log(data: bytes) -> LogFile:
-    """Detect the layout by content: `{"Records":[...]}`, a JSON array, or NDJSON."""
+    """Detect the layout by content: `{"Records":[...]}`, a JSON array, NDJSON, a SIEM
+    search export (`{"hits": {"hits": [...]}}`, Splunk's `results`) or a CSV with
+    CloudTrail column names (sources/_siem.py restores each entry's record)."""
     data = data.removeprefix(b"\xef\xbb\xbf")
     first = _NON_SPACE.search(data)  # orjson allows surrounding whitespace: no copy
     if first is None:
         raise LogFileError("the file is empty")
     if first[0] not in b"{[":
-        raise LogFileError(f"not JSON (it starts with {data[first.start():][:20]!r})")
+        if looks_like_csv(data):
+            try:
+                rows = list(csv_records(data))
+            except (UnicodeDecodeError, ValueError, csv.Error) as exc:
+                raise LogFileError(f"not a readable CSV file ({exc})") from exc
+            if not rows:
+                raise LogFileError("not JSON (a CSV header with CloudTrail column names, "
+                                   "but no rows)")
+            return LogFile(rows)
+        raise LogFileError(f"not JSON, nor CSV with CloudTrail column names (it starts "
+                           f"with {data[first.start():][:20]!r})")
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -152,6 +175,9 @@ def _records_of(value: object) -> list[object]:
         return value["Records"]
     if "eventName" in value or "eventSource" in value:
         return [value]  # NDJSON with a single line
+    exported = export_entries(value)
+    if exported is not None:
+        return exported
     raise LogFileError("a JSON object without a Records list, so not a CloudTrail log file")
 
 
@@ -308,6 +334,7 @@ class _Import:
     events_task: TaskID
     fmt: str = "cloudtrail"
     options: Options = field(default_factory=Options)
+    time_field: str | None = None
 
     def file(self, path: Path) -> None:
         if self.fmt != "cloudtrail":
@@ -326,7 +353,7 @@ class _Import:
                 self.tally.reject(entry.reason, (str(path), index))
                 self.progress.advance(self.events_task)
             else:
-                self.sender.add(entry, (str(path), index))
+                self.sender.add(restore(entry, self.time_field), (str(path), index))
 
     def converted(self, path: Path) -> None:
         """A file of another system's log: its records converted, unmappable ones counted."""
@@ -348,14 +375,15 @@ class _Import:
 
 def _import_files(files: Sequence[Path], client: IngestClient, tally: Tally,
                   batch_size: int, fmt: str = "cloudtrail",
-                  options: Options | None = None) -> None:
+                  options: Options | None = None, time_field: str | None = None) -> None:
     with progress_bar() as progress:
         files_task = progress.add_task("files", total=len(files), note="")
         # The events total grows as files are read: counting first would read them twice.
         events_task = progress.add_task("events", total=0, note="")
         sender = Sender(client, tally, batch_size,
                         lambda n: progress.advance(events_task, n))
-        run = _Import(sender, tally, progress, events_task, fmt, options or Options())
+        run = _Import(sender, tally, progress, events_task, fmt, options or Options(),
+                      time_field)
         for path in files:
             progress.update(files_task, note=_short(path.name))
             run.file(path)
@@ -376,8 +404,13 @@ def _import_files(files: Sequence[Path], client: IngestClient, tally: Tally,
 @click.option("--account", metavar="ACCOUNT_ID",
               help="recipientAccountId of converted records (other formats only). "
                    "Default: the key's account.")
+@click.option("--time-field", metavar="NAME",
+              help="The field of each exported entry that holds the event time (a dotted "
+                   "path for nested fields, e.g. event.created); it becomes eventTime. "
+                   "Default: eventTime, else @timestamp, _time or timestamp.")
 def import_(paths: tuple[Path, ...], endpoint_url: str, profile: str | None,
-            region: str | None, batch_size: int, fmt: str, account: str | None) -> None:
+            region: str | None, batch_size: int, fmt: str, account: str | None,
+            time_field: str | None) -> None:
     """Send CloudTrail log files to a running OpenTrail server.
 
     Each PATH is a file or a folder; folders are searched recursively for *.json,
@@ -385,6 +418,12 @@ def import_(paths: tuple[Path, ...], endpoint_url: str, profile: str | None,
     skipped). A file may be gzip-compressed or not, and hold a CloudTrail
     {"Records": [...]} document, a JSON array of records, or one record per line
     (NDJSON): the layout is detected from the content, not the name.
+
+    Exports from SIEMs are recognised too (docs/sources.md): Elastic/Logstash
+    (@timestamp, @version), Elasticsearch/OpenSearch search results (_source), Splunk
+    (_raw, _time, JSON exports' result), and CSV with CloudTrail column names (Athena;
+    *.csv files). The CloudTrail record is restored and the export's extra fields are
+    kept under additionalEventData; --time-field names the time field if it is another.
 
     Importing again is safe: the server stores each eventID once and reports the rest
     as duplicates. A file that cannot be parsed is reported and the import goes on.
@@ -405,12 +444,19 @@ def import_(paths: tuple[Path, ...], endpoint_url: str, profile: str | None,
     Example:
       opentrail import ./AWSLogs --endpoint-url http://127.0.0.1:8420 --profile audit
     """
+    if time_field is not None and fmt != "cloudtrail":
+        raise click.UsageError("--time-field applies to --format cloudtrail (exports of "
+                               "CloudTrail records), not to --format " + fmt + ".")
+    if account is not None and fmt == "cloudtrail":
+        raise click.UsageError("--account sets the account of converted records (--format "
+                               "gcp, azure, entra, k8s, auditd); CloudTrail records carry "
+                               "their own recipientAccountId.")
     files = discover(paths, _is_any_file if fmt == "auditd" else _is_log_name)
     options = Options(region=region or SOURCE_REGION, account=account)
 
     def work() -> None:
         with open_client(endpoint_url, profile, region) as client:
-            _import_files(files, client, tally, batch_size, fmt, options)
+            _import_files(files, client, tally, batch_size, fmt, options, time_field)
 
     tally = Tally()
     run_ingest(tally, work)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import gc
 import logging
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
-from opentrail.config import SETTINGS, Settings, load_config_file
+from opentrail.config import SETTINGS, Settings, settings_from
 
 __all__ = ["serve"]
 
@@ -33,11 +32,13 @@ def serve(config_file: Path | None, **flags: Any) -> None:
     """Run OpenTrail: the CloudTrail-compatible API, ingest, and event history.
 
     Every request must be signed with SigV4 by a key from `opentrail keys create`.
+    Settings that contradict each other or cannot work are refused before anything
+    starts (docs/configuration.md, "Checks at start").
     """
-    settings = Settings()
-    if config_file is not None:
-        settings = load_config_file(config_file, settings)
-    settings = replace(settings, **{k: v for k, v in flags.items() if v is not None})
+    try:
+        settings = settings_from(config_file, flags)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
     run(settings)
 
 
@@ -54,6 +55,7 @@ def serve_service(service: Any) -> None:
     import uvicorn
 
     from opentrail.api import build_app
+    from opentrail.api._connection import ConnectionLimits, limited_protocol
 
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -63,7 +65,14 @@ def serve_service(service: Any) -> None:
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
     try:
+        limits = ConnectionLimits(settings.max_header_bytes, settings.header_timeout,
+                                  linger_timeout=settings.body_timeout)
+        # X-Forwarded-For is the app's business (api/_client_ip.py, `trusted_proxies`):
+        # uvicorn's own default would trust it from any loopback client.
         uvicorn.run(build_app(service), host=settings.host, port=settings.port,
-                    log_level="warning", access_log=False, loop="uvloop", http="httptools")
+                    log_level="warning", access_log=False, loop="uvloop",
+                    http=limited_protocol(limits), proxy_headers=False,
+                    limit_concurrency=settings.max_connections,
+                    timeout_keep_alive=settings.keep_alive_timeout)
     finally:
         service.close()

@@ -77,6 +77,12 @@ def validate_logs(**kwargs: object) -> None:
     kwargs["start"], kwargs["end"] = kwargs.pop("start_time"), kwargs.pop("end_time")
     if kwargs["public_keys_file"] and not kwargs["s3_bucket"]:
         raise click.UsageError("--public-keys needs --s3-bucket (no DescribeTrails offline).")
+    if kwargs["s3_prefix"] is not None and not kwargs["s3_bucket"]:
+        raise click.UsageError("--s3-prefix needs --s3-bucket (without it the trail's own "
+                               "bucket and prefix are used, and --s3-prefix would be ignored).")
+    if kwargs["local_folder"] is not None and kwargs["s3_endpoint_url"] is not None:
+        raise click.UsageError("--local-folder and --s3-endpoint-url exclude each other: "
+                               "files are read either from the folder or from S3.")
     if kwargs["s3_endpoint_url"] is None and os.environ.get("AWS_ENDPOINT_URL_S3"):
         kwargs["s3_endpoint_url"] = os.environ["AWS_ENDPOINT_URL_S3"]
     try:

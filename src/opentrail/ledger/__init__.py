@@ -12,6 +12,7 @@ from opentrail.ledger._checkpoint import (
     load_signer,
     open_checkpoint,
 )
+from opentrail.ledger._journal import JOURNAL_DIR, AuditJournal
 from opentrail.ledger._merkle import EMPTY_ROOT, CompactRange, leaf_hash, node_hash, root_of
 from opentrail.ledger._note import NoteError, NoteSigner, NoteVerifier
 from opentrail.ledger._proof import (
@@ -38,8 +39,10 @@ __all__ = [
     "CHECKPOINTS_FILE",
     "CHECKPOINT_KEY_FILE",
     "EMPTY_ROOT",
+    "JOURNAL_DIR",
     "LEDGER_FILE",
     "TREE_FILE",
+    "AuditJournal",
     "Checkpoint",
     "Checkpointer",
     "CompactRange",

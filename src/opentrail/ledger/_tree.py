@@ -168,13 +168,13 @@ class TreeReader:
 
     def consistency(self, first: int, second: int) -> list[bytes]:
         with self._lock:
-            snap = _Snapshot(self, self._check(second), second)
+            snap = _Snapshot(self, self._check(second, "second"), second)
             return consistency_proof(first, second, snap.mth)
 
-    def _check(self, size: int) -> int:
+    def _check(self, size: int, name: str = "treeSize") -> int:
         ledger = self._ledger_size()
         if size > ledger:
-            raise ValidationError(f"treeSize {size} is larger than the ledger ({ledger} "
+            raise ValidationError(f"{name} {size} is larger than the ledger ({ledger} "
                                   "events).")
         cursor = _cursor(self._tree)
         if size > cursor + MAX_LAG:

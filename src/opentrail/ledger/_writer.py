@@ -74,21 +74,42 @@ class LedgerWriter:
             self._thread.join()
         self._conn.close()
 
-    def submit(self, records: Sequence[Record]) -> Future[list[bool]]:
-        """Queue records; the future gives, per record, True if stored, False if a duplicate."""
+    def submit(self, records: Sequence[Record], *,
+               reserved: bool = False) -> Future[list[bool]]:
+        """Queue records; the future gives, per record, True if stored, False if a duplicate.
+
+        Throttled past `max_pending`, unless `reserve(len(records))` already admitted them
+        (`reserved=True`): such a submit is never refused.
+        """
         job = _Job(records)
         with self._cond:
             if self._closed:
                 raise RuntimeError("the ledger writer is closed")
-            if self._pending and self._pending + len(records) > self._max_pending:
-                raise Throttled(
-                    f"The ingest queue is full ({self._pending} events waiting). "
-                    "Retry with backoff."
-                )
+            if not reserved:
+                self._admit(len(records), "The ingest queue is full ({pending} events "
+                            "waiting). Retry with backoff.")
             self._queue.append(job)
-            self._pending += len(records)
             self._cond.notify()
         return job.future
+
+    def reserve(self, count: int = 1) -> None:
+        """Admit `count` records now, to be submitted later with `reserved=True` (or given
+        back with `release`): a call whose audit record must not be refused after it ran
+        is refused before it runs instead."""
+        with self._cond:
+            self._admit(count, "The ledger's queue is full ({pending} events waiting), so "
+                        "the audit record of this call could not be admitted; the call was "
+                        "not run. Retry with backoff.")
+
+    def release(self, count: int = 1) -> None:
+        """Give back a reservation that will not be submitted."""
+        with self._cond:
+            self._pending -= count
+
+    def _admit(self, count: int, message: str) -> None:
+        if self._pending and self._pending + count > self._max_pending:
+            raise Throttled(message.format(pending=self._pending))
+        self._pending += count
 
     def _take(self) -> list[_Job] | None:
         with self._cond:

@@ -6,12 +6,16 @@
   each mapped field by field to a CloudTrail record (docs/sources.md).
 * `CloudTrailBucket`: a real trail's S3 bucket, read incrementally.
 * `to_ocsf`: a CloudTrail record as an OCSF API Activity event.
+* SIEM exports (`restore`, `export_entries`, `csv_records`): CloudTrail records as
+  Elastic/Logstash, Elasticsearch/OpenSearch, Splunk and Athena/CSV export them, turned
+  back into the records (used by `opentrail import`).
 """
 
 from opentrail.sources._bucket import BucketObject, CloudTrailBucket
 from opentrail.sources._ocsf import OCSF_VERSION, to_ocsf
 from opentrail.sources._record import DEFAULT_REGION, ConversionError, Converted, Options
 from opentrail.sources._registry import FORMATS, Conversion, Format, convert
+from opentrail.sources._siem import csv_records, export_entries, looks_like_csv, restore
 from opentrail.sources.demo import DemoAccount, DemoBurst, burst_plan, demo_batches, generate
 
 __all__ = [
@@ -29,7 +33,11 @@ __all__ = [
     "Options",
     "burst_plan",
     "convert",
+    "csv_records",
     "demo_batches",
+    "export_entries",
     "generate",
+    "looks_like_csv",
+    "restore",
     "to_ocsf",
 ]

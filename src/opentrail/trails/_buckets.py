@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
-from opentrail.errors import ValidationError
+from opentrail.errors import InsufficientS3BucketPolicy
 from opentrail.trails._model import Trail
 
 __all__ = ["SCHEMA", "backfill_owners", "claim_bucket", "not_yours"]
@@ -28,10 +28,10 @@ CREATE TABLE IF NOT EXISTS bucket_owners (
 """
 
 
-def not_yours(bucket: str) -> ValidationError:
+def not_yours(bucket: str) -> InsufficientS3BucketPolicy:
     """CloudTrail's answer when its bucket policy does not let the trail write there."""
-    return ValidationError(f"Incorrect S3 bucket policy is detected for bucket: {bucket}",
-                           code="InsufficientS3BucketPolicyException")
+    return InsufficientS3BucketPolicy(
+        f"Incorrect S3 bucket policy is detected for bucket: {bucket}")
 
 
 def claim_bucket(conn: sqlite3.Connection, bucket: str, account: str) -> None:

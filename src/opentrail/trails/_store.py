@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from opentrail.errors import NotFound, ValidationError
+from opentrail.errors import MaximumNumberOfTrailsExceeded, TrailAlreadyExists, TrailNotFound
 from opentrail.trails import _buckets
 from opentrail.trails._model import Trail, TrailStatus
 from opentrail.trails._names import TrailRef, parse_trail_ref
@@ -50,9 +50,10 @@ def trail_arn(account: str, region: str, name: str) -> str:
     return f"arn:aws:cloudtrail:{region}:{account}:trail/{name}"
 
 
-def not_found(arn: str, account: str) -> NotFound:
-    return NotFound(f"Unknown trail: {arn} for the user: {account}",
-                    code="TrailNotFoundException")
+def not_found(arn: str, account: str) -> TrailNotFound:
+    """CloudTrail's TrailNotFoundException; most operations name the trail by its ARN in
+    the caller's region (GetTrail names it as the caller gave it: see api/_trails.py)."""
+    return TrailNotFound(f"Unknown trail: {arn} for the user: {account}")
 
 
 class TrailStore:
@@ -224,9 +225,8 @@ def _overlap(a: Trail, b: Trail) -> bool:
 def _check_name_free(trail: Trail, others: list[Trail]) -> None:
     for other in others:
         if other.name == trail.name and _overlap(trail, other):
-            raise ValidationError(
-                f"Trail {trail.name} already exists for customer: {trail.account} "
-                f"(as {other.arn}).", code="TrailAlreadyExistsException")
+            raise TrailAlreadyExists(
+                f"Trail {trail.name} already exists for customer: {trail.account}")
 
 
 def _check_limit(trail: Trail, others: list[Trail]) -> None:
@@ -237,10 +237,8 @@ def _check_limit(trail: Trail, others: list[Trail]) -> None:
     for region in sorted(regions):
         used = sum(1 for t in others if t.covers_region(region))
         if used >= MAX_TRAILS_PER_REGION:
-            raise ValidationError(
-                f"User: {trail.account} already has {used} trails in {region}; at most "
-                f"{MAX_TRAILS_PER_REGION} trails may log a region (a multi-region trail "
-                "counts in every region).", code="MaximumNumberOfTrailsExceededException")
+            raise MaximumNumberOfTrailsExceeded(
+                f"User: {trail.account} already has {used} trails in {region}.")
 
 
 def _config(trail: Trail) -> bytes:

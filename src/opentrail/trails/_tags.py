@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from opentrail.errors import ValidationError
+from opentrail.errors import InvalidTagParameter, TagsLimitExceeded
 
 __all__ = ["MAX_TAGS", "check_tags", "merge_tags", "remove_tags"]
 
@@ -10,8 +10,8 @@ MAX_TAGS = 50
 _KEY_PUNCTUATION = frozenset("_.:/=+-@")
 
 
-def _invalid(message: str) -> ValidationError:
-    return ValidationError(message, code="InvalidTagParameterException")
+def _invalid(message: str) -> InvalidTagParameter:
+    return InvalidTagParameter(message)
 
 
 def _check_text(text: object, what: str, low: int, high: int) -> str:
@@ -47,8 +47,8 @@ def check_tags(tags: object, *, values: bool = True) -> list[dict[str, str]]:
 
 def _limit(tags: list[dict[str, str]], resource: str) -> list[dict[str, str]]:
     if len(tags) > MAX_TAGS:
-        raise ValidationError(f"The resource {resource} would have {len(tags)} tags; at "
-                              f"most {MAX_TAGS} are allowed.", code="TagsLimitExceededException")
+        raise TagsLimitExceeded(f"The resource {resource} would have {len(tags)} tags; at "
+                                f"most {MAX_TAGS} are allowed.")
     return tags
 
 

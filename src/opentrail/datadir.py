@@ -1,0 +1,33 @@
+"""The data dir is private to the user who runs OpenTrail.
+
+Everything OpenTrail keeps there (SQLite databases with their -wal and -shm files, keys,
+signing keys, segments, checkpoints, folder-mode trail buckets) is readable by that user
+only: the dir is 0700 and every file 0600. The service sets the process umask to 077 when
+it opens the data dir, so files made by any component (SQLite makes its own) and by the
+indexer child process are private without each creator remembering to; an existing dir
+that group or others can enter is warned about and tightened.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from pathlib import Path
+
+__all__ = ["PRIVATE_UMASK", "prepare_data_dir"]
+
+log = logging.getLogger(__name__)
+
+PRIVATE_UMASK = 0o077
+
+
+def prepare_data_dir(path: Path) -> None:
+    """Create `path` 0700 or tighten it to 0700, and make new files in this process 0600."""
+    os.umask(PRIVATE_UMASK)
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        log.warning("data dir %s was accessible to group or others (mode %04o); "
+                    "changed to 0700", path, mode)
+        path.chmod(0o700)
