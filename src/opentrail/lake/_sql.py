@@ -35,7 +35,10 @@ Dialect = Literal["duckdb", "spark"]
 TIME_COLUMNS = frozenset({"eventtime", "creationdate"})
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ,
                 exp.NullSafeNEQ)
-_TARGET_OPENERS = (TokenType.FROM, TokenType.JOIN)
+# Where a table name may follow; DML/DDL targets too, so that those are refused as what
+# they are rather than as a syntax error.
+_TARGET_OPENERS = (TokenType.FROM, TokenType.JOIN, TokenType.TABLE, TokenType.INTO,
+                   TokenType.UPDATE)
 _ID_PIECES = (TokenType.VAR, TokenType.NUMBER, TokenType.DASH)
 
 
@@ -111,8 +114,9 @@ def _parse(sql: str) -> exp.Query:
     except ParseError as exc:
         errors = exc.errors[0] if exc.errors else {}
         where = f" near line {errors.get('line')}, column {errors.get('col')}" if errors else ""
-        reason = errors.get("description", str(exc)) if errors else str(exc)
-        raise _refuse(f"syntax error{where}: {reason}.") from None
+        reason = str(errors.get("description", exc)).split(" <Token")[0].rstrip(".")
+        near = f" (at {errors['highlight']!r})" if errors.get("highlight") else ""
+        raise _refuse(f"syntax error{where}{near}: {reason}.") from None
     if len(statements) != 1:
         raise _refuse(f"it holds {len(statements)} statements; send exactly one SELECT.")
     statement = statements[0]
@@ -203,6 +207,25 @@ def _coerce_times(statement: exp.Query, dialect: Dialect) -> None:
                         value.replace(_as_time(value, dialect))
 
 
+def _scalar_json(statement: exp.Query, dialect: Dialect) -> None:
+    """Trino's json_extract_scalar is NULL when the path names an object or an array;
+    DuckDB's ->> and Spark's get_json_object would return its JSON text instead."""
+    for node in list(statement.find_all(exp.JSONExtractScalar)):
+        original = node.copy()
+        if dialect == "duckdb":
+            kind: exp.Expression = exp.Anonymous(
+                this="json_type", expressions=[original.this.copy(),
+                                               original.expression.copy()])
+            nested = exp.In(this=kind, expressions=[exp.Literal.string("OBJECT"),
+                                                   exp.Literal.string("ARRAY")])
+        else:
+            first = exp.Anonymous(this="left", expressions=[original.copy(),
+                                                            exp.Literal.number(1)])
+            nested = exp.In(this=first, expressions=[exp.Literal.string("{"),
+                                                    exp.Literal.string("[")])
+        node.replace(exp.Case(ifs=[exp.If(this=nested, true=exp.Null())], default=original))
+
+
 def _name_columns(statement: exp.Query) -> None:
     """Unnamed select expressions get Trino's names: _col0, _col1, ..."""
     for select in statement.find_all(exp.Select):
@@ -219,6 +242,7 @@ def translate(sql: str, resolve: Callable[[str], Any], dialect: Dialect) -> Tran
     _lower_identifiers(statement)
     _coerce_times(statement, dialect)
     _name_columns(statement)
+    _scalar_json(statement, dialect)
     try:
         out = statement.sql(dialect=dialect, unsupported_level=sqlglot.ErrorLevel.RAISE)
     except sqlglot.errors.UnsupportedError as exc:
