@@ -33,7 +33,7 @@ from opentrail.history import (
     start_indexer_thread,
 )
 from opentrail.insights import CounterStore, InsightsEngine
-from opentrail.lake import EventDataStore, StoreCatalog
+from opentrail.lake import EventDataStore, LakeWriter, StoreCatalog
 from opentrail.ledger import AuditJournal, Checkpointer, LedgerWriter
 from opentrail.storage import Storage, open_storage
 from opentrail.trails import Delivery, SigningKeys, TrailStore
@@ -73,6 +73,7 @@ class Service:
     # Deletes a purged store's Parquet files; the Lake writer's location sets it. Stores
     # pending deletion for 7 days leave the catalog only once this returned.
     lake_delete_files: Callable[[EventDataStore], None] | None = None
+    lake_writer: LakeWriter | None = None  # ledger reader writing stores' Parquet files
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None,
@@ -114,6 +115,7 @@ class Service:
             self._spawn(lambda: checkpoints.run(stop), "merkle-tree")
         self._start_delivery()
         self._start_insights()
+        self._start_lake_writer()
 
     def _start_delivery(self) -> None:
         from opentrail.trails import selects
@@ -130,6 +132,18 @@ class Service:
         """A checkpoint of the ledger's Merkle tree, published with every digest."""
         assert self.checkpoints is not None
         return self.checkpoints.make_checkpoint().note
+
+    def _start_lake_writer(self) -> None:
+        from opentrail.lake import open_location, receives
+        from opentrail.ledger import load_signer
+
+        assert self.lake is not None
+        writer = self.lake_writer = LakeWriter(
+            self.settings.data_dir, self.clock, open_location(self.settings),
+            self.lake.list_all, receives, load_signer(self.settings.data_dir))
+        self.lake_delete_files = lambda store: writer.drop_store(store.id)
+        stop = self._stop
+        self._spawn(lambda: writer.run(stop), "lake-writer")
 
     def _start_insights(self) -> None:
         self.insights = InsightsEngine(self.settings.data_dir, self.clock, self.writer,
@@ -221,6 +235,8 @@ class Service:
         if self.delivery is not None:
             self.delivery.close()
         self.trails.close()
+        if self.lake_writer is not None:
+            self.lake_writer.close()
         if self.lake is not None:
             self.lake.close()
         if self.insights is not None:
