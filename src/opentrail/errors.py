@@ -12,12 +12,21 @@ from typing import ClassVar
 __all__ = [
     "AccessDenied",
     "AuthError",
+    "ChannelExistsForEDS",
     "CloudTrailARNInvalid",
     "CloudWatchLogsDeliveryUnavailable",
+    "EventDataStoreARNInvalid",
+    "EventDataStoreAlreadyExists",
+    "EventDataStoreMaxLimitExceeded",
+    "EventDataStoreNotFound",
+    "EventDataStoreTerminationProtected",
+    "InactiveEventDataStore",
     "InactiveQuery",
     "InsightNotEnabled",
     "InsufficientSnsTopicPolicy",
     "InvalidDateRange",
+    "InvalidEventDataStoreCategory",
+    "InvalidEventDataStoreStatus",
     "InvalidEventSelectors",
     "InvalidHomeRegion",
     "InvalidInsightSelectors",
@@ -257,6 +266,44 @@ class InvalidDateRange(ValidationError):
 
 class InvalidQueryStatus(ValidationError):
     code = "InvalidQueryStatusException"
+
+
+# -- CloudTrail Lake: event data stores (spec lake.md §3, §10) ---------------------------------
+
+class EventDataStoreNotFound(NotFound):
+    code = "EventDataStoreNotFoundException"
+
+
+class EventDataStoreARNInvalid(ValidationError):
+    code = "EventDataStoreARNInvalidException"
+
+
+class EventDataStoreAlreadyExists(ValidationError):
+    code = "EventDataStoreAlreadyExistsException"
+
+
+class EventDataStoreMaxLimitExceeded(ValidationError):
+    code = "EventDataStoreMaxLimitExceededException"
+
+
+class EventDataStoreTerminationProtected(ValidationError):
+    code = "EventDataStoreTerminationProtectedException"
+
+
+class ChannelExistsForEDS(ValidationError):
+    code = "ChannelExistsForEDSException"
+
+
+class InactiveEventDataStore(ValidationError):
+    code = "InactiveEventDataStoreException"
+
+
+class InvalidEventDataStoreStatus(ValidationError):
+    code = "InvalidEventDataStoreStatusException"
+
+
+class InvalidEventDataStoreCategory(ValidationError):
+    code = "InvalidEventDataStoreCategoryException"
 
 
 class InvalidMaxResults(ValidationError):

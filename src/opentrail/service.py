@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Literal
@@ -32,6 +33,7 @@ from opentrail.history import (
     start_indexer_thread,
 )
 from opentrail.insights import CounterStore, InsightsEngine
+from opentrail.lake import EventDataStore, LakeWriter, StoreCatalog
 from opentrail.ledger import AuditJournal, Checkpointer, LedgerWriter
 from opentrail.storage import Storage, open_storage
 from opentrail.trails import Delivery, SigningKeys, TrailStore
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 
 IndexerMode = Literal["process", "thread"]
 MAINTENANCE_EVERY = 3600.0
+LAKE_PURGE_EVERY = 60.0
 
 
 @dataclass
@@ -66,6 +69,11 @@ class Service:
     insights_store: CounterStore | None = None  # its counters, read by the API
     checkpoints: Checkpointer | None = None  # tree.db follower + signed checkpoints
     audit_journal: AuditJournal | None = None  # self-audit records of changes in flight
+    lake: StoreCatalog | None = None  # event data stores (lake.db), docs/lake.md
+    # Deletes a purged store's Parquet files; the Lake writer's location sets it. Stores
+    # pending deletion for 7 days leave the catalog only once this returned.
+    lake_delete_files: Callable[[EventDataStore], None] | None = None
+    lake_writer: LakeWriter | None = None  # ledger reader writing stores' Parquet files
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None,
@@ -85,6 +93,7 @@ class Service:
         service.checkpoints = Checkpointer(settings.data_dir, clock,
                                            settings.checkpoint_interval)
         service.audit_journal = AuditJournal(settings.data_dir)
+        service.lake = StoreCatalog(settings.data_dir, clock)
         service._start()
         return service
 
@@ -106,6 +115,7 @@ class Service:
             self._spawn(lambda: checkpoints.run(stop), "merkle-tree")
         self._start_delivery()
         self._start_insights()
+        self._start_lake_writer()
 
     def _start_delivery(self) -> None:
         from opentrail.trails import selects
@@ -122,6 +132,18 @@ class Service:
         """A checkpoint of the ledger's Merkle tree, published with every digest."""
         assert self.checkpoints is not None
         return self.checkpoints.make_checkpoint().note
+
+    def _start_lake_writer(self) -> None:
+        from opentrail.lake import open_location, receives
+        from opentrail.ledger import load_signer
+
+        assert self.lake is not None
+        writer = self.lake_writer = LakeWriter(
+            self.settings.data_dir, self.clock, open_location(self.settings),
+            self.lake.list_all, receives, load_signer(self.settings.data_dir))
+        self.lake_delete_files = lambda store: writer.drop_store(store.id)
+        stop = self._stop
+        self._spawn(lambda: writer.run(stop), "lake-writer")
 
     def _start_insights(self) -> None:
         self.insights = InsightsEngine(self.settings.data_dir, self.clock, self.writer,
@@ -172,8 +194,11 @@ class Service:
 
     def _maintain(self) -> None:
         """Keep the indexer alive and run the retention purge once an hour."""
-        last_purge = 0.0
+        last_purge = last_lake_purge = 0.0
         while not self._stop.wait(1.0):
+            if self.lake is not None and self.clock.now() - last_lake_purge >= LAKE_PURGE_EVERY:
+                last_lake_purge = self.clock.now()
+                self._purge_lake(self.lake)
             if self._process is not None and not self._process.is_alive():
                 log.error("history indexer exited (%s); restarting", self._process.exitcode)
                 self._spawn_indexer()
@@ -183,6 +208,14 @@ class Service:
                 purged = self.writer.purge(int(self.clock.now()) - days * 86400)
                 if purged:
                     log.info("retention: dropped the bodies of %d expired events", purged)
+
+    def _purge_lake(self, lake: StoreCatalog) -> None:
+        """Stores 7 days in PENDING_DELETION leave the catalog, their files first."""
+        try:
+            for store in lake.purge_due(delete_files=self.lake_delete_files):
+                log.info("lake: purged event data store %s (%s)", store.id, store.name)
+        except Exception:  # maintenance must go on; the next pass tries again
+            log.exception("lake: purging deleted event data stores failed")
 
     def close(self) -> None:
         self._stop.set()
@@ -202,6 +235,10 @@ class Service:
         if self.delivery is not None:
             self.delivery.close()
         self.trails.close()
+        if self.lake_writer is not None:
+            self.lake_writer.close()
+        if self.lake is not None:
+            self.lake.close()
         if self.insights is not None:
             self.insights.close()
             assert self.insights_store is not None

@@ -14,13 +14,26 @@ from conftest import ACCOUNT, Server, wait_until
 
 pytestmark = pytest.mark.e2e
 
-STORE = f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:eventdatastore/demo-store"
+ACTIVITY = [{"Name": "apps", "FieldSelectors": [
+    {"Field": "eventCategory", "Equals": ["ActivityAuditLog"]}]}]
+
+
+def _store(server: Server) -> str:
+    """The ActivityAuditLog store the channels deliver to. Since issue 11 a channel's
+    EVENT_DATA_STORE destination must be an existing store of the caller (it used to take
+    any well-formed ARN, before stores existed)."""
+    ct: Any = server.client()
+    for store in ct.list_event_data_stores()["EventDataStores"]:
+        if store["Name"] == "demo-store":
+            return str(store["EventDataStoreArn"])
+    created = ct.create_event_data_store(Name="demo-store", AdvancedEventSelectors=ACTIVITY)
+    return str(created["EventDataStoreArn"])
 
 
 def _channel(server: Server, name: str = "apps") -> str:
     ct: Any = server.client()
-    created = ct.create_channel(Name=name, Source="Custom",
-                                Destinations=[{"Type": "EVENT_DATA_STORE", "Location": STORE}])
+    created = ct.create_channel(Name=name, Source="Custom", Destinations=[
+        {"Type": "EVENT_DATA_STORE", "Location": _store(server)}])
     return str(created["ChannelArn"])
 
 

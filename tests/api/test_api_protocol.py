@@ -49,9 +49,11 @@ def test_reader_cannot_change_configuration(live_server: Server) -> None:
 
 def test_management_calls_are_audited(live_server: Server) -> None:
     admin: Any = live_server.client()
+    # A channel's destination must be an existing ActivityAuditLog store (issue 11).
+    store = admin.create_event_data_store(Name="apps", AdvancedEventSelectors=[
+        {"FieldSelectors": [{"Field": "eventCategory", "Equals": ["ActivityAuditLog"]}]}])
     admin.create_channel(Name="audit-me", Source="Custom", Destinations=[
-        {"Type": "EVENT_DATA_STORE",
-         "Location": "arn:aws:cloudtrail:us-east-1:123456789012:eventdatastore/abc"}])
+        {"Type": "EVENT_DATA_STORE", "Location": store["EventDataStoreArn"]}])
     key = live_server.key("admin")
 
     def created() -> list[dict[str, Any]]:

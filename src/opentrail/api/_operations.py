@@ -11,6 +11,7 @@ from opentrail.api._channels import CHANNEL_OPERATIONS
 from opentrail.api._insights import list_insights_metric_data
 from opentrail.api._lookup import lookup_events
 from opentrail.api._public_keys import list_public_keys
+from opentrail.api._stores import SHARED_OPERATIONS, STORE_OPERATIONS
 from opentrail.api._trails import TRAIL_OPERATIONS
 from opentrail.auth import AuthContext, Role
 
@@ -47,6 +48,12 @@ def operations(service: Any) -> dict[str, Operation]:
         add(name, fn, service.channels)
     for trail_op, handler in TRAIL_OPERATIONS.items():
         add(trail_op, handler, service)
+    for store_op, handler in STORE_OPERATIONS.items():
+        add(store_op, handler, service)
+    # Tags, Insights selectors and channels also take event data stores: these handlers
+    # replace the trail/channel ones above and call them for everything else.
+    for shared_op, handler in SHARED_OPERATIONS.items():
+        add(shared_op, handler, service)
     return table
 
 

@@ -385,8 +385,8 @@ def _tagged(service: Any, ctx: AuthContext, resource: object,
             change: Callable[[Trail], None] | None = None) -> Trail:
     """A trail by ARN for the tag operations, which answer ResourceNotFoundException."""
     if isinstance(resource, str) and resource.startswith("arn:") and ":trail/" not in resource:
-        raise ResourceTypeNotSupported(f"OpenTrail supports tags on trails only, not "
-                                       f"{resource}.")
+        raise ResourceTypeNotSupported(f"OpenTrail supports tags on trails, event data stores "
+                                       f"and channels only, not {resource}.")
     if not isinstance(resource, str) or not resource.startswith("arn:"):
         raise CloudTrailARNInvalid(f"ResourceId {resource!r} must be a trail ARN.")
     try:

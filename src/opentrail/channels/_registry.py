@@ -1,8 +1,9 @@
 """Channels: named entry points for PutAuditEvents (CloudTrail Lake integrations).
 
-Configuration, not events: kept in channels.db beside the ledger. Until event data
-stores exist a channel's destination may name any well-formed event data store ARN; its
-events go to the ledger either way.
+Configuration, not events: kept in channels.db beside the ledger. The registry checks a
+destination's shape only; the API (api/_stores.py) checks that an EVENT_DATA_STORE
+destination is an existing ActivityAuditLog store of the caller, so this package needs
+no Lake import.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ NAME = re.compile(r"^[a-zA-Z0-9._\-]{3,128}$")
 SOURCE = re.compile(r"^[a-zA-Z0-9._\-]{1,256}$")
 STORE_ARN = re.compile(
     r"^arn:aws[a-z\-]*:cloudtrail:[a-z0-9\-]+:\d{12}:eventdatastore/[\w\-]{1,64}$")
+Tags = list[dict[str, Any]]  # `ChannelRegistry.list` hides the builtin in the class body
 CHANNEL_ARN = re.compile(r"^arn:aws[a-z\-]*:cloudtrail:([a-z0-9\-]+):(\d{12}):channel/([\w\-]+)$")
 
 SCHEMA = """
@@ -148,6 +150,10 @@ class ChannelRegistry:
             raise _invalid("ChannelAlreadyExistsException",
                            f"A channel named {name} already exists.") from None
         return channel
+
+    def set_tags(self, arn: str, tags: Tags) -> None:
+        """AddTags/RemoveTags on a channel ARN (the API checked the tags)."""
+        self._conn.execute("UPDATE channels SET tags = ? WHERE arn = ?", (orjson.dumps(tags), arn))
 
     def record_ingestion(self, arn: str, status: dict[str, Any]) -> None:
         self._conn.execute("UPDATE channels SET ingestion = ? WHERE arn = ?",

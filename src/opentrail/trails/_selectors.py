@@ -24,6 +24,7 @@ __all__ = [
     "check_advanced_selectors",
     "check_event_selectors",
     "check_insight_selectors",
+    "matches_advanced",
     "selects",
 ]
 
@@ -121,29 +122,37 @@ def _check_resource(resource: object, where: str) -> dict[str, Any]:
     return {"Type": kind, "Values": list(values)}
 
 
-def check_advanced_selectors(selectors: object) -> list[dict[str, Any]]:
-    """Advanced selectors: known fields, Equals-only fields, at most 500 values in all."""
+def check_advanced_selectors(selectors: object, *, categories: tuple[str, ...] = CATEGORIES,
+                             fields: frozenset[str] = ADVANCED_FIELDS,
+                             owner: str = "a trail") -> list[dict[str, Any]]:
+    """Advanced selectors: known fields, Equals-only fields, at most 500 values in all.
+
+    Event data stores (lake/_selection.py) pass their own eventCategory values and fields.
+    """
     if not isinstance(selectors, list) or not selectors:
         raise _invalid("AdvancedEventSelectors must list at least one selector.")
-    out = [_check_advanced(s, f"AdvancedEventSelectors[{i}]") for i, s in enumerate(selectors)]
+    out = [_check_advanced(s, f"AdvancedEventSelectors[{i}]", categories, fields)
+           for i, s in enumerate(selectors)]
     total = sum(len(v) for s in out for f in s["FieldSelectors"]
                 for k, v in f.items() if k in OPERATORS)
     if total > MAX_ADVANCED_VALUES:
-        raise _invalid(f"AdvancedEventSelectors have {total} condition values; a trail may "
+        raise _invalid(f"AdvancedEventSelectors have {total} condition values; {owner} may "
                        f"have at most {MAX_ADVANCED_VALUES}.")
     return out
 
 
-def _check_advanced(selector: object, where: str) -> dict[str, Any]:
+def _check_advanced(selector: object, where: str, categories: tuple[str, ...],
+                    fields: frozenset[str]) -> dict[str, Any]:
     if not isinstance(selector, dict) or set(selector) - {"Name", "FieldSelectors"}:
         raise _invalid(f"{where} must be an object with Name and FieldSelectors.")
     name = selector.get("Name")
     if name is not None and (not isinstance(name, str) or len(name) > 1000):
         raise _invalid(f"{where}.Name must be a string of at most 1000 characters.")
-    fields = selector.get("FieldSelectors")
-    if not isinstance(fields, list) or not fields:
+    items = selector.get("FieldSelectors")
+    if not isinstance(items, list) or not items:
         raise _invalid(f"{where}.FieldSelectors must list at least one field selector.")
-    checked = [_check_field(f, f"{where}.FieldSelectors[{i}]") for i, f in enumerate(fields)]
+    checked = [_check_field(f, f"{where}.FieldSelectors[{i}]", categories, fields)
+               for i, f in enumerate(items)]
     by_field = {f["Field"]: f for f in checked}
     if len(by_field) != len(checked):
         raise _invalid(f"{where} names a field more than once.")
@@ -158,13 +167,14 @@ def _check_advanced(selector: object, where: str) -> dict[str, Any]:
     return {**({"Name": name} if name is not None else {}), "FieldSelectors": checked}
 
 
-def _check_field(field: object, where: str) -> dict[str, Any]:
+def _check_field(field: object, where: str, categories: tuple[str, ...],
+                 fields: frozenset[str]) -> dict[str, Any]:
     if not isinstance(field, dict) or not isinstance(field.get("Field"), str):
         raise _invalid(f"{where}.Field is required.")
     name = field["Field"]
-    if not _FIELD.fullmatch(name) or name not in ADVANCED_FIELDS:
+    if not _FIELD.fullmatch(name) or name not in fields:
         raise _invalid(f"{where}.Field {name!r} is not supported; use one of "
-                       f"{', '.join(sorted(ADVANCED_FIELDS))}.")
+                       f"{', '.join(sorted(fields))}.")
     ops = {k: v for k, v in field.items() if k != "Field"}
     if not ops or set(ops) - set(OPERATORS):
         raise _invalid(f"{where} needs at least one of {', '.join(OPERATORS)} and no other "
@@ -176,12 +186,12 @@ def _check_field(field: object, where: str) -> dict[str, Any]:
                 isinstance(v, str) and 1 <= len(v) <= MAX_OPERAND for v in values):
             raise _invalid(f"{where}.{op} must list 1 or more strings of 1 to {MAX_OPERAND} "
                            "characters.")
-    _check_enum(name, ops.get("Equals", []), where)
+    _check_enum(name, ops.get("Equals", []), where, categories)
     return {"Field": name, **ops}
 
 
-def _check_enum(name: str, values: list[str], where: str) -> None:
-    allowed = {"eventCategory": CATEGORIES, "readOnly": ("true", "false")}.get(name)
+def _check_enum(name: str, values: list[str], where: str, categories: tuple[str, ...]) -> None:
+    allowed = {"eventCategory": categories, "readOnly": ("true", "false")}.get(name)
     if allowed is not None and not set(values) <= set(allowed):
         raise _invalid(f"{where}: {name} values must be among {', '.join(allowed)}.")
 
@@ -216,7 +226,7 @@ def selects(trail: Trail, obj: dict[str, Any], category: Category) -> bool:
     if not trail.include_global_service_events and obj.get("eventSource") in GLOBAL_SOURCES:
         return False
     if trail.advanced_event_selectors is not None:
-        return any(_advanced_match(s, obj, category) for s in trail.advanced_event_selectors)
+        return matches_advanced(trail.advanced_event_selectors, obj, category)
     selectors = trail.event_selectors if trail.event_selectors is not None else [
         DEFAULT_SELECTOR]
     return any(_basic_match(s, obj, category) for s in selectors)
@@ -263,6 +273,13 @@ def _everything(value: str, service: str) -> bool:
 def _resources(obj: dict[str, Any]) -> list[dict[str, Any]]:
     items = obj.get("resources")
     return [r for r in items if isinstance(r, dict)] if isinstance(items, list) else []
+
+
+def matches_advanced(selectors: Iterable[dict[str, Any]], obj: dict[str, Any],
+                     category: Category) -> bool:
+    """Whether any advanced selector chooses the record: the one matcher of trails and
+    event data stores (lake/_selection.py)."""
+    return any(_advanced_match(s, obj, category) for s in selectors)
 
 
 def _advanced_match(selector: dict[str, Any], obj: dict[str, Any], category: Category) -> bool:
