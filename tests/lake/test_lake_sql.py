@@ -287,7 +287,7 @@ def test_store_id_inside_a_string_is_not_a_table(lake: dict[str, Any]) -> None:
 def test_duckdb_reads_nothing_but_the_stores(lake: dict[str, Any]) -> None:
     """A table function is refused by translation; and should one slip through, the
     engine itself may read only the query's own store files."""
-    other = store_files(lake["root"], lake["stores"]["eds2"])[0]
+    other = store_files(lake["root"], lake["stores"]["eds2"]).paths[0]
     sql = f"SELECT count(*) FROM {IDS['main']} WHERE eventname = (SELECT content FROM " \
           f"read_text('{other}'))"
     with pytest.raises(InvalidQueryStatement):

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from opentrail.lake._location import StoreScan
 from opentrail.lake._sql import Dialect, Translation
 
 __all__ = ["DuckDBEngine", "Engine", "EngineError", "Execution", "SparkEngine", "StoreFiles"]
@@ -41,10 +42,11 @@ class EngineError(Exception):
 
 @dataclass(frozen=True)
 class StoreFiles:
-    """Where a store's files are: `paths(store)` lists its Parquet files (local paths);
-    `empty(store)` is an empty table with the store's columns, read when it has none."""
+    """Where a store's files are: `scan(store)` is the location's StoreScan (its files,
+    their filesystem, and for a local folder a glob); `empty(store)` is an empty table with
+    the store's columns, read when it has no file yet."""
 
-    paths: Callable[[Any], list[str]]
+    scan: Callable[[Any], StoreScan]
     empty: Callable[[Any], pa.Table]
 
 
@@ -68,15 +70,18 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
-def _scanned(paths: list[str]) -> tuple[int, int]:
-    """(rows, bytes) of the files a query reads: its EventsScanned and BytesScanned."""
+def _scanned(scans: list[StoreScan]) -> tuple[int, int]:
+    """(rows, bytes) of the files a query reads: its EventsScanned and BytesScanned, from
+    the files' sizes and Parquet footers."""
     rows = size = 0
-    for path in paths:
-        try:
-            size += os.path.getsize(path)
-            rows += pq.ParquetFile(path).metadata.num_rows
-        except OSError:
-            continue  # removed since listing (compaction, retention): the engine will say
+    for scan in scans:
+        for path in scan.paths:
+            try:
+                size += scan.filesystem.get_file_info(path).size or 0
+                with scan.filesystem.open_input_file(path) as handle:
+                    rows += pq.ParquetFile(handle).metadata.num_rows
+            except OSError:
+                continue  # removed since listing (compaction, retention): the engine says
     return rows, size
 
 
@@ -146,30 +151,37 @@ class DuckDBEngine:
 
     def open(self, translation: Translation) -> DuckDBExecution:
         conn = self._connect()
-        every: list[str] = []
+        scans: list[StoreScan] = []
         try:
             for name, store in translation.tables.items():
-                every += self._bind(conn, name, store)
-            if every:
-                conn.execute("SET allowed_paths = $1", [every])
+                scans.append(self._bind(conn, name, store))
+            local = [p for scan in scans if scan.glob is not None for p in scan.paths]
+            if local:
+                conn.execute("SET allowed_paths = $1", [local])
             conn.execute("SET enable_external_access = false")
             conn.execute("SET lock_configuration = true")
         except Exception:
             conn.close()
             raise
-        return DuckDBExecution(conn, translation.sql, _scanned(every))
+        return DuckDBExecution(conn, translation.sql, _scanned(scans))
 
-    def _bind(self, conn: Any, name: str, store: Any) -> list[str]:
-        paths = self.files.paths(store)
-        if not paths:
-            conn.register(f"{name}_empty", self.files.empty(store))
-            conn.execute(f"CREATE TEMP VIEW {name} AS SELECT * FROM {name}_empty")
-            return []
+    def _bind(self, conn: Any, name: str, store: Any) -> StoreScan:
+        """A view named `name` over the store: read_parquet over a folder's files (hive
+        partitions), a pyarrow dataset over S3 (no httpfs extension), or an empty table."""
+        scan = self.files.scan(store)
         drop = ", ".join(PARTITION_COLUMNS)
-        conn.execute(f"CREATE TEMP VIEW {name} AS SELECT * EXCLUDE ({drop}) FROM "
-                     "read_parquet($1, hive_partitioning = true, union_by_name = true)"
-                     .replace("$1", _list_literal(paths)))
-        return paths
+        if not scan.paths:
+            conn.register(f"{name}_source", self.files.empty(store))
+            conn.execute(f"CREATE TEMP VIEW {name} AS SELECT * FROM {name}_source")
+        elif scan.glob is None:
+            conn.register(f"{name}_source", scan.dataset(self.files.empty(store).schema))
+            conn.execute(f"CREATE TEMP VIEW {name} AS SELECT * EXCLUDE ({drop}) "
+                         f"FROM {name}_source")
+        else:
+            conn.execute(f"CREATE TEMP VIEW {name} AS SELECT * EXCLUDE ({drop}) FROM "
+                         f"read_parquet({_list_literal(list(scan.paths))}, "
+                         "hive_partitioning = true, union_by_name = true)")
+        return scan
 
     def close(self) -> None:
         return None
@@ -267,28 +279,30 @@ class SparkEngine:
         with self._lock:
             self._count += 1
             group = f"opentrail-{self._count}"
-        every: list[str] = []
+        scans: list[StoreScan] = []
         temp = tempfile.TemporaryDirectory(prefix="opentrail-spark-")
         for name, store in translation.tables.items():  # placeholders are unique per query
-            paths = self.files.paths(store)
-            every += paths
-            self._frame(session, store, paths, temp.name).createOrReplaceTempView(name)
+            scan = self.files.scan(store)
+            scans.append(scan)
+            self._frame(session, store, scan, temp.name).createOrReplaceTempView(name)
 
         def cleanup() -> None:
             for name in translation.tables:
                 session.catalog.dropTempView(name)
             temp.cleanup()
 
-        return SparkExecution(session, translation.sql, group, _scanned(every), cleanup)
+        return SparkExecution(session, translation.sql, group, _scanned(scans), cleanup)
 
-    def _frame(self, session: Any, store: Any, paths: list[str], temp: str) -> Any:
-        if not paths:  # an empty store: its columns, from an empty file
+    def _frame(self, session: Any, store: Any, scan: StoreScan, temp: str) -> Any:
+        """The store as a DataFrame. A folder's files are read by path (the cluster must
+        see the same path); S3 files as s3a://bucket/key (the cluster's own S3 settings)."""
+        if not scan.paths:  # an empty store: its columns, from an empty file
             path = os.path.join(temp, f"{store.id}.parquet")
             pq.write_table(self.files.empty(store), path)
             return session.read.parquet(path)
-        base = os.path.commonpath([os.path.dirname(p) for p in paths])
-        while os.path.basename(base).startswith(tuple(f"{c}=" for c in PARTITION_COLUMNS)):
-            base = os.path.dirname(base)
+        local = scan.glob is not None
+        paths = list(scan.paths) if local else [f"s3a://{p}" for p in scan.paths]
+        base = scan.base if local else f"s3a://{scan.base}"
         frame = (session.read.option("basePath", base).option("mergeSchema", "true")
                  .parquet(*paths))
         return frame.drop(*[c for c in PARTITION_COLUMNS if c in frame.columns])
