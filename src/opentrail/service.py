@@ -33,7 +33,7 @@ from opentrail.history import (
     start_indexer_thread,
 )
 from opentrail.insights import CounterStore, InsightsEngine
-from opentrail.lake import EventDataStore, LakeWriter, StoreCatalog
+from opentrail.lake import EventDataStore, LakeWriter, QueryRunner, StoreCatalog
 from opentrail.ledger import AuditJournal, Checkpointer, LedgerWriter
 from opentrail.storage import Storage, open_storage
 from opentrail.trails import Delivery, SigningKeys, TrailStore
@@ -74,6 +74,7 @@ class Service:
     # pending deletion for 7 days leave the catalog only once this returned.
     lake_delete_files: Callable[[EventDataStore], None] | None = None
     lake_writer: LakeWriter | None = None  # ledger reader writing stores' Parquet files
+    queries: QueryRunner | None = None  # Lake queries (lake-queries.db), docs/lake.md
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None,
@@ -144,6 +145,25 @@ class Service:
         self.lake_delete_files = lambda store: writer.drop_store(store.id)
         stop = self._stop
         self._spawn(lambda: writer.run(stop), "lake-writer")
+        self._start_queries(writer)
+
+    def _start_queries(self, writer: LakeWriter) -> None:
+        """Queries read the files the writer's location holds, through the engine
+        `--lake-engine` names; results go to trail storage, signed with the digest keys."""
+        from opentrail.lake import StoreFiles, open_engine, schema_of
+
+        assert self.lake is not None
+        catalog, location = self.lake, writer.location
+        files = StoreFiles(scan=lambda store: location.scan(store.id),
+                           empty=lambda store: schema_of(store.kind).empty_table())
+        engine = open_engine(self.settings.lake_engine, files,
+                             spark_remote=self.settings.spark_remote,
+                             temp_dir=self.settings.data_dir / "lake-tmp")
+        self.queries = QueryRunner(
+            self.settings.data_dir, self.clock, engine,
+            lambda ref, owner, region: catalog.resolve(ref, owner, region, active=True),
+            storage=self.trail_storage, signing_keys=self.signing_keys,
+            timeout=self.settings.query_timeout)
 
     def _start_insights(self) -> None:
         self.insights = InsightsEngine(self.settings.data_dir, self.clock, self.writer,
@@ -235,6 +255,8 @@ class Service:
         if self.delivery is not None:
             self.delivery.close()
         self.trails.close()
+        if self.queries is not None:
+            self.queries.close()
         if self.lake_writer is not None:
             self.lake_writer.close()
         if self.lake is not None:

@@ -55,7 +55,7 @@ def lake_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def resolve(ref: str, account: str) -> Store:
+def resolve(ref: str, account: str, region: str) -> Store:
     if ref in (STORE, SECOND) and account == ACCOUNT:
         return Store(ref, ACCOUNT)
     raise NotFound("The specified event data store was not found.",

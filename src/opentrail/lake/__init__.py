@@ -14,7 +14,14 @@ from opentrail.lake._catalog import (
     check_retention,
     check_store_name,
 )
-from opentrail.lake._engine import DuckDBEngine, Engine, EngineError, SparkEngine, StoreFiles
+from opentrail.lake._engine import (
+    DuckDBEngine,
+    Engine,
+    EngineError,
+    SparkEngine,
+    StoreFiles,
+    open_engine,
+)
 from opentrail.lake._location import (
     FolderLocation,
     LakeLocation,
@@ -84,6 +91,7 @@ __all__ = [
     "check_store_name",
     "check_store_selectors",
     "logs_write_management",
+    "open_engine",
     "open_location",
     "partition_of",
     "receives",

@@ -31,13 +31,20 @@ import pyarrow.parquet as pq
 from opentrail.lake._location import StoreScan
 from opentrail.lake._sql import Dialect, Translation
 
-__all__ = ["DuckDBEngine", "Engine", "EngineError", "Execution", "SparkEngine", "StoreFiles"]
+__all__ = ["DuckDBEngine", "Engine", "EngineError", "Execution", "SparkEngine", "StoreFiles",
+           "open_engine"]
 
 PARTITION_COLUMNS = ("account", "region", "date")
 
 
 class EngineError(Exception):
-    """The engine refused or failed the query; the message is for the user."""
+    """The engine refused or failed the query; the message is for the user. `retry` says
+    a file it was given is gone (compaction or retention swapped it while the query
+    started): running it again over a fresh listing will do."""
+
+    def __init__(self, message: str, *, retry: bool = False) -> None:
+        super().__init__(message)
+        self.retry = retry
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,16 @@ def _scanned(scans: list[StoreScan]) -> tuple[int, int]:
     return rows, size
 
 
+OPEN_ATTEMPTS = 3
+
+
+def _gone(exc: BaseException) -> bool:
+    """A file of the listing no longer exists (DuckDB: IO Error)."""
+    import duckdb
+
+    return isinstance(exc, duckdb.IOException)
+
+
 def _message(exc: BaseException) -> str:
     """The engine's own first line, without its internal frames."""
     text = str(exc).strip().splitlines()
@@ -114,7 +131,7 @@ class DuckDBExecution:
         except duckdb.Error as exc:
             if self._interrupted.is_set():
                 raise EngineError("The query was interrupted.") from None
-            raise EngineError(_message(exc)) from None
+            raise EngineError(_message(exc), retry=_gone(exc)) from None
 
     def interrupt(self) -> None:
         self._interrupted.set()
@@ -150,6 +167,19 @@ class DuckDBEngine:
         return conn
 
     def open(self, translation: Translation) -> DuckDBExecution:
+        """Bind the stores and lock the connection; a file that vanished between listing
+        and binding (compaction) means listing again."""
+        import duckdb
+
+        for attempt in range(OPEN_ATTEMPTS):
+            try:
+                return self._open(translation)
+            except duckdb.IOException as exc:
+                if attempt == OPEN_ATTEMPTS - 1:
+                    raise EngineError(_message(exc), retry=True) from None
+        raise AssertionError("unreachable")
+
+    def _open(self, translation: Translation) -> DuckDBExecution:
         conn = self._connect()
         scans: list[StoreScan] = []
         try:
@@ -312,3 +342,14 @@ class SparkEngine:
             if self._session is not None:
                 self._session.stop()
                 self._session = None
+
+
+def open_engine(kind: str, files: StoreFiles, *, spark_remote: str = "",
+                temp_dir: Path | None = None) -> Engine:
+    """The engine `--lake-engine` names. DuckDB gets both cores and 2 GB, spilling to
+    temp_dir beyond that; a Spark session starts only with the first query."""
+    if kind == "spark":
+        return SparkEngine(files, remote=spark_remote)
+    if kind == "duckdb":
+        return DuckDBEngine(files, threads=2, memory_limit="2GB", temp_dir=temp_dir)
+    raise ValueError(f"lake_engine must be 'duckdb' or 'spark', not {kind!r}.")

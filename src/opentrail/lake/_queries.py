@@ -59,6 +59,7 @@ MAX_ACTIVE = 10
 KEEP_DAYS = 7
 PAGE = 1000
 BATCH = 1000
+RUN_ATTEMPTS = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS queries (
@@ -120,7 +121,9 @@ class _Active:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-Resolver = Callable[[str, str], Any]  # (store reference, owner account) -> EventDataStore
+# (store reference, owner account, region) -> EventDataStore; raises for a store the caller
+# may not query (not found, malformed, pending deletion)
+Resolver = Callable[[str, str, str], Any]
 
 
 class QueryRunner:
@@ -171,7 +174,7 @@ class QueryRunner:
               region: str = "us-east-1", delivery_uri: str | None = None) -> str:
         """Translate (refusing a bad statement), check the limits, queue; the query ID."""
         owner = owner or account
-        translation = translate(statement, lambda ref: self.resolve(ref, owner),
+        translation = translate(statement, lambda ref: self.resolve(ref, owner, region),
                                 self.engine.dialect)
         target = self._delivery_target(delivery_uri)
         self.purge()
@@ -245,6 +248,20 @@ class QueryRunner:
 
     def _stream(self, query_id: str, translation: Translation, active: _Active,
                 started: float) -> None:
+        """Run, storing rows as they come. A file compacted away under a query that has
+        stored nothing yet is not the user's problem: it runs again over a new listing."""
+        for attempt in range(RUN_ATTEMPTS):
+            try:
+                self._stream_once(query_id, translation, active)
+                return
+            except EngineError as exc:
+                stored = self._sql("SELECT total FROM queries WHERE id = ?", (query_id,))
+                if not exc.retry or attempt == RUN_ATTEMPTS - 1 or stored[0][0] \
+                        or active.outcome is not None:
+                    raise
+                log.info("lake query %s: a file changed under it; running it again", query_id)
+
+    def _stream_once(self, query_id: str, translation: Translation, active: _Active) -> None:
         execution = self.engine.open(translation)
         with active.lock:
             active.execution = execution

@@ -165,11 +165,13 @@ def _bind_tables(statement: exp.Query, resolve: Callable[[str], Any]) -> dict[st
 
 
 def _resolve(resolve: Callable[[str], Any], name: str) -> Any:
+    """The store a table name names. Not found or malformed is a problem of the statement;
+    other refusals (a store pending deletion: InactiveEventDataStore) keep their code."""
     try:
         return resolve(name)
-    except InvalidQueryStatement:
-        raise
     except OpenTrailError as err:
+        if not err.code.endswith(("NotFoundException", "ARNInvalidException")):
+            raise
         raise _refuse(f"{name} is not an event data store you can query "
                       f"({err.message})") from None
 
