@@ -12,7 +12,7 @@ open (§13, question 1). OpenTrail's choice, documented in docs/lake.md ("Querie
 | boolean | `true` / `false` |
 | integer, decimal | digits (`42`, `3.50`) |
 | double | the shortest text that reads back to the same double (`0.1`, `1e+20`) |
-| map, struct (row), array | compact JSON text, timestamps inside as above |
+| map, struct, array | compact JSON, keys sorted (engines disagree on map order) |
 
 Column keys are the select list's names, lower-cased as Trino does; an unnamed expression
 is `_col<i>` (its position, from 0).
@@ -69,7 +69,8 @@ def render(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict | list | tuple):
-        return json.dumps(_plain(value), separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(_plain(value), separators=(",", ":"), ensure_ascii=False,
+                          sort_keys=True)
     return _scalar(value)
 
 
