@@ -225,3 +225,36 @@ def test_cancel_a_running_query(lake_server: dict[str, Any]) -> None:
                       "ResponseMetadata": answer["ResponseMetadata"]}
     assert finish(client, query_id)["QueryStatus"] == "CANCELLED"
 
+
+
+def test_opentrail_query_command(lake_server: dict[str, Any]) -> None:
+    server, store = lake_server["server"], lake_server["store"]
+    records = lake_server["records"]
+    sql = (f"SELECT eventsource, count(*) AS n FROM {store} WHERE {INVICTUS} "
+           "GROUP BY eventsource ORDER BY n DESC, eventsource")
+    expected = sorted(Counter(r["eventSource"] for r in records).items(),
+                      key=lambda kv: (-kv[1], kv[0]))
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "opentrail", "query", "--endpoint-url", server.endpoint,
+             *args], capture_output=True, text=True, timeout=120,
+            env=server.env(role="reader", account=ACCOUNT))
+
+    out = cli("--output", "csv", sql)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "eventsource,n"
+    assert lines[1:] == [f"{source},{n}" for source, n in expected]
+    out = cli("--output", "json", sql)
+    answer = json.loads(out.stdout)
+    assert answer["QueryStatus"] == "FINISHED"
+    assert answer["QueryResultRows"][0] == [{"eventsource": expected[0][0]},
+                                            {"n": str(expected[0][1])}]
+    out = cli(sql)
+    assert out.returncode == 0 and expected[0][0] in out.stdout and "rows;" in out.stderr
+    out = cli(f"DROP TABLE {store}")
+    assert out.returncode == 1
+    assert out.stderr.startswith("error: InvalidQueryStatementException:")
+    out = cli(f"SELECT eventname, count(*) FROM {store}")
+    assert out.returncode == 1 and "ended FAILED" in out.stderr and "GROUP BY" in out.stderr

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("opentrail.cli.export", "export"),
     "validate-logs": ("opentrail.cli.validate", "validate_logs"),
     "collect": ("opentrail.cli.collect", "collect"),
+    "query": ("opentrail.cli.query", "query"),
 }
 
 HELP = {
@@ -44,6 +45,7 @@ HELP = {
     "export": "Write events matching a filter as OCSF API Activity JSON.",
     "validate-logs": "Check a trail's log files and digests, like `aws cloudtrail validate-logs`.",
     "collect": "Follow log files and trail buckets (config file) and send their events.",
+    "query": "Run a CloudTrail Lake SQL query over event data stores and print the rows.",
 }
 
 
