@@ -30,6 +30,25 @@ def _verifier(data_dir: Path) -> NoteVerifier:
                                "checkpoint.key): it is not an OpenTrail data directory.")
 
 
+def _recorded_head(data_dir: Path, store_id: str) -> tuple[int, str | None] | None:
+    """(manifests, last manifest's hash) as the writer committed them, if it wrote any."""
+    import sqlite3
+
+    from opentrail.lake import WRITER_FILE
+
+    path = data_dir / WRITER_FILE
+    if not path.exists():
+        return None
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        conn.execute("PRAGMA busy_timeout=10000")
+        row = conn.execute("SELECT next, head FROM chain WHERE store_id = ?",
+                           (store_id,)).fetchone()
+    finally:
+        conn.close()
+    return None if row is None else (int(row[0]), row[1])
+
+
 @click.command("validate-lake")
 @click.argument("store")
 @click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -68,10 +87,11 @@ def validate_lake(store: str, data_dir: Path, lake_location: str,
     verifier = _verifier(data_dir)
     ledger = open_reader(data_dir)
     try:
-        report = check(location, store_id, verifier, ledger, receives)
+        report = check(location, store_id, verifier, ledger, receives,
+                       _recorded_head(data_dir, store_id))
     finally:
         ledger.close()
-    if report.manifests == 0:
+    if report.manifests == 0 and report.ok:
         click.echo(f"Event data store {store_id} has no manifest at "
                    f"{location.describe(store_id)}: nothing to validate.", err=True)
         sys.exit(2)
