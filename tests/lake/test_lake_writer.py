@@ -313,3 +313,37 @@ def test_the_server_writes_a_created_store(live_server: Any) -> None:
         return proc.returncode == 0 and "VALID" in proc.stdout
 
     wait_until(valid, timeout=60)
+
+
+ACTIVITY = [{"Name": "apps", "FieldSelectors": [
+    {"Field": "eventCategory", "Equals": ["ActivityAuditLog"]}]}]
+
+
+@pytest.mark.e2e
+def test_a_channel_delivers_only_into_its_destination_store(live_server: Any) -> None:
+    import json
+
+    ct: Any = live_server.client()
+    named = ct.create_event_data_store(Name="payroll", AdvancedEventSelectors=ACTIVITY)
+    other = ct.create_event_data_store(Name="other-apps", AdvancedEventSelectors=ACTIVITY)
+    channel = ct.create_channel(Name="payroll", Source="Custom", Destinations=[
+        {"Type": "EVENT_DATA_STORE", "Location": named["EventDataStoreArn"]}])["ChannelArn"]
+    event = {"version": "1.0", "userIdentity": {"type": "CustomUser", "principalId": "jdoe",
+                                                "details": {"team": "payroll"}},
+             "eventSource": "payroll.example.com", "eventName": "ApprovePayment",
+             "eventTime": "2026-11-20T10:00:00Z", "UID": "u-1", "recipientAccountId": ACCOUNT,
+             "requestParameters": {"amount": 12, "to": {"iban": "X"}}}
+    data: Any = live_server.client("cloudtrail-data", role="writer")
+    assert data.put_audit_events(channelArn=channel, auditEvents=[
+        {"id": "one", "eventData": json.dumps(event)}])["successful"]
+    post_records(live_server, [make_event()])  # a management event: in neither store
+    folder = live_server.data_dir
+    named_id = named["EventDataStoreArn"].rsplit("/", 1)[1]
+    wait_until(lambda: any((folder / "lake" / named_id).glob("*/*/*/*.parquet")), timeout=30)
+    rows = duck(folder, named_id, "SELECT eventcategory, eventdata.eventname, "
+                "eventdata.useridentity.details, eventdata.requestparameters, "
+                "metadata.channelarn FROM t")
+    assert rows == [("ActivityAuditLog", "ApprovePayment", {"team": "payroll"},
+                     {"amount": "12", "to": '{"iban":"X"}'}, channel)]
+    other_id = other["EventDataStoreArn"].rsplit("/", 1)[1]
+    assert not list((folder / "lake" / other_id).glob("*/*/*/*.parquet"))
