@@ -182,7 +182,8 @@ class Service:
         if self.settings.insights_always:
             return True
         try:
-            return any(trail.insight_selectors for trail in self.trails.list(None))
+            return (any(trail.insight_selectors for trail in self.trails.list(None))
+                    or bool(self._insight_stores()))
         except Exception:  # the trail store failing must not end Insights for good
             log.exception("insights: could not read the trails; pausing the engine")
             return False
@@ -194,7 +195,20 @@ class Service:
         return any(sel.get("InsightType") == insight_type
                    and "Management" in (sel.get("EventCategories") or ["Management"])
                    for trail in self.trails.visible(account, region)
-                   for sel in trail.insight_selectors)
+                   for sel in trail.insight_selectors) or any(
+            sel.get("InsightType") == insight_type
+            for store in self._insight_stores()
+            if (store.organization or store.account == account)
+            and (store.multi_region or store.region == region)
+            for sel in store.insight_selectors)
+
+    def _insight_stores(self) -> list[EventDataStore]:
+        """Event data stores with Insights on (PutInsightSelectors with EventDataStore);
+        their Insights events go to each one's InsightsDestination store."""
+        if self.lake is None:
+            return []
+        return [s for s in self.lake.list_all()
+                if s.insight_selectors and s.status != "PENDING_DELETION"]
 
     def _spawn(self, target: object, name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)  # type: ignore[arg-type]

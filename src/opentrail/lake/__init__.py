@@ -7,9 +7,11 @@ from opentrail.lake._catalog import (
     INGESTION_CATEGORIES,
     MAX_STORES_PER_REGION,
     PENDING_DAYS,
+    STORE_SETTINGS,
     StoreCatalog,
     check_retention,
     check_store_name,
+    parse_store_ref,
 )
 from opentrail.lake._location import (
     FolderLocation,
@@ -51,6 +53,7 @@ __all__ = [
     "PENDING_DAYS",
     "STORE_CATEGORIES",
     "STORE_ONLY_CATEGORIES",
+    "STORE_SETTINGS",
     "WRITER_FILE",
     "EventDataStore",
     "FileEntry",
@@ -68,6 +71,7 @@ __all__ = [
     "check_store_selectors",
     "logs_write_management",
     "open_location",
+    "parse_store_ref",
     "partition_of",
     "receives",
     "schema_of",
