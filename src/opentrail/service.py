@@ -18,13 +18,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
-from typing import Literal
+from typing import Any, Literal
 
 from opentrail.auth import KeyStore, SigV4Verifier
 from opentrail.channels import ChannelRegistry
 from opentrail.clock import Clock, SystemClock
 from opentrail.config import Settings
 from opentrail.datadir import prepare_data_dir
+from opentrail.events import Category
 from opentrail.history import (
     HistoryIndexer,
     HistoryReader,
@@ -135,13 +136,13 @@ class Service:
         return self.checkpoints.make_checkpoint().note
 
     def _start_lake_writer(self) -> None:
-        from opentrail.lake import open_location, receives
+        from opentrail.lake import open_location
         from opentrail.ledger import load_signer
 
         assert self.lake is not None
         writer = self.lake_writer = LakeWriter(
             self.settings.data_dir, self.clock, open_location(self.settings),
-            self.lake.list_all, receives, load_signer(self.settings.data_dir))
+            self.lake.list_all, self._lake_receives, load_signer(self.settings.data_dir))
         self.lake_delete_files = lambda store: writer.drop_store(store.id)
         stop = self._stop
         self._spawn(lambda: writer.run(stop), "lake-writer")
@@ -165,6 +166,21 @@ class Service:
             storage=self.trail_storage, signing_keys=self.signing_keys,
             timeout=self.settings.query_timeout)
 
+    def _lake_receives(self, store: EventDataStore, account: str, region: str,
+                       obj: dict[str, Any], category: Category) -> bool:
+        """`lake.receives`, with an ActivityAuditLog event going only to the stores its
+        channel (metadata.channelARN) names as destinations."""
+        from opentrail.lake import receives
+
+        channel_stores: set[str] | None = None
+        if store.category == "ActivityAuditLog":
+            metadata = obj.get("metadata")
+            arn = metadata.get("channelARN") if isinstance(metadata, dict) else None
+            channel = self.channels.owner_of(arn) if isinstance(arn, str) else None
+            channel_stores = {str(d.get("Location")) for d in channel.destinations
+                              if d.get("Type") == "EVENT_DATA_STORE"} if channel else set()
+        return receives(store, account, region, obj, category, channel_stores=channel_stores)
+
     def _start_insights(self) -> None:
         self.insights = InsightsEngine(self.settings.data_dir, self.clock, self.writer,
                                        self.insights_enabled)
@@ -186,7 +202,8 @@ class Service:
         if self.settings.insights_always:
             return True
         try:
-            return any(trail.insight_selectors for trail in self.trails.list(None))
+            return (any(trail.insight_selectors for trail in self.trails.list(None))
+                    or bool(self._insight_stores()))
         except Exception:  # the trail store failing must not end Insights for good
             log.exception("insights: could not read the trails; pausing the engine")
             return False
@@ -198,7 +215,20 @@ class Service:
         return any(sel.get("InsightType") == insight_type
                    and "Management" in (sel.get("EventCategories") or ["Management"])
                    for trail in self.trails.visible(account, region)
-                   for sel in trail.insight_selectors)
+                   for sel in trail.insight_selectors) or any(
+            sel.get("InsightType") == insight_type
+            for store in self._insight_stores()
+            if (store.organization or store.account == account)
+            and (store.multi_region or store.region == region)
+            for sel in store.insight_selectors)
+
+    def _insight_stores(self) -> list[EventDataStore]:
+        """Event data stores with Insights on (PutInsightSelectors with EventDataStore);
+        their Insights events go to each one's InsightsDestination store."""
+        if self.lake is None:
+            return []
+        return [s for s in self.lake.list_all()
+                if s.insight_selectors and s.status != "PENDING_DELETION"]
 
     def _spawn(self, target: object, name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)  # type: ignore[arg-type]

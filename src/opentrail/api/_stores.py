@@ -35,8 +35,13 @@ from opentrail.errors import (
     NotOrganizationMasterAccount,
     ValidationError,
 )
-from opentrail.lake import EventDataStore, StoreCatalog, logs_write_management
-from opentrail.lake._catalog import SETTINGS, parse_ref
+from opentrail.lake import (
+    STORE_SETTINGS,
+    EventDataStore,
+    StoreCatalog,
+    logs_write_management,
+    parse_store_ref,
+)
 from opentrail.trails._selectors import check_insight_selectors
 from opentrail.trails._tags import check_tags, merge_tags, remove_tags
 
@@ -58,7 +63,7 @@ def _account(service: Any, ctx: AuthContext) -> str:
 
 def _owner(service: Any, ctx: AuthContext, ref: object) -> str:
     """The account whose stores `ref` is looked up among."""
-    _, account, _ = parse_ref(ref)
+    _, account, _ = parse_store_ref(ref)
     if account is not None and ctx.principal.may_access(account):
         return account
     return _account(service, ctx)
@@ -96,7 +101,7 @@ def _federation(out: dict[str, Any]) -> dict[str, Any]:
 
 
 def _settings(params: dict[str, Any], ctx: AuthContext) -> dict[str, Any]:
-    settings = {k: params[k] for k in ("Name", *SETTINGS) if k in params}
+    settings = {k: params[k] for k in ("Name", *STORE_SETTINGS) if k in params}
     if settings.get("OrganizationEnabled") is True and not ctx.principal.organization:
         raise NotOrganizationMasterAccount(
             "OrganizationEnabled needs an organization key (opentrail keys create "

@@ -10,9 +10,11 @@ from opentrail.lake._catalog import (
     INGESTION_CATEGORIES,
     MAX_STORES_PER_REGION,
     PENDING_DAYS,
+    STORE_SETTINGS,
     StoreCatalog,
     check_retention,
     check_store_name,
+    parse_store_ref,
 )
 from opentrail.lake._engine import (
     DuckDBEngine,
@@ -41,7 +43,7 @@ from opentrail.lake._model import (
 )
 from opentrail.lake._queries import QUERY_STATUSES, QueryInfo, QueryRunner, ResultsPage
 from opentrail.lake._rows import render, render_row
-from opentrail.lake._schema import LakeEntry, schema_of, to_table
+from opentrail.lake._schema import LakeEntry, schema_of, table_ddl, to_table
 from opentrail.lake._selection import (
     DEFAULT_STORE_SELECTORS,
     MAX_STORE_SELECTORS,
@@ -66,6 +68,7 @@ __all__ = [
     "QUERY_STATUSES",
     "STORE_CATEGORIES",
     "STORE_ONLY_CATEGORIES",
+    "STORE_SETTINGS",
     "WRITER_FILE",
     "DuckDBEngine",
     "Engine",
@@ -93,6 +96,7 @@ __all__ = [
     "logs_write_management",
     "open_engine",
     "open_location",
+    "parse_store_ref",
     "partition_of",
     "receives",
     "render",
@@ -100,6 +104,7 @@ __all__ = [
     "schema_of",
     "store_arn",
     "store_category",
+    "table_ddl",
     "to_table",
     "translate",
     "validate_lake",

@@ -45,6 +45,7 @@ from opentrail.errors import (
     InvalidEventSelectors,
     InvalidInsightSelectors,
     InvalidNextToken,
+    InvalidTagParameter,
     UnsupportedOperation,
     ValidationError,
 )
@@ -54,15 +55,17 @@ from opentrail.lake._selection import (
     check_store_selectors,
     logs_write_management,
 )
-from opentrail.trails._tags import check_tags, merge_tags, remove_tags
+from opentrail.trails._tags import MAX_TAGS, check_tags, merge_tags, remove_tags
 
 __all__ = [
     "INGESTION_CATEGORIES",
     "MAX_STORES_PER_REGION",
     "PENDING_DAYS",
+    "STORE_SETTINGS",
     "StoreCatalog",
     "check_retention",
     "check_store_name",
+    "parse_store_ref",
 ]
 
 log = logging.getLogger(__name__)
@@ -73,7 +76,7 @@ MIN_RETENTION, MAX_RETENTION, MAX_FIXED_RETENTION = 7, 3653, 2557
 DEFAULT_RETENTION = {EXTENDABLE: 366, FIXED: 2557}
 # Start/StopEventDataStoreIngestion apply to these categories only (spec §3).
 INGESTION_CATEGORIES = ("Management", "Data", "NetworkActivity", "ConfigurationItem")
-SETTINGS = ("AdvancedEventSelectors", "MultiRegionEnabled", "OrganizationEnabled",
+STORE_SETTINGS = ("AdvancedEventSelectors", "MultiRegionEnabled", "OrganizationEnabled",
             "RetentionPeriod", "TerminationProtectionEnabled", "KmsKeyId", "BillingMode")
 
 _NAME = re.compile(r"[a-zA-Z0-9._\-]{3,128}")
@@ -167,7 +170,7 @@ def _settled(store: EventDataStore, settings: Mapping[str, Any]) -> EventDataSto
     return dataclasses.replace(store, **changes)
 
 
-def parse_ref(ref: object) -> tuple[str | None, str | None, str]:
+def parse_store_ref(ref: object) -> tuple[str | None, str | None, str]:
     """(region, account, id) of an ARN, or (None, None, id) of a bare id."""
     if not isinstance(ref, str) or not _REF.fullmatch(ref):
         raise EventDataStoreARNInvalid(
@@ -268,7 +271,7 @@ class StoreCatalog:
         when given). EventDataStoreARNInvalid if malformed, EventDataStoreNotFound if no
         such store of that account; with active=True a PENDING_DELETION store is
         InactiveEventDataStore (queries, channels)."""
-        arn_region, arn_account, store_id = parse_ref(ref)
+        arn_region, arn_account, store_id = parse_store_ref(ref)
         store = self.get_any(store_id)
         if (store is None or store.account != account
                 or arn_account not in (None, store.account)
@@ -321,7 +324,10 @@ class StoreCatalog:
         store = _settled(base, settings)
         if not start_ingestion:
             store = dataclasses.replace(store, status="STOPPED_INGESTION")
-        checked = merge_tags([], check_tags(tags or []), store.arn)
+        checked = check_tags(tags or [])
+        if len(checked) > MAX_TAGS:
+            raise InvalidTagParameter(f"TagsList has {len(checked)} tags; a store may have at "
+                                      f"most {MAX_TAGS}.")
         with self._write() as conn:
             self._check_room(conn, account, region)
             self._check_name(conn, store)
@@ -362,10 +368,10 @@ class StoreCatalog:
                settings: Mapping[str, Any]) -> EventDataStore:
         """UpdateEventDataStore: at least one of Name and the settings; not while pending
         deletion; BillingMode FIXED→EXTENDABLE only; KmsKeyId refused."""
-        given = [k for k in ("Name", *SETTINGS) if settings.get(k) is not None]
+        given = [k for k in ("Name", *STORE_SETTINGS) if settings.get(k) is not None]
         if not given:
             raise ValidationError("UpdateEventDataStore needs at least one of Name, "
-                                  f"{', '.join(SETTINGS)}.")
+                                  f"{', '.join(STORE_SETTINGS)}.")
 
         def change(store: EventDataStore) -> EventDataStore:
             if store.status == "PENDING_DELETION":

@@ -129,18 +129,28 @@ class _Chain:
     files: dict[str, FileEntry] = field(default_factory=dict)
     ranges: list[tuple[int, int, EventDataStore]] = field(default_factory=list)
     retired: set[str] = field(default_factory=set)  # partitions deleted by retention
+    head: str | None = None  # SHA-256 of the last manifest's bytes
 
 
 def validate_lake(location: LakeLocation, store_id: str, verifier: NoteVerifier,
-                  ledger: Any, receives: Receives) -> LakeReport:
+                  ledger: Any, receives: Receives,
+                  head: tuple[int, str | None] | None = None) -> LakeReport:
     """Check the store's manifest chain, files and rows against the ledger (`ledger` is a
-    read connection to it). Every finding is a sentence in `report.problems`."""
+    read connection to it). Every finding is a sentence in `report.problems`.
+
+    `head` is (number of manifests, SHA-256 of the last) as the writer recorded them
+    (lake-writer.db), when at hand: it proves the chain was not cut short.
+    """
     report = LakeReport(store_id)
     keys = location.keys(f"{store_id}/")
     manifests = [k for k in keys if k.startswith(f"{store_id}/{MANIFESTS}/")]
     chain = _replay(location, store_id, manifests, verifier, report)
     data = {k[len(store_id) + 1:] for k in keys if k.endswith(".parquet")
             and not k.startswith(f"{store_id}/{MANIFESTS}/")}
+    if head is not None and (len(manifests), chain.head) != head:
+        report.problems.append(
+            f"The store has {len(manifests)} manifests; the writer recorded {head[0]} "
+            "ending in another hash: manifests were removed or replaced.")
     for key in sorted(data - chain.files.keys()):
         report.problems.append(f"File {key} is in the store but in no manifest: it was "
                                "added after the writer wrote the store.")
@@ -180,6 +190,7 @@ def _replay(location: LakeLocation, store_id: str, manifests: list[str],
             entry = FileEntry.from_json(item)
             chain.files[entry.key] = entry
         chain.ranges.extend((a, b, store) for a, b in content.get("ledgerRanges", []))
+    chain.head = previous
     return chain
 
 

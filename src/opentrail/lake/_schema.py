@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from opentrail.events._timestamp import epoch_seconds
 
-__all__ = ["KINDS", "LakeEntry", "schema_of", "to_table"]
+__all__ = ["KINDS", "LakeEntry", "schema_of", "table_ddl", "to_table"]
 
 
 class LakeEntry(NamedTuple):
@@ -299,3 +299,36 @@ def _struct_list(values: list[Any], fields: tuple[Field, ...]) -> pa.Array:
     return pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), flat,
                                     type=pa.list_(_struct_type(fields)),
                                     mask=pa.array(nulls, type=pa.bool_()))
+
+
+def table_ddl(kind: str, dialect: str = "hive") -> str:
+    """The column list of `kind` for another engine's CREATE TABLE: `hive` (Athena, Spark
+    SQL, Hive) or `trino`; partition columns are not included (docs/lake.md)."""
+    write = _hive_type if dialect == "hive" else _trino_type
+    return ",\n".join(f"  {field.name} {write(field.type)}" for field in SCHEMAS[kind])
+
+
+def _hive_type(t: pa.DataType) -> str:
+    if pa.types.is_struct(t):
+        return "struct<" + ", ".join(f"{f.name}: {_hive_type(f.type)}" for f in t) + ">"
+    if pa.types.is_map(t):
+        return f"map<{_hive_type(t.key_type)}, {_hive_type(t.item_type)}>"
+    if pa.types.is_list(t):
+        return f"array<{_hive_type(t.value_type)}>"
+    return _SCALARS[str(t)][0]
+
+
+def _trino_type(t: pa.DataType) -> str:
+    if pa.types.is_struct(t):
+        return "row(" + ", ".join(f"{f.name} {_trino_type(f.type)}" for f in t) + ")"
+    if pa.types.is_map(t):
+        return f"map({_trino_type(t.key_type)}, {_trino_type(t.item_type)})"
+    if pa.types.is_list(t):
+        return f"array({_trino_type(t.value_type)})"
+    return _SCALARS[str(t)][1]
+
+
+_SCALARS = {"string": ("string", "varchar"), "bool": ("boolean", "boolean"),
+            "double": ("double", "double"), "int32": ("int", "integer"),
+            "int64": ("bigint", "bigint"),
+            "timestamp[ms, tz=UTC]": ("timestamp", "timestamp(3)")}

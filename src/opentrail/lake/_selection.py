@@ -17,7 +17,7 @@ from typing import Any
 from opentrail.errors import InvalidEventSelectors
 from opentrail.events import Category
 from opentrail.lake._model import EventDataStore
-from opentrail.trails._selectors import check_advanced_selectors, matches_advanced
+from opentrail.trails import check_advanced_selectors, matches_advanced
 
 __all__ = [
     "DEFAULT_STORE_SELECTORS",

@@ -10,6 +10,7 @@ from opentrail.trails._selectors import (
     check_advanced_selectors,
     check_event_selectors,
     check_insight_selectors,
+    matches_advanced,
     selects,
 )
 from opentrail.trails._signing import SigningKeys
@@ -32,6 +33,7 @@ __all__ = [
     "check_insight_selectors",
     "check_trail_name",
     "local_fetcher",
+    "matches_advanced",
     "parse_cli_time",
     "parse_trail_ref",
     "selects",
