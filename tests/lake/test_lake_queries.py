@@ -366,3 +366,18 @@ def test_cancelled_query_is_not_delivered(tmp_path: Path, lake_root: Path,
     finally:
         runner.close()
     assert storage.list("results") == []
+
+
+@pytest.mark.parametrize(("flags", "problem"), [
+    ({"lake_engine": "trino"}, "--lake-engine must be 'duckdb' or 'spark'"),
+    ({"lake_engine": "spark", "spark_remote": "http://x:15002"}, "sc://HOST:PORT"),
+    ({"spark_remote": "sc://spark:15002"}, "queries would never use it"),
+    ({"query_timeout": 0}, "--query-timeout must be at least 1"),
+])
+def test_engine_settings_are_checked_at_start(flags: dict[str, Any], problem: str) -> None:
+    from opentrail.config import settings_from
+
+    with pytest.raises(ValueError, match=problem):
+        settings_from(None, flags)
+    good = settings_from(None, {"lake_engine": "spark", "spark_remote": "sc://spark:15002"})
+    assert good.lake_engine == "spark" and good.query_timeout == 3600
