@@ -119,3 +119,40 @@ def test_spark_errors_are_one_line(engines: dict[str, Any]) -> None:
     with pytest.raises(EngineError) as caught:
         answer(engines["spark"], f"SELECT eventname, count(*) FROM {MAIN}")
     assert "\n" not in str(caught.value) and "Traceback" not in str(caught.value)
+
+
+def test_query_runner_on_spark_finishes_and_cancels(engines: dict[str, Any],
+                                                    tmp_path: Path) -> None:
+    """StartQuery's lifecycle on the Spark engine: rows as DuckDB renders them, and a
+    cancel that stops Spark's jobs."""
+    import time
+
+    from opentrail.clock import ManualClock
+    from opentrail.lake import QueryRunner
+
+    class Shared:  # the module's session stays open for the other tests
+        dialect = "spark"
+        open = engines["spark"].open
+
+        def close(self) -> None:
+            return None
+
+    runner = QueryRunner(tmp_path, ManualClock(1_780_000_000.0), Shared(),
+                         lambda ref, owner, region: resolve(ref))
+    try:
+        query_id = runner.start(ACCOUNT, QUERIES[4])
+        endless = runner.start(ACCOUNT, f"SELECT count(*) FROM {MAIN} a CROSS JOIN {MAIN} b "
+                                        f"CROSS JOIN {MAIN} c")
+        deadline = time.monotonic() + 120
+        while runner.describe(ACCOUNT, query_id).status in ("QUEUED", "RUNNING"):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert runner.describe(ACCOUNT, query_id).status == "FINISHED"
+        assert runner.results(ACCOUNT, query_id).rows == answer(engines["duckdb"], QUERIES[4])[1]
+        assert runner.cancel(ACCOUNT, endless) == "CANCELLED"
+    finally:
+        runner.close()
+    reopened = QueryRunner(tmp_path, ManualClock(1_780_000_000.0), engines["duckdb"],
+                           lambda ref, owner, region: resolve(ref))
+    assert reopened.describe(ACCOUNT, endless).status == "CANCELLED"
+    reopened.close()
