@@ -347,3 +347,20 @@ def test_a_channel_delivers_only_into_its_destination_store(live_server: Any) ->
                      {"amount": "12", "to": '{"iban":"X"}'}, channel)]
     other_id = other["EventDataStoreArn"].rsplit("/", 1)[1]
     assert not list((folder / "lake" / other_id).glob("*/*/*/*.parquet"))
+
+
+def test_without_stores_the_cursor_moves_and_a_new_store_starts_at_its_creation(
+        tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    records = invictus()
+    size = ingest(data, records[:2000])
+    stores: list[Any] = []
+    writer = make_writer(data, stores)
+    drain(writer, size)
+    assert not (data / "lake").exists()
+    store = make_store(start_seq=size)  # created now: the ledger's size is its start
+    stores.append(store)
+    total = ingest(data, records[2000:])
+    drain(writer, total)
+    assert duck(data, store.id, "SELECT min(seq), count(*) FROM t") == [(size, total - size)]
+    assert check(data, writer.location, store.id) == []

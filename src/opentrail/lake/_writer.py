@@ -49,12 +49,12 @@ log = logging.getLogger(__name__)
 
 WRITER_FILE = "lake-writer.db"
 BATCH = 20_000
-LINGER = 2.0  # seconds a partial batch may wait to fill
+LINGER = 5.0  # seconds a partial batch may wait to fill (fewer files and manifests)
 POLL = 0.2
 MAINTAIN_EVERY = 60.0
 COVERAGE_EVERY = 300.0  # seconds before ranges examined without new rows get a manifest
 MAX_BACKOFF = 60.0
-SMALL_FILE = 32_768  # rows: files below it are compacted
+SMALL_FILE = 16_384  # rows: files below it are compacted (a full batch is not)
 COMPACT_MIN = 4  # small files in a partition before they are merged
 MAX_ROWS = 131_072  # rows per file (one row group)
 
@@ -216,7 +216,8 @@ class LakeWriter:
                 raise
 
     def _batch(self, force: bool) -> int:
-        waiting = next_seq(self._ledger) - self.cursor
+        head = next_seq(self._ledger)
+        waiting = head - self.cursor
         if waiting <= 0:
             self._waiting_since = None
             return self._flush_coverage(force)
@@ -225,11 +226,17 @@ class LakeWriter:
             self._waiting_since = now
         if waiting < BATCH and not force and now - self._waiting_since < LINGER:
             return 0
+        # Stores are read after the ledger's head: a store created later starts at or
+        # after it (its start_seq is the ledger's size when it was created).
+        stores = [s for s in self._stores() if s.receiving and s.kind in KINDS]
+        self._flush_changed()
+        if not stores:  # nothing receives: move on without reading a body
+            self._commit([], head)
+            self._waiting_since = None
+            return waiting
         rows = rows_from(self._ledger, self.cursor, BATCH)
         if not rows:
             return 0
-        stores = [s for s in self._stores() if s.receiving and s.kind in KINDS]
-        self._flush_changed()
         changes = self._select(rows, stores)
         self._commit(changes, rows[-1].seq + 1)
         self._waiting_since = None
