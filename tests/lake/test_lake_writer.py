@@ -364,3 +364,26 @@ def test_without_stores_the_cursor_moves_and_a_new_store_starts_at_its_creation(
     drain(writer, total)
     assert duck(data, store.id, "SELECT min(seq), count(*) FROM t") == [(size, total - size)]
     assert check(data, writer.location, store.id) == []
+
+
+def test_imported_files_join_the_store_and_its_manifest(tmp_path: Path) -> None:
+    from opentrail.lake import LakeEntry, to_table
+
+    data = tmp_path / "data"
+    records = invictus()
+    size = ingest(data, records[:100])
+    store = make_store()
+    writer = make_writer(data, [store])
+    drain(writer, size)
+    old = [make_event(account=INVICTUS_ACCOUNT, when=f"2022-01-0{i % 2 + 1}T10:00:00Z")
+           for i in range(6)]
+    table = to_table("cloudtrail", [LakeEntry(None, canonical_bytes(r), r) for r in old])
+    entries = writer.write_import(store, table, "import-11111111-2222-3333-4444-555555555555-"
+                                                "000000")
+    assert sorted(e.key.split("/")[2] for e in entries) == ["date=2022-01-01", "date=2022-01-02"]
+    assert duck(data, store.id, "SELECT count(*), count(seq) FROM t") == [(106, 100)]
+    assert check(data, writer.location, store.id) == []  # hashed; not ledger events
+    again = writer.write_import(store, table, entries[0].key.rsplit("/", 1)[1][:-8])
+    assert again == entries  # a retried chunk rewrites the same files
+    assert duck(data, store.id, "SELECT count(*) FROM t") == [(106,)]
+    assert check(data, writer.location, store.id) == []

@@ -499,6 +499,32 @@ class LakeWriter:
     def _pending_store(self, store: EventDataStore) -> EventDataStore:
         return self._snapshot(store, self._chain(store.id))
 
+    def write_import(self, store: EventDataStore, table: Any, name: str) -> list[FileEntry]:
+        """Add imported rows (`to_table(store.kind, ...)` with no seq) to `store`, one file
+        per partition named `<partition>/<name>.parquet` (e.g. `import-<ImportId>-<n:06d>`,
+        so a retried chunk rewrites the same files), recorded in the store's manifest."""
+        import pyarrow.compute as pc
+
+        if not name.startswith("import-") or "/" in name:
+            raise ValueError(f"An import file name starts with 'import-', not {name!r}.")
+        account = table.column("recipientaccountid")
+        if "useridentity" in table.column_names:
+            account = pc.coalesce(account, pc.struct_field(table.column("useridentity"),
+                                                           "accountid"))
+        account = pc.coalesce(account, pa_scalar(store.account))
+        region = pc.coalesce(table.column("awsregion"), pa_scalar(store.region))
+        date = pc.strftime(table.column("eventtime"), format="%Y-%m-%d", locale="C")
+        keys = [f"account={a}/region={r}/date={d}" for a, r, d in zip(
+            account.to_pylist(), region.to_pylist(), date.to_pylist(), strict=True)]
+        added = []
+        for part in sorted(set(keys)):
+            rows = [i for i, k in enumerate(keys) if k == part]
+            data = parquet_bytes(table.take(rows))
+            added.append((_file_entry(f"{part}/{name}.parquet", data, len(rows), []), data))
+        with self._lock:
+            self._commit([_Change(self._pending_store(store), added=added)], None)
+        return [entry for entry, _ in added]
+
     def drop_store(self, store_id: str) -> None:
         """Delete every file and manifest of a purged store, and forget it."""
         with self._lock:
@@ -509,6 +535,12 @@ class LakeWriter:
             self._db.execute("DELETE FROM chain WHERE store_id = ?", (store_id,))
             self._db.execute("COMMIT")
             self._health.pop(store_id, None)
+
+
+def pa_scalar(value: str) -> Any:
+    import pyarrow as pa
+
+    return pa.scalar(value, pa.string())
 
 
 def _date(key: str) -> str:
