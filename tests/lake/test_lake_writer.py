@@ -387,3 +387,25 @@ def test_imported_files_join_the_store_and_its_manifest(tmp_path: Path) -> None:
     assert again == entries  # a retried chunk rewrites the same files
     assert duck(data, store.id, "SELECT count(*) FROM t") == [(106,)]
     assert check(data, writer.location, store.id) == []
+
+
+def test_a_changed_file_is_never_compacted_and_batches_go_on(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    records = invictus()
+    clock = ManualClock(NOW)
+    store = make_store()
+    writer = make_writer(data, [store], clock=clock)
+    for i in range(4):
+        writer._last_maintain = float("inf")  # no maintenance while the files are made
+        drain(writer, ingest(data, records[i * 500:(i + 1) * 500], clock))
+    folder = data / "lake" / store.id
+    victim = sorted(folder.glob("*/*/*/*.parquet"))[1]
+    victim.write_bytes(victim.read_bytes() + b"tampered")
+    writer.maintain()
+    status = writer.status(store.id)
+    assert status.last_error is not None and "FileChanged" in status.last_error
+    assert len(list(folder.glob("*/*/*/*.parquet"))) == 4  # nothing merged
+    size = ingest(data, records[2000:], clock)
+    drain(writer, size)  # batches are not held up by the failing maintenance
+    assert writer.cursor == size
+    assert any("was changed" in p for p in check(data, writer.location, store.id))

@@ -22,6 +22,7 @@ error of each store is kept for GetEventDataStore and the console (`status`).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import sqlite3
@@ -117,8 +118,6 @@ def parquet_bytes(table: Any) -> bytes:
 
 
 def _file_entry(key: str, data: bytes, rows: int, seqs: list[int | None]) -> FileEntry:
-    import hashlib
-
     known = [s for s in seqs if s is not None]
     return FileEntry(key, hashlib.sha256(data).hexdigest(), rows, len(data),
                      min(known) if known else None, max(known) if known else None)
@@ -145,6 +144,11 @@ class LakeWriter:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        # status() reads on its own connection: an API call never waits for a batch (or
+        # for a failing location's timeouts) to finish.
+        self._reader = sqlite3.connect(data_dir / WRITER_FILE, check_same_thread=False)
+        self._reader.execute("PRAGMA busy_timeout=10000")
+        self._reader_lock = threading.Lock()
         self._lock = threading.RLock()
         row = self._db.execute("SELECT seq FROM cursor WHERE name='ledger'").fetchone()
         self.cursor: int = row[0] if row else 0
@@ -159,13 +163,15 @@ class LakeWriter:
         with self._lock:
             self._db.close()
             self._ledger.close()
+        with self._reader_lock:
+            self._reader.close()
 
     # -- status --------------------------------------------------------------------------
 
     def status(self, store_id: str) -> LakeStatus:
         """The store's last location error (kept until a write succeeds), rows and files."""
-        with self._lock:
-            files, rows, size = self._db.execute(
+        with self._reader_lock:
+            files, rows, size = self._reader.execute(
                 "SELECT COUNT(*), COALESCE(SUM(rows), 0), COALESCE(SUM(bytes), 0) FROM files "
                 "WHERE store_id = ?", (store_id,)).fetchone()
         health = self._health.get(store_id, _Health())
@@ -204,9 +210,6 @@ class LakeWriter:
                     self._recover()
                     self._recovered = True
                 done = self._batch(force)
-                if done == 0 and self._clock.now() - self._last_maintain >= MAINTAIN_EVERY:
-                    self.maintain()
-                return done
             except StorageError as exc:
                 self._recovered = False  # the next try first removes what this one left
                 self._failed([s.id for s in self._stores()], exc)
@@ -214,6 +217,25 @@ class LakeWriter:
             except BaseException:
                 self._recovered = False
                 raise
+            if done == 0 and self._clock.now() - self._last_maintain >= MAINTAIN_EVERY:
+                self.maintain()
+            return done
+
+    def maintain(self) -> None:
+        """Compact small files and drop partitions past retention, store by store. A
+        store whose maintenance fails keeps the error and is tried again next time; it
+        never holds up the batches."""
+        self._last_maintain = self._clock.now()
+        for store in self._stores():
+            if store.kind not in KINDS:
+                continue
+            try:
+                self._retire(store)
+                self._compact(store)
+            except StorageError as exc:
+                self._recovered = False
+                self._failed([store.id], exc)
+                log.warning("lake writer: maintenance of store %s failed: %s", store.id, exc)
 
     def _batch(self, force: bool) -> int:
         head = next_seq(self._ledger)
@@ -324,8 +346,6 @@ class LakeWriter:
     def _record(self, changes: list[_Change], chains: dict[str, dict[str, Any]],
                 manifests: dict[str, tuple[int, bytes]], cursor: int | None,
                 now: float) -> None:
-        import hashlib
-
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -443,14 +463,6 @@ class LakeWriter:
 
     # -- maintenance: compaction and retention ---------------------------------------------
 
-    def maintain(self) -> None:
-        """Compact small files and drop partitions past retention, store by store."""
-        self._last_maintain = self._clock.now()
-        for store in self._stores():
-            if store.kind not in KINDS:
-                continue
-            self._retire(store)
-            self._compact(store)
 
     def _retire(self, store: EventDataStore) -> None:
         if store.retention_days <= 0:
@@ -484,8 +496,14 @@ class LakeWriter:
             total += entry.rows
         if len(group) < 2:
             return
-        tables = [pq.read_table(io.BytesIO(self.location.get(f"{store.id}/{e.key}")))
-                  for e in group]
+        tables = []
+        for entry in group:
+            raw = self.location.get(f"{store.id}/{entry.key}")
+            if hashlib.sha256(raw).hexdigest() != entry.sha256:  # never launder a change
+                raise StorageError("FileChanged", f"{entry.key} of store {store.id} changed "
+                                   "since it was written; it is not compacted. Run "
+                                   "`opentrail validate-lake` on the store.")
+            tables.append(pq.read_table(io.BytesIO(raw)))
         table = pa.concat_tables(tables).sort_by("seq")
         first = min(e.first_seq or 0 for e in group)
         last = max(e.last_seq or 0 for e in group)
