@@ -347,3 +347,65 @@ def test_a_channel_delivers_only_into_its_destination_store(live_server: Any) ->
                      {"amount": "12", "to": '{"iban":"X"}'}, channel)]
     other_id = other["EventDataStoreArn"].rsplit("/", 1)[1]
     assert not list((folder / "lake" / other_id).glob("*/*/*/*.parquet"))
+
+
+def test_without_stores_the_cursor_moves_and_a_new_store_starts_at_its_creation(
+        tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    records = invictus()
+    size = ingest(data, records[:2000])
+    stores: list[Any] = []
+    writer = make_writer(data, stores)
+    drain(writer, size)
+    assert not (data / "lake").exists()
+    store = make_store(start_seq=size)  # created now: the ledger's size is its start
+    stores.append(store)
+    total = ingest(data, records[2000:])
+    drain(writer, total)
+    assert duck(data, store.id, "SELECT min(seq), count(*) FROM t") == [(size, total - size)]
+    assert check(data, writer.location, store.id) == []
+
+
+def test_imported_files_join_the_store_and_its_manifest(tmp_path: Path) -> None:
+    from opentrail.lake import LakeEntry, to_table
+
+    data = tmp_path / "data"
+    records = invictus()
+    size = ingest(data, records[:100])
+    store = make_store()
+    writer = make_writer(data, [store])
+    drain(writer, size)
+    old = [make_event(account=INVICTUS_ACCOUNT, when=f"2022-01-0{i % 2 + 1}T10:00:00Z")
+           for i in range(6)]
+    table = to_table("cloudtrail", [LakeEntry(None, canonical_bytes(r), r) for r in old])
+    entries = writer.write_import(store, table, "import-11111111-2222-3333-4444-555555555555-"
+                                                "000000")
+    assert sorted(e.key.split("/")[2] for e in entries) == ["date=2022-01-01", "date=2022-01-02"]
+    assert duck(data, store.id, "SELECT count(*), count(seq) FROM t") == [(106, 100)]
+    assert check(data, writer.location, store.id) == []  # hashed; not ledger events
+    again = writer.write_import(store, table, entries[0].key.rsplit("/", 1)[1][:-8])
+    assert again == entries  # a retried chunk rewrites the same files
+    assert duck(data, store.id, "SELECT count(*) FROM t") == [(106,)]
+    assert check(data, writer.location, store.id) == []
+
+
+def test_a_changed_file_is_never_compacted_and_batches_go_on(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    records = invictus()
+    clock = ManualClock(NOW)
+    store = make_store()
+    writer = make_writer(data, [store], clock=clock)
+    for i in range(4):
+        writer._last_maintain = float("inf")  # no maintenance while the files are made
+        drain(writer, ingest(data, records[i * 500:(i + 1) * 500], clock))
+    folder = data / "lake" / store.id
+    victim = sorted(folder.glob("*/*/*/*.parquet"))[1]
+    victim.write_bytes(victim.read_bytes() + b"tampered")
+    writer.maintain()
+    status = writer.status(store.id)
+    assert status.last_error is not None and "FileChanged" in status.last_error
+    assert len(list(folder.glob("*/*/*/*.parquet"))) == 4  # nothing merged
+    size = ingest(data, records[2000:], clock)
+    drain(writer, size)  # batches are not held up by the failing maintenance
+    assert writer.cursor == size
+    assert any("was changed" in p for p in check(data, writer.location, store.id))
