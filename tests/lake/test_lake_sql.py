@@ -270,6 +270,12 @@ def test_translation_names_unnamed_columns_like_trino(lake: dict[str, Any]) -> N
     ("SELECT 1", "reads no event data store"),
     ("SELECT eventname FROM {main} WHERE", "syntax error"),
     ("   ", "empty"),
+    ("SELECT reflect('java.lang.System', 'exit', 0) FROM {main}", "function reflect"),
+    ("SELECT java_method('java.lang.System', 'getenv') FROM {main}", "function java_method"),
+    ("SELECT getenv('HOME') FROM {main}", "function getenv"),
+    ("SELECT * FROM read_files('/etc')", "function read_files"),
+    ("SELECT * FROM parquet.`/etc/x`", "syntax error"),
+    ('SELECT * FROM parquet."/etc/x"', "name a store by its ID alone"),
 ])
 def test_refused_before_running(lake: dict[str, Any], sql: str, problem: str) -> None:
     with pytest.raises(InvalidQueryStatement) as caught:

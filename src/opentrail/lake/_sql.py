@@ -40,6 +40,13 @@ _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeE
 _TARGET_OPENERS = (TokenType.FROM, TokenType.JOIN, TokenType.TABLE, TokenType.INTO,
                    TokenType.UPDATE)
 _ID_PIECES = (TokenType.VAR, TokenType.NUMBER, TokenType.DASH)
+# Engine functions that reach outside the query's stores: Spark runs any Java static
+# method with reflect/java_method (in the server's JVM in local mode) and reads files with
+# read_files; DuckDB reads the environment and runs SQL text. Trino has none of them.
+_FORBIDDEN_FUNCTIONS = frozenset({"reflect", "try_reflect", "java_method", "read_files",
+                                  "getenv", "query", "query_table", "current_setting",
+                                  "input_file_name", "input_file_block_start",
+                                  "input_file_block_length"})
 
 
 class StoreLike(Protocol):
@@ -131,6 +138,10 @@ def _forbidden(statement: exp.Query) -> None:
     for node in statement.walk():
         if isinstance(node, exp.DML | exp.DDL | exp.Command | exp.Set | exp.Into):
             raise _refuse(f"only SELECT is allowed; it contains {node.key.upper()}.")
+        if isinstance(node, exp.Func):
+            name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
+            if name in _FORBIDDEN_FUNCTIONS:
+                raise _refuse(f"the function {name} is not available in Lake queries.")
 
 
 def _cte_names(statement: exp.Query) -> set[str]:
