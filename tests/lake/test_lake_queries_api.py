@@ -258,3 +258,16 @@ def test_opentrail_query_command(lake_server: dict[str, Any]) -> None:
     assert out.stderr.startswith("error: InvalidQueryStatementException:")
     out = cli(f"SELECT eventname, count(*) FROM {store}")
     assert out.returncode == 1 and "ended FAILED" in out.stderr and "GROUP BY" in out.stderr
+
+
+def test_store_pending_deletion_cannot_be_queried(lake_server: dict[str, Any]) -> None:
+    client = lake_server["client"]
+    arn = client.create_event_data_store(Name="short-lived", TerminationProtectionEnabled=False)[
+        "EventDataStoreArn"]
+    store_id = arn.rsplit("/", 1)[1]
+    assert run(client, f"SELECT count(*) AS n FROM {store_id} WHERE {INVICTUS}") == [
+        [{"n": "0"}]]
+    client.delete_event_data_store(EventDataStore=arn)
+    with pytest.raises(ClientError) as caught:
+        client.start_query(QueryStatement=f"SELECT * FROM {store_id}")
+    assert caught.value.response["Error"]["Code"] == "InactiveEventDataStoreException"
