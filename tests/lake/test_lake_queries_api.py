@@ -5,6 +5,7 @@ checked against counts computed here from the raw files."""
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
 import signal
@@ -13,6 +14,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from lakefiles import DATASET, invictus_records
 
-from conftest import Server, free_port, wait_until
+from conftest import Server, free_port, make_event, post_records, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -271,3 +273,52 @@ def test_store_pending_deletion_cannot_be_queried(lake_server: dict[str, Any]) -
     with pytest.raises(ClientError) as caught:
         client.start_query(QueryStatement=f"SELECT * FROM {store_id}")
     assert caught.value.response["Error"]["Code"] == "InactiveEventDataStoreException"
+
+
+def test_delivery_to_s3_through_the_server(tmp_path: Path, moto_url: str,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """--s3-endpoint-url: results go to moto's S3 over the real protocol; the sign file
+    verifies with the key ListPublicKeys returns."""
+    import boto3
+
+    for name, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"),
+                        ("AWS_DEFAULT_REGION", "us-east-1")):
+        monkeypatch.setenv(name, value)
+    s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1")
+    s3.create_bucket(Bucket="lake-answers")
+    server = Server(tmp_path / "data", free_port(), ("--s3-endpoint-url", moto_url))
+    server.start()
+    try:
+        client: Any = server.client()
+        arn = client.create_event_data_store(Name="recent")["EventDataStoreArn"]
+        store = arn.rsplit("/", 1)[1]
+        events = [make_event(f"Call{i}", when=f"2026-11-20T10:0{i}:00Z") for i in range(5)]
+        post_records(server, events)
+        ours = f"SELECT eventname FROM {store} WHERE eventtime < '2026-11-21' ORDER BY eventname"
+        wait_until(lambda: len(run(client, ours)) == 5, timeout=60)
+        with pytest.raises(ClientError) as caught:
+            client.start_query(QueryStatement=ours, DeliveryS3Uri="s3://no-such-answers")
+        assert caught.value.response["Error"]["Code"] == "S3BucketDoesNotExistException"
+        query_id = client.start_query(QueryStatement=ours,
+                                      DeliveryS3Uri="s3://lake-answers/q")["QueryId"]
+        finish(client, query_id)
+        wait_until(lambda: client.describe_query(QueryId=query_id)["DeliveryStatus"]
+                   != "PENDING", timeout=30)
+        assert client.describe_query(QueryId=query_id)["DeliveryStatus"] == "SUCCESS"
+        listed = s3.list_objects_v2(Bucket="lake-answers", Prefix="q/AWSLogs/")["Contents"]
+        keys = {o["Key"].rsplit("/", 1)[1]: o["Key"] for o in listed}
+        assert set(keys) == {"result_1.csv.gz", "result_sign.json"}
+        assert f"/{query_id}/" in keys["result_sign.json"]
+        body = s3.get_object(Bucket="lake-answers", Key=keys["result_1.csv.gz"])["Body"].read()
+        assert gzip.decompress(body).decode().splitlines() == [
+            "eventname", *[f"Call{i}" for i in range(5)]]
+        sign = json.loads(s3.get_object(Bucket="lake-answers",
+                                        Key=keys["result_sign.json"])["Body"].read())
+        key = next(k for k in client.list_public_keys(StartTime=0)["PublicKeyList"]
+                   if k["Fingerprint"] == sign["publicKeyFingerprint"])
+        public: Any = serialization.load_der_public_key(key["Value"])
+        public.verify(bytes.fromhex(sign["hashSignature"]),
+                      hashlib.sha256(body).hexdigest().encode(), padding.PKCS1v15(),
+                      hashes.SHA256())
+    finally:
+        server.kill(signal.SIGTERM)
