@@ -322,3 +322,32 @@ def test_delivery_to_s3_through_the_server(tmp_path: Path, moto_url: str,
                       hashes.SHA256())
     finally:
         server.kill(signal.SIGTERM)
+
+
+def test_server_with_the_spark_engine(tmp_path: Path) -> None:
+    """`opentrail serve --lake-engine spark`: a local Spark session in the server answers
+    StartQuery (the module's only Spark session)."""
+    server = Server(tmp_path / "data", free_port(), ("--lake-engine", "spark"))
+    server.start()
+    try:
+        client: Any = server.client()
+        store = client.create_event_data_store(Name="on-spark")["EventDataStoreArn"]
+        store_id = store.rsplit("/", 1)[1]
+        post_records(server, [make_event("Spark", when="2026-11-20T10:00:00Z"),
+                              make_event("Spark", when="2026-11-20T10:01:00Z",
+                                         readOnly=False)])
+        sql = (f"SELECT eventname, count(*) AS n, max(eventtime) AS last, "
+               f"element_at(array_agg(readonly), 1) IS NOT NULL AS ro FROM {store_id} "
+               "WHERE eventtime < '2026-11-21' GROUP BY eventname")
+
+        def answer() -> list[Any]:
+            query_id = client.start_query(QueryStatement=sql)["QueryId"]
+            info = finish(client, query_id)
+            assert info["QueryStatus"] == "FINISHED", info
+            return rows_of(client, query_id)
+
+        wait_until(lambda: answer() != [], timeout=180)
+        assert answer() == [[{"eventname": "Spark"}, {"n": "2"},
+                             {"last": "2026-11-20 10:01:00.000"}, {"ro": "true"}]]
+    finally:
+        server.kill(signal.SIGTERM)
