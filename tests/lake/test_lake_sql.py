@@ -238,6 +238,11 @@ def test_resources_array_and_unnest(lake: dict[str, Any]) -> None:
     assert rows == [(expected,)]
 
 
+def test_integer_division_is_trino_s(lake: dict[str, Any]) -> None:
+    _, rows = run(lake, f"SELECT count(*) / 1000, 7 / 2, -7 / 2, 7.0 / 2 FROM {IDS['main']}")
+    assert rows == [(2, 3, -3, 3.5)]
+
+
 def test_empty_store_has_the_columns(lake: dict[str, Any]) -> None:
     columns, rows = run(lake, f"SELECT eventname, useridentity.arn FROM {IDS['empty']}")
     assert columns == ["eventname", "arn"] and rows == []

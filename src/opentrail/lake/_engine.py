@@ -164,6 +164,7 @@ class DuckDBEngine:
             config["temp_directory"] = str(self.temp_dir)
         conn = duckdb.connect(":memory:", config=config)
         conn.execute("SET TimeZone = 'UTC'")
+        conn.execute("SET integer_division = true")  # Trino: 7 / 2 = 3 for integers
         return conn
 
     def open(self, translation: Translation) -> DuckDBExecution:
