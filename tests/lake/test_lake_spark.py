@@ -156,3 +156,10 @@ def test_query_runner_on_spark_finishes_and_cancels(engines: dict[str, Any],
                            lambda ref, owner, region: resolve(ref))
     assert reopened.describe(ACCOUNT, endless).status == "CANCELLED"
     reopened.close()
+
+
+def test_spark_that_cannot_start_fails_the_query_with_a_reason(tmp_path: Path) -> None:
+    files = StoreFiles(lambda s: store_files(tmp_path, s), empty_table)
+    engine = SparkEngine(files, remote="sc://127.0.0.1:1")  # nothing listens there
+    with pytest.raises(EngineError, match=r"Spark \(sc://127.0.0.1:1\) could not start"):
+        engine.open(translate(f"SELECT * FROM {MAIN}", resolve, "spark"))

@@ -306,16 +306,25 @@ class SparkEngine:
             return self._session
 
     def open(self, translation: Translation) -> SparkExecution:
-        session = self.session()
+        try:
+            session = self.session()
+        except Exception as exc:  # no Java, an unreachable Spark Connect server, ...
+            where = self.remote or "a local session"
+            raise EngineError(f"Spark ({where}) could not start: {_message(exc)}") from None
         with self._lock:
             self._count += 1
             group = f"opentrail-{self._count}"
         scans: list[StoreScan] = []
         temp = tempfile.TemporaryDirectory(prefix="opentrail-spark-")
-        for name, store in translation.tables.items():  # placeholders are unique per query
-            scan = self.files.scan(store)
-            scans.append(scan)
-            self._frame(session, store, scan, temp.name).createOrReplaceTempView(name)
+        try:
+            for name, store in translation.tables.items():  # placeholders: unique per query
+                scan = self.files.scan(store)
+                scans.append(scan)
+                self._frame(session, store, scan, temp.name).createOrReplaceTempView(name)
+        except Exception as exc:  # a file gone since listing, or one Spark cannot reach
+            temp.cleanup()
+            raise EngineError(f"Spark could not read the store's files: {_message(exc)}",
+                              retry=True) from None
 
         def cleanup() -> None:
             for name in translation.tables:
