@@ -105,6 +105,8 @@ def _gone(exc: BaseException) -> bool:
 def _message(exc: BaseException) -> str:
     """The engine's own first line, without its internal frames."""
     text = str(exc).strip().splitlines()
+    if isinstance(exc, SystemExit):
+        return "it exited while starting (for Spark Connect, install pandas and grpcio)"
     return text[0] if text else type(exc).__name__
 
 
@@ -308,7 +310,8 @@ class SparkEngine:
     def open(self, translation: Translation) -> SparkExecution:
         try:
             session = self.session()
-        except Exception as exc:  # no Java, an unreachable Spark Connect server, ...
+        except (Exception, SystemExit) as exc:  # no Java, no Spark Connect server, ...
+            # (pyspark's connect client calls sys.exit() when pandas is missing)
             where = self.remote or "a local session"
             raise EngineError(f"Spark ({where}) could not start: {_message(exc)}") from None
         with self._lock:

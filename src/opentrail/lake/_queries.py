@@ -218,7 +218,7 @@ class QueryRunner:
             self._execute(query_id, translation, active)
             if target is not None:
                 self._deliver(query_id, target)
-        except Exception:  # never leave a query RUNNING; the log keeps the trace
+        except (Exception, SystemExit):  # never leave a query RUNNING; the log has the trace
             log.exception("lake query %s failed inside OpenTrail", query_id)
             self._end(query_id, "FAILED", "The query failed because of an internal error in "
                       "OpenTrail; the server log has the details.")
