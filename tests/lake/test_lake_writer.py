@@ -409,3 +409,39 @@ def test_a_changed_file_is_never_compacted_and_batches_go_on(tmp_path: Path) -> 
     drain(writer, size)  # batches are not held up by the failing maintenance
     assert writer.cursor == size
     assert any("was changed" in p for p in check(data, writer.location, store.id))
+
+
+def test_an_insight_store_holds_insights_events_in_the_insights_schema(
+        tmp_path: Path) -> None:
+    import uuid
+
+    data = tmp_path / "data"
+    insight = {
+        "eventVersion": "1.07", "eventTime": "2023-07-10T12:00:00Z", "awsRegion": "us-east-1",
+        "eventID": str(uuid.uuid4()), "eventType": "AwsCloudTrailInsight",
+        "recipientAccountId": INVICTUS_ACCOUNT, "sharedEventID": str(uuid.uuid4()),
+        "eventCategory": "Insight",
+        "insightDetails": {
+            "state": "Start", "eventSource": "iam.amazonaws.com", "eventName": "ListUsers",
+            "insightType": "ApiCallRateInsight",
+            "insightContext": {
+                "statistics": {"baseline": {"average": 0.5}, "insight": {"average": 12.0},
+                               "insightDuration": 1, "baselineDuration": 1440},
+                "attributions": [{"attribute": "userIdentityArn",
+                                  "insight": [{"value": "arn:aws:iam::1:user/a",
+                                               "average": 12.0}],
+                                  "baseline": [{"value": "arn:aws:iam::1:user/b",
+                                                "average": 0.5}]}]}}}
+    size = ingest(data, [insight, make_event(account=INVICTUS_ACCOUNT)])
+    store = make_store(selectors=({"Name": "insights", "FieldSelectors": [
+        {"Field": "eventCategory", "Equals": ["Insight"]}]},), insights_source="source-id")
+    writer = make_writer(data, [store])
+    drain(writer, size)
+    rows = duck(data, store.id, "SELECT insightstate, insighteventname, insighttype, "
+                "insightcontext.baselineaverage, insightcontext.insightaverage, "
+                "insightcontext.baselineduration, "
+                "insightcontext.attributions[1].insight[1].value, eventtime FROM t")
+    assert len(rows) == 1
+    assert rows[0][:7] == ("Start", "ListUsers", "ApiCallRateInsight", 0.5, 12.0, 1440,
+                           "arn:aws:iam::1:user/a")
+    assert check(data, writer.location, store.id) == []
