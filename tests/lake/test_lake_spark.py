@@ -66,6 +66,7 @@ QUERIES = [
     f"SELECT eventid FROM {EDS1} EXCEPT SELECT eventid FROM {EDS2}",
     f"SELECT eventid FROM {EDS1} INTERSECT SELECT eventid FROM {EDS2}",
     f"SELECT eventname, useridentity.arn FROM {EMPTY}",
+    f"SELECT count(*) / 1000, 7 / 2, -7 / 2, count(*) * 100 / count(*) FROM {MAIN}",
 ]
 
 

@@ -239,6 +239,23 @@ def _scalar_json(statement: exp.Query, dialect: Dialect) -> None:
         node.replace(exp.Case(ifs=[exp.If(this=nested, true=exp.Null())], default=original))
 
 
+def _integer_division(statement: exp.Query) -> None:
+    """Spark's `/` always divides as doubles; Trino's divides integers as integers
+    (truncating). Where both operands are known integers (literals, counts, sums of
+    integers...), write Spark's DIV. (DuckDB runs with integer_division on instead.)"""
+    from sqlglot.optimizer.annotate_types import annotate_types
+
+    try:
+        annotate_types(statement)
+    except Exception:  # types unknown: leave the divisions as written
+        return
+    for node in list(statement.find_all(exp.Div)):
+        left, right = node.this.type, node.expression.type
+        if left is not None and right is not None and left.is_type(
+                *exp.DataType.INTEGER_TYPES) and right.is_type(*exp.DataType.INTEGER_TYPES):
+            node.replace(exp.IntDiv(this=node.this.copy(), expression=node.expression.copy()))
+
+
 def _name_columns(statement: exp.Query) -> None:
     """Unnamed select expressions get Trino's names: _col0, _col1, ..."""
     for select in statement.find_all(exp.Select):
@@ -256,6 +273,8 @@ def translate(sql: str, resolve: Callable[[str], Any], dialect: Dialect) -> Tran
     _coerce_times(statement, dialect)
     _name_columns(statement)
     _scalar_json(statement, dialect)
+    if dialect == "spark":
+        _integer_division(statement)
     try:
         out = statement.sql(dialect=dialect, unsupported_level=sqlglot.ErrorLevel.RAISE)
     except sqlglot.errors.UnsupportedError as exc:
