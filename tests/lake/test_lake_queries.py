@@ -145,6 +145,26 @@ def test_small_pages_and_bad_tokens(runner: QueryRunner) -> None:
         runner.results(ACCOUNT, other, next_token=first.next_token)
 
 
+def test_pages_of_any_size_cover_every_row_once(runner: QueryRunner) -> None:
+    query_id = runner.start(ACCOUNT, f"SELECT eventid FROM {STORE} ORDER BY eventid")
+    wait_done(runner, query_id)
+    everything = [row[0]["eventid"] for row in runner.results(ACCOUNT, query_id).rows]
+    everything += [row[0]["eventid"] for row in runner.results(
+        ACCOUNT, query_id, next_token=runner.results(ACCOUNT, query_id).next_token,
+        max_results=1000).rows]
+    for size in (1, 7, 333, 999, 1000):
+        seen, token, calls = [], None, 0
+        while True:
+            page = runner.results(ACCOUNT, query_id, next_token=token, max_results=size)
+            assert len(page.rows) <= size
+            seen += [row[0]["eventid"] for row in page.rows]
+            token, calls = page.next_token, calls + 1
+            if token is None or calls > 3000:
+                break
+        assert len(seen) == 2900 and seen == sorted(seen) and len(set(seen)) == 2900, size
+        assert seen[:2000] == everything
+
+
 def test_failed_query_says_why_without_a_trace(runner: QueryRunner) -> None:
     query_id = runner.start(ACCOUNT, f"SELECT eventname, count(*) FROM {STORE}")
     assert wait_done(runner, query_id) == "FAILED"
