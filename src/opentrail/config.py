@@ -112,9 +112,25 @@ class Settings:
         "", "Comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For "
         "names the client; empty ignores X-Forwarded-For from everyone."
     )
+    lake_location: str = _setting(
+        "", "Where event data stores keep their Parquet files: empty for DATA_DIR/lake, a "
+        "folder path, or s3://BUCKET/PREFIX (reached at --s3-endpoint-url when set)."
+    )
     insights_always: bool = _setting(
         False, "Record Insights events for every account, not only for accounts with a "
         "trail that has Insights selectors (PutInsightSelectors)."
+    )
+    lake_engine: str = _setting(
+        "duckdb", "Engine that runs Lake queries (StartQuery): 'duckdb' (in-process) or "
+        "'spark' (pyspark: a local session, or Spark Connect with --spark-remote)."
+    )
+    spark_remote: str = _setting(
+        "", "Spark Connect URL (sc://HOST:PORT) for --lake-engine spark; empty runs a "
+        "local Spark session in the server."
+    )
+    query_timeout: int = _setting(
+        3600, "Seconds a Lake query may run before it ends TIMED_OUT (its rows so far stay "
+        "readable)."
     )
 
 
@@ -187,7 +203,7 @@ _REGION = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 _AT_LEAST_ONE = ("max_pending_events", "max_request_bytes", "checkpoint_interval",
                  "delivery_interval", "digest_interval", "signing_key_rotation_days",
                  "max_connections", "max_header_bytes", "header_timeout", "body_timeout",
-                 "max_inflight_body_bytes")
+                 "max_inflight_body_bytes", "query_timeout")
 
 
 def _flag(name: str) -> str:
@@ -222,6 +238,8 @@ def validate_settings(settings: Settings, explicit: frozenset[str] = frozenset()
         raise ValueError("--keep-alive-timeout must be 0 (no keep-alive) or more, "
                          f"not {settings.keep_alive_timeout}.")
     _check_proxies(settings.trusted_proxies)
+    _check_lake_engine(settings)
+    _check_lake_location(settings.lake_location)
     if settings.digest_interval < settings.delivery_interval:
         raise ValueError(
             f"--digest-interval ({settings.digest_interval} s) is shorter than "
@@ -229,6 +247,23 @@ def validate_settings(settings: Settings, explicit: frozenset[str] = frozenset()
             "files delivered since the previous one, so most digests would list none. "
             "Make --digest-interval at least --delivery-interval.")
     return _storage(settings, explicit)
+
+
+LAKE_ENGINES = ("duckdb", "spark")
+
+
+def _check_lake_engine(settings: Settings) -> None:
+    if settings.lake_engine not in LAKE_ENGINES:
+        raise ValueError(f"--lake-engine must be 'duckdb' or 'spark', not "
+                         f"{settings.lake_engine!r}.")
+    remote = settings.spark_remote
+    if remote and not remote.startswith("sc://"):
+        raise ValueError(f"--spark-remote must be a Spark Connect URL (sc://HOST:PORT), not "
+                         f"{remote!r}.")
+    if remote and settings.lake_engine != "spark":
+        raise ValueError(f"--spark-remote {remote} is set but --lake-engine is "
+                         f"{settings.lake_engine!r}: queries would never use it. Add "
+                         "--lake-engine spark, or drop --spark-remote.")
 
 
 def _check_proxies(value: str) -> None:
@@ -240,6 +275,17 @@ def _check_proxies(value: str) -> None:
         except ValueError:
             raise ValueError(f"--trusted-proxies: {item!r} is not an IP address or CIDR "
                              "(such as 10.0.0.0/8 or 127.0.0.1).") from None
+
+
+def _check_lake_location(value: str) -> None:
+    if value.startswith("s3://"):
+        bucket = value[5:].split("/", 1)[0]
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]", bucket):
+            raise ValueError(f"--lake-location {value!r}: {bucket!r} is not a valid S3 bucket "
+                             "name (3-63 of a-z, 0-9, '.', '-').")
+    elif "://" in value:
+        raise ValueError(f"--lake-location must be a folder path or s3://BUCKET/PREFIX, "
+                         f"not {value!r}.")
 
 
 def _storage(settings: Settings, explicit: frozenset[str]) -> Settings:

@@ -21,9 +21,11 @@ __all__ = [
     "EventDataStoreNotFound",
     "EventDataStoreTerminationProtected",
     "InactiveEventDataStore",
+    "InactiveQuery",
     "InsightNotEnabled",
     "InsufficientS3BucketPolicy",
     "InsufficientSnsTopicPolicy",
+    "InvalidDateRange",
     "InvalidEventDataStoreCategory",
     "InvalidEventDataStoreStatus",
     "InvalidEventSelectors",
@@ -32,17 +34,21 @@ __all__ = [
     "InvalidMaxResults",
     "InvalidNextToken",
     "InvalidParameterCombination",
+    "InvalidQueryStatement",
+    "InvalidQueryStatus",
     "InvalidRecord",
     "InvalidS3BucketName",
     "InvalidS3Prefix",
     "InvalidSnsTopicName",
     "InvalidTagParameter",
     "InvalidTrailName",
+    "MaxConcurrentQueries",
     "MaximumNumberOfTrailsExceeded",
     "NotFound",
     "NotOrganizationMasterAccount",
     "OpenTrailError",
     "PayloadTooLarge",
+    "QueryIdNotFound",
     "RequestTimeout",
     "ResourceTypeNotSupported",
     "S3BucketDoesNotExist",
@@ -232,6 +238,41 @@ class CloudWatchLogsDeliveryUnavailable(ValidationError):
 
 class NotOrganizationMasterAccount(ValidationError):
     code = "NotOrganizationMasterAccountException"
+
+
+# -- CloudTrail Lake's query errors (spec lake.md §10) ----------------------------------------
+
+class InvalidQueryStatement(ValidationError):
+    """The query statement has validation errors, or uses incorrect syntax or unsupported
+    keywords."""
+
+    code = "InvalidQueryStatementException"
+
+
+class MaxConcurrentQueries(ValidationError):
+    """The account already has 10 queued or running queries."""
+
+    code = "MaxConcurrentQueriesException"
+
+
+class QueryIdNotFound(NotFound):
+    """The query ID does not exist or does not map to a query."""
+
+    code = "QueryIdNotFoundException"
+
+
+class InactiveQuery(ValidationError):
+    """The query cannot be cancelled: it is FINISHED, FAILED, TIMED_OUT or CANCELLED."""
+
+    code = "InactiveQueryException"
+
+
+class InvalidDateRange(ValidationError):
+    code = "InvalidDateRangeException"
+
+
+class InvalidQueryStatus(ValidationError):
+    code = "InvalidQueryStatusException"
 
 
 # -- CloudTrail Lake: event data stores (spec lake.md §3, §10) ---------------------------------

@@ -11,6 +11,7 @@ from opentrail.api._channels import CHANNEL_OPERATIONS
 from opentrail.api._insights import list_insights_metric_data
 from opentrail.api._lookup import lookup_events
 from opentrail.api._public_keys import list_public_keys
+from opentrail.api._queries import QUERY_OPERATIONS, READER_OPERATIONS
 from opentrail.api._stores import SHARED_OPERATIONS, STORE_OPERATIONS
 from opentrail.api._trails import TRAIL_OPERATIONS
 from opentrail.auth import AuthContext, Role
@@ -27,11 +28,12 @@ class Operation:
     name: str
     handler: Handler
     read_only: bool
+    reader_may: bool = False  # not a read, yet no change to configuration (StartQuery)
 
     @property
     def role(self) -> Role:
         """Reads need a reader key; every change to configuration needs an admin key."""
-        return Role.READER if self.read_only else Role.ADMIN
+        return Role.READER if self.read_only or self.reader_may else Role.ADMIN
 
 
 def operations(service: Any) -> dict[str, Operation]:
@@ -39,7 +41,7 @@ def operations(service: Any) -> dict[str, Operation]:
 
     def add(name: str, fn: Callable[..., Any], target: Any) -> None:
         table[name] = Operation(name, functools.partial(fn, target),
-                                name.startswith(READ_PREFIXES))
+                                name.startswith(READ_PREFIXES), name in READER_OPERATIONS)
 
     add("LookupEvents", lookup_events, service.history)
     add("ListInsightsMetricData", list_insights_metric_data, service)
@@ -50,6 +52,8 @@ def operations(service: Any) -> dict[str, Operation]:
         add(trail_op, handler, service)
     for store_op, handler in STORE_OPERATIONS.items():
         add(store_op, handler, service)
+    for query_op, handler in QUERY_OPERATIONS.items():
+        add(query_op, handler, service)
     # Tags, Insights selectors and channels also take event data stores: these handlers
     # replace the trail/channel ones above and call them for everything else.
     for shared_op, handler in SHARED_OPERATIONS.items():

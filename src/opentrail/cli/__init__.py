@@ -26,7 +26,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "insights": ("opentrail.cli.insights", "insights"),
     "export": ("opentrail.cli.export", "export"),
     "validate-logs": ("opentrail.cli.validate", "validate_logs"),
+    "validate-lake": ("opentrail.cli.validate_lake", "validate_lake"),
     "collect": ("opentrail.cli.collect", "collect"),
+    "query": ("opentrail.cli.query", "query"),
 }
 
 HELP = {
@@ -43,7 +45,10 @@ HELP = {
     "insights": "List Insights events (unusual API rates) and chart one against its baseline.",
     "export": "Write events matching a filter as OCSF API Activity JSON.",
     "validate-logs": "Check a trail's log files and digests, like `aws cloudtrail validate-logs`.",
+    "validate-lake": "Prove an event data store's Parquet files against its signed manifests "
+                     "and the ledger.",
     "collect": "Follow log files and trail buckets (config file) and send their events.",
+    "query": "Run a CloudTrail Lake SQL query over event data stores and print the rows.",
 }
 
 

@@ -1,5 +1,8 @@
 """Lake: event data stores (catalog, selectors) and SQL over their Parquet files.
 
+The query side: `translate` (Trino SQL in, DuckDB or Spark SQL out), the engines, and the
+`QueryRunner` behind StartQuery and friends.
+
 See docs/design/lake.md (the seams) and docs/lake.md (the user-facing rules).
 """
 
@@ -13,6 +16,23 @@ from opentrail.lake._catalog import (
     check_store_name,
     parse_store_ref,
 )
+from opentrail.lake._engine import (
+    DuckDBEngine,
+    Engine,
+    EngineError,
+    SparkEngine,
+    StoreFiles,
+    open_engine,
+)
+from opentrail.lake._location import (
+    FolderLocation,
+    LakeLocation,
+    S3Location,
+    StoreScan,
+    open_location,
+    partition_of,
+)
+from opentrail.lake._manifest import FileEntry, LakeReport, validate_lake
 from opentrail.lake._model import (
     BILLING_MODES,
     EXTENDABLE,
@@ -21,6 +41,9 @@ from opentrail.lake._model import (
     store_arn,
     store_category,
 )
+from opentrail.lake._queries import QUERY_STATUSES, QueryInfo, QueryRunner, ResultsPage
+from opentrail.lake._rows import render, render_row
+from opentrail.lake._schema import LakeEntry, schema_of, table_ddl, to_table
 from opentrail.lake._selection import (
     DEFAULT_STORE_SELECTORS,
     MAX_STORE_SELECTORS,
@@ -30,6 +53,8 @@ from opentrail.lake._selection import (
     logs_write_management,
     receives,
 )
+from opentrail.lake._sql import Translation, translate
+from opentrail.lake._writer import WRITER_FILE, LakeStatus, LakeWriter
 
 __all__ = [
     "BILLING_MODES",
@@ -40,17 +65,47 @@ __all__ = [
     "MAX_STORES_PER_REGION",
     "MAX_STORE_SELECTORS",
     "PENDING_DAYS",
+    "QUERY_STATUSES",
     "STORE_CATEGORIES",
     "STORE_ONLY_CATEGORIES",
     "STORE_SETTINGS",
+    "WRITER_FILE",
+    "DuckDBEngine",
+    "Engine",
+    "EngineError",
     "EventDataStore",
+    "FileEntry",
+    "FolderLocation",
+    "LakeEntry",
+    "LakeLocation",
+    "LakeReport",
+    "LakeStatus",
+    "LakeWriter",
+    "QueryInfo",
+    "QueryRunner",
+    "ResultsPage",
+    "S3Location",
+    "SparkEngine",
     "StoreCatalog",
+    "StoreFiles",
+    "StoreScan",
+    "Translation",
     "check_retention",
     "check_store_name",
     "check_store_selectors",
     "logs_write_management",
+    "open_engine",
+    "open_location",
     "parse_store_ref",
+    "partition_of",
     "receives",
+    "render",
+    "render_row",
+    "schema_of",
     "store_arn",
     "store_category",
+    "table_ddl",
+    "to_table",
+    "translate",
+    "validate_lake",
 ]
