@@ -136,6 +136,12 @@ def test_lake_location_setting(tmp_path: Path) -> None:
     for bad in ("s3://No_Such/x", "http://host/lake", "s3://"):
         with pytest.raises(ValueError, match="--lake-location"):
             validate_settings(replace(base, lake_location=bad))
+    # an endpoint for the Lake's bucket, with trails kept in the folder on purpose
+    both = replace(base, lake_location="s3://my-lake", s3_endpoint_url="http://127.0.0.1:1",
+                   trail_storage="folder")
+    assert validate_settings(both, explicit=frozenset({"trail_storage"})) == both
+    with pytest.raises(ValueError, match="never use the endpoint"):
+        validate_settings(replace(both, lake_location=""), explicit=frozenset({"trail_storage"}))
 
 
 @pytest.mark.slow
