@@ -240,7 +240,10 @@ def test_the_server_writes_stores_to_an_s3_lake(moto_url: str, tmp_path: Path) -
         location = S3Location("server-lake", "lake", moto_url)
 
         def written() -> bool:  # the events, beside the server's own audit records
-            ids = location.scan(store_id).dataset().to_table(columns=["eventid"])
+            scan = location.scan(store_id)
+            if not scan.paths:
+                return False
+            ids = scan.dataset().to_table(columns=["eventid"])
             return {str(e["eventID"]) for e in events} <= set(ids.column(0).to_pylist())
 
         wait_until(written, timeout=30)
