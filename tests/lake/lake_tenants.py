@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import Server
+from conftest import Key, Server, signed_post
 from opentrail.auth import KeyStore, Role
 
 __all__ = ["Tenant", "code", "error", "only"]
@@ -43,6 +45,17 @@ class Tenant:
                             region_name=region, aws_access_key_id=self._key[0],
                             aws_secret_access_key=self._key[1],
                             config=Config(parameter_validation=validate))
+
+
+    def call(self, operation: str, body: object) -> httpx.Response:
+        """A signed cloudtrail call with any JSON body (what botocore cannot serialise)."""
+        self.client()
+        assert self._key is not None
+        return signed_post(self.server.endpoint, "/", json.dumps(body).encode(),
+                           Key(*self._key), service="cloudtrail", headers={
+                               "X-Amz-Target": "com.amazonaws.cloudtrail.v20131101."
+                                               f"CloudTrail_20131101.{operation}",
+                               "Content-Type": "application/x-amz-json-1.1"})
 
 
 def error(call: Any, **kwargs: Any) -> tuple[str, str]:

@@ -259,3 +259,20 @@ def test_too_many_tags_at_create(catalog: StoreCatalog) -> None:
     tags = [{"Key": f"k{i}", "Value": "v"} for i in range(51)]
     with pytest.raises(InvalidTagParameter, match="at most 50"):
         catalog.create(A, "us-east-1", "tagged", {}, start_seq=0, tags=tags)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 9, 10, 1000])
+def test_pages_list_every_store_once(catalog: StoreCatalog, clock: ManualClock,
+                                     size: int) -> None:
+    made = []
+    for i in range(9):
+        clock.advance(1)
+        made.append(make(catalog, f"store-{i}").id)
+    seen: list[str] = []
+    token: str | None = None
+    while True:
+        page, token = catalog.page(A, "us-east-1", size, token)
+        seen += [s.id for s in page]
+        if token is None:
+            break
+    assert seen == made

@@ -171,3 +171,20 @@ def test_insights_validation(tenant: Tenant, ct: Any) -> None:
     # Trails keep their own Insights path.
     trail = ct.put_insight_selectors(TrailName="trail", InsightSelectors=CALL_RATE)
     assert trail["TrailARN"].endswith(":trail/trail")
+
+
+def test_channel_errors_come_in_order(ct: Any) -> None:
+    apps = store(ct, "apps", "ActivityAuditLog")
+    missing = "arn:aws:cloudtrail:us-east-1:123456789012:channel/" + "0" * 8
+    assert code(ct.update_channel, Channel="nosuchchannel", Destinations=dest(apps)) == (
+        "ChannelNotFoundException")
+    assert code(ct.update_channel, Channel=missing, Destinations=dest(apps)) == (
+        "ChannelNotFoundException")
+
+
+def test_malformed_destination_is_a_400(tenant: Tenant) -> None:
+    for destinations in (["x"], [{"Type": "NOPE"}], "x"):
+        response = tenant.call("CreateChannel", {"Name": "apps", "Source": "Custom",
+                                                 "Destinations": destinations})
+        assert response.status_code == 400
+        assert response.json()["__type"] == "InvalidParameterException"

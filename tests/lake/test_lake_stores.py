@@ -406,3 +406,45 @@ def test_tags_on_trails_still_work(ct: Any) -> None:
     tags = ct.list_tags(ResourceIdList=[trail, store])["ResourceTagList"]
     assert tags == [{"ResourceId": trail, "TagsList": [{"Key": "k", "Value": "v"}]},
                     {"ResourceId": store, "TagsList": []}]
+
+
+# -- what botocore would never send ----------------------------------------------------------
+
+HOSTILE: list[tuple[str, dict[str, Any], str]] = [
+    ("CreateEventDataStore", {"Name": 5}, "InvalidParameterException"),
+    ("CreateEventDataStore", {"Name": "hostile", "RetentionPeriod": "abc"},
+     "InvalidParameterException"),
+    ("CreateEventDataStore", {"Name": "hostile", "RetentionPeriod": True},
+     "InvalidParameterException"),
+    ("CreateEventDataStore", {"Name": "hostile", "MultiRegionEnabled": "yes"},
+     "InvalidParameterException"),
+    ("CreateEventDataStore", {"Name": "hostile", "StartIngestion": "no"},
+     "InvalidParameterException"),
+    ("CreateEventDataStore", {"Name": "hostile", "BillingMode": ["x"]},
+     "InvalidParameterException"),
+    ("CreateEventDataStore", {"Name": "hostile", "AdvancedEventSelectors": "x"},
+     "InvalidEventSelectorsException"),
+    ("CreateEventDataStore", {"Name": "hostile", "AdvancedEventSelectors": [1]},
+     "InvalidEventSelectorsException"),
+    ("CreateEventDataStore", {"Name": "hostile", "AdvancedEventSelectors": [
+        {"FieldSelectors": [{"Field": "eventCategory", "Equals": [5]}]}]},
+     "InvalidEventSelectorsException"),
+    ("CreateEventDataStore", {"Name": "hostile", "TagsList": [{"Key": 1}]},
+     "InvalidTagParameterException"),
+    ("GetEventDataStore", {"EventDataStore": ["x"]}, "EventDataStoreARNInvalidException"),
+    ("GetEventDataStore", {}, "InvalidParameterException"),
+    ("ListEventDataStores", {"MaxResults": "5"}, "InvalidMaxResultsException"),
+    ("ListEventDataStores", {"NextToken": "\u00e9" * 10}, "InvalidNextTokenException"),
+    ("DeleteEventDataStore", {"EventDataStore": {"a": 1}}, "EventDataStoreARNInvalidException"),
+    ("GetInsightSelectors", {"EventDataStore": 5}, "EventDataStoreARNInvalidException"),
+    ("ListTags", {"ResourceIdList": "x"}, "InvalidParameterException"),
+]
+
+
+@pytest.mark.parametrize(("operation", "body", "expected"), HOSTILE)
+def test_hostile_bodies(tenant: Tenant, operation: str, body: dict[str, Any],
+                        expected: str) -> None:
+    response = tenant.call(operation, body)
+    assert response.status_code == 400
+    assert response.json()["__type"] == expected
+    assert response.json()["message"].endswith(".")

@@ -384,6 +384,9 @@ def create_channel_checked(service: Any, params: dict[str, Any], ctx: AuthContex
 
 
 def update_channel_checked(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+    if ctx.principal.account is not None and isinstance(params.get("Channel"), str):
+        # An unknown channel is reported before anything about its new destinations.
+        _channels(service).get(ctx.principal.account, ctx.region, params["Channel"])
     _check_channel_stores(service, ctx, params.get("Destinations"))
     return update_channel(_channels(service), params, ctx)
 

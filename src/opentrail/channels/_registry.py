@@ -60,6 +60,9 @@ def check_destinations(destinations: Any) -> list[dict[str, Any]]:
     if not isinstance(destinations, list) or not 1 <= len(destinations) <= 200:
         raise _invalid("InvalidParameterException", "Destinations must list 1 to 200 items.")
     for dest in destinations:
+        if not isinstance(dest, dict):
+            raise _invalid("InvalidParameterException",
+                           "Each destination must be an object with Type and Location.")
         kind, location = dest.get("Type"), dest.get("Location", "")
         if kind == "EVENT_DATA_STORE" and not STORE_ARN.match(location):
             raise _invalid("EventDataStoreARNInvalidException",
