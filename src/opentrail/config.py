@@ -112,6 +112,10 @@ class Settings:
         "", "Comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For "
         "names the client; empty ignores X-Forwarded-For from everyone."
     )
+    lake_location: str = _setting(
+        "", "Where event data stores keep their Parquet files: empty for DATA_DIR/lake, a "
+        "folder path, or s3://BUCKET/PREFIX (reached at --s3-endpoint-url when set)."
+    )
     insights_always: bool = _setting(
         False, "Record Insights events for every account, not only for accounts with a "
         "trail that has Insights selectors (PutInsightSelectors)."
@@ -222,6 +226,7 @@ def validate_settings(settings: Settings, explicit: frozenset[str] = frozenset()
         raise ValueError("--keep-alive-timeout must be 0 (no keep-alive) or more, "
                          f"not {settings.keep_alive_timeout}.")
     _check_proxies(settings.trusted_proxies)
+    _check_lake_location(settings.lake_location)
     if settings.digest_interval < settings.delivery_interval:
         raise ValueError(
             f"--digest-interval ({settings.digest_interval} s) is shorter than "
@@ -240,6 +245,17 @@ def _check_proxies(value: str) -> None:
         except ValueError:
             raise ValueError(f"--trusted-proxies: {item!r} is not an IP address or CIDR "
                              "(such as 10.0.0.0/8 or 127.0.0.1).") from None
+
+
+def _check_lake_location(value: str) -> None:
+    if value.startswith("s3://"):
+        bucket = value[5:].split("/", 1)[0]
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]", bucket):
+            raise ValueError(f"--lake-location {value!r}: {bucket!r} is not a valid S3 bucket "
+                             "name (3-63 of a-z, 0-9, '.', '-').")
+    elif "://" in value:
+        raise ValueError(f"--lake-location must be a folder path or s3://BUCKET/PREFIX, "
+                         f"not {value!r}.")
 
 
 def _storage(settings: Settings, explicit: frozenset[str]) -> Settings:

@@ -18,13 +18,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
-from typing import Literal
+from typing import Any, Literal
 
 from opentrail.auth import KeyStore, SigV4Verifier
 from opentrail.channels import ChannelRegistry
 from opentrail.clock import Clock, SystemClock
 from opentrail.config import Settings
 from opentrail.datadir import prepare_data_dir
+from opentrail.events import Category
 from opentrail.history import (
     HistoryIndexer,
     HistoryReader,
@@ -33,7 +34,7 @@ from opentrail.history import (
     start_indexer_thread,
 )
 from opentrail.insights import CounterStore, InsightsEngine
-from opentrail.lake import EventDataStore, StoreCatalog
+from opentrail.lake import EventDataStore, LakeWriter, StoreCatalog
 from opentrail.ledger import AuditJournal, Checkpointer, LedgerWriter
 from opentrail.storage import Storage, open_storage
 from opentrail.trails import Delivery, SigningKeys, TrailStore
@@ -73,6 +74,7 @@ class Service:
     # Deletes a purged store's Parquet files; the Lake writer's location sets it. Stores
     # pending deletion for 7 days leave the catalog only once this returned.
     lake_delete_files: Callable[[EventDataStore], None] | None = None
+    lake_writer: LakeWriter | None = None  # ledger reader writing stores' Parquet files
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None,
@@ -114,6 +116,7 @@ class Service:
             self._spawn(lambda: checkpoints.run(stop), "merkle-tree")
         self._start_delivery()
         self._start_insights()
+        self._start_lake_writer()
 
     def _start_delivery(self) -> None:
         from opentrail.trails import selects
@@ -130,6 +133,33 @@ class Service:
         """A checkpoint of the ledger's Merkle tree, published with every digest."""
         assert self.checkpoints is not None
         return self.checkpoints.make_checkpoint().note
+
+    def _start_lake_writer(self) -> None:
+        from opentrail.lake import open_location
+        from opentrail.ledger import load_signer
+
+        assert self.lake is not None
+        writer = self.lake_writer = LakeWriter(
+            self.settings.data_dir, self.clock, open_location(self.settings),
+            self.lake.list_all, self._lake_receives, load_signer(self.settings.data_dir))
+        self.lake_delete_files = lambda store: writer.drop_store(store.id)
+        stop = self._stop
+        self._spawn(lambda: writer.run(stop), "lake-writer")
+
+    def _lake_receives(self, store: EventDataStore, account: str, region: str,
+                       obj: dict[str, Any], category: Category) -> bool:
+        """`lake.receives`, with an ActivityAuditLog event going only to the stores its
+        channel (metadata.channelARN) names as destinations."""
+        from opentrail.lake import receives
+
+        channel_stores: set[str] | None = None
+        if store.category == "ActivityAuditLog":
+            metadata = obj.get("metadata")
+            arn = metadata.get("channelARN") if isinstance(metadata, dict) else None
+            channel = self.channels.owner_of(arn) if isinstance(arn, str) else None
+            channel_stores = {str(d.get("Location")) for d in channel.destinations
+                              if d.get("Type") == "EVENT_DATA_STORE"} if channel else set()
+        return receives(store, account, region, obj, category, channel_stores=channel_stores)
 
     def _start_insights(self) -> None:
         self.insights = InsightsEngine(self.settings.data_dir, self.clock, self.writer,
@@ -235,6 +265,8 @@ class Service:
         if self.delivery is not None:
             self.delivery.close()
         self.trails.close()
+        if self.lake_writer is not None:
+            self.lake_writer.close()
         if self.lake is not None:
             self.lake.close()
         if self.insights is not None:

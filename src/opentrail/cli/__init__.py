@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "insights": ("opentrail.cli.insights", "insights"),
     "export": ("opentrail.cli.export", "export"),
     "validate-logs": ("opentrail.cli.validate", "validate_logs"),
+    "validate-lake": ("opentrail.cli.validate_lake", "validate_lake"),
     "collect": ("opentrail.cli.collect", "collect"),
 }
 
@@ -43,6 +44,8 @@ HELP = {
     "insights": "List Insights events (unusual API rates) and chart one against its baseline.",
     "export": "Write events matching a filter as OCSF API Activity JSON.",
     "validate-logs": "Check a trail's log files and digests, like `aws cloudtrail validate-logs`.",
+    "validate-lake": "Prove an event data store's Parquet files against its signed manifests "
+                     "and the ledger.",
     "collect": "Follow log files and trail buckets (config file) and send their events.",
 }
 

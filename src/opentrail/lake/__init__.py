@@ -13,6 +13,15 @@ from opentrail.lake._catalog import (
     check_store_name,
     parse_store_ref,
 )
+from opentrail.lake._location import (
+    FolderLocation,
+    LakeLocation,
+    S3Location,
+    StoreScan,
+    open_location,
+    partition_of,
+)
+from opentrail.lake._manifest import FileEntry, LakeReport, validate_lake
 from opentrail.lake._model import (
     BILLING_MODES,
     EXTENDABLE,
@@ -21,6 +30,7 @@ from opentrail.lake._model import (
     store_arn,
     store_category,
 )
+from opentrail.lake._schema import LakeEntry, schema_of, to_table
 from opentrail.lake._selection import (
     DEFAULT_STORE_SELECTORS,
     MAX_STORE_SELECTORS,
@@ -30,6 +40,7 @@ from opentrail.lake._selection import (
     logs_write_management,
     receives,
 )
+from opentrail.lake._writer import WRITER_FILE, LakeStatus, LakeWriter
 
 __all__ = [
     "BILLING_MODES",
@@ -43,14 +54,29 @@ __all__ = [
     "STORE_CATEGORIES",
     "STORE_ONLY_CATEGORIES",
     "STORE_SETTINGS",
+    "WRITER_FILE",
     "EventDataStore",
+    "FileEntry",
+    "FolderLocation",
+    "LakeEntry",
+    "LakeLocation",
+    "LakeReport",
+    "LakeStatus",
+    "LakeWriter",
+    "S3Location",
     "StoreCatalog",
+    "StoreScan",
     "check_retention",
     "check_store_name",
     "check_store_selectors",
     "logs_write_management",
+    "open_location",
     "parse_store_ref",
+    "partition_of",
     "receives",
+    "schema_of",
     "store_arn",
     "store_category",
+    "to_table",
+    "validate_lake",
 ]

@@ -4,6 +4,7 @@ The only source of truth. Everything else (history, trails, insights) is derived
 it by readers that remember how far they got.
 """
 
+from opentrail.ledger._batches import LedgerRow, leaves, next_seq, rows_from
 from opentrail.ledger._checkpoint import (
     CHECKPOINT_KEY_FILE,
     CHECKPOINTS_FILE,
@@ -40,6 +41,7 @@ __all__ = [
     "Checkpointer",
     "CompactRange",
     "LedgerEntry",
+    "LedgerRow",
     "LedgerWriter",
     "Mismatch",
     "NoteError",
@@ -53,12 +55,15 @@ __all__ = [
     "consistency_proof",
     "inclusion_proof",
     "leaf_hash",
+    "leaves",
     "load_signer",
+    "next_seq",
     "node_hash",
     "open_checkpoint",
     "open_reader",
     "root_from_inclusion",
     "root_of",
+    "rows_from",
     "tree_head",
     "verify_consistency",
     "verify_inclusion",

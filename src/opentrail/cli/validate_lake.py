@@ -1,0 +1,105 @@
+"""`opentrail validate-lake`: prove an event data store's files against its signed
+manifests and the ledger."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from opentrail.config import default_data_dir
+
+if TYPE_CHECKING:
+    from opentrail.ledger import NoteVerifier
+
+__all__ = ["validate_lake"]
+
+
+def _verifier(data_dir: Path) -> NoteVerifier:
+    from opentrail.ledger import CHECKPOINT_KEY_FILE, NoteSigner, NoteVerifier
+
+    public = data_dir / "checkpoint.pub"
+    if public.exists():
+        return NoteVerifier.parse(public.read_text())
+    key = data_dir / CHECKPOINT_KEY_FILE
+    if key.exists():
+        return NoteSigner.parse(key.read_text()).verifier()
+    raise click.ClickException(f"{data_dir} holds no checkpoint key (checkpoint.pub or "
+                               "checkpoint.key): it is not an OpenTrail data directory.")
+
+
+def _recorded_head(data_dir: Path, store_id: str) -> tuple[int, str | None] | None:
+    """(manifests, last manifest's hash) as the writer committed them, if it wrote any."""
+    import sqlite3
+
+    from opentrail.lake import WRITER_FILE
+
+    path = data_dir / WRITER_FILE
+    if not path.exists():
+        return None
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        conn.execute("PRAGMA busy_timeout=10000")
+        row = conn.execute("SELECT next, head FROM chain WHERE store_id = ?",
+                           (store_id,)).fetchone()
+    finally:
+        conn.close()
+    return None if row is None else (int(row[0]), row[1])
+
+
+@click.command("validate-lake")
+@click.argument("store")
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=default_data_dir, show_default="per-user data dir",
+              help="The server's data directory (its ledger and checkpoint key).")
+@click.option("--lake-location", default="", show_default="DATA_DIR/lake",
+              help="Where the stores' files are: a folder or s3://BUCKET/PREFIX, as given "
+                   "to `opentrail serve`.")
+@click.option("--s3-endpoint-url", default="", help="S3-compatible endpoint for an s3:// "
+              "lake location; empty means AWS S3.")
+def validate_lake(store: str, data_dir: Path, lake_location: str,
+                  s3_endpoint_url: str) -> None:
+    """Check event data store STORE (its ID or ARN): every manifest's signature and chain,
+    that no file was changed, removed or added since the writer wrote it, that every
+    row is the ledger's event (its eventjson hashes to the ledger's leaf), and that the
+    store holds exactly the ledger's events its selectors chose.
+
+    Exits 0 when everything holds, 1 when anything does not, 2 when the store has no
+    manifest at this location. Safe while the server runs (files being written now may
+    show up as not yet in a manifest; run it again).
+    """
+    from dataclasses import replace
+
+    from opentrail.config import Settings
+    from opentrail.lake import open_location, receives
+    from opentrail.lake import validate_lake as check
+    from opentrail.ledger import open_reader
+
+    store_id = store.rsplit("/", 1)[-1] if store.startswith("arn:") else store
+    settings = replace(Settings(), data_dir=data_dir, lake_location=lake_location,
+                       s3_endpoint_url=s3_endpoint_url)
+    try:
+        location = open_location(settings)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    verifier = _verifier(data_dir)
+    ledger = open_reader(data_dir)
+    try:
+        report = check(location, store_id, verifier, ledger, receives,
+                       _recorded_head(data_dir, store_id))
+    finally:
+        ledger.close()
+    if report.manifests == 0 and report.ok:
+        click.echo(f"Event data store {store_id} has no manifest at "
+                   f"{location.describe(store_id)}: nothing to validate.", err=True)
+        sys.exit(2)
+    for problem in report.problems:
+        click.echo(f"INVALID\t{problem}")
+    click.echo(f"store {store_id}: manifests {report.manifests}, files {report.files}, rows "
+               f"{report.rows}; ledger events covered {report.covered}, selected "
+               f"{report.selected}, not rechecked (body expired) {report.unchecked}; "
+               f"problems {len(report.problems)}")
+    click.echo("VALID" if report.ok else "NOT VALID")
+    sys.exit(0 if report.ok else 1)

@@ -1,0 +1,521 @@
+"""The Lake writer: a ledger reader that appends each store's events to its Parquet files.
+
+    ledger ──rows_from(cursor)──▶ receives(store, ...) per store ──▶ to_table per kind
+        ──▶ one file per (store, account, region, event date), named by its ledger range
+        ──▶ manifest n of each changed store ──▶ commit (cursor, files, chain) in
+            DATA_DIR/lake-writer.db
+
+The cursor moves only after the batch's files and manifests are durable, so a crash or a
+failing location loses nothing: the batch is redone. Redo safety: before writing, the
+keys about to be written are committed as `pending`; whatever a crash leaves behind
+(a pending key that no commit made part of the store) is deleted when the writer starts
+or retries, before the batch is written again. So a reader may briefly see a file of an
+unfinished batch, never a half file, and never a duplicate once the writer has recovered.
+
+Batching: the writer wakes every POLL seconds; it takes up to BATCH events at once, and
+waits up to LINGER seconds for a batch to fill, so files are not tiny at high ingest and
+events are queryable within seconds. Maintenance (compaction of small files, retention
+by whole date partitions) runs every MAINTAIN_EVERY seconds once the writer caught up.
+A failing location is retried with exponential backoff (up to MAX_BACKOFF); the last
+error of each store is kept for GetEventDataStore and the console (`status`).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import orjson
+
+from opentrail.clock import Clock
+from opentrail.events import Category
+from opentrail.lake._location import LakeLocation, partition_of
+from opentrail.lake._manifest import FileEntry, Receives, make_manifest, manifest_key
+from opentrail.lake._model import EventDataStore
+from opentrail.lake._schema import KINDS, LakeEntry, to_table
+from opentrail.ledger import LedgerRow, NoteSigner, next_seq, open_reader, rows_from
+from opentrail.storage import StorageError
+
+__all__ = ["WRITER_FILE", "LakeStatus", "LakeWriter"]
+
+log = logging.getLogger(__name__)
+
+WRITER_FILE = "lake-writer.db"
+BATCH = 20_000
+LINGER = 2.0  # seconds a partial batch may wait to fill
+POLL = 0.2
+MAINTAIN_EVERY = 60.0
+COVERAGE_EVERY = 300.0  # seconds before ranges examined without new rows get a manifest
+MAX_BACKOFF = 60.0
+SMALL_FILE = 32_768  # rows: files below it are compacted
+COMPACT_MIN = 4  # small files in a partition before they are merged
+MAX_ROWS = 131_072  # rows per file (one row group)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cursor (name TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS chain (
+    store_id TEXT PRIMARY KEY,
+    next     INTEGER NOT NULL,       -- number of the next manifest
+    head     TEXT,                   -- SHA-256 of the last manifest's bytes
+    ranges   TEXT NOT NULL DEFAULT '[]',  -- ledger ranges examined, not yet in a manifest
+    store    TEXT,                   -- the store as those ranges were examined (JSON)
+    since    REAL                    -- when the first of those ranges was examined
+);
+CREATE TABLE IF NOT EXISTS files (
+    store_id  TEXT NOT NULL,
+    key       TEXT NOT NULL,         -- relative to the store's folder
+    sha256    TEXT NOT NULL,
+    rows      INTEGER NOT NULL,
+    bytes     INTEGER NOT NULL,
+    first_seq INTEGER,
+    last_seq  INTEGER,
+    PRIMARY KEY (store_id, key)
+);
+CREATE TABLE IF NOT EXISTS pending (key TEXT PRIMARY KEY);  -- full keys being changed
+"""
+
+
+class LakeStatus(NamedTuple):
+    last_error: str | None
+    last_error_time: float | None
+    events: int
+    files: int
+    bytes: int
+    last_write_time: float | None
+
+
+@dataclass
+class _Health:
+    last_error: str | None = None
+    last_error_time: float | None = None
+    last_write_time: float | None = None
+
+
+@dataclass
+class _Change:
+    """One store's part of a commit: files added/removed and ranges examined."""
+
+    store: EventDataStore
+    added: list[tuple[FileEntry, bytes]] = field(default_factory=list)
+    removed: list[tuple[str, str]] = field(default_factory=list)  # (key, reason)
+    ranges: list[tuple[int, int]] = field(default_factory=list)
+
+
+def parquet_bytes(table: Any) -> bytes:
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd", row_group_size=MAX_ROWS)
+    return buf.getvalue()
+
+
+def _file_entry(key: str, data: bytes, rows: int, seqs: list[int | None]) -> FileEntry:
+    import hashlib
+
+    known = [s for s in seqs if s is not None]
+    return FileEntry(key, hashlib.sha256(data).hexdigest(), rows, len(data),
+                     min(known) if known else None, max(known) if known else None)
+
+
+def _store_json(store: EventDataStore) -> str:
+    import dataclasses
+
+    return orjson.dumps(dataclasses.asdict(store), option=orjson.OPT_SORT_KEYS).decode()
+
+
+class LakeWriter:
+    """Follows the ledger; `stores()` names every store, `receives` picks their events."""
+
+    def __init__(self, data_dir: Path, clock: Clock, location: LakeLocation,
+                 stores: Callable[[], list[EventDataStore]], receives: Receives,
+                 signer: NoteSigner) -> None:
+        self.location = location
+        self._clock, self._stores, self._receives, self._signer = clock, stores, receives, signer
+        self._ledger = open_reader(data_dir)
+        self._db = sqlite3.connect(data_dir / WRITER_FILE, isolation_level=None,
+                                   check_same_thread=False)
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+        self._lock = threading.RLock()
+        row = self._db.execute("SELECT seq FROM cursor WHERE name='ledger'").fetchone()
+        self.cursor: int = row[0] if row else 0
+        self.written = 0  # events written since start (for throughput reports)
+        self._health: dict[str, _Health] = {}
+        self._waiting_since: float | None = None
+        self._last_maintain = float("-inf")
+        self._recovered = False
+        self._failures = 0
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+            self._ledger.close()
+
+    # -- status --------------------------------------------------------------------------
+
+    def status(self, store_id: str) -> LakeStatus:
+        """The store's last location error (kept until a write succeeds), rows and files."""
+        with self._lock:
+            files, rows, size = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(rows), 0), COALESCE(SUM(bytes), 0) FROM files "
+                "WHERE store_id = ?", (store_id,)).fetchone()
+        health = self._health.get(store_id, _Health())
+        return LakeStatus(health.last_error, health.last_error_time, rows, files, size,
+                          health.last_write_time)
+
+    def files(self, store_id: str) -> list[FileEntry]:
+        with self._lock:
+            rows = self._db.execute("SELECT key, sha256, rows, bytes, first_seq, last_seq "
+                                    "FROM files WHERE store_id = ? ORDER BY key", (store_id,))
+            return [FileEntry(*row) for row in rows]
+
+    # -- running -------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Follow the ledger until `stop` is set; back off while the location fails."""
+        while not stop.is_set():
+            try:
+                busy = self.step()
+                self._failures = 0
+            except Exception as exc:  # the location failing must not stop the Lake for good
+                self._failures += 1
+                delay = min(MAX_BACKOFF, 0.5 * 2 ** self._failures)
+                log.warning("lake writer: %s; retrying in %.1f s", exc, delay)
+                stop.wait(delay)
+                continue
+            if not busy:
+                stop.wait(POLL)
+
+    def step(self, *, force: bool = False) -> int:
+        """Write the next batch (if due) and run maintenance; returns events examined.
+        `force` writes a partial batch at once (tests, shutdown)."""
+        with self._lock:
+            try:
+                if not self._recovered:
+                    self._recover()
+                    self._recovered = True
+                done = self._batch(force)
+                if done == 0 and self._clock.now() - self._last_maintain >= MAINTAIN_EVERY:
+                    self.maintain()
+                return done
+            except StorageError as exc:
+                self._recovered = False  # the next try first removes what this one left
+                self._failed([s.id for s in self._stores()], exc)
+                raise
+            except BaseException:
+                self._recovered = False
+                raise
+
+    def _batch(self, force: bool) -> int:
+        waiting = next_seq(self._ledger) - self.cursor
+        if waiting <= 0:
+            self._waiting_since = None
+            return self._flush_coverage(force)
+        now = time.monotonic()
+        if self._waiting_since is None:
+            self._waiting_since = now
+        if waiting < BATCH and not force and now - self._waiting_since < LINGER:
+            return 0
+        rows = rows_from(self._ledger, self.cursor, BATCH)
+        if not rows:
+            return 0
+        stores = [s for s in self._stores() if s.receiving and s.kind in KINDS]
+        self._flush_changed()
+        changes = self._select(rows, stores)
+        self._commit(changes, rows[-1].seq + 1)
+        self._waiting_since = None
+        return len(rows)
+
+    # -- selecting and converting ----------------------------------------------------------
+
+    def _select(self, rows: list[LedgerRow], stores: list[EventDataStore]) -> list[_Change]:
+        end = rows[-1].seq + 1
+        changes = {s.id: _Change(s) for s in stores}
+        chosen: dict[str, list[int]] = {s.id: [] for s in stores}
+        objs: dict[int, dict[str, Any]] = {}
+        for i, row in enumerate(rows):
+            if row.body is None:
+                continue  # expired in the ledger before the Lake saw it
+            for store in stores:
+                if row.seq < store.start_seq or (not store.organization
+                                                 and row.account != store.account):
+                    continue
+                obj = objs.get(i)
+                if obj is None:
+                    obj = objs[i] = orjson.loads(row.body)
+                if self._receives(store, row.account, row.region, obj, Category(row.category)):
+                    chosen[store.id].append(i)
+        for store in stores:
+            start = max(rows[0].seq, store.start_seq)
+            if start < end:
+                changes[store.id].ranges.append((start, end))
+        self._convert(rows, objs, stores, chosen, changes)
+        return list(changes.values())
+
+    def _convert(self, rows: list[LedgerRow], objs: dict[int, dict[str, Any]],
+                 stores: list[EventDataStore], chosen: dict[str, list[int]],
+                 changes: dict[str, _Change]) -> None:
+        """One Arrow table per kind over every row any store of that kind chose; each
+        store's files are slices of it, one per partition."""
+        for kind in {s.kind for s in stores}:
+            wanted = sorted({i for s in stores if s.kind == kind for i in chosen[s.id]})
+            if not wanted:
+                continue
+            position = {i: n for n, i in enumerate(wanted)}
+            table = to_table(kind, [LakeEntry(rows[i].seq, rows[i].body or b"", objs[i])
+                                    for i in wanted])
+            for store in (s for s in stores if s.kind == kind):
+                parts: dict[str, list[int]] = {}
+                for i in chosen[store.id]:
+                    row = rows[i]
+                    parts.setdefault(partition_of(row.account, row.region, row.event_time),
+                                     []).append(i)
+                for part, idx in parts.items():
+                    first, last = rows[idx[0]].seq, rows[idx[-1]].seq
+                    key = f"{part}/{first:020d}-{last:020d}.parquet"
+                    data = parquet_bytes(table.take([position[i] for i in idx]))
+                    entry = _file_entry(key, data, len(idx), [first, last])
+                    changes[store.id].added.append((entry, data))
+
+    # -- committing ------------------------------------------------------------------------
+
+    def _commit(self, changes: list[_Change], cursor: int | None,
+                flush_all: bool = False) -> None:
+        """Write the changes' files and manifests, then commit them (and the cursor)."""
+        now = self._clock.now()
+        chains = {c.store.id: self._chain(c.store.id) for c in changes}
+        manifests: dict[str, tuple[int, bytes]] = {}
+        for change in changes:
+            chain = chains[change.store.id]
+            ranges = _merge(chain["ranges"] + change.ranges)
+            due = (change.added or change.removed or flush_all
+                   or (ranges and now - (chain["since"] or now) >= COVERAGE_EVERY))
+            if due and (ranges or change.added or change.removed):
+                manifests[change.store.id] = (chain["next"], make_manifest(
+                    self._signer, change.store, chain["next"], chain["head"], ranges,
+                    [e for e, _ in change.added], change.removed, now))
+        keys = [f"{c.store.id}/{e.key}" for c in changes for e, _ in c.added]
+        keys += [manifest_key(sid, n) for sid, (n, _) in manifests.items()]
+        self._set_pending(keys)
+        for change in changes:
+            for entry, data in change.added:
+                self.location.put(f"{change.store.id}/{entry.key}", data)
+        for sid, (n, data) in manifests.items():
+            self.location.put(manifest_key(sid, n), data)
+        self._record(changes, chains, manifests, cursor, now)
+        self._delete_removed(changes)
+
+    def _record(self, changes: list[_Change], chains: dict[str, dict[str, Any]],
+                manifests: dict[str, tuple[int, bytes]], cursor: int | None,
+                now: float) -> None:
+        import hashlib
+
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for change in changes:
+                sid, chain = change.store.id, chains[change.store.id]
+                db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)",
+                               [(sid, e.key, e.sha256, e.rows, e.bytes, e.first_seq,
+                                 e.last_seq) for e, _ in change.added])
+                db.executemany("DELETE FROM files WHERE store_id = ? AND key = ?",
+                               [(sid, key) for key, _ in change.removed])
+                if sid in manifests:
+                    n, data = manifests[sid]
+                    db.execute("INSERT OR REPLACE INTO chain VALUES (?,?,?,'[]',?,NULL)",
+                               (sid, n + 1, hashlib.sha256(data).hexdigest(),
+                                _store_json(change.store)))
+                elif change.ranges:
+                    db.execute("INSERT OR REPLACE INTO chain VALUES (?,?,?,?,?,?)",
+                               (sid, chain["next"], chain["head"], orjson.dumps(_merge(
+                                   chain["ranges"] + change.ranges)).decode(),
+                                _store_json(change.store), chain["since"] or now))
+            # Removed files stay pending until deleted: a crash before that deletes them
+            # at recovery, since no committed file has their key any more.
+            db.execute("DELETE FROM pending")
+            db.executemany("INSERT OR IGNORE INTO pending VALUES (?)",
+                           [(f"{c.store.id}/{k}",) for c in changes for k, _ in c.removed])
+            if cursor is not None:
+                db.execute("INSERT OR REPLACE INTO cursor VALUES ('ledger', ?)", (cursor,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        if cursor is not None:
+            self.cursor = cursor
+        for change in changes:
+            self.written += sum(e.rows for e, _ in change.added)
+            if change.added or change.removed:
+                health = self._health.setdefault(change.store.id, _Health())
+                health.last_error = health.last_error_time = None
+                health.last_write_time = now
+
+    def _delete_removed(self, changes: list[_Change]) -> None:
+        keys = [f"{c.store.id}/{k}" for c in changes for k, _ in c.removed]
+        if keys:
+            self.location.delete(keys)
+            self._db.execute("DELETE FROM pending")
+
+    def _chain(self, store_id: str) -> dict[str, Any]:
+        row = self._db.execute("SELECT next, head, ranges, store, since FROM chain "
+                               "WHERE store_id = ?", (store_id,)).fetchone()
+        if row is None:
+            return {"next": 0, "head": None, "ranges": [], "store": None, "since": None}
+        return {"next": row[0], "head": row[1],
+                "ranges": [tuple(r) for r in orjson.loads(row[2])], "store": row[3],
+                "since": row[4]}
+
+    def _set_pending(self, keys: list[str]) -> None:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany("INSERT OR IGNORE INTO pending VALUES (?)", [(k,) for k in keys])
+        db.execute("COMMIT")
+
+    def _failed(self, store_ids: Iterable[str], exc: StorageError) -> None:
+        now = self._clock.now()
+        for sid in store_ids:
+            health = self._health.setdefault(sid, _Health())
+            health.last_error, health.last_error_time = f"{exc.code}: {exc.message}", now
+
+    def _recover(self) -> None:
+        """Delete what an unfinished commit left: pending keys no commit kept."""
+        pending = [k for (k,) in self._db.execute("SELECT key FROM pending")]
+        stale = []
+        for key in pending:
+            store_id, _, rel = key.partition("/")
+            if rel.startswith("_manifests/"):
+                n = int(rel.split("/")[1].split(".")[0])
+                if n >= self._chain(store_id)["next"]:
+                    stale.append(key)
+            elif self._db.execute("SELECT 1 FROM files WHERE store_id = ? AND key = ?",
+                                  (store_id, rel)).fetchone() is None:
+                stale.append(key)
+        if stale:
+            log.info("lake writer: removing %d files of an unfinished batch", len(stale))
+            self.location.delete(stale)
+        self._db.execute("DELETE FROM pending")
+
+    def _flush_coverage(self, force: bool) -> int:
+        """Caught up: write a manifest for stores whose examined ranges waited long enough
+        (or all, when forced), so validation covers quiet stores too."""
+        now = self._clock.now()
+        due = []
+        for store in self._stores():
+            chain = self._chain(store.id)
+            if chain["ranges"] and (force or now - (chain["since"] or now) >= COVERAGE_EVERY):
+                due.append(_Change(self._snapshot(store, chain)))
+        if due:
+            self._commit(due, None, flush_all=True)
+        return 0
+
+    def _flush_changed(self) -> None:
+        """A manifest for the ranges examined under a store's previous settings, before
+        any range is examined under its new ones (selectors, status, ...)."""
+        stale = []
+        for store in self._stores():
+            chain = self._chain(store.id)
+            if chain["ranges"] and chain["store"] != _store_json(store):
+                stale.append(_Change(self._snapshot(store, chain)))
+        if stale:
+            self._commit(stale, None, flush_all=True)
+
+    def _snapshot(self, store: EventDataStore, chain: dict[str, Any]) -> EventDataStore:
+        """The store as its pending ranges were examined."""
+        from opentrail.lake._manifest import _store_from
+
+        return _store_from(orjson.loads(chain["store"])) if chain["store"] else store
+
+    # -- maintenance: compaction and retention ---------------------------------------------
+
+    def maintain(self) -> None:
+        """Compact small files and drop partitions past retention, store by store."""
+        self._last_maintain = self._clock.now()
+        for store in self._stores():
+            if store.kind not in KINDS:
+                continue
+            self._retire(store)
+            self._compact(store)
+
+    def _retire(self, store: EventDataStore) -> None:
+        if store.retention_days <= 0:
+            return
+        cutoff = time.strftime("%Y-%m-%d", time.gmtime(
+            self._clock.now() - store.retention_days * 86400))
+        old = [e.key for e in self.files(store.id) if _date(e.key) < cutoff]
+        if old:
+            change = _Change(self._pending_store(store), removed=[(k, "retention") for k in old])
+            self._commit([change], None)
+
+    def _compact(self, store: EventDataStore) -> None:
+        parts: dict[str, list[FileEntry]] = {}
+        for entry in self.files(store.id):
+            if entry.rows < SMALL_FILE and entry.first_seq is not None:
+                parts.setdefault(entry.key.rsplit("/", 1)[0], []).append(entry)
+        for part, small in parts.items():
+            if len(small) >= COMPACT_MIN:
+                self._merge_files(store, part, small)
+
+    def _merge_files(self, store: EventDataStore, part: str, small: list[FileEntry]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        group: list[FileEntry] = []
+        total = 0
+        for entry in sorted(small, key=lambda e: e.first_seq or 0):
+            if total + entry.rows > MAX_ROWS:
+                break
+            group.append(entry)
+            total += entry.rows
+        if len(group) < 2:
+            return
+        tables = [pq.read_table(io.BytesIO(self.location.get(f"{store.id}/{e.key}")))
+                  for e in group]
+        table = pa.concat_tables(tables).sort_by("seq")
+        first = min(e.first_seq or 0 for e in group)
+        last = max(e.last_seq or 0 for e in group)
+        key = f"{part}/{first:020d}-{last:020d}.parquet"
+        data = parquet_bytes(table)
+        change = _Change(self._pending_store(store),
+                         added=[(_file_entry(key, data, table.num_rows, [first, last]), data)],
+                         removed=[(e.key, "compaction") for e in group])
+        self._commit([change], None)
+
+    def _pending_store(self, store: EventDataStore) -> EventDataStore:
+        return self._snapshot(store, self._chain(store.id))
+
+    def drop_store(self, store_id: str) -> None:
+        """Delete every file and manifest of a purged store, and forget it."""
+        with self._lock:
+            keys = self.location.keys(f"{store_id}/")
+            self.location.delete(keys)
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("DELETE FROM files WHERE store_id = ?", (store_id,))
+            self._db.execute("DELETE FROM chain WHERE store_id = ?", (store_id,))
+            self._db.execute("COMMIT")
+            self._health.pop(store_id, None)
+
+
+def _date(key: str) -> str:
+    for part in key.split("/"):
+        if part.startswith("date="):
+            return part[5:]
+    return "9999-99-99"
+
+
+def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(ranges):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out

@@ -1,0 +1,349 @@
+"""The Lake writer: real Parquet files from a real ledger, read back by pyarrow and
+DuckDB (the documented glob), redo safety after a crash or kill -9, compaction,
+retention, and the service thread behind the real API."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import pyarrow.parquet as pq
+import pytest
+from lakewriting import (
+    INVICTUS_ACCOUNT,
+    NOW,
+    drain,
+    ingest,
+    invictus,
+    make_store,
+    make_writer,
+    management_ids,
+)
+
+from conftest import ACCOUNT, make_event, post_records, wait_until
+from opentrail.clock import ManualClock
+from opentrail.events import canonical_bytes
+from opentrail.lake import FolderLocation, LakeLocation, receives, schema_of, validate_lake
+from opentrail.ledger import load_signer, open_reader
+from opentrail.storage import StorageError
+
+WRITE_ONLY = ({"Name": "writes", "FieldSelectors": [
+    {"Field": "eventCategory", "Equals": ["Management"]},
+    {"Field": "readOnly", "Equals": ["false"]}]},)
+
+
+def duck(data_dir: Path, store_id: str, sql: str) -> list[tuple[Any, ...]]:
+    """`sql` over the documented glob (docs/lake.md), as a user without OpenTrail runs it."""
+    files = f"{data_dir}/lake/{store_id}/*/*/*/*.parquet"
+    view = (f"CREATE VIEW t AS SELECT * FROM read_parquet('{files}', hive_partitioning=true, "
+            "hive_types_autocast=false)")
+    con = duckdb.connect()
+    con.execute(view)
+    return con.execute(sql).fetchall()
+
+
+def check(data_dir: Path, location: LakeLocation, store_id: str) -> list[str]:
+    ledger = open_reader(data_dir)
+    try:
+        report = validate_lake(location, store_id, load_signer(data_dir).verifier(), ledger,
+                               receives)
+    finally:
+        ledger.close()
+    return report.problems
+
+
+def test_stores_hold_exactly_their_selected_events(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    records = invictus()
+    others = [make_event(account=ACCOUNT, region="eu-west-1"),
+              make_event(account=INVICTUS_ACCOUNT, region="eu-west-1",
+                         when="2023-07-11T00:00:01Z"),
+              make_event("PutObject", account=INVICTUS_ACCOUNT, eventCategory="Data",
+                         managementEvent=False, readOnly=False)]
+    size = ingest(data, records + others)
+    everything, writes, other = (make_store(), make_store(selectors=WRITE_ONLY),
+                                 make_store(ACCOUNT))
+    writer = make_writer(data, [everything, writes, other])
+    drain(writer, size)
+
+    mgmt = management_ids(records + others)
+    assert {r[0] for r in duck(data, everything.id, "SELECT eventid FROM t")} == mgmt
+    assert duck(data, everything.id, "SELECT count(*) FROM t") == [(len(mgmt),)]
+    assert {r[0] for r in duck(data, writes.id, "SELECT eventid FROM t")} == \
+        management_ids(records + others, readOnly=False)
+    assert {r[0] for r in duck(data, other.id, "SELECT eventid FROM t")} == \
+        {str(others[0]["eventID"])}
+    # partitions: account, region, event date, as strings (12 digits stay text)
+    parts = duck(data, everything.id, "SELECT DISTINCT account, region, date FROM t ORDER BY 3")
+    assert parts == [(INVICTUS_ACCOUNT, "us-east-1", "2023-07-10"),
+                     (INVICTUS_ACCOUNT, "eu-west-1", "2023-07-11")]
+    for store in (everything, writes, other):
+        assert check(data, writer.location, store.id) == []
+    status = writer.status(everything.id)
+    assert (status.events, status.files, status.last_error) == (len(mgmt), 2, None)
+
+
+def test_columns_follow_the_spec_schema(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    records = invictus()
+    size = ingest(data, records)
+    store = make_store()
+    writer = make_writer(data, [store])
+    drain(writer, size)
+    [path] = (data / "lake" / store.id).glob("*/*/*/*.parquet")
+    table = pq.read_table(path)
+    assert table.schema.equals(schema_of("cloudtrail"))
+    assert pq.ParquetFile(path).metadata.row_group(0).column(0).compression == "ZSTD"
+    by_id = {r["eventID"]: r for r in records}
+    rows = duck(data, store.id, "SELECT eventid, useridentity.arn, "
+                "useridentity.sessioncontext.sessionissuer.username, eventtime, readonly, "
+                "requestparameters, eventjson, eventjsonchecksum, seq, "
+                "resources[1].arn FROM t")
+    assert len(rows) == len(records)
+    seqs = set()
+    for eid, arn, issuer, when, read_only, params, text, checksum, seq, res_arn in rows:
+        record = by_id[eid]
+        identity = record.get("userIdentity") or {}
+        assert arn == identity.get("arn")
+        session = identity.get("sessionContext") or {}
+        assert issuer == (session.get("sessionIssuer") or {}).get("userName")
+        assert when.strftime("%Y-%m-%dT%H:%M:%SZ") == record["eventTime"]
+        assert read_only == record["readOnly"]
+        assert text.encode() == canonical_bytes(record)
+        assert checksum == hashlib.sha256(text.encode()).hexdigest()
+        expect = record.get("requestParameters")
+        if isinstance(expect, dict):  # nested values are JSON text, strings themselves
+            assert params.keys() == expect.keys()
+            for key, value in expect.items():
+                if isinstance(value, str) or value is None:
+                    assert params[key] == value
+                else:
+                    assert orjson.loads(params[key]) == value
+        else:
+            assert params is None
+        resources = record.get("resources") or [{}]
+        assert res_arn == resources[0].get("ARN")
+        seqs.add(seq)
+    assert seqs == set(range(size))
+
+
+def test_a_store_receives_only_events_from_its_start_seq(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    records = invictus()
+    size = ingest(data, records)
+    store = make_store(start_seq=1000)
+    writer = make_writer(data, [store])
+    drain(writer, size)
+    assert duck(data, store.id, "SELECT min(seq), count(*) FROM t") == [(1000, size - 1000)]
+    assert check(data, writer.location, store.id) == []
+
+
+class Flaky:
+    """A folder location whose puts fail after `budget` successes (disk full)."""
+
+    def __init__(self, inner: FolderLocation, budget: int) -> None:
+        self.inner, self.budget = inner, budget
+
+    def put(self, key: str, data: bytes) -> None:
+        if self.budget <= 0:
+            raise StorageError("DiskFull", "No space left on device.")
+        self.budget -= 1
+        self.inner.put(key, data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_failed_batch_is_redone_without_duplicates(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    records = invictus()
+    extra = [make_event(account=INVICTUS_ACCOUNT, region=f"eu-west-{i % 3 + 1}",
+                        when=f"2023-07-1{i % 5}T00:00:00Z") for i in range(40)]
+    size = ingest(data, records + extra)
+    store = make_store()
+    flaky = Flaky(FolderLocation(data / "lake"), budget=3)
+    writer = make_writer(data, [store], location=flaky)  # type: ignore[arg-type]
+    with pytest.raises(StorageError):
+        writer.step(force=True)
+    assert writer.cursor == 0
+    status = writer.status(store.id)
+    assert status.last_error is not None and "DiskFull" in status.last_error
+    assert len(list((data / "lake" / store.id).glob("*/*/*/*.parquet"))) == 3  # left over
+    writer.close()
+    # a restarted writer removes what the failed batch left, then redoes it
+    restarted = make_writer(data, [store])
+    drain(restarted, size)
+    assert duck(data, store.id, "SELECT count(*), count(DISTINCT seq) FROM t") == \
+        [(size, size)]
+    assert check(data, restarted.location, store.id) == []
+    assert restarted.status(store.id).last_error is None
+
+
+KILLED_WRITER = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, sys.argv[2])
+    from pathlib import Path
+    from lakewriting import make_writer, make_store
+    import lakewriting, dataclasses
+    store = make_store(id=sys.argv[3])
+    writer = make_writer(Path(sys.argv[1]), [store])
+    while True:
+        writer.step(force=True)
+""")
+
+
+def test_kill_9_then_restart_writes_no_duplicates(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    base = invictus()
+    records = []
+    for i in range(12):  # 34,800 events: two batches or more
+        for r in base:
+            records.append({**r, "eventID": f"{r['eventID'][:-4]}{i:04d}",
+                            "awsRegion": f"us-east-{i % 2 + 1}"})
+    size = ingest(data, records)
+    store = make_store()
+    script = tmp_path / "writer.py"
+    script.write_text(KILLED_WRITER)
+    env = {**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, str(script), str(data),
+                             str(Path(__file__).parent), store.id], env=env)
+    try:
+        first = data / "lake" / store.id
+        wait_until(lambda: any(first.glob("*/*/*/*.parquet")), timeout=60)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    writer = make_writer(data, [store])
+    drain(writer, size)
+    assert duck(data, store.id, "SELECT count(*), count(DISTINCT seq) FROM t") == \
+        [(size, size)]
+    assert check(data, writer.location, store.id) == []
+
+
+def test_small_files_are_compacted(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    records = invictus()
+    clock = ManualClock(NOW)
+    store = make_store()
+    size = 0
+    writer = None
+    for i in range(5):  # five batches: five small files in one partition
+        size = ingest(data, records[i * 500:(i + 1) * 500], clock)
+        writer = writer or make_writer(data, [store], clock=clock)
+        drain(writer, size)
+    assert writer is not None
+    folder = data / "lake" / store.id
+    assert len(list(folder.glob("*/*/*/*.parquet"))) == 5
+    writer.maintain()
+    [merged] = folder.glob("*/*/*/*.parquet")
+    assert merged.name == f"{0:020d}-{size - 1:020d}.parquet"
+    assert duck(data, store.id, "SELECT count(*), count(DISTINCT seq) FROM t") == [(size, size)]
+    assert check(data, writer.location, store.id) == []
+    assert writer.status(store.id).files == 1
+
+
+def test_retention_deletes_whole_partitions_past_the_period(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    now = 1_700_000_000  # 2023-11-14
+    old = [make_event(account=INVICTUS_ACCOUNT, when="2023-10-01T12:00:00Z") for _ in range(3)]
+    recent = [make_event(account=INVICTUS_ACCOUNT, when="2023-11-10T12:00:00Z")]
+    clock = ManualClock(now)
+    size = ingest(data, old + recent, clock)
+    store = make_store(retention_days=30)
+    writer = make_writer(data, [store], clock=clock)
+    drain(writer, size)  # writes both dates; once caught up, maintenance runs retention
+    manifests = sorted((data / "lake" / store.id / "_manifests").glob("*.json"))
+    removed = [item for m in manifests for item in orjson.loads(m.read_bytes())["removed"]]
+    assert [item["reason"] for item in removed] == ["retention"]
+    assert "date=2023-10-01" in removed[0]["key"]
+    assert duck(data, store.id, "SELECT DISTINCT date FROM t") == [("2023-11-10",)]
+    assert not (data / "lake" / store.id / f"account={INVICTUS_ACCOUNT}" / "region=us-east-1"
+                / "date=2023-10-01").exists()
+    assert check(data, writer.location, store.id) == []  # deleted by retention, not lost
+
+
+def test_changed_selectors_are_validated_range_by_range(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    records = invictus()
+    store = make_store()
+    stores = [store]
+    size = ingest(data, records[:1500])
+    writer = make_writer(data, stores)
+    drain(writer, size)
+    stores[0] = replace(store, selectors=WRITE_ONLY, updated=NOW + 1)
+    size = ingest(data, records[1500:])
+    drain(writer, size)
+    want = management_ids(records[:1500]) | management_ids(records[1500:], readOnly=False)
+    assert {r[0] for r in duck(data, store.id, "SELECT eventid FROM t")} == want
+    assert check(data, writer.location, store.id) == []
+
+
+@pytest.mark.e2e
+def test_the_server_writes_a_created_store(live_server: Any) -> None:
+    client: Any = live_server.client()
+    arn = client.create_event_data_store(Name="all-management")["EventDataStoreArn"]
+    store_id = arn.rsplit("/", 1)[1]
+    events = [make_event(f"Call{i}") for i in range(25)]
+    post_records(live_server, events)
+    data = live_server.data_dir
+
+    def written() -> bool:
+        if not list((data / "lake" / store_id).glob("*/*/*/*.parquet")):
+            return False
+        ids = {r[0] for r in duck(data, store_id, "SELECT eventid FROM t")}
+        return {str(e["eventID"]) for e in events} <= ids
+
+    wait_until(written, timeout=30)
+
+    def valid() -> bool:  # a file is put just before its batch's manifest: retry once
+        proc = subprocess.run([sys.executable, "-m", "opentrail", "validate-lake",
+                               "--data-dir", str(data), arn],
+                              capture_output=True, text=True, timeout=120)
+        return proc.returncode == 0 and "VALID" in proc.stdout
+
+    wait_until(valid, timeout=60)
+
+
+ACTIVITY = [{"Name": "apps", "FieldSelectors": [
+    {"Field": "eventCategory", "Equals": ["ActivityAuditLog"]}]}]
+
+
+@pytest.mark.e2e
+def test_a_channel_delivers_only_into_its_destination_store(live_server: Any) -> None:
+    import json
+
+    ct: Any = live_server.client()
+    named = ct.create_event_data_store(Name="payroll", AdvancedEventSelectors=ACTIVITY)
+    other = ct.create_event_data_store(Name="other-apps", AdvancedEventSelectors=ACTIVITY)
+    channel = ct.create_channel(Name="payroll", Source="Custom", Destinations=[
+        {"Type": "EVENT_DATA_STORE", "Location": named["EventDataStoreArn"]}])["ChannelArn"]
+    event = {"version": "1.0", "userIdentity": {"type": "CustomUser", "principalId": "jdoe",
+                                                "details": {"team": "payroll"}},
+             "eventSource": "payroll.example.com", "eventName": "ApprovePayment",
+             "eventTime": "2026-11-20T10:00:00Z", "UID": "u-1", "recipientAccountId": ACCOUNT,
+             "requestParameters": {"amount": 12, "to": {"iban": "X"}}}
+    data: Any = live_server.client("cloudtrail-data", role="writer")
+    assert data.put_audit_events(channelArn=channel, auditEvents=[
+        {"id": "one", "eventData": json.dumps(event)}])["successful"]
+    post_records(live_server, [make_event()])  # a management event: in neither store
+    folder = live_server.data_dir
+    named_id = named["EventDataStoreArn"].rsplit("/", 1)[1]
+    wait_until(lambda: any((folder / "lake" / named_id).glob("*/*/*/*.parquet")), timeout=30)
+    rows = duck(folder, named_id, "SELECT eventcategory, eventdata.eventname, "
+                "eventdata.useridentity.details, eventdata.requestparameters, "
+                "metadata.channelarn FROM t")
+    assert rows == [("ActivityAuditLog", "ApprovePayment", {"team": "payroll"},
+                     {"amount": "12", "to": '{"iban":"X"}'}, channel)]
+    other_id = other["EventDataStoreArn"].rsplit("/", 1)[1]
+    assert not list((folder / "lake" / other_id).glob("*/*/*/*.parquet"))
