@@ -34,7 +34,7 @@ from opentrail.history import (
     start_indexer_thread,
 )
 from opentrail.insights import CounterStore, InsightsEngine
-from opentrail.lake import EventDataStore, LakeWriter, StoreCatalog
+from opentrail.lake import EventDataStore, ImportRunner, LakeWriter, StoreCatalog
 from opentrail.ledger import AuditJournal, Checkpointer, LedgerWriter
 from opentrail.storage import Storage, open_storage
 from opentrail.trails import Delivery, SigningKeys, TrailStore
@@ -75,6 +75,7 @@ class Service:
     # pending deletion for 7 days leave the catalog only once this returned.
     lake_delete_files: Callable[[EventDataStore], None] | None = None
     lake_writer: LakeWriter | None = None  # ledger reader writing stores' Parquet files
+    lake_imports: ImportRunner | None = None  # StartImport's thread (lake-imports.db)
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None,
@@ -117,6 +118,7 @@ class Service:
         self._start_delivery()
         self._start_insights()
         self._start_lake_writer()
+        self._start_lake_imports()
 
     def _start_delivery(self) -> None:
         from opentrail.trails import selects
@@ -145,6 +147,16 @@ class Service:
         self.lake_delete_files = lambda store: writer.drop_store(store.id)
         stop = self._stop
         self._spawn(lambda: writer.run(stop), "lake-writer")
+
+    def _start_lake_imports(self) -> None:
+        from opentrail.lake import source_opener
+
+        assert self.lake is not None and self.lake_writer is not None
+        imports = self.lake_imports = ImportRunner(
+            self.settings.data_dir, self.clock, self.lake_writer, self.lake.get_any,
+            source_opener(self.settings.data_dir, self.settings.s3_endpoint_url or None))
+        stop = self._stop
+        self._spawn(lambda: imports.run(stop), "lake-imports")
 
     def _lake_receives(self, store: EventDataStore, account: str, region: str,
                        obj: dict[str, Any], category: Category) -> bool:
@@ -265,6 +277,8 @@ class Service:
         if self.delivery is not None:
             self.delivery.close()
         self.trails.close()
+        if self.lake_imports is not None:
+            self.lake_imports.close()
         if self.lake_writer is not None:
             self.lake_writer.close()
         if self.lake is not None:

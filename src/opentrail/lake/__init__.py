@@ -13,6 +13,7 @@ from opentrail.lake._catalog import (
     check_store_name,
     parse_store_ref,
 )
+from opentrail.lake._imports import IMPORTS_FILE, ImportRunner, source_opener
 from opentrail.lake._location import (
     FolderLocation,
     LakeLocation,
@@ -47,6 +48,7 @@ __all__ = [
     "DEFAULT_STORE_SELECTORS",
     "EXTENDABLE",
     "FIXED",
+    "IMPORTS_FILE",
     "INGESTION_CATEGORIES",
     "MAX_STORES_PER_REGION",
     "MAX_STORE_SELECTORS",
@@ -58,6 +60,7 @@ __all__ = [
     "EventDataStore",
     "FileEntry",
     "FolderLocation",
+    "ImportRunner",
     "LakeEntry",
     "LakeLocation",
     "LakeReport",
@@ -75,6 +78,7 @@ __all__ = [
     "partition_of",
     "receives",
     "schema_of",
+    "source_opener",
     "store_arn",
     "store_category",
     "to_table",

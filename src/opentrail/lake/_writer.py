@@ -492,6 +492,27 @@ class LakeWriter:
     def _pending_store(self, store: EventDataStore) -> EventDataStore:
         return self._snapshot(store, self._chain(store.id))
 
+    def add_files(self, store: EventDataStore, files: list[tuple[str, bytes, int]]) -> None:
+        """Add files that do not come from the ledger (imports: `(key, parquet bytes,
+        rows)`, keys relative to the store's folder) in one commit with its own manifest,
+        so validate-lake accounts for them; their rows carry no seq. Callers that must see
+        the store unchanged between reading and adding hold `exclusive()`."""
+        with self._lock:
+            try:
+                if not self._recovered:
+                    self._recover()
+                    self._recovered = True
+                change = _Change(self._pending_store(store), added=[
+                    (_file_entry(key, data, rows, []), data) for key, data, rows in files])
+                self._commit([change], None)
+            except BaseException:
+                self._recovered = False
+                raise
+
+    def exclusive(self) -> threading.RLock:
+        """The writer's lock: no batch, compaction or retention runs while it is held."""
+        return self._lock
+
     def drop_store(self, store_id: str) -> None:
         """Delete every file and manifest of a purged store, and forget it."""
         with self._lock:
