@@ -281,26 +281,6 @@ def test_retry_by_import_id_resumes_at_the_failures(server: Server, ct: Any,
     assert len(rows(server, arn, extra={r["eventID"] for r in fresh})) == len(RECORDS) + 3
 
 
-def test_stop_import(server: Server, ct: Any, s3_env: str) -> None:
-    """StopImport ends an ongoing import STOPPED (a finished one is returned as it is);
-    a retry then brings the store to exactly the bucket's events."""
-    bucket, _ = trail_bucket(s3_env, broken=False)
-    arn = new_store(ct)
-    import_id = ct.start_import(Destinations=[arn], ImportSource=source(bucket))["ImportId"]
-    stopped = ct.stop_import(ImportId=import_id)
-    assert stopped["ImportId"] == import_id
-    assert set(stopped["ImportStatistics"]) == {"PrefixesFound", "PrefixesCompleted",
-                                                "FilesCompleted", "EventsCompleted",
-                                                "FailedEntries"}
-    if stopped["ImportStatus"] == "STOPPED":
-        assert finished(ct, import_id)["ImportStatus"] == "STOPPED"
-        ct.start_import(ImportId=import_id)
-    else:  # it had already finished: stopping changes nothing
-        assert stopped["ImportStatus"] == "COMPLETED"
-    assert finished(ct, import_id)["ImportStatus"] == "COMPLETED"
-    assert sorted(e for _, e in rows(server, arn)) == sorted(r["eventID"] for r in RECORDS)
-
-
 def test_events_the_writer_stored_from_the_ledger_are_not_added_again(
         server: Server, s3_env: str) -> None:
     tenant = Tenant(server, account=RECORD_ACCOUNT)
@@ -334,21 +314,90 @@ def test_folder_bucket_of_opentrail(server: Server, ct: Any) -> None:
 
 # -- one import per account; stores with an import -----------------------------------------------
 
-def test_one_import_per_account(server: Server, ct: Any, s3_env: str) -> None:
-    """A second StartImport while the first is ongoing is AccountHasOngoingImport; once it
-    is over, the store can be updated and deleted again. (Whether the first is still
-    ongoing when the second call arrives is the thread's business, so that assertion runs
-    only when it is; test_runner_stop_before_it_runs_then_resume checks the ongoing
-    states deterministically.)"""
-    bucket, _ = trail_bucket(s3_env, broken=False)
+@pytest.fixture
+def held(server: Server) -> Iterator[tuple[str, Path]]:
+    """A bucket of the folder storage whose one log file is a FIFO: the import thread
+    blocks reading it, so the import stays ongoing until the test writes the file."""
+    bucket = f"held-{uuid.uuid4().hex[:8]}"
+    folder = server.data_dir / "buckets" / bucket / PLAIN_DAY
+    folder.mkdir(parents=True)
+    fifo = folder / _name("1200")
+    os.mkfifo(fifo)
+    yield bucket, fifo
+    release(fifo)  # never leave the server's import thread blocked
+
+
+_RELEASED: set[Path] = set()
+
+
+def release(fifo: Path) -> None:
+    """Write the FIFO's content (HOUR_11) once, however often called."""
+    if fifo in _RELEASED:
+        return
+    _RELEASED.add(fifo)
+    with open(fifo, "wb") as f:  # blocks until the import thread opens it for reading
+        f.write(_gz(HOUR_11))
+
+
+def test_ongoing_import_blocks_its_account_and_store_then_stops(
+        server: Server, tenant: Tenant, ct: Any, held: tuple[str, Path],
+        s3_env: str) -> None:
+    bucket, fifo = held
     arn = new_store(ct)
     import_id = ct.start_import(Destinations=[arn], ImportSource=source(bucket))["ImportId"]
-    if ct.get_import(ImportId=import_id)["ImportStatus"] in ("INITIALIZING", "IN_PROGRESS"):
-        assert code(ct.start_import, Destinations=[arn],
-                    ImportSource=source(bucket)) == "AccountHasOngoingImportException"
-    finished(ct, import_id)
+    assert ct.get_import(ImportId=import_id)["ImportStatus"] in ("INITIALIZING",
+                                                                 "IN_PROGRESS")
+    assert ct.list_imports(ImportStatus=ct.get_import(ImportId=import_id)["ImportStatus"]
+                           )["Imports"][0]["ImportId"] == import_id
+    other, _ = trail_bucket(s3_env, broken=False)
+    second = new_store(ct, "second")
+    got, message = error(ct.start_import, Destinations=[second], ImportSource=source(other))
+    assert got == "AccountHasOngoingImportException" and import_id in message
+    got, message = error(ct.delete_event_data_store, EventDataStore=arn)
+    assert got == "EventDataStoreHasOngoingImportException" and import_id in message
+    assert code(ct.update_event_data_store, EventDataStore=arn, RetentionPeriod=3000) == \
+        "EventDataStoreHasOngoingImportException"
+    # Another store of the account may change, and another account may start an import.
+    ct.update_event_data_store(EventDataStore=second, RetentionPeriod=3000)
+    neighbour = Tenant(server).client()
+    theirs = neighbour.start_import(Destinations=[new_store(neighbour)],
+                                    ImportSource=source(other))
+    assert theirs["ImportStatus"] == "INITIALIZING"
+
+    stopped = ct.stop_import(ImportId=import_id)
+    assert stopped["ImportStatus"] == "STOPPED"
+    assert set(stopped["ImportStatistics"]) == {"PrefixesFound", "PrefixesCompleted",
+                                                "FilesCompleted", "EventsCompleted",
+                                                "FailedEntries"}
+    threading.Thread(target=release, args=(fifo,), daemon=True).start()
+    # The file being read when StopImport came is finished; the import stays STOPPED.
+    wait_until(lambda: ct.get_import(ImportId=import_id)["ImportStatistics"][
+        "FilesCompleted"] == 1, timeout=60)
+    assert ct.get_import(ImportId=import_id)["ImportStatus"] == "STOPPED"
+    assert ct.stop_import(ImportId=import_id)["ImportStatus"] == "STOPPED"  # no change
+    # Resume: nothing is left to read, nothing is added twice.
+    ct.start_import(ImportId=import_id)
+    got_import = finished(ct, import_id)
+    assert got_import["ImportStatus"] == "COMPLETED"
+    assert got_import["ImportStatistics"]["EventsCompleted"] == len(HOUR_11)
+    assert sorted(e for _, e in rows(server, arn)) == sorted(r["eventID"] for r in HOUR_11)
+    # Over: the store may be updated and deleted again.
     ct.update_event_data_store(EventDataStore=arn, RetentionPeriod=3000)
     ct.delete_event_data_store(EventDataStore=arn)
+    assert finished(neighbour, theirs["ImportId"])["ImportStatus"] == "COMPLETED"
+
+
+def test_validate_lake_accounts_for_imported_files(server: Server, ct: Any,
+                                                   s3_env: str) -> None:
+    """Imported files go into the store's signed manifests: validate-lake passes."""
+    from conftest import opentrail
+
+    bucket, _ = trail_bucket(s3_env, broken=False)
+    arn = new_store(ct)
+    finished(ct, ct.start_import(Destinations=[arn], ImportSource=source(bucket))["ImportId"])
+    assert len(rows(server, arn)) == len(RECORDS)
+    out = opentrail("validate-lake", "--data-dir", str(server.data_dir), arn)
+    assert out.returncode == 0, out.stdout + out.stderr
 
 
 # -- every validation error of §8 --------------------------------------------------------------
