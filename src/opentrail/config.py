@@ -266,6 +266,8 @@ def _storage(settings: Settings, explicit: frozenset[str]) -> Settings:
         raise ValueError(f"--s3-endpoint-url must be an http:// or https:// URL, "
                          f"not {endpoint!r}.")
     if endpoint and storage == "folder":
+        if "trail_storage" in explicit and settings.lake_location.startswith("s3://"):
+            return settings  # the endpoint serves the Lake's bucket; trails stay local
         if "trail_storage" in explicit:
             raise ValueError(
                 f"--s3-endpoint-url {endpoint} is set but --trail-storage is 'folder': "

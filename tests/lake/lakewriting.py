@@ -57,6 +57,8 @@ def make_store(account: str = INVICTUS_ACCOUNT, *, selectors: tuple[dict[str, An
 def make_writer(data_dir: Path, stores: list[EventDataStore],
                 location: LakeLocation | None = None,
                 clock: Clock | None = None) -> LakeWriter:
+    if not (data_dir / "ledger.db").exists():
+        ingest(data_dir, [])  # the ledger the writer follows
     return LakeWriter(data_dir, clock or ManualClock(NOW),
                       location or FolderLocation(data_dir / "lake"),
                       lambda: list(stores), receives, load_signer(data_dir))

@@ -518,9 +518,14 @@ class _Sink:
         return [FileEntry(k.split("/", 1)[1], "", 0, 0, None, None) for k in self.stored
                 if k.startswith(store_id + "/")]
 
-    def add_files(self, store: Any, files: list[tuple[str, bytes, int]]) -> None:
-        for key, data, _ in files:
-            self.stored[f"{store.id}/{key}"] = data
+    def write_import(self, store: Any, table: Any, name: str) -> list[Any]:
+        import pyarrow as pa
+
+        buf = pa.BufferOutputStream()
+        pq.write_table(table, buf)
+        date = table.column("eventtime")[0].as_py().strftime("%Y-%m-%d")
+        self.stored[f"{store.id}/date={date}/{name}.parquet"] = buf.getvalue().to_pybytes()
+        return []
 
     def exclusive(self) -> Any:
         return self.lock
@@ -564,4 +569,27 @@ def test_runner_stop_before_it_runs_then_resume(tmp_path: Path) -> None:
     ids = [e for data in sink.stored.values()
            for e in pq.read_table(io.BytesIO(data)).column("eventid").to_pylist()]
     assert sorted(ids) == sorted(r["eventID"] for r in HOUR_11)
+    runner.close()
+
+
+def test_runner_file_with_invalid_records(tmp_path: Path) -> None:
+    """A file whose records the ingest parser refuses in part: its valid records are
+    copied and the file is a failure (InvalidRecord) naming the first bad one."""
+    runner, store, sink = _runner_setup(tmp_path)
+    bad = {k: v for k, v in HOUR_11[0].items() if k != "eventTime"}
+    key = PLAIN_DAY + _name("1210")
+    (tmp_path / "buckets" / "bkt1" / key).write_bytes(_gz([bad, HOUR_11[1]]))
+    for path in (tmp_path / "buckets" / "bkt1" / PLAIN_DAY).iterdir():
+        if path.name != key.rsplit("/", 1)[1]:
+            path.unlink()  # only the file under test
+    job = runner.start(store.account, store, source("bkt1"), None, None)
+    assert runner.step() is True
+    done = runner.get(store.account, job.id)
+    assert (done.status, done.events_completed, done.failed_entries) == ("FAILED", 1, 1)
+    [failure] = runner.failures(store.account, job.id)
+    assert failure.location == f"s3://bkt1/{key}"
+    assert failure.error_type == "InvalidRecord" and "eventTime" in failure.message
+    ids = [e for data in sink.stored.values()
+           for e in pq.read_table(io.BytesIO(data)).column("eventid").to_pylist()]
+    assert ids == [HOUR_11[1]["eventID"]]
     runner.close()

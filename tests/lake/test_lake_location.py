@@ -136,6 +136,12 @@ def test_lake_location_setting(tmp_path: Path) -> None:
     for bad in ("s3://No_Such/x", "http://host/lake", "s3://"):
         with pytest.raises(ValueError, match="--lake-location"):
             validate_settings(replace(base, lake_location=bad))
+    # an endpoint for the Lake's bucket, with trails kept in the folder on purpose
+    both = replace(base, lake_location="s3://my-lake", s3_endpoint_url="http://127.0.0.1:1",
+                   trail_storage="folder")
+    assert validate_settings(both, explicit=frozenset({"trail_storage"})) == both
+    with pytest.raises(ValueError, match="never use the endpoint"):
+        validate_settings(replace(both, lake_location=""), explicit=frozenset({"trail_storage"}))
 
 
 @pytest.mark.slow
@@ -179,3 +185,39 @@ def test_spark_reads_the_documented_layout(tmp_path: Path) -> None:
 
 def _hashable(row: Any) -> tuple[Any, ...]:
     return tuple(tuple(sorted(v.items())) if isinstance(v, dict) else v for v in row)
+
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "lake.md"
+
+
+def _snippet(text: str, after: str, fence: str) -> str:
+    start = text.index(f"```{fence}\n", text.index(after)) + len(fence) + 4
+    return text[start:text.index("```", start)]
+
+
+def test_docs_reads_work_and_show_the_schema(tmp_path: Path) -> None:
+    """docs/lake.md's DuckDB and pyarrow reads, run as written (paths filled in), and its
+    column lists are the schema's own (table_ddl)."""
+    from opentrail.lake import table_ddl
+
+    text = DOC.read_text()
+    section = text[text.index("## Storage and integrity"):]
+    for kind in ("hive", "trino"):
+        assert table_ddl("cloudtrail", kind) in section
+    data = tmp_path / "data"
+    records = invictus()
+    size = ingest(data, [*records, make_event(account=INVICTUS_ACCOUNT,
+                                               when="2026-02-01T00:00:00Z")])
+    store = make_store()
+    drain(make_writer(data, [store]), size)
+
+    def fill(code: str) -> str:
+        return code.replace("DATA_DIR", str(data)).replace("STORE_ID", store.id)
+
+    rows = duckdb.connect().execute(fill(_snippet(section, "DuckDB, on the folder", "sql")))
+    assert rows.fetchall() == [("DescribeInstances", 1)]
+    scope: dict[str, Any] = {}
+    exec(fill(_snippet(section, "With pyarrow", "python")), scope)  # the documented code
+    table = scope["table"]
+    assert table.num_rows == size
+    assert set(table.column("account").to_pylist()) == {INVICTUS_ACCOUNT}

@@ -187,3 +187,44 @@ def test_an_unknown_store_exits_2(lake: tuple[Path, EventDataStore]) -> None:
     proc = cli(data, "00000000-0000-4000-8000-000000000000")
     assert proc.returncode == 2
     assert "has no manifest" in proc.stderr
+
+
+def test_validate_lake_reads_an_s3_location(moto_url: str, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+
+    from opentrail.lake import S3Location
+
+    for name, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"),
+                        ("AWS_EC2_METADATA_DISABLED", "true")):
+        monkeypatch.setenv(name, value)
+    boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1").create_bucket(
+        Bucket="lake-validate")
+    data = tmp_path / "data"
+    size = ingest(data, invictus()[:300])
+    store = make_store()
+    location = S3Location("lake-validate", "org/lake", moto_url)
+    writer = make_writer(data, [store], location=location)
+    drain(writer, size)
+    writer.close()
+    args = [sys.executable, "-m", "opentrail", "validate-lake", "--data-dir", str(data),
+            "--lake-location", "s3://lake-validate/org/lake", "--s3-endpoint-url", moto_url,
+            store.id]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    key = location.keys(f"{store.id}/account=")[0]
+    location.delete([key])
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "missing: it was removed" in proc.stdout
+
+
+def test_a_purged_store_leaves_nothing(lake: tuple[Path, EventDataStore]) -> None:
+    data, store = lake
+    writer = make_writer(data, [store])
+    assert writer.status(store.id).files == 4
+    writer.drop_store(store.id)
+    assert not (data / "lake" / store.id).exists() or \
+        not list((data / "lake" / store.id).rglob("*.*"))
+    assert writer.status(store.id)[2:4] == (0, 0)
+    assert cli(data, store.id).returncode == 2

@@ -163,21 +163,35 @@ class Flaky:
         return getattr(self.inner, name)
 
 
-def test_a_failed_batch_is_redone_without_duplicates(tmp_path: Path) -> None:
+FAIL_AT = [0, 1, 8, "manifest", "commit"]  # puts allowed before the location fails
+
+
+@pytest.mark.parametrize("fail_at", FAIL_AT)
+def test_a_failed_batch_is_redone_without_duplicates(tmp_path: Path, fail_at: Any) -> None:
+    """Fail at each step of a batch: before any file, after some, after every file but
+    before the manifest, and after the manifest but before the cursor is committed."""
     data = tmp_path / "data"
     records = invictus()
     extra = [make_event(account=INVICTUS_ACCOUNT, region=f"eu-west-{i % 3 + 1}",
                         when=f"2023-07-1{i % 5}T00:00:00Z") for i in range(40)]
     size = ingest(data, records + extra)
     store = make_store()
-    flaky = Flaky(FolderLocation(data / "lake"), budget=3)
+    files = 1 + 15  # us-east-1 on 2023-07-10, and 3 regions x 5 dates
+    budget = {"manifest": files, "commit": files + 1}.get(fail_at, fail_at)
+    flaky = Flaky(FolderLocation(data / "lake"), budget=budget)
     writer = make_writer(data, [store], location=flaky)  # type: ignore[arg-type]
-    with pytest.raises(StorageError):
-        writer.step(force=True)
+    if fail_at == "commit":
+        writer._record = _crash  # type: ignore[method-assign]
+        with pytest.raises(RuntimeError):
+            writer.step(force=True)
+    else:
+        with pytest.raises(StorageError):
+            writer.step(force=True)
+        status = writer.status(store.id)
+        assert status.last_error is not None and "DiskFull" in status.last_error
     assert writer.cursor == 0
-    status = writer.status(store.id)
-    assert status.last_error is not None and "DiskFull" in status.last_error
-    assert len(list((data / "lake" / store.id).glob("*/*/*/*.parquet"))) == 3  # left over
+    left = list((data / "lake" / store.id).glob("*/*/*/*.parquet"))
+    assert len(left) == min(budget, files)  # what the failed batch left behind
     writer.close()
     # a restarted writer removes what the failed batch left, then redoes it
     restarted = make_writer(data, [store])
@@ -186,6 +200,10 @@ def test_a_failed_batch_is_redone_without_duplicates(tmp_path: Path) -> None:
         [(size, size)]
     assert check(data, restarted.location, store.id) == []
     assert restarted.status(store.id).last_error is None
+
+
+def _crash(*args: Any) -> None:
+    raise RuntimeError("killed between the manifest and the commit")
 
 
 KILLED_WRITER = textwrap.dedent("""
@@ -347,3 +365,101 @@ def test_a_channel_delivers_only_into_its_destination_store(live_server: Any) ->
                      {"amount": "12", "to": '{"iban":"X"}'}, channel)]
     other_id = other["EventDataStoreArn"].rsplit("/", 1)[1]
     assert not list((folder / "lake" / other_id).glob("*/*/*/*.parquet"))
+
+
+def test_without_stores_the_cursor_moves_and_a_new_store_starts_at_its_creation(
+        tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    records = invictus()
+    size = ingest(data, records[:2000])
+    stores: list[Any] = []
+    writer = make_writer(data, stores)
+    drain(writer, size)
+    assert not (data / "lake").exists()
+    store = make_store(start_seq=size)  # created now: the ledger's size is its start
+    stores.append(store)
+    total = ingest(data, records[2000:])
+    drain(writer, total)
+    assert duck(data, store.id, "SELECT min(seq), count(*) FROM t") == [(size, total - size)]
+    assert check(data, writer.location, store.id) == []
+
+
+def test_imported_files_join_the_store_and_its_manifest(tmp_path: Path) -> None:
+    from opentrail.lake import LakeEntry, to_table
+
+    data = tmp_path / "data"
+    records = invictus()
+    size = ingest(data, records[:100])
+    store = make_store()
+    writer = make_writer(data, [store])
+    drain(writer, size)
+    old = [make_event(account=INVICTUS_ACCOUNT, when=f"2022-01-0{i % 2 + 1}T10:00:00Z")
+           for i in range(6)]
+    table = to_table("cloudtrail", [LakeEntry(None, canonical_bytes(r), r) for r in old])
+    entries = writer.write_import(store, table, "import-11111111-2222-3333-4444-555555555555-"
+                                                "000000")
+    assert sorted(e.key.split("/")[2] for e in entries) == ["date=2022-01-01", "date=2022-01-02"]
+    assert duck(data, store.id, "SELECT count(*), count(seq) FROM t") == [(106, 100)]
+    assert check(data, writer.location, store.id) == []  # hashed; not ledger events
+    again = writer.write_import(store, table, entries[0].key.rsplit("/", 1)[1][:-8])
+    assert again == entries  # a retried chunk rewrites the same files
+    assert duck(data, store.id, "SELECT count(*) FROM t") == [(106,)]
+    assert check(data, writer.location, store.id) == []
+
+
+def test_a_changed_file_is_never_compacted_and_batches_go_on(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    records = invictus()
+    clock = ManualClock(NOW)
+    store = make_store()
+    writer = make_writer(data, [store], clock=clock)
+    for i in range(4):
+        writer._last_maintain = float("inf")  # no maintenance while the files are made
+        drain(writer, ingest(data, records[i * 500:(i + 1) * 500], clock))
+    folder = data / "lake" / store.id
+    victim = sorted(folder.glob("*/*/*/*.parquet"))[1]
+    victim.write_bytes(victim.read_bytes() + b"tampered")
+    writer.maintain()
+    status = writer.status(store.id)
+    assert status.last_error is not None and "FileChanged" in status.last_error
+    assert len(list(folder.glob("*/*/*/*.parquet"))) == 4  # nothing merged
+    size = ingest(data, records[2000:], clock)
+    drain(writer, size)  # batches are not held up by the failing maintenance
+    assert writer.cursor == size
+    assert any("was changed" in p for p in check(data, writer.location, store.id))
+
+
+def test_an_insight_store_holds_insights_events_in_the_insights_schema(
+        tmp_path: Path) -> None:
+    import uuid
+
+    data = tmp_path / "data"
+    insight = {
+        "eventVersion": "1.07", "eventTime": "2023-07-10T12:00:00Z", "awsRegion": "us-east-1",
+        "eventID": str(uuid.uuid4()), "eventType": "AwsCloudTrailInsight",
+        "recipientAccountId": INVICTUS_ACCOUNT, "sharedEventID": str(uuid.uuid4()),
+        "eventCategory": "Insight",
+        "insightDetails": {
+            "state": "Start", "eventSource": "iam.amazonaws.com", "eventName": "ListUsers",
+            "insightType": "ApiCallRateInsight",
+            "insightContext": {
+                "statistics": {"baseline": {"average": 0.5}, "insight": {"average": 12.0},
+                               "insightDuration": 1, "baselineDuration": 1440},
+                "attributions": [{"attribute": "userIdentityArn",
+                                  "insight": [{"value": "arn:aws:iam::1:user/a",
+                                               "average": 12.0}],
+                                  "baseline": [{"value": "arn:aws:iam::1:user/b",
+                                                "average": 0.5}]}]}}}
+    size = ingest(data, [insight, make_event(account=INVICTUS_ACCOUNT)])
+    store = make_store(selectors=({"Name": "insights", "FieldSelectors": [
+        {"Field": "eventCategory", "Equals": ["Insight"]}]},), insights_source="source-id")
+    writer = make_writer(data, [store])
+    drain(writer, size)
+    rows = duck(data, store.id, "SELECT insightstate, insighteventname, insighttype, "
+                "insightcontext.baselineaverage, insightcontext.insightaverage, "
+                "insightcontext.baselineduration, "
+                "insightcontext.attributions[1].insight[1].value, eventtime FROM t")
+    assert len(rows) == 1
+    assert rows[0][:7] == ("Start", "ListUsers", "ApiCallRateInsight", 0.5, 12.0, 1440,
+                           "arn:aws:iam::1:user/a")
+    assert check(data, writer.location, store.id) == []

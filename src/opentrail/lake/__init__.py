@@ -31,7 +31,7 @@ from opentrail.lake._model import (
     store_arn,
     store_category,
 )
-from opentrail.lake._schema import LakeEntry, schema_of, to_table
+from opentrail.lake._schema import LakeEntry, schema_of, table_ddl, to_table
 from opentrail.lake._selection import (
     DEFAULT_STORE_SELECTORS,
     MAX_STORE_SELECTORS,
@@ -81,6 +81,7 @@ __all__ = [
     "source_opener",
     "store_arn",
     "store_category",
+    "table_ddl",
     "to_table",
     "validate_lake",
 ]

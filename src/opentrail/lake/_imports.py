@@ -47,6 +47,7 @@ from opentrail.errors import (
     ImportNotFound,
     InvalidEventDataStoreCategory,
     InvalidEventDataStoreStatus,
+    InvalidRecord,
     ValidationError,
 )
 from opentrail.events import parse_record
@@ -149,7 +150,7 @@ class ImportSink(Protocol):
 
     def files(self, store_id: str) -> list[FileEntry]: ...
 
-    def add_files(self, store: EventDataStore, files: list[tuple[str, bytes, int]]) -> None: ...
+    def write_import(self, store: EventDataStore, table: Any, name: str) -> list[FileEntry]: ...
 
     def exclusive(self) -> AbstractContextManager[Any]: ...
 
@@ -177,29 +178,15 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, prefix
 
 
-def write_import_batch(sink: ImportSink, store: EventDataStore, import_id: str,
-                       first_n: int, entries: list[tuple[str, Any]]) -> int:
-    """Write one batch of imported records `(partition, LakeEntry)` into the store's
-    partitions as `import-<ImportId>-<n:06d>.parquet` files; returns the number of files.
-    The one place imports touch the Parquet writing code (lake/_schema, lake/_writer)."""
+def write_import_batch(sink: ImportSink, store: EventDataStore, name: str,
+                       entries: list[Any]) -> None:
+    """Write one batch of imported records (`LakeEntry`, seq None) into the store's
+    partitions as `<partition>/<name>.parquet` files. The one place imports touch the
+    Parquet writing code (lake/_schema, LakeWriter.write_import)."""
     from opentrail.lake._schema import to_table
-    from opentrail.lake._writer import MAX_ROWS, parquet_bytes
 
-    parts: dict[str, list[Any]] = {}
-    for part, entry in entries:
-        parts.setdefault(part, []).append(entry)
-    files: list[tuple[str, bytes, int]] = []
-    n = first_n
-    for part in sorted(parts):
-        rows = parts[part]
-        for i in range(0, len(rows), MAX_ROWS):
-            chunk = rows[i : i + MAX_ROWS]
-            data = parquet_bytes(to_table(store.kind, chunk))
-            files.append((f"{part}/import-{import_id}-{n:06d}.parquet", data, len(chunk)))
-            n += 1
-    if files:
-        sink.add_files(store, files)
-    return len(files)
+    if entries:
+        sink.write_import(store, to_table(store.kind, entries), name)
 
 
 @dataclass
@@ -578,7 +565,7 @@ class _Run:
         for n, obj in enumerate(records):
             try:
                 record = parse_record(obj, default_account=f.account, default_region=f.region)
-            except ValidationError as exc:
+            except (ValidationError, InvalidRecord) as exc:
                 bad.append(f"record {n}: {exc.message}")
                 continue
             if not start <= record.event_time <= end or record.event_time < oldest:
@@ -638,15 +625,18 @@ class _Run:
                     self.known[date] = self._read_ids(date)
                 entries = [(p, e) for p, e in entries
                            if e.obj.get("eventID") not in self.known[p.rsplit("date=", 1)[1]]]
-                with runner._lock:
-                    first = runner._db.execute("SELECT next_file FROM imports WHERE id=?",
-                                               (job.id,)).fetchone()[0]
-                count = write_import_batch(sink, store, job.id, first, entries)
+                if entries:
+                    # The number is taken before writing: a batch redone after a crash
+                    # gets a new one and never replaces the file of the one before.
+                    with runner._tx() as db:
+                        n = db.execute("SELECT next_file FROM imports WHERE id=?",
+                                       (job.id,)).fetchone()[0]
+                        db.execute("UPDATE imports SET next_file=? WHERE id=?", (n + 1, job.id))
+                    write_import_batch(sink, store, f"import-{job.id}-{n:06d}",
+                                       [e for _, e in entries])
             for part, entry in entries:
                 self.known.setdefault(part.rsplit("date=", 1)[1], set()).add(
                     str(entry.obj.get("eventID")))
-        else:
-            count = 0
         now = runner._clock.now()
         with runner._tx() as db:
             db.executemany("INSERT OR IGNORE INTO done VALUES (?,?)",
@@ -654,10 +644,9 @@ class _Run:
             db.executemany("UPDATE failures SET status='SUCCEEDED', updated=? WHERE "
                            "import_id=? AND location=?",
                            [(now, job.id, loc) for loc in self.buffered_files])
-            db.execute("UPDATE imports SET next_file=next_file+?, files_completed="
-                       "files_completed+?, events_completed=events_completed+?, updated=? "
-                       "WHERE id=?", (count, len(self.buffered_files), len(entries), now,
-                                      job.id))
+            db.execute("UPDATE imports SET files_completed=files_completed+?, "
+                       "events_completed=events_completed+?, updated=? WHERE id=?",
+                       (len(self.buffered_files), len(entries), now, job.id))
         self.buffer, self.buffered_files = [], []
         self.pending_ids.clear()
 

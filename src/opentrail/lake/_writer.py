@@ -22,12 +22,14 @@ error of each store is kept for GetEventDataStore and the console (`status`).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -49,12 +51,12 @@ log = logging.getLogger(__name__)
 
 WRITER_FILE = "lake-writer.db"
 BATCH = 20_000
-LINGER = 2.0  # seconds a partial batch may wait to fill
+LINGER = 5.0  # seconds a partial batch may wait to fill (fewer files and manifests)
 POLL = 0.2
 MAINTAIN_EVERY = 60.0
 COVERAGE_EVERY = 300.0  # seconds before ranges examined without new rows get a manifest
 MAX_BACKOFF = 60.0
-SMALL_FILE = 32_768  # rows: files below it are compacted
+SMALL_FILE = 16_384  # rows: files below it are compacted (a full batch is not)
 COMPACT_MIN = 4  # small files in a partition before they are merged
 MAX_ROWS = 131_072  # rows per file (one row group)
 
@@ -117,8 +119,6 @@ def parquet_bytes(table: Any) -> bytes:
 
 
 def _file_entry(key: str, data: bytes, rows: int, seqs: list[int | None]) -> FileEntry:
-    import hashlib
-
     known = [s for s in seqs if s is not None]
     return FileEntry(key, hashlib.sha256(data).hexdigest(), rows, len(data),
                      min(known) if known else None, max(known) if known else None)
@@ -145,6 +145,11 @@ class LakeWriter:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        # status() reads on its own connection: an API call never waits for a batch (or
+        # for a failing location's timeouts) to finish.
+        self._reader = sqlite3.connect(data_dir / WRITER_FILE, check_same_thread=False)
+        self._reader.execute("PRAGMA busy_timeout=10000")
+        self._reader_lock = threading.Lock()
         self._lock = threading.RLock()
         row = self._db.execute("SELECT seq FROM cursor WHERE name='ledger'").fetchone()
         self.cursor: int = row[0] if row else 0
@@ -159,13 +164,15 @@ class LakeWriter:
         with self._lock:
             self._db.close()
             self._ledger.close()
+        with self._reader_lock:
+            self._reader.close()
 
     # -- status --------------------------------------------------------------------------
 
     def status(self, store_id: str) -> LakeStatus:
         """The store's last location error (kept until a write succeeds), rows and files."""
-        with self._lock:
-            files, rows, size = self._db.execute(
+        with self._reader_lock:
+            files, rows, size = self._reader.execute(
                 "SELECT COUNT(*), COALESCE(SUM(rows), 0), COALESCE(SUM(bytes), 0) FROM files "
                 "WHERE store_id = ?", (store_id,)).fetchone()
         health = self._health.get(store_id, _Health())
@@ -204,9 +211,6 @@ class LakeWriter:
                     self._recover()
                     self._recovered = True
                 done = self._batch(force)
-                if done == 0 and self._clock.now() - self._last_maintain >= MAINTAIN_EVERY:
-                    self.maintain()
-                return done
             except StorageError as exc:
                 self._recovered = False  # the next try first removes what this one left
                 self._failed([s.id for s in self._stores()], exc)
@@ -214,9 +218,29 @@ class LakeWriter:
             except BaseException:
                 self._recovered = False
                 raise
+            if done == 0 and self._clock.now() - self._last_maintain >= MAINTAIN_EVERY:
+                self.maintain()
+            return done
+
+    def maintain(self) -> None:
+        """Compact small files and drop partitions past retention, store by store. A
+        store whose maintenance fails keeps the error and is tried again next time; it
+        never holds up the batches."""
+        self._last_maintain = self._clock.now()
+        for store in self._stores():
+            if store.kind not in KINDS:
+                continue
+            try:
+                self._retire(store)
+                self._compact(store)
+            except StorageError as exc:
+                self._recovered = False
+                self._failed([store.id], exc)
+                log.warning("lake writer: maintenance of store %s failed: %s", store.id, exc)
 
     def _batch(self, force: bool) -> int:
-        waiting = next_seq(self._ledger) - self.cursor
+        head = next_seq(self._ledger)
+        waiting = head - self.cursor
         if waiting <= 0:
             self._waiting_since = None
             return self._flush_coverage(force)
@@ -225,11 +249,17 @@ class LakeWriter:
             self._waiting_since = now
         if waiting < BATCH and not force and now - self._waiting_since < LINGER:
             return 0
+        # Stores are read after the ledger's head: a store created later starts at or
+        # after it (its start_seq is the ledger's size when it was created).
+        stores = [s for s in self._stores() if s.receiving and s.kind in KINDS]
+        self._flush_changed()
+        if not stores:  # nothing receives: move on without reading a body
+            self._commit([], head)
+            self._waiting_since = None
+            return waiting
         rows = rows_from(self._ledger, self.cursor, BATCH)
         if not rows:
             return 0
-        stores = [s for s in self._stores() if s.receiving and s.kind in KINDS]
-        self._flush_changed()
         changes = self._select(rows, stores)
         self._commit(changes, rows[-1].seq + 1)
         self._waiting_since = None
@@ -317,8 +347,6 @@ class LakeWriter:
     def _record(self, changes: list[_Change], chains: dict[str, dict[str, Any]],
                 manifests: dict[str, tuple[int, bytes]], cursor: int | None,
                 now: float) -> None:
-        import hashlib
-
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -436,14 +464,6 @@ class LakeWriter:
 
     # -- maintenance: compaction and retention ---------------------------------------------
 
-    def maintain(self) -> None:
-        """Compact small files and drop partitions past retention, store by store."""
-        self._last_maintain = self._clock.now()
-        for store in self._stores():
-            if store.kind not in KINDS:
-                continue
-            self._retire(store)
-            self._compact(store)
 
     def _retire(self, store: EventDataStore) -> None:
         if store.retention_days <= 0:
@@ -477,8 +497,14 @@ class LakeWriter:
             total += entry.rows
         if len(group) < 2:
             return
-        tables = [pq.read_table(io.BytesIO(self.location.get(f"{store.id}/{e.key}")))
-                  for e in group]
+        tables = []
+        for entry in group:
+            raw = self.location.get(f"{store.id}/{entry.key}")
+            if hashlib.sha256(raw).hexdigest() != entry.sha256:  # never launder a change
+                raise StorageError("FileChanged", f"{entry.key} of store {store.id} changed "
+                                   "since it was written; it is not compacted. Run "
+                                   "`opentrail validate-lake` on the store.")
+            tables.append(pq.read_table(io.BytesIO(raw)))
         table = pa.concat_tables(tables).sort_by("seq")
         first = min(e.first_seq or 0 for e in group)
         last = max(e.last_seq or 0 for e in group)
@@ -492,25 +518,42 @@ class LakeWriter:
     def _pending_store(self, store: EventDataStore) -> EventDataStore:
         return self._snapshot(store, self._chain(store.id))
 
-    def add_files(self, store: EventDataStore, files: list[tuple[str, bytes, int]]) -> None:
-        """Add files that do not come from the ledger (imports: `(key, parquet bytes,
-        rows)`, keys relative to the store's folder) in one commit with its own manifest,
-        so validate-lake accounts for them; their rows carry no seq. Callers that must see
-        the store unchanged between reading and adding hold `exclusive()`."""
+    def write_import(self, store: EventDataStore, table: Any, name: str) -> list[FileEntry]:
+        """Add imported rows (`to_table(store.kind, ...)` with no seq) to `store`, one file
+        per partition named `<partition>/<name>.parquet` (e.g. `import-<ImportId>-<n:06d>`,
+        so a retried chunk rewrites the same files), recorded in the store's manifest."""
+        import pyarrow.compute as pc
+
+        if not name.startswith("import-") or "/" in name:
+            raise ValueError(f"An import file name starts with 'import-', not {name!r}.")
+        account = table.column("recipientaccountid")
+        if "useridentity" in table.column_names:
+            account = pc.coalesce(account, pc.struct_field(table.column("useridentity"),
+                                                           "accountid"))
+        account = pc.coalesce(account, pa_scalar(store.account))
+        region = pc.coalesce(table.column("awsregion"), pa_scalar(store.region))
+        date = pc.strftime(table.column("eventtime"), format="%Y-%m-%d", locale="C")
+        keys = [f"account={a}/region={r}/date={d}" for a, r, d in zip(
+            account.to_pylist(), region.to_pylist(), date.to_pylist(), strict=True)]
+        added = []
+        for part in sorted(set(keys)):
+            rows = [i for i, k in enumerate(keys) if k == part]
+            data = parquet_bytes(table.take(rows))
+            added.append((_file_entry(f"{part}/{name}.parquet", data, len(rows), []), data))
         with self._lock:
             try:
                 if not self._recovered:
                     self._recover()
                     self._recovered = True
-                change = _Change(self._pending_store(store), added=[
-                    (_file_entry(key, data, rows, []), data) for key, data, rows in files])
-                self._commit([change], None)
+                self._commit([_Change(self._pending_store(store), added=added)], None)
             except BaseException:
-                self._recovered = False
+                self._recovered = False  # the next batch first removes what this left
                 raise
+        return [entry for entry, _ in added]
 
-    def exclusive(self) -> threading.RLock:
-        """The writer's lock: no batch, compaction or retention runs while it is held."""
+    def exclusive(self) -> AbstractContextManager[Any]:
+        """The writer's lock: no batch, compaction, retention or other import write runs
+        while it is held (an import reads the eventIDs a store holds, then adds its rows)."""
         return self._lock
 
     def drop_store(self, store_id: str) -> None:
@@ -523,6 +566,12 @@ class LakeWriter:
             self._db.execute("DELETE FROM chain WHERE store_id = ?", (store_id,))
             self._db.execute("COMMIT")
             self._health.pop(store_id, None)
+
+
+def pa_scalar(value: str) -> Any:
+    import pyarrow as pa
+
+    return pa.scalar(value, pa.string())
 
 
 def _date(key: str) -> str:
