@@ -593,3 +593,41 @@ def test_runner_file_with_invalid_records(tmp_path: Path) -> None:
            for e in pq.read_table(io.BytesIO(data)).column("eventid").to_pylist()]
     assert ids == [HOUR_11[1]["eventID"]]
     runner.close()
+
+
+def test_runner_access_problems_are_failures(tmp_path: Path) -> None:
+    """A file the bucket refuses to hand over (AccessDenied) is a failure with the
+    storage's code; the other files are copied; a retry once access is granted reads it."""
+    from opentrail.lake._imports import ImportSource
+    from opentrail.storage import FolderStorage, StorageError
+
+    runner, store, _ = _runner_setup(tmp_path)
+    denied_key = PLAIN_DAY + _name("1230")
+    (tmp_path / "buckets" / "bkt1" / denied_key).write_bytes(_gz(HOUR_12_RECORDS))
+    denied = {"on": True}
+
+    class Guarded(FolderStorage):
+        def get(self, bucket: str, key: str) -> Any:
+            if key == denied_key and denied["on"]:
+                raise StorageError("AccessDenied", "Access Denied")
+            return super().get(bucket, key)
+
+    runner.open_source = lambda s3: ImportSource("bkt1", "", Guarded(tmp_path / "buckets"))
+    job = runner.start(store.account, store, source("bkt1"), None, None)
+    assert runner.step() is True
+    done = runner.get(store.account, job.id)
+    assert (done.status, done.events_completed, done.files_completed) == (
+        "FAILED", len(HOUR_11), 1)
+    [failure] = runner.failures(store.account, job.id)
+    assert (failure.location, failure.status, failure.error_type) == (
+        f"s3://bkt1/{denied_key}", "FAILED", "AccessDenied")
+    assert "Access Denied" in failure.message
+    denied["on"] = False
+    runner.retry(store.account, job.id)
+    assert [f.status for f in runner.failures(store.account, job.id)] == ["RETRY"]
+    assert runner.step() is True
+    done = runner.get(store.account, job.id)
+    assert (done.status, done.events_completed, done.files_completed) == (
+        "COMPLETED", len(RECORDS), 2)
+    assert [f.status for f in runner.failures(store.account, job.id)] == ["SUCCEEDED"]
+    runner.close()

@@ -85,7 +85,7 @@ def _source(params: dict[str, Any]) -> dict[str, Any]:
 def _check_bucket(service: Any, source: dict[str, Any]) -> None:
     runner = _runner(service)
     s3 = source["S3"]
-    opened = runner._open_source(s3)
+    opened = runner.open_source(s3)
     try:
         exists = opened.storage.bucket_exists(opened.bucket)
     except StorageError as exc:

@@ -209,7 +209,8 @@ class ImportRunner:
     def __init__(self, data_dir: Path, clock: Clock, sink: ImportSink,
                  stores: Callable[[str], EventDataStore | None],
                  open_source: Callable[[dict[str, Any]], ImportSource]) -> None:
-        self._clock, self._sink, self._stores, self._open_source = clock, sink, stores, open_source
+        self._clock, self._sink, self._stores = clock, sink, stores
+        self.open_source = open_source  # S3 member of an ImportSource -> ImportSource
         self._db = sqlite3.connect(data_dir / IMPORTS_FILE, isolation_level=None,
                                    check_same_thread=False)
         self._db.execute("PRAGMA busy_timeout=10000")
@@ -454,7 +455,7 @@ class _Run:
             return
         s3 = job.source.get("S3", {})
         try:
-            source = runner._open_source(s3)
+            source = runner.open_source(s3)
             keys = source.storage.list(source.bucket, source.prefix)
         except StorageError as exc:
             runner._fail(job.id, str(s3.get("S3LocationUri")), exc.code,
@@ -531,9 +532,17 @@ class _Run:
                 raw = source.storage.get(source.bucket, f.key).body
             except StorageError as exc:
                 raise _FileFailed(exc.code, f"Cannot read {location}: {exc.message}") from exc
+            except PermissionError as exc:
+                raise _FileFailed("AccessDenied", f"Cannot read {location}: {exc}.") from exc
+            except OSError as exc:
+                raise _FileFailed("InternalError", f"Cannot read {location}: {exc}.") from exc
             self._parse(location, f, raw)
         except _FileFailed as exc:
             runner._fail(job.id, location, exc.error_type, exc.message)
+            return
+        except (RecursionError, ValueError, TypeError) as exc:  # a hostile file, not a bug
+            runner._fail(job.id, location, "InvalidFileFormat",
+                         f"{location} cannot be read as a CloudTrail log file: {exc}.")
             return
         self.buffered_files.append(location)
 
