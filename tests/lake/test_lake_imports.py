@@ -324,18 +324,34 @@ def held(server: Server) -> Iterator[tuple[str, Path]]:
     fifo = folder / _name("1200")
     os.mkfifo(fifo)
     yield bucket, fifo
-    release(fifo)  # never leave the server's import thread blocked
+    release(fifo, wait=5)  # never leave the server's import thread blocked
 
 
 _RELEASED: set[Path] = set()
 
 
-def release(fifo: Path) -> None:
-    """Write the FIFO's content (HOUR_11) once, however often called."""
+def release(fifo: Path, wait: float = 60.0) -> None:
+    """Write the FIFO's content (HOUR_11) once, however often called, as soon as the
+    import thread opens it for reading; gives up after `wait` seconds without a reader
+    (a dead server), so a failing test never hangs."""
+    import errno
+    import fcntl
+    import time
+
     if fifo in _RELEASED:
         return
     _RELEASED.add(fifo)
-    with open(fifo, "wb") as f:  # blocks until the import thread opens it for reading
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError as exc:
+            if exc.errno != errno.ENXIO or time.monotonic() > deadline:
+                return
+            time.sleep(0.05)
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+    with os.fdopen(fd, "wb") as f:
         f.write(_gz(HOUR_11))
 
 
@@ -631,3 +647,39 @@ def test_runner_access_problems_are_failures(tmp_path: Path) -> None:
         "COMPLETED", len(RECORDS), 2)
     assert [f.status for f in runner.failures(store.account, job.id)] == ["SUCCEEDED"]
     runner.close()
+
+
+def test_import_resumes_after_a_server_crash(s3_env: str,
+                                             tmp_path_factory: pytest.TempPathFactory) -> None:
+    """kill -9 while an import reads a file: the restarted server resumes it (the state is
+    in lake-imports.db) and the store ends with each event once."""
+    srv = Server(tmp_path_factory.mktemp("lake-imports-crash") / "data", free_port(),
+                 extra_args=("--s3-endpoint-url", s3_env))
+    srv.start()
+    fifo: Path | None = None
+    try:
+        tenant = Tenant(srv)
+        ct = tenant.client()
+        bucket = f"held-{uuid.uuid4().hex[:8]}"
+        folder = srv.data_dir / "buckets" / bucket / PLAIN_DAY
+        folder.mkdir(parents=True)
+        (folder / _name("1100")).write_bytes(_gz(HOUR_11[:100]))
+        fifo = folder / _name("1200")
+        os.mkfifo(fifo)
+        arn = new_store(ct)
+        import_id = ct.start_import(Destinations=[arn],
+                                    ImportSource=source(bucket))["ImportId"]
+        # The first file is copied; the thread then blocks on the FIFO, IN_PROGRESS.
+        wait_until(lambda: ct.get_import(ImportId=import_id)["ImportStatus"] == "IN_PROGRESS",
+                   timeout=60)
+        srv.kill(signal.SIGKILL)
+        srv.start()
+        threading.Thread(target=release, args=(fifo,), daemon=True).start()
+        got = finished(ct, import_id)
+        assert got["ImportStatus"] == "COMPLETED"
+        assert got["ImportStatistics"]["FilesCompleted"] == 2
+        assert sorted(e for _, e in rows(srv, arn)) == sorted(r["eventID"] for r in HOUR_11)
+    finally:
+        if fifo is not None:
+            release(fifo, wait=5)
+        srv.kill(signal.SIGTERM)
