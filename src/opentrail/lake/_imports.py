@@ -439,6 +439,7 @@ class _Run:
         self.buffer: list[tuple[str, Any]] = []
         self.buffered_files: list[str] = []
         self.known: dict[str, set[str]] = {}  # date -> eventIDs in the store that day
+        self.read_keys: set[str] = set()  # the store's files whose eventIDs are in known
         self.pending_ids: set[str] = set()
 
     def stopped(self) -> bool:
@@ -597,25 +598,26 @@ class _Run:
     def _known(self, event_time: int) -> set[str]:
         """eventIDs the store holds on the event's date (any account or region)."""
         date = datetime.fromtimestamp(event_time, UTC).strftime("%Y-%m-%d")
-        known = self.known.get(date)
-        if known is None:
-            known = self.known[date] = self._read_ids(date)
-        return known
+        if date not in self.known:
+            self._read_ids(date)
+        return self.known[date]
 
-    def _read_ids(self, date: str) -> set[str]:
+    def _read_ids(self, date: str) -> None:
+        """Add the eventIDs of the store's files of `date` not read yet to `known`
+        (files never change once written: a compaction or a batch adds a new one)."""
         import pyarrow.parquet as pq
 
         assert self.store is not None
         sink = self.runner._sink
-        ids: set[str] = set()
+        ids = self.known.setdefault(date, set())
         with sink.exclusive():
             for entry in sink.files(self.store.id):
-                if f"/date={date}/" not in f"/{entry.key}":
+                if f"/date={date}/" not in f"/{entry.key}" or entry.key in self.read_keys:
                     continue
                 raw = sink.location.get(f"{self.store.id}/{entry.key}")
                 table = pq.read_table(io.BytesIO(raw), columns=["eventid"])
                 ids.update(v for v in table.column("eventid").to_pylist() if v)
-        return ids
+                self.read_keys.add(entry.key)
 
     def _flush(self) -> None:
         """Write the buffered events, then mark their files done (and retried failures
@@ -631,7 +633,7 @@ class _Run:
             with sink.exclusive():
                 # Again under the writer's lock: what it wrote since the ids were read.
                 for date in {p.rsplit("date=", 1)[1] for p, _ in entries}:
-                    self.known[date] = self._read_ids(date)
+                    self._read_ids(date)
                 entries = [(p, e) for p, e in entries
                            if e.obj.get("eventID") not in self.known[p.rsplit("date=", 1)[1]]]
                 if entries:
