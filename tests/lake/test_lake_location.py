@@ -221,3 +221,34 @@ def test_docs_reads_work_and_show_the_schema(tmp_path: Path) -> None:
     table = scope["table"]
     assert table.num_rows == size
     assert set(table.column("account").to_pylist()) == {INVICTUS_ACCOUNT}
+
+
+@pytest.mark.e2e
+def test_the_server_writes_stores_to_an_s3_lake(moto_url: str, tmp_path: Path) -> None:
+    from conftest import Server, free_port, post_records, wait_until
+
+    _s3(moto_url).create_bucket(Bucket="server-lake")
+    server = Server(tmp_path / "data", free_port(), extra_args=(
+        "--lake-location", "s3://server-lake/lake", "--s3-endpoint-url", moto_url))
+    server.start()
+    try:
+        client: Any = server.client()
+        arn = client.create_event_data_store(Name="s3-store")["EventDataStoreArn"]
+        store_id = arn.rsplit("/", 1)[1]
+        events = [make_event(f"Call{i}") for i in range(10)]
+        post_records(server, events)
+        location = S3Location("server-lake", "lake", moto_url)
+
+        def written() -> bool:  # the events, beside the server's own audit records
+            scan = location.scan(store_id)
+            if not scan.paths:
+                return False
+            ids = scan.dataset().to_table(columns=["eventid"])
+            return {str(e["eventID"]) for e in events} <= set(ids.column(0).to_pylist())
+
+        wait_until(written, timeout=30)
+        assert any(k.startswith(f"{store_id}/_manifests/") for k in location.keys(store_id))
+    finally:
+        import signal
+
+        server.kill(signal.SIGTERM)
