@@ -463,3 +463,40 @@ def test_an_insight_store_holds_insights_events_in_the_insights_schema(
     assert rows[0][:7] == ("Start", "ListUsers", "ApiCallRateInsight", 0.5, 12.0, 1440,
                            "arn:aws:iam::1:user/a")
     assert check(data, writer.location, store.id) == []
+
+
+def test_odd_values_convert_without_losing_the_row() -> None:
+    from opentrail.lake import LakeEntry, to_table
+
+    odd = [
+        {"eventTime": "2023-07-10T11:42:36.250Z", "eventName": 5, "readOnly": "true",
+         "requestParameters": "not an object", "userIdentity": None,
+         "resources": [{"ARN": "arn:a"}, {"accountId": 7}]},
+        {"eventTime": "2023-07-10T11:42:37Z", "readOnly": False,
+         "requestParameters": {"n": 1, "s": "x", "z": None, "o": {"b": [1, 2]}},
+         "userIdentity": {"type": "Root", "sessionContext": {"attributes": {
+             "creationDate": "2023-01-01T00:00:00Z", "mfaAuthenticated": False}}}},
+        {"eventTime": "not a time", "tlsDetails": {"tlsVersion": "TLSv1.3"}},
+    ]
+    table = to_table("cloudtrail", [LakeEntry(i, canonical_bytes(o), o)
+                                    for i, o in enumerate(odd)])
+    rows = table.to_pylist()
+    assert [r["eventname"] for r in rows] == ["5", None, None]
+    assert [r["readonly"] for r in rows] == [True, False, None]
+    assert [r["requestparameters"] for r in rows] == [
+        None, [("n", "1"), ("s", "x"), ("z", None), ("o", '{"b":[1,2]}')], None]
+    assert rows[0]["useridentity"] is None and rows[2]["useridentity"] is None
+    identity = rows[1]["useridentity"]
+    assert identity["type"] == "Root" and identity["arn"] is None
+    assert identity["sessioncontext"]["attributes"]["mfaauthenticated"] == "false"
+    assert identity["sessioncontext"]["attributes"]["creationdate"].year == 2023
+    assert identity["sessioncontext"]["sessionissuer"] is None
+    assert rows[0]["resources"] == [
+        {"accountid": None, "type": None, "arn": "arn:a", "arnprefix": None},
+        {"accountid": "7", "type": None, "arn": None, "arnprefix": None}]
+    assert rows[1]["resources"] is None
+    assert rows[2]["tlsdetails"] == {"tlsversion": "TLSv1.3", "ciphersuite": None,
+                                     "clientprovidedhostheader": None}
+    assert rows[0]["eventtime"].microsecond == 250_000
+    assert rows[2]["eventtime"] is None
+    assert [r["seq"] for r in rows] == [0, 1, 2]

@@ -190,9 +190,6 @@ def to_table(kind: str, entries: Sequence[LakeEntry]) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=SCHEMAS[kind])
 
 
-_EMPTY: dict[str, Any] = {}
-
-
 def _values(objs: list[Any], key: str | tuple[str, ...]) -> list[Any]:
     if isinstance(key, str):
         return [o.get(key) for o in objs]
@@ -228,9 +225,17 @@ def _strings(values: list[Any]) -> pa.Array:
 
 
 def _timestamps(values: list[Any]) -> pa.Array:
+    """ISO 8601 UTC text to milliseconds; a value that is not such a time is NULL."""
+    errors = (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError)
     try:
         return pa.array(values, type=pa.string()).cast(TIMESTAMP)
-    except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
+    except errors:
+        pass
+    valid = [v if isinstance(v, str) and epoch_seconds(v) is not None else None
+             for v in values]
+    try:
+        return pa.array(valid, type=pa.string()).cast(TIMESTAMP)
+    except errors:
         pass
     millis = []
     for v in values:
@@ -280,10 +285,21 @@ _LEAVES = {_S: _strings, _TS: _timestamps, _M: _maps, _B: _bools, _F: _floats, _
 
 
 def _struct(values: list[Any], fields: tuple[Field, ...]) -> pa.Array:
-    objs = [v if type(v) is dict else _EMPTY for v in values]
-    mask = pa.array([type(v) is not dict for v in values], type=pa.bool_())
+    """Children are gathered only from the records that have the object (most records
+    lack most optional structs), then spread back with nulls where it is absent."""
+    struct_type = _struct_type(fields)
+    present = [i for i, v in enumerate(values) if type(v) is dict]
+    if not present:
+        return pa.nulls(len(values), struct_type)
+    objs = values if len(present) == len(values) else [values[i] for i in present]
     children = [_column(objs, key, kind) for _name, key, kind in fields]
-    return pa.StructArray.from_arrays(children, fields=list(_struct_type(fields)), mask=mask)
+    compact = pa.StructArray.from_arrays(children, fields=list(struct_type))
+    if objs is values:
+        return compact
+    index: list[int | None] = [None] * len(values)
+    for j, i in enumerate(present):
+        index[i] = j
+    return compact.take(pa.array(index, type=pa.int32()))
 
 
 def _struct_list(values: list[Any], fields: tuple[Field, ...]) -> pa.Array:
