@@ -319,3 +319,29 @@ class InvalidMaxResults(ValidationError):
 
 class InvalidNextToken(ValidationError):
     code = "InvalidNextTokenException"
+
+
+# -- CloudTrail Lake: imports (spec lake.md §8, §10) -------------------------------------------
+
+class AccountHasOngoingImport(ValidationError):
+    """A new import is started while a previous one of the account is still in progress."""
+
+    code = "AccountHasOngoingImportException"
+
+
+class ImportNotFound(NotFound):
+    """The specified import was not found."""
+
+    code = "ImportNotFoundException"
+
+
+class InvalidImportSource(ValidationError):
+    """The source S3 bucket is not valid for import."""
+
+    code = "InvalidImportSourceException"
+
+
+class EventDataStoreHasOngoingImport(ValidationError):
+    """An event data store is updated or deleted while an import into it is in progress."""
+
+    code = "EventDataStoreHasOngoingImportException"

@@ -34,7 +34,7 @@ from opentrail.history import (
     start_indexer_thread,
 )
 from opentrail.insights import CounterStore, InsightsEngine
-from opentrail.lake import EventDataStore, LakeWriter, QueryRunner, StoreCatalog
+from opentrail.lake import EventDataStore, ImportRunner, LakeWriter, QueryRunner, StoreCatalog
 from opentrail.ledger import AuditJournal, Checkpointer, LedgerWriter
 from opentrail.storage import Storage, open_storage
 from opentrail.trails import Delivery, SigningKeys, TrailStore
@@ -76,6 +76,7 @@ class Service:
     lake_delete_files: Callable[[EventDataStore], None] | None = None
     lake_writer: LakeWriter | None = None  # ledger reader writing stores' Parquet files
     queries: QueryRunner | None = None  # Lake queries (lake-queries.db), docs/lake.md
+    lake_imports: ImportRunner | None = None  # StartImport's thread (lake-imports.db)
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None,
@@ -120,6 +121,7 @@ class Service:
         self._start_delivery()
         self._start_insights()
         self._start_lake_writer()
+        self._start_lake_imports()
 
     def _start_delivery(self) -> None:
         from opentrail.trails import selects
@@ -167,6 +169,16 @@ class Service:
             lambda ref, owner, region: catalog.resolve(ref, owner, region, active=True),
             storage=self.trail_storage, signing_keys=self.signing_keys,
             timeout=self.settings.query_timeout)
+
+    def _start_lake_imports(self) -> None:
+        from opentrail.lake import source_opener
+
+        assert self.lake is not None and self.lake_writer is not None
+        imports = self.lake_imports = ImportRunner(
+            self.settings.data_dir, self.clock, self.lake_writer, self.lake.get_any,
+            source_opener(self.settings.data_dir, self.settings.s3_endpoint_url or None))
+        stop = self._stop
+        self._spawn(lambda: imports.run(stop), "lake-imports")
 
     def _lake_receives(self, store: EventDataStore, account: str, region: str,
                        obj: dict[str, Any], category: Category) -> bool:
@@ -289,6 +301,8 @@ class Service:
         self.trails.close()
         if self.queries is not None:
             self.queries.close()
+        if self.lake_imports is not None:
+            self.lake_imports.close()
         if self.lake_writer is not None:
             self.lake_writer.close()
         if self.lake is not None:

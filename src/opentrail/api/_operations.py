@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from opentrail.api._channels import CHANNEL_OPERATIONS
+from opentrail.api._imports import IMPORT_OPERATIONS
 from opentrail.api._insights import list_insights_metric_data
 from opentrail.api._lookup import lookup_events
 from opentrail.api._public_keys import list_public_keys
@@ -54,6 +55,8 @@ def operations(service: Any) -> dict[str, Operation]:
         add(store_op, handler, service)
     for query_op, handler in QUERY_OPERATIONS.items():
         add(query_op, handler, service)
+    for import_op, handler in IMPORT_OPERATIONS.items():
+        add(import_op, handler, service)
     # Tags, Insights selectors and channels also take event data stores: these handlers
     # replace the trail/channel ones above and call them for everything else.
     for shared_op, handler in SHARED_OPERATIONS.items():

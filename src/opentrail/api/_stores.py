@@ -143,14 +143,19 @@ def list_event_data_stores(service: Any, params: dict[str, Any], ctx: AuthContex
 
 def update_event_data_store(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
     ref = _required(params, "EventDataStore")
+    if service.lake_imports is not None:
+        service.lake_imports.guard(_resolve(service, ctx, ref), "updated")
     store = _catalog(service).update(_owner(service, ctx, ref), ctx.region, ref,
                                      _settings(params, ctx))
     return _federation(_shape(store))
 
 
 def _delete_guard(service: Any) -> Callable[[EventDataStore], None]:
-    """What DeleteEventDataStore checks beyond the catalog: no channel delivers to it."""
+    """What DeleteEventDataStore checks beyond the catalog: no import into it is in
+    progress and no channel delivers to it."""
     def guard(store: EventDataStore) -> None:
+        if service.lake_imports is not None:
+            service.lake_imports.guard(store, "deleted")
         for channel in _channels(service).list(store.account, store.region):
             if any(_names_store(d, store) for d in channel.destinations):
                 raise ChannelExistsForEDS(

@@ -24,6 +24,7 @@ from opentrail.lake._engine import (
     StoreFiles,
     open_engine,
 )
+from opentrail.lake._imports import IMPORTS_FILE, ImportRunner, source_opener
 from opentrail.lake._location import (
     FolderLocation,
     LakeLocation,
@@ -61,6 +62,7 @@ __all__ = [
     "DEFAULT_STORE_SELECTORS",
     "EXTENDABLE",
     "FIXED",
+    "IMPORTS_FILE",
     "INGESTION_CATEGORIES",
     "MAX_STORES_PER_REGION",
     "MAX_STORE_SELECTORS",
@@ -76,6 +78,7 @@ __all__ = [
     "EventDataStore",
     "FileEntry",
     "FolderLocation",
+    "ImportRunner",
     "LakeEntry",
     "LakeLocation",
     "LakeReport",
@@ -102,6 +105,7 @@ __all__ = [
     "render",
     "render_row",
     "schema_of",
+    "source_opener",
     "store_arn",
     "store_category",
     "table_ddl",

@@ -29,6 +29,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -540,8 +541,20 @@ class LakeWriter:
             data = parquet_bytes(table.take(rows))
             added.append((_file_entry(f"{part}/{name}.parquet", data, len(rows), []), data))
         with self._lock:
-            self._commit([_Change(self._pending_store(store), added=added)], None)
+            try:
+                if not self._recovered:
+                    self._recover()
+                    self._recovered = True
+                self._commit([_Change(self._pending_store(store), added=added)], None)
+            except BaseException:
+                self._recovered = False  # the next batch first removes what this left
+                raise
         return [entry for entry, _ in added]
+
+    def exclusive(self) -> AbstractContextManager[Any]:
+        """The writer's lock: no batch, compaction, retention or other import write runs
+        while it is held (an import reads the eventIDs a store holds, then adds its rows)."""
+        return self._lock
 
     def drop_store(self, store_id: str) -> None:
         """Delete every file and manifest of a purged store, and forget it."""
