@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import signal
 import time
@@ -235,3 +236,37 @@ def test_another_account_sees_nothing_of_the_store(lake: dict[str, Any]) -> None
                                           "sql": f"SELECT eventid FROM {store}"})
     assert bad.status_code == 400 and "InvalidQueryStatementException" in bad.text
     assert "eventid</th>" not in bad.text
+
+
+def test_console_queries_are_in_the_audit_trail(lake: dict[str, Any]) -> None:
+    """Run and Cancel are recorded as the API's StartQuery / CancelQuery are."""
+    server, client, store = lake["server"], lake["client"], lake["store"]
+    http = _sign_in(server, server.key("reader"))
+    http.headers["user-agent"] = "lake-console-audit-test"
+    sql = f"SELECT eventid FROM {store} WHERE eventname = 'GetObject' LIMIT 2"
+    query_id, _ = _run(http, store, sql)
+    refused = http.post("/lake/query", data={"csrf": _csrf(http.get("/lake").text),
+                                             "region": "us-east-1", "store": store,
+                                             "sql": f"DROP TABLE {store}"})
+    assert refused.status_code == 400
+    cancel = http.post(f"/lake/queries/{query_id}/cancel",
+                       data={"csrf": _csrf(http.get("/lake").text), "region": "us-east-1"})
+    assert cancel.status_code == 400 and "InactiveQuery" not in cancel.text  # words only
+    assert "FINISHED" in cancel.text
+
+    def records(name: str) -> list[dict[str, Any]]:
+        pages = client.get_paginator("lookup_events").paginate(
+            LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": name}])
+        found = [json.loads(e["CloudTrailEvent"]) for p in pages for e in p["Events"]]
+        return [r for r in found if r["userAgent"] == "lake-console-audit-test"]
+
+    wait_until(lambda: len(records("StartQuery")) == 2 and len(records("CancelQuery")) == 1,
+               timeout=30)
+    started = {r["requestParameters"]["queryStatement"]: r for r in records("StartQuery")}
+    ok = started[sql]
+    assert ok["responseElements"] == {"queryId": query_id} and "errorCode" not in ok
+    assert ok["userIdentity"]["accessKeyId"] == server.key("reader").access_key_id
+    assert ok["readOnly"] is False
+    bad = started[f"DROP TABLE {store}"]
+    assert bad["errorCode"] == "InvalidQueryStatementException"
+    assert records("CancelQuery")[0]["errorCode"] == "InactiveQueryException"

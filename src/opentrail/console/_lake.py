@@ -3,15 +3,20 @@
 Queries go through the API's own operations (api/_queries.py: StartQuery, DescribeQuery,
 GetQueryResults, ListQueries, CancelQuery) with the signed-in key's AuthContext, so the
 console checks, refuses and isolates exactly as the API does: one implementation.
-Errors are the API's messages. Starting and cancelling are CSRF-protected POSTs.
+Errors are the API's messages. Starting and cancelling are CSRF-protected POSTs, and
+are recorded in the ledger as the API records them (a `StartQuery` / `CancelQuery` event
+of the signed-in key, with the statement in requestParameters): running a query from the
+console is no way around the audit trail.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -21,6 +26,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
+from opentrail.api._audit import audit_record, outcome, prepare
 from opentrail.api._queries import (
     cancel_query,
     describe_query,
@@ -28,6 +34,7 @@ from opentrail.api._queries import (
     list_queries,
     start_query,
 )
+from opentrail.auth import AuthContext
 from opentrail.console._console import Console, Viewer, read_form
 from opentrail.console._export import escape_cell
 from opentrail.errors import OpenTrailError, ValidationError
@@ -147,6 +154,41 @@ async def lake_page(console: Console, request: Request, viewer: Viewer) -> Respo
     return console.render(request, "lake.html", viewer, **context)
 
 
+Operation = Callable[[Any, dict[str, Any], AuthContext], dict[str, Any]]
+
+
+async def _audited(console: Console, request: Request, ctx: AuthContext, name: str,
+                   operation: Operation, params: dict[str, Any]) -> dict[str, Any]:
+    """Run one of the API's operations and record it in the ledger as the API does (the
+    record is prepared and a ledger slot reserved first, so a call that ran is never left
+    unrecorded for want of room); raises the operation's OpenTrailError after recording it."""
+    service = console.service
+    record = audit_record(ctx, name, params,
+                          source_ip=request.client.host if request.client else "",
+                          user_agent=request.headers.get("user-agent", ""),
+                          request_id=str(uuid.uuid4()), read_only=False,
+                          organization_account=service.settings.organization_account,
+                          now=service.clock.now())
+    prepare(record)
+    service.writer.reserve(1)
+    result: dict[str, Any] | None = None
+    error: OpenTrailError | None = None
+    try:
+        try:
+            result = await run_in_threadpool(operation, service, params, ctx)
+        except OpenTrailError as err:
+            error = err
+        future = service.writer.submit([outcome(record, result, error)], reserved=True)
+    except BaseException:
+        service.writer.release(1)
+        raise
+    await asyncio.wrap_future(future)
+    if error is not None:
+        raise error
+    assert result is not None
+    return result
+
+
 def _refused(console: Console, request: Request, viewer: Viewer) -> Response:
     return console.render(request, "error.html", viewer, status=403,
                           title="The query was refused",
@@ -163,9 +205,8 @@ async def query_submit(console: Console, request: Request, viewer: Viewer) -> Re
     region = _region(console, form.get("region"))
     statement = form.get("sql", "")
     try:
-        started = await run_in_threadpool(start_query, console.service,
-                                          {"QueryStatement": statement},
-                                          viewer.auth(region))
+        started = await _audited(console, request, viewer.auth(region), "StartQuery",
+                                 start_query, {"QueryStatement": statement})
     except OpenTrailError as err:
         context = await run_in_threadpool(_lake_context, console, viewer, region,
                                           form.get("store"), None, statement)
@@ -239,8 +280,8 @@ async def cancel_submit(console: Console, request: Request, viewer: Viewer) -> R
         return _refused(console, request, viewer)
     region = _region(console, form.get("region"))
     query_id = _query_id(request)
-    await run_in_threadpool(cancel_query, console.service, {"QueryId": query_id},
-                            viewer.auth(region))
+    await _audited(console, request, viewer.auth(region), "CancelQuery", cancel_query,
+                   {"QueryId": query_id})
     return RedirectResponse(_query_url(query_id, region, form.get("store")), 303)
 
 
