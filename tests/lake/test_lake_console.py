@@ -270,3 +270,24 @@ def test_console_queries_are_in_the_audit_trail(lake: dict[str, Any]) -> None:
     bad = started[f"DROP TABLE {store}"]
     assert bad["errorCode"] == "InvalidQueryStatementException"
     assert records("CancelQuery")[0]["errorCode"] == "InactiveQueryException"
+
+
+def test_the_writers_error_is_shown_escaped() -> None:
+    """A failing Lake location shows on the store's row (GetEventDataStore's seam:
+    LakeWriter.status), as text."""
+    from lakewriting import make_store
+
+    from opentrail import __version__
+    from opentrail.console._lake import StoreRow
+    from opentrail.console._view import View
+
+    store = make_store(name="audit")
+    row = StoreRow(store, 10, 1, "<b>S3 bucket lake-data is gone</b>", 1_790_000_000.0,
+                   None)
+    html = View(__version__).render(
+        "lake.html", viewer=None, path="/lake", csrf="t", rows=[row], current=store,
+        samples=[], region="us-east-1", statement="", sample="0", history=[],
+        page_size=100).body.decode()
+    assert '<span class="badge bad">Failing</span>' in html
+    assert "&lt;b&gt;S3 bucket lake-data is gone&lt;/b&gt;" in html and "<b>S3" not in html
+    assert "since 2026-09-21" in html and "None yet" in html
