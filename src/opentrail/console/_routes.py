@@ -1,7 +1,8 @@
 """The console's routes, mounted by the API's app beside the AWS endpoints.
 
 GET pages only at `/`, `/signin`, `/events`, ...; the forms that change state or run work
-(sign-in, sign-out, a trail's Validate now) POST to their own paths. The AWS API keeps `POST /`.
+(sign-in, sign-out, a trail's Validate now, a Lake query's
+Run and Cancel) POST to their own paths. The AWS API keeps `POST /`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,13 @@ from starlette.staticfiles import StaticFiles
 from opentrail.console._console import Console, page
 from opentrail.console._events import download, event_page, events_page
 from opentrail.console._insight import insights_page
+from opentrail.console._lake import (
+    cancel_submit,
+    lake_page,
+    query_download,
+    query_page,
+    query_submit,
+)
 from opentrail.console._overview import activity_page
 from opentrail.console._resource import resource_page
 from opentrail.console._signin import signin_page, signin_submit, signout
@@ -54,5 +62,12 @@ def console_routes(service: Service) -> list[BaseRoute]:
         Route("/trails", page(console, trails_page), methods=["GET"]),
         Route("/trails/validate", page(console, validate_now), methods=["POST"]),
         Route("/insights", page(console, insights_page), methods=["GET"]),
+        Route("/lake", page(console, lake_page), methods=["GET"]),
+        Route("/lake/query", page(console, query_submit), methods=["POST"]),
+        Route("/lake/queries/{query_id}", page(console, query_page), methods=["GET"]),
+        Route("/lake/queries/{query_id}/download", page(console, query_download),
+              methods=["GET"]),
+        Route("/lake/queries/{query_id}/cancel", page(console, cancel_submit),
+              methods=["POST"]),
         Mount("/static", StaticFiles(directory=Path(HERE / "static")), name="static"),
     ]

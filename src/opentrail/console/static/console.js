@@ -82,9 +82,25 @@ function copyButtons() {
   }
 }
 
+function samplePicker() {
+  // Picking a sample puts its SQL in the editor at once; without JavaScript the
+  // "Load sample" button reloads the page with it.
+  const picker = document.querySelector("[data-sample-picker]");
+  const editor = document.querySelector("[data-sql-editor]");
+  if (!picker || !editor) return;
+  const load = document.querySelector("[data-sample-load]");
+  if (load) load.hidden = true;
+  picker.addEventListener("change", () => {
+    const option = picker.options[picker.selectedIndex];
+    editor.value = option.dataset.sql;
+    editor.focus();
+  });
+}
+
 for (const form of document.querySelectorAll("form.filters")) {
   customRange(form);
   attributeRows(form);
 }
 clickableRows();
 copyButtons();
+samplePicker();
