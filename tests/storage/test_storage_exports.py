@@ -15,6 +15,7 @@ def test_all_is_pinned() -> None:
         "StorageError",
         "StoredObject",
         "open_storage",
+        "write_atomic",
     ]
     for name in storage.__all__:
         assert getattr(storage, name).__module__.startswith("opentrail.storage")

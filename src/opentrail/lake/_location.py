@@ -18,13 +18,12 @@ credentials as boto3), so DuckDB or pyarrow read S3 without any DuckDB extension
 from __future__ import annotations
 
 import os
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from opentrail.storage import StorageError
+from opentrail.storage import StorageError, write_atomic
 
 if TYPE_CHECKING:
     import pyarrow.dataset as ds
@@ -35,7 +34,8 @@ if TYPE_CHECKING:
 __all__ = ["FolderLocation", "LakeLocation", "S3Location", "StoreScan", "open_location",
            "parse_location", "partition_of"]
 
-TEMP_PREFIX = ".tmp-"
+TEMP_PREFIX = ".tmp-"  # storage.write_atomic's temp files, skipped when listing
+
 PARTITIONS = ("account", "region", "date")
 
 
@@ -92,14 +92,6 @@ class LakeLocation(Protocol):
         ...
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _check_key(key: str) -> list[str]:
     parts = key.split("/")
     if not key or any(p in ("", ".", "..") or p.startswith(TEMP_PREFIX) for p in parts):
@@ -119,19 +111,7 @@ class FolderLocation:
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            temp = path.parent / f"{TEMP_PREFIX}{uuid.uuid4().hex}"
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(data)
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.replace(temp, path)
-            except BaseException:
-                temp.unlink(missing_ok=True)
-                raise
-            _fsync_dir(path.parent)
+            write_atomic(path, data)
         except OSError as exc:
             raise StorageError(_os_code(exc), f"Cannot write {path}: {exc.strerror or exc}."
                                ) from exc

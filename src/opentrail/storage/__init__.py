@@ -3,7 +3,7 @@
 Both implement the one small `Storage` protocol; delivery never knows which it has.
 """
 
-from opentrail.storage._folder import FolderStorage
+from opentrail.storage._folder import FolderStorage, write_atomic
 from opentrail.storage._s3 import S3Storage
 from opentrail.storage._storage import (
     InvalidObjectName,
@@ -23,4 +23,5 @@ __all__ = [
     "StorageError",
     "StoredObject",
     "open_storage",
+    "write_atomic",
 ]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from opentrail.storage._storage import InvalidObjectName, NoSuchKey, StorageError, StoredObject
 
-__all__ = ["FolderStorage"]
+__all__ = ["FolderStorage", "write_atomic"]
 
 META_SUFFIX = ".meta.json"
 TEMP_PREFIX = ".tmp-"
@@ -36,7 +36,9 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` so a reader sees the old file or the new one, never half:
+    a 0600 temp file beside it, fsync, rename, fsync the folder."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     temp = path.parent / f"{TEMP_PREFIX}{uuid.uuid4().hex}"
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -81,10 +83,10 @@ class FolderStorage:
         meta = path.with_name(path.name + META_SUFFIX)
         try:
             if metadata:
-                _write_atomic(meta, json.dumps(metadata, sort_keys=True).encode())
+                write_atomic(meta, json.dumps(metadata, sort_keys=True).encode())
             elif meta.exists():
                 meta.unlink()
-            _write_atomic(path, body)
+            write_atomic(path, body)
         except OSError as exc:
             raise StorageError("InternalError", f"Cannot write {path}: {exc}.") from exc
 
