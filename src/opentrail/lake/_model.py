@@ -76,6 +76,11 @@ class EventDataStore:
     # store's id that receives the Insights events. Empty/None when Insights are off.
     insight_selectors: tuple[dict[str, Any], ...] = ()
     insights_destination: str | None = None
+    # For an Insight store, derived by the catalog when it reads the store (never stored):
+    # the source stores whose Insights events it receives now, oldest first, each
+    # {"id", "arn", "account", "region", "organization", "multiRegion", "insightTypes"}.
+    # The writer records it in each manifest, so validate-lake re-selects the same way.
+    insight_sources: tuple[dict[str, Any], ...] = ()
 
     @property
     def arn(self) -> str:
