@@ -6,6 +6,7 @@ call (`list_all`, `get_any`, `resolve`), `receives` and the public face of `open
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -249,6 +250,46 @@ def test_insight_store_receives_once_a_source_sends(catalog: StoreCatalog) -> No
     assert not receives(dest, B, "us-east-1", _insight(), Category.INSIGHT)
     assert not receives(source, A, "us-east-1", _insight(), Category.INSIGHT)
     assert opentrail.lake.insight_source(dest, A, "us-east-1", _insight()) == source.arn
+
+
+def test_insight_store_of_an_organization_source(tmp_path: Path) -> None:
+    """An organization source sends every account's Insights events of its types to its
+    destination, and the writer lets another account's event through to it."""
+    import uuid
+
+    from lakewriting import drain, ingest, make_writer
+
+    catalog = StoreCatalog(tmp_path / "cat", ManualClock(START))
+    try:
+        dest = make(catalog, "org-insights", AdvancedEventSelectors=_selectors("Insight"))
+        org = make(catalog, "org-trail", OrganizationEnabled=True)
+        catalog.set_insights(A, "us-east-1", org.arn, [{"InsightType": "ApiCallRateInsight"}],
+                             dest.id)
+        dest = catalog.resolve(dest.id, A)
+        assert opentrail.lake.insight_source(dest, B, "eu-west-1", _insight()) == org.arn
+        assert not receives(dest, B, "eu-west-1", _insight("ApiErrorRateInsight"),
+                            Category.INSIGHT)
+        data = tmp_path / "data"
+        records = [{"eventVersion": "1.07", "eventTime": "2026-01-02T03:04:00Z",
+                    "eventType": "AwsCloudTrailInsight", "eventCategory": "Insight",
+                    "awsRegion": "eu-west-1", "recipientAccountId": B,
+                    "eventID": str(uuid.uuid4()), "sharedEventID": str(uuid.uuid4()),
+                    "insightDetails": {
+                        "state": "Start", "eventSource": "ec2.amazonaws.com",
+                        "eventName": "RunInstances", "insightType": kind,
+                        "insightContext": {"statistics": {
+                            "baseline": {"average": 1.0}, "insight": {"average": 9.0},
+                            "insightDuration": 1, "baselineDuration": 1440}}}}
+                   for kind in ("ApiCallRateInsight", "ApiErrorRateInsight")]
+        size = ingest(data, records)
+        writer = make_writer(data, [dataclasses.replace(dest, start_seq=0)])
+        drain(writer, size)
+        assert sum(f.rows for f in writer.files(dest.id)) == 1
+        assert all(f.key.startswith(f"account={B}/region=eu-west-1/")
+                   for f in writer.files(dest.id))
+        writer.close()
+    finally:
+        catalog.close()
 
 
 def test_insight_store_of_several_sources(catalog: StoreCatalog) -> None:

@@ -8,7 +8,9 @@ StartQuery on the destination returns the Insights events in spec §6's Insights
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +21,7 @@ from conftest import Server, make_event, post_records, wait_until
 pytestmark = pytest.mark.e2e
 
 ARN = "arn:aws:iam::123456789012:user/"
+MARK = str(uuid.uuid4())
 INSIGHT = [{"Name": "Insights events",
             "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Insight"]}]}]
 
@@ -78,6 +81,11 @@ def test_insights_of_a_source_store_are_queried_in_its_destination(
     assert answer["InsightsDestination"] == dest["EventDataStoreArn"]
     source_id, dest_id = source.rsplit("/", 1)[1], dest["EventDataStoreArn"].rsplit("/", 1)[1]
     idle_id = idle["EventDataStoreArn"].rsplit("/", 1)[1]
+    # A trail asks for ApiErrorRateInsight: the engine records those too, but the store's
+    # source did not select that type, so they must not reach its destination.
+    client.create_trail(Name="errors", S3BucketName="errors-bucket")
+    client.put_insight_selectors(TrailName="errors", InsightSelectors=[
+        {"InsightType": "ApiErrorRateInsight"}])
 
     origin = (datetime.now(UTC) - timedelta(hours=5)).replace(second=0, microsecond=0)
     records = _traffic(origin)
@@ -97,6 +105,20 @@ def test_insights_of_a_source_store_are_queried_in_its_destination(
         return rows if len(rows) >= 2 else []
 
     wait_until(insights, timeout=180)
+
+    def error_insights() -> bool:
+        found = client.lookup_events(EventCategory="insight", MaxResults=50)["Events"]
+        return any(json.loads(e["CloudTrailEvent"])["insightDetails"]["insightType"]
+                   == "ApiErrorRateInsight" for e in found)
+
+    wait_until(error_insights, timeout=180)
+    # one more event after them: once the source holds it, the Lake writer has passed
+    # every Insights event before it (one cursor over the ledger for all stores)
+    # (a read call inside the traffic's time: it changes no call rate)
+    post_records(live_server, [make_event("DescribeRegions", readOnly=True, eventID=MARK,
+                                          when=_when(origin, 149 * 60))])
+    wait_until(lambda: _run(client, f"SELECT eventid FROM {source_id} "
+                                    f"WHERE eventid = '{MARK}'"), timeout=60)
     rows = insights()
     assert {r["insightstate"] for r in rows} == {"Start", "End"}, rows
     start = next(r for r in rows if r["insightstate"] == "Start")
@@ -109,7 +131,9 @@ def test_insights_of_a_source_store_are_queried_in_its_destination(
             "ec2.amazonaws.com", "RunInstances")
         assert row["insightsource"] == source
         assert (row["recipientaccountid"], row["awsregion"]) == ("123456789012", "us-east-1")
-    assert start["sharedeventid"] == end["sharedeventid"]
+    assert start["sharedeventid"] == end["sharedeventid"], [
+        (r["insightstate"], r["eventtime"], r["insighteventname"], r["sharedeventid"])
+        for r in rows]
     assert start["eventtime"] == (origin + timedelta(minutes=100)).strftime(
         "%Y-%m-%d %H:%M:00.000")
     assert float(end["insightaverage"]) == 52 and int(end["insightduration"]) == 4
@@ -123,7 +147,7 @@ def test_insights_of_a_source_store_are_queried_in_its_destination(
     assert [r["eventcategory"] for r in held] == ["Management"], held
     sent = _run(client, f"SELECT count(*) AS n FROM {source_id} "
                         "WHERE eventsource = 'ec2.amazonaws.com'")
-    assert sent == [{"n": str(len(records))}]  # the rest: this test's own API calls
+    assert sent == [{"n": str(len(records) + 1)}]  # the rest: this test's own API calls
     assert _run(client, f"SELECT count(*) AS n FROM {idle_id}") == [{"n": "0"}]
     # turned off: later Insights events go nowhere (the store keeps what it has)
     client.put_insight_selectors(EventDataStore=source, InsightsDestination=dest[
