@@ -9,6 +9,8 @@ StartQuery on the destination returns the Insights events in spec §6's Insights
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -155,3 +157,13 @@ def test_insights_of_a_source_store_are_queried_in_its_destination(
     with pytest.raises(client.exceptions.InsightNotEnabledException):
         client.get_insight_selectors(EventDataStore=source)
     assert len(_run(client, f"SELECT eventid FROM {dest_id}")) == len(rows)
+
+    # validate-lake re-selects the destination's rows with the routing its manifests
+    # recorded (no source at first, then the source, then none again)
+    def validated() -> bool:
+        done = subprocess.run([sys.executable, "-m", "opentrail", "validate-lake",
+                               "--data-dir", str(live_server.data_dir), dest_id],
+                              capture_output=True, text=True, timeout=120)
+        return done.returncode == 0 and done.stdout.strip().endswith("VALID")
+
+    wait_until(validated, timeout=60)

@@ -71,7 +71,8 @@ class EventDataStore:
     start_seq: int  # first ledger seq this store receives (events acknowledged after
     # CreateEventDataStore); imports add older events
     deleted: float | None = None  # when DeleteEventDataStore put it in PENDING_DELETION
-    insights_source: str | None = None  # for an Insight store: the source store's id
+    insights_source: str | None = None  # for an Insight store: the last source store
+    # that named it as InsightsDestination (informational; routing: insight_sources)
     # PutInsightSelectors on this (source) store: the selectors and the destination
     # store's id that receives the Insights events. Empty/None when Insights are off.
     insight_selectors: tuple[dict[str, Any], ...] = ()
