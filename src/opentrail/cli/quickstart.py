@@ -149,7 +149,7 @@ def _run_sample(client: Any, sql: str, until: float) -> list[list[dict[str, str]
 
 
 def _show_lake(service: Any, client: Any, store_id: str) -> LakeShown:
-    sql = sample_query(store_id, time.time() - 3 * 86400)
+    sql = sample_query(store_id, (time.time() - 3 * 86400) // 86400 * 86400)  # the demo's days
     until = time.monotonic() + LAKE_WAIT
     try:
         _write_lake(service, until)
