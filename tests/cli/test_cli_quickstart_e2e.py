@@ -8,6 +8,7 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -51,9 +52,65 @@ def test_quickstart_serves_demo_activity_and_the_printed_command_works(tmp_path:
             return list(json.loads(proc2.stdout)["Events"])
 
         wait_until(found, timeout=60)
+        _check_the_lake(f"http://127.0.0.1:{port}", text, env)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def _check_the_lake(endpoint: str, text: str, env: dict[str, str]) -> None:
+    """The first run shows the Lake: an event data store `quickstart` that received the
+    demo's management events (all of them, nothing else of the demo), and a sample query
+    whose printed `opentrail query` line runs and answers what the banner shows."""
+    import boto3
+
+    loaded = re.search(r"Demo activity loaded: (\d+) events .*\((\d+) management events, "
+                       r"(\d+) data events\)", text)
+    assert loaded, text
+    management, data = int(loaded[2]), int(loaded[3])
+    assert management + data == int(loaded[1]) and management > 0
+    assert f"{endpoint}/lake" in text
+    client: Any = boto3.client("cloudtrail", endpoint_url=endpoint, region_name="us-east-1",
+                               aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                               aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+    stores = client.list_event_data_stores()["EventDataStores"]
+    assert [s["Name"] for s in stores] == ["quickstart"], stores
+    store = client.get_event_data_store(EventDataStore=stores[0]["EventDataStoreArn"])
+    assert store["Status"] == "ENABLED"
+    store_id = store["EventDataStoreArn"].rsplit("/", 1)[1]
+    # every demo management event, and no data event; besides them only the self-audit
+    # records of the quickstart key's own calls (user/opentrail/quickstart)
+    counts = _query(client, f"SELECT eventcategory, count(*) AS n FROM {store_id} WHERE "
+                            "coalesce(useridentity.arn, '') NOT LIKE '%:user/opentrail/%' "
+                            "GROUP BY eventcategory")
+    assert counts == [{"eventcategory": "Management", "n": str(management)}], counts
+
+    block = re.search(r"^\s*(AWS_ACCESS_KEY_ID=.*?)\\\n\s*(opentrail query .*?)\\\n"
+                      r"\s*(.*?)$", text, re.M)
+    assert block, text
+    words = shlex.split(" ".join(block.groups()))
+    assert dict(w.split("=", 1) for w in words[:2]) == env
+    assert store_id in words[-1] and words[-1].upper().startswith("SELECT")
+    ran = subprocess.run([sys.executable, "-m", "opentrail", *words[3:], "--output", "json"],
+                         capture_output=True, text=True, timeout=120,
+                         env={**_base_env(), **env})
+    assert ran.returncode == 0, ran.stderr
+    rows = json.loads(ran.stdout)["QueryResultRows"]
+    assert rows and [next(iter(c)) for c in rows[0]] == ["apicount", "eventname", "arn"]
+    for row in rows:  # the banner printed the same answer
+        values = [next(iter(c.values())) for c in row]
+        assert re.search(r"^\s+" + r"\s+".join(map(re.escape, values)) + r"\s*$", text,
+                         re.M), (values, text)
+
+
+def _query(client: Any, sql: str) -> list[dict[str, str]]:
+    query_id = client.start_query(QueryStatement=sql)["QueryId"]
+    wait_until(lambda: client.describe_query(QueryId=query_id)["QueryStatus"]
+               not in ("QUEUED", "RUNNING"), timeout=60)
+    answer = client.get_query_results(QueryId=query_id)
+    assert answer["QueryStatus"] == "FINISHED", answer
+    return [{k: v for cell in row for k, v in cell.items()}
+            for row in answer["QueryResultRows"]]
 
 
 def test_quickstart_shows_the_burst_as_an_insight_and_a_trail_with_digests(

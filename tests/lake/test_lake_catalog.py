@@ -6,6 +6,7 @@ call (`list_all`, `get_any`, `resolve`), `receives` and the public face of `open
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -225,15 +226,103 @@ def test_receives_by_selectors_and_category(catalog: StoreCatalog) -> None:
     assert not receives(apps, A, "us-east-1", event(), Category.MANAGEMENT)
 
 
+def _insight(kind: str = "ApiCallRateInsight") -> dict[str, Any]:
+    return {"eventCategory": "Insight", "eventType": "AwsCloudTrailInsight",
+            "insightDetails": {"state": "Start", "insightType": kind}}
+
+
 def test_insight_store_receives_once_a_source_sends(catalog: StoreCatalog) -> None:
-    insight = {"eventCategory": "Insight", "eventType": "AwsCloudTrailInsight"}
+    """An Insight store receives the Insights events a source store sends it: of the
+    source's account and regions and of the insight types it selected. (Before, any
+    Insights event of the destination's own account reached a destination once some
+    source had named it, whatever the type, the region or the source's settings.)"""
     dest = store_with(catalog, AdvancedEventSelectors=_selectors("Insight"))
-    assert not receives(dest, A, "us-east-1", insight, Category.INSIGHT)
-    source = store_with(catalog)
-    catalog.set_insights_source(dest.id, source.id)
+    assert not receives(dest, A, "us-east-1", _insight(), Category.INSIGHT)
+    source = store_with(catalog, MultiRegionEnabled=False)
+    catalog.set_insights(A, "us-east-1", source.arn, [{"InsightType": "ApiCallRateInsight"}],
+                         dest.id)
     dest = catalog.resolve(dest.id, A)
-    assert receives(dest, A, "us-east-1", insight, Category.INSIGHT)
-    assert not receives(source, A, "us-east-1", insight, Category.INSIGHT)
+    assert [s["arn"] for s in dest.insight_sources] == [source.arn]
+    assert receives(dest, A, "us-east-1", _insight(), Category.INSIGHT)
+    assert not receives(dest, A, "us-east-1", _insight("ApiErrorRateInsight"),
+                        Category.INSIGHT)
+    assert not receives(dest, A, "eu-west-1", _insight(), Category.INSIGHT)  # source's region
+    assert not receives(dest, B, "us-east-1", _insight(), Category.INSIGHT)
+    assert not receives(source, A, "us-east-1", _insight(), Category.INSIGHT)
+    assert opentrail.lake.insight_source(dest, A, "us-east-1", _insight()) == source.arn
+
+
+def test_insight_store_of_an_organization_source(tmp_path: Path) -> None:
+    """An organization source sends every account's Insights events of its types to its
+    destination, and the writer lets another account's event through to it."""
+    import uuid
+
+    from lakewriting import drain, ingest, make_writer
+
+    catalog = StoreCatalog(tmp_path / "cat", ManualClock(START))
+    try:
+        dest = make(catalog, "org-insights", AdvancedEventSelectors=_selectors("Insight"))
+        org = make(catalog, "org-trail", OrganizationEnabled=True)
+        catalog.set_insights(A, "us-east-1", org.arn, [{"InsightType": "ApiCallRateInsight"}],
+                             dest.id)
+        dest = catalog.resolve(dest.id, A)
+        assert opentrail.lake.insight_source(dest, B, "eu-west-1", _insight()) == org.arn
+        assert not receives(dest, B, "eu-west-1", _insight("ApiErrorRateInsight"),
+                            Category.INSIGHT)
+        data = tmp_path / "data"
+        records = [{"eventVersion": "1.07", "eventTime": "2026-01-02T03:04:00Z",
+                    "eventType": "AwsCloudTrailInsight", "eventCategory": "Insight",
+                    "awsRegion": "eu-west-1", "recipientAccountId": B,
+                    "eventID": str(uuid.uuid4()), "sharedEventID": str(uuid.uuid4()),
+                    "insightDetails": {
+                        "state": "Start", "eventSource": "ec2.amazonaws.com",
+                        "eventName": "RunInstances", "insightType": kind,
+                        "insightContext": {"statistics": {
+                            "baseline": {"average": 1.0}, "insight": {"average": 9.0},
+                            "insightDuration": 1, "baselineDuration": 1440}}}}
+                   for kind in ("ApiCallRateInsight", "ApiErrorRateInsight")]
+        size = ingest(data, records)
+        writer = make_writer(data, [dataclasses.replace(dest, start_seq=0)])
+        drain(writer, size)
+        assert sum(f.rows for f in writer.files(dest.id)) == 1
+        assert all(f.key.startswith(f"account={B}/region=eu-west-1/")
+                   for f in writer.files(dest.id))
+        writer.close()
+    finally:
+        catalog.close()
+
+
+def test_insight_store_of_several_sources(catalog: StoreCatalog) -> None:
+    """Two sources may share one destination; turning one off leaves the other's route,
+    and a source pending deletion sends nothing."""
+    dest = store_with(catalog, AdvancedEventSelectors=_selectors("Insight"))
+    east = make(catalog, "east", MultiRegionEnabled=False)
+    errors = make(catalog, "errors")
+    catalog.set_insights(A, "us-east-1", east.arn, [{"InsightType": "ApiCallRateInsight"}],
+                         dest.id)
+    catalog.set_insights(A, "us-east-1", errors.arn,
+                         [{"InsightType": "ApiErrorRateInsight"}], dest.id)
+    dest = catalog.resolve(dest.id, A)
+    assert receives(dest, A, "eu-west-1", _insight("ApiErrorRateInsight"), Category.INSIGHT)
+    assert not receives(dest, A, "eu-west-1", _insight(), Category.INSIGHT)
+    assert receives(dest, A, "us-east-1", _insight(), Category.INSIGHT)
+    catalog.set_insights(A, "us-east-1", east.arn, [], None)
+    dest = catalog.resolve(dest.id, A)
+    assert not receives(dest, A, "us-east-1", _insight(), Category.INSIGHT)
+    assert receives(dest, A, "us-east-1", _insight("ApiErrorRateInsight"), Category.INSIGHT)
+    catalog.update(A, "us-east-1", errors.arn, {"TerminationProtectionEnabled": False})
+    catalog.delete(A, "us-east-1", errors.arn)
+    dest = catalog.resolve(dest.id, A)
+    assert dest.insight_sources == ()
+    assert not receives(dest, A, "us-east-1", _insight("ApiErrorRateInsight"),
+                        Category.INSIGHT)
+    # the derived routing is never stored: the purge's compare-and-delete still matches
+    catalog.set_insights(A, "us-east-1", east.arn, [{"InsightType": "ApiCallRateInsight"}],
+                         dest.id)
+    catalog.delete(A, "us-east-1", dest.arn)
+    purged = catalog.purge_due(now=START + 8 * 86400)
+    assert {s.id for s in purged} == {errors.id, dest.id}
+    assert catalog.get_any(dest.id) is None
 
 
 def test_insights_on_a_store_turn_the_engine_on(tmp_path: Path) -> None:

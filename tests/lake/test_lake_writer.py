@@ -450,18 +450,31 @@ def test_an_insight_store_holds_insights_events_in_the_insights_schema(
                                                "average": 12.0}],
                                   "baseline": [{"value": "arn:aws:iam::1:user/b",
                                                 "average": 0.5}]}]}}}
-    size = ingest(data, [insight, make_event(account=INVICTUS_ACCOUNT)])
+    # an ApiErrorRateInsight the source did not ask for: not routed to the store
+    other = {**insight, "eventID": str(uuid.uuid4()), "sharedEventID": str(uuid.uuid4()),
+             "insightDetails": {**insight["insightDetails"],  # type: ignore[dict-item]
+                                "insightType": "ApiErrorRateInsight",
+                                "errorCode": "AccessDenied"}}
+    size = ingest(data, [insight, other, make_event(account=INVICTUS_ACCOUNT)])
+    source = ("arn:aws:cloudtrail:us-east-1:" + INVICTUS_ACCOUNT
+              + ":eventdatastore/source-id")
+    # Routing comes from the sources that name the store as InsightsDestination (the
+    # catalog derives insight_sources); the store's rows name their source.
     store = make_store(selectors=({"Name": "insights", "FieldSelectors": [
-        {"Field": "eventCategory", "Equals": ["Insight"]}]},), insights_source="source-id")
+        {"Field": "eventCategory", "Equals": ["Insight"]}]},), insights_source="source-id",
+        insight_sources=({"id": "source-id", "arn": source, "account": INVICTUS_ACCOUNT,
+                          "region": "us-east-1", "organization": False,
+                          "multiRegion": True, "insightTypes": ["ApiCallRateInsight"]},))
     writer = make_writer(data, [store])
     drain(writer, size)
     rows = duck(data, store.id, "SELECT insightstate, insighteventname, insighttype, "
                 "insightcontext.baselineaverage, insightcontext.insightaverage, "
                 "insightcontext.baselineduration, "
-                "insightcontext.attributions[1].insight[1].value, eventtime FROM t")
+                "insightcontext.attributions[1].insight[1].value, insightsource, "
+                "eventtime FROM t")
     assert len(rows) == 1
-    assert rows[0][:7] == ("Start", "ListUsers", "ApiCallRateInsight", 0.5, 12.0, 1440,
-                           "arn:aws:iam::1:user/a")
+    assert rows[0][:8] == ("Start", "ListUsers", "ApiCallRateInsight", 0.5, 12.0, 1440,
+                           "arn:aws:iam::1:user/a", source)
     assert check(data, writer.location, store.id) == []
 
 

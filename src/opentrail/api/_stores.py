@@ -335,8 +335,11 @@ def put_insight_selectors(service: Any, params: dict[str, Any], ctx: AuthContext
     dest = (_insights_destination(service, ctx, source, params.get("InsightsDestination"))
             if selectors or params.get("InsightsDestination") else None)
     catalog = _catalog(service)
-    if source.insights_destination and source.insights_destination != (dest and dest.id):
-        catalog.set_insights_source(source.insights_destination, None)
+    old = (catalog.get_any(source.insights_destination)
+           if source.insights_destination and source.insights_destination != (
+               dest and dest.id) else None)
+    if old is not None and old.insights_source == source.id:  # not another source's
+        catalog.set_insights_source(old.id, None)
     source = catalog.set_insights(source.account, source.region, source.arn, selectors,
                                   dest.id if dest else None)
     if selectors and dest is not None:

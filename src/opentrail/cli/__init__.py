@@ -41,7 +41,7 @@ HELP = {
     "prove": "Fetch a self-contained inclusion or consistency proof from a server.",
     "verify-proof": "Check a proof file offline with only the log's public key.",
     "demo": "Generate realistic demo activity and send it to a running server.",
-    "quickstart": "Start a server with demo activity and a fresh key, ready to explore.",
+    "quickstart": "Start a server with demo activity, a trail, a Lake store and a fresh key.",
     "insights": "List Insights events (unusual API rates) and chart one against its baseline.",
     "export": "Write events matching a filter as OCSF API Activity JSON.",
     "validate-logs": "Check a trail's log files and digests, like `aws cloudtrail validate-logs`.",

@@ -51,6 +51,7 @@ from opentrail.lake._selection import (
     STORE_CATEGORIES,
     STORE_ONLY_CATEGORIES,
     check_store_selectors,
+    insight_source,
     logs_write_management,
     receives,
 )
@@ -96,6 +97,7 @@ __all__ = [
     "check_retention",
     "check_store_name",
     "check_store_selectors",
+    "insight_source",
     "logs_write_management",
     "open_engine",
     "open_location",

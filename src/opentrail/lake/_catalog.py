@@ -197,11 +197,23 @@ def _load(record: bytes) -> EventDataStore:
     data = orjson.loads(record)
     data["selectors"] = tuple(data["selectors"])
     data["insight_selectors"] = tuple(data.get("insight_selectors") or ())
+    data.pop("insight_sources", None)  # derived on reading (_with_sources), never stored
     return EventDataStore(**data)
 
 
 def _dump(store: EventDataStore) -> bytes:
-    return orjson.dumps(dataclasses.asdict(store))
+    data = dataclasses.asdict(store)
+    del data["insight_sources"]
+    return orjson.dumps(data)
+
+
+def _source_entry(source: EventDataStore) -> dict[str, Any]:
+    """What routing an Insights event to `source`'s destination needs of the source."""
+    return {"id": source.id, "arn": source.arn, "account": source.account,
+            "region": source.region, "organization": source.organization,
+            "multiRegion": source.multi_region,
+            "insightTypes": sorted({str(sel.get("InsightType"))
+                                    for sel in source.insight_selectors})}
 
 
 def _page_token(store_id: str) -> str:
@@ -249,11 +261,28 @@ class StoreCatalog:
             self._conn.execute("COMMIT")
 
     def _select(self, where: str, args: tuple[Any, ...]) -> Stores:
+        return self._with_sources(self._raw(where, args))
+
+    def _raw(self, where: str, args: tuple[Any, ...]) -> Stores:
         with self._lock:
             rows = self._conn.execute(
                 f"SELECT record FROM stores WHERE {where} ORDER BY account, region, name",
                 args).fetchall()
         return [_load(row[0]) for row in rows]
+
+    def _with_sources(self, stores: Stores) -> Stores:
+        """Insight stores with their `insight_sources`: every store not pending deletion
+        whose Insights selectors name it as InsightsDestination, oldest first."""
+        if not any(s.category == "Insight" for s in stores):
+            return stores
+        sources: dict[str, list[dict[str, Any]]] = {}
+        for source in sorted(self._raw("1", ()), key=lambda s: (s.created, s.id)):
+            if (source.insight_selectors and source.insights_destination
+                    and source.status != "PENDING_DELETION"):
+                sources.setdefault(source.insights_destination, []).append(
+                    _source_entry(source))
+        return [dataclasses.replace(s, insight_sources=tuple(sources.get(s.id, ())))
+                if s.category == "Insight" else s for s in stores]
 
     # -- what the writer and the query runner read ----------------------------------------
 

@@ -78,7 +78,7 @@ def _store_json(store: EventDataStore) -> dict[str, Any]:
 def _store_from(data: dict[str, Any]) -> EventDataStore:
     names = {f.name for f in dataclasses.fields(EventDataStore)}
     values = {k: v for k, v in data.items() if k in names}
-    for name in ("selectors", "insight_selectors"):
+    for name in ("selectors", "insight_selectors", "insight_sources"):
         if name in values:
             values[name] = tuple(values[name] or ())
     return EventDataStore(**values)

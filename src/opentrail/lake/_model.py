@@ -71,11 +71,17 @@ class EventDataStore:
     start_seq: int  # first ledger seq this store receives (events acknowledged after
     # CreateEventDataStore); imports add older events
     deleted: float | None = None  # when DeleteEventDataStore put it in PENDING_DELETION
-    insights_source: str | None = None  # for an Insight store: the source store's id
+    insights_source: str | None = None  # for an Insight store: the last source store
+    # that named it as InsightsDestination (informational; routing: insight_sources)
     # PutInsightSelectors on this (source) store: the selectors and the destination
     # store's id that receives the Insights events. Empty/None when Insights are off.
     insight_selectors: tuple[dict[str, Any], ...] = ()
     insights_destination: str | None = None
+    # For an Insight store, derived by the catalog when it reads the store (never stored):
+    # the source stores whose Insights events it receives now, oldest first, each
+    # {"id", "arn", "account", "region", "organization", "multiRegion", "insightTypes"}.
+    # The writer records it in each manifest, so validate-lake re-selects the same way.
+    insight_sources: tuple[dict[str, Any], ...] = ()
 
     @property
     def arn(self) -> str:

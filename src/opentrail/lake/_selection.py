@@ -25,7 +25,9 @@ __all__ = [
     "STORE_CATEGORIES",
     "STORE_ONLY_CATEGORIES",
     "check_store_selectors",
+    "insight_source",
     "logs_write_management",
+    "reaches_accounts",
     "receives",
 ]
 
@@ -132,30 +134,56 @@ def receives(store: EventDataStore, account: str, region: str, obj: dict[str, An
     """Whether `store` receives the record `obj` of `account` and `region` (now).
 
     * status: only an `ENABLED` store receives (`store.receiving`);
+    * category: an event of the store's one category;
+    * Insights events: an Insight store receives one when it is the InsightsDestination
+      of a source store (`store.insight_sources`) that covers the event's account and
+      region and has Insights selectors for its insightType (`insight_source`); the
+      store's own account and region settings do not matter then;
     * account: its own account's events; every account's for an organization store;
     * region: its home region's, or every region's when `MultiRegionEnabled`;
-    * category: an event of the store's one category (Insight stores receive Insights
-      events once Insights on a source store send them there; ActivityAuditLog stores
-      receive channel events, and when `channel_stores` is given (the ARNs or ids of the
-      stores the event's channel names) only if this store is among them);
+    * ActivityAuditLog stores receive channel events, and when `channel_stores` is given
+      (the ARNs or ids of the stores the event's channel names) only if this store is
+      among them;
     * selectors: the advanced selectors, with the trails' matcher.
     """
     if not store.receiving:
         return False
+    kind = _record_category(obj, category)
+    if kind != store.category:
+        return False
+    if kind == "Insight":
+        return insight_source(store, account, region, obj) is not None
     if not store.organization and account != store.account:
         return False
     if not store.multi_region and region != store.region:
         return False
-    kind = _record_category(obj, category)
-    if kind != store.category:
-        return False
     return _chosen(store, kind, obj, category, channel_stores)
+
+
+def insight_source(store: EventDataStore, account: str, region: str,
+                   obj: dict[str, Any]) -> str | None:
+    """The ARN of the first source store that sends the Insights event `obj` (of
+    `account` and `region`) to the Insight store `store`, or None: a source of that
+    account (any account for an organization source), covering that region (any for a
+    multi-region source), with an Insights selector of the event's insightType."""
+    details = obj.get("insightDetails")
+    kind = details.get("insightType") if isinstance(details, dict) else None
+    for source in store.insight_sources:
+        if ((source.get("organization") or source.get("account") == account)
+                and (source.get("multiRegion") or source.get("region") == region)
+                and kind in (source.get("insightTypes") or ())):
+            return str(source.get("arn"))
+    return None
+
+
+def reaches_accounts(store: EventDataStore) -> bool:
+    """Whether `store` may receive events of accounts other than its own: an
+    organization store, or an Insight store with an organization source."""
+    return store.organization or any(s.get("organization") for s in store.insight_sources)
 
 
 def _chosen(store: EventDataStore, kind: str, obj: dict[str, Any], category: Category,
             channel_stores: Collection[str] | None) -> bool:
-    if kind == "Insight":
-        return store.insights_source is not None
     if kind == "ActivityAuditLog" and channel_stores is not None:
         return store.arn in channel_stores or store.id in channel_stores
     return kind in STORE_ONLY_CATEGORIES or matches_advanced(store.selectors, obj, category)

@@ -42,6 +42,7 @@ from opentrail.lake._location import LakeLocation, partition_of
 from opentrail.lake._manifest import FileEntry, Receives, make_manifest, manifest_key
 from opentrail.lake._model import EventDataStore
 from opentrail.lake._schema import KINDS, LakeEntry, to_table
+from opentrail.lake._selection import insight_source, reaches_accounts
 from opentrail.ledger import LedgerRow, NoteSigner, next_seq, open_reader, rows_from
 from opentrail.storage import StorageError
 
@@ -276,8 +277,8 @@ class LakeWriter:
             if row.body is None:
                 continue  # expired in the ledger before the Lake saw it
             for store in stores:
-                if row.seq < store.start_seq or (not store.organization
-                                                 and row.account != store.account):
+                if row.seq < store.start_seq or (row.account != store.account
+                                                 and not reaches_accounts(store)):
                     continue
                 obj = objs.get(i)
                 if obj is None:
@@ -297,24 +298,33 @@ class LakeWriter:
         """One Arrow table per kind over every row any store of that kind chose; each
         store's files are slices of it, one per partition."""
         for kind in {s.kind for s in stores}:
-            wanted = sorted({i for s in stores if s.kind == kind for i in chosen[s.id]})
-            if not wanted:
-                continue
-            position = {i: n for n, i in enumerate(wanted)}
-            table = to_table(kind, [LakeEntry(rows[i].seq, rows[i].body or b"", objs[i])
-                                    for i in wanted])
-            for store in (s for s in stores if s.kind == kind):
-                parts: dict[str, list[int]] = {}
-                for i in chosen[store.id]:
-                    row = rows[i]
-                    parts.setdefault(partition_of(row.account, row.region, row.event_time),
-                                     []).append(i)
-                for part, idx in parts.items():
-                    first, last = rows[idx[0]].seq, rows[idx[-1]].seq
-                    key = f"{part}/{first:020d}-{last:020d}.parquet"
-                    data = parquet_bytes(table.take([position[i] for i in idx]))
-                    entry = _file_entry(key, data, len(idx), [first, last])
-                    changes[store.id].added.append((entry, data))
+            of_kind = [s for s in stores if s.kind == kind]
+            # An Insight store's rows name its source store (insightsource): one table each.
+            for group in ([s] for s in of_kind) if kind == "insight" else [of_kind]:
+                self._convert_group(kind, group, rows, objs, chosen, changes)
+
+    def _convert_group(self, kind: str, group: list[EventDataStore], rows: list[LedgerRow],
+                       objs: dict[int, dict[str, Any]], chosen: dict[str, list[int]],
+                       changes: dict[str, _Change]) -> None:
+        wanted = sorted({i for s in group for i in chosen[s.id]})
+        if not wanted:
+            return
+        position = {i: n for n, i in enumerate(wanted)}
+        table = to_table(kind, [LakeEntry(rows[i].seq, rows[i].body or b"",
+                                          _row_obj(group[0], kind, rows[i], objs[i]))
+                                for i in wanted])
+        for store in group:
+            parts: dict[str, list[int]] = {}
+            for i in chosen[store.id]:
+                row = rows[i]
+                parts.setdefault(partition_of(row.account, row.region, row.event_time),
+                                 []).append(i)
+            for part, idx in parts.items():
+                first, last = rows[idx[0]].seq, rows[idx[-1]].seq
+                key = f"{part}/{first:020d}-{last:020d}.parquet"
+                data = parquet_bytes(table.take([position[i] for i in idx]))
+                entry = _file_entry(key, data, len(idx), [first, last])
+                changes[store.id].added.append((entry, data))
 
     # -- committing ------------------------------------------------------------------------
 
@@ -566,6 +576,17 @@ class LakeWriter:
             self._db.execute("DELETE FROM chain WHERE store_id = ?", (store_id,))
             self._db.execute("COMMIT")
             self._health.pop(store_id, None)
+
+
+def _row_obj(store: EventDataStore, kind: str, row: LedgerRow,
+             obj: dict[str, Any]) -> dict[str, Any]:
+    """The record a row is made of: for an Insight store, with `insightSource` the ARN of
+    the source store that sent it (as CloudTrail Lake fills it); `eventjson` stays the
+    ledger's body either way."""
+    if kind != "insight" or obj.get("insightSource"):
+        return obj
+    source = insight_source(store, row.account, row.region, obj)
+    return {**obj, "insightSource": source} if source else obj
 
 
 def pa_scalar(value: str) -> Any:
