@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -55,12 +56,29 @@ _SCOPE = ("awsRegion = 'us-east-1' AND coalesce(recipientAccountId, userIdentity
 
 
 class DuckReference:
-    def __init__(self, files: Path) -> None:
+    """`shape` chooses the fields the `cloudtrail` view extracts (the lookups' by
+    default); with `raw`, a `cloudtrail_raw` view has them plus `raw`, each record's own
+    JSON text (what a `SELECT *` over delivered logs returns)."""
+
+    def __init__(self, files: Path, shape: dict[str, Any] | None = None, *,
+                 raw: bool = False) -> None:
         self._con = duckdb.connect()
         source = (f"read_json_objects('{files}', maximum_object_size=268435456)")
+        fields = json.dumps(shape or SHAPE)
         self._con.execute(
             "CREATE VIEW cloudtrail AS SELECT r.* FROM (SELECT unnest(json_transform("
-            f"json, '{json.dumps(SHAPE)}').Records) AS r FROM {source})")
+            f"json, '{fields}').Records) AS r FROM {source})")
+        if raw:  # two unnests in one SELECT are zipped: each record beside its JSON
+            self._con.execute(
+                "CREATE VIEW cloudtrail_raw AS SELECT r.*, raw FROM (SELECT unnest("
+                f"json_transform(json, '{fields}').Records) AS r, unnest(json_extract("
+                f"json, '$.Records[*]')) AS raw FROM {source})")
+
+    def sql(self, text: str) -> tuple[float, list[tuple[Any, ...]]]:
+        """Seconds to run `text` and fetch its whole answer, and the answer."""
+        began = time.perf_counter()
+        rows = self._con.execute(text).fetchall()
+        return time.perf_counter() - began, rows
 
     def close(self) -> None:
         self._con.close()
