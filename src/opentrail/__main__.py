@@ -1,3 +1,3 @@
-from opentrail.cli import main
+from opentrail.cli import entry
 
-main()
+entry()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import importlib
+import logging
+import os
+import sys
 
 import click
 
 from opentrail import __version__
 
-__all__ = ["main"]
+__all__ = ["entry", "main"]
 
 # command name -> (module, attribute); modules are imported only when the command runs,
 # so `opentrail --help` stays fast and one command's imports never slow another.
@@ -77,3 +80,25 @@ def main() -> None:
     Run `opentrail serve`, create a key with `opentrail keys create`, then point boto3 or
     the aws CLI at it with --endpoint-url.
     """
+
+
+def entry() -> None:
+    """The process entry point (`opentrail`, `python -m opentrail`): runs `main`, then,
+    once pyarrow is loaded, leaves with os._exit after flushing. pyarrow's native thread
+    pools can abort the interpreter's teardown ("terminate called without an active
+    exception", apache/arrow#34314), turning a finished, correct run into exit 134."""
+    try:
+        main()
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    if "pyarrow" not in sys.modules:
+        raise SystemExit(code)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)
+        sys.stderr.flush()
+        code = 1
+    os._exit(code or 0)
