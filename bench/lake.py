@@ -22,6 +22,7 @@ Prints one table and writes bench/results/lake.json (and a timestamped copy).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import gzip
 import io
@@ -227,12 +228,25 @@ def build(work: Path, events: int, seed: int) -> dict[str, Any]:
 
 # -- 2. queries -------------------------------------------------------------------------
 
-def store_files(location_root: Path) -> Any:
-    from opentrail.lake import FolderLocation, StoreFiles, schema_of
+def store_files(data: Path) -> Any:
+    """The store's files as the server reads them: the location's listing, and the
+    writer's record of them (rows and bytes) for EventsScanned / BytesScanned."""
+    import sqlite3
 
-    location = FolderLocation(location_root)
+    from opentrail.lake import FolderLocation, StoreFiles, schema_of
+    from opentrail.lake._writer import WRITER_FILE
+
+    location = FolderLocation(data / "lake")
+
+    def recorded(store: Any) -> dict[str, tuple[int, int]]:
+        with contextlib.closing(sqlite3.connect(data / WRITER_FILE)) as db:
+            rows = db.execute("SELECT key, rows, bytes FROM files WHERE store_id = ?",
+                              (store.id,)).fetchall()
+        return {key: (count, size) for key, count, size in rows}
+
     return StoreFiles(scan=lambda store: location.scan(store.id),
-                      empty=lambda store: schema_of(store.kind).empty_table())
+                      empty=lambda store: schema_of(store.kind).empty_table(),
+                      recorded=recorded)
 
 
 def run_engine(engine: Any, store: Any, sql: str) -> tuple[float, list[tuple[Any, ...]]]:
@@ -275,7 +289,7 @@ def query_part(built: dict[str, Any], queries: list[Query], runs: int,
     from opentrail.lake import QueryRunner, open_engine
 
     store, data = built["store"], built["data"]
-    engine = open_engine("duckdb", store_files(data / "lake"), temp_dir=data / "lake-tmp")
+    engine = open_engine("duckdb", store_files(data), temp_dir=data / "lake-tmp")
     runner = QueryRunner(data, SystemClock(), engine,
                          lambda ref, owner, region: _resolve(store, ref))
     out: dict[str, dict[str, Any]] = {}
@@ -332,7 +346,7 @@ def spark_part(built: dict[str, Any], queries: list[Query], runs: int) -> dict[s
     from opentrail.lake import SparkEngine
 
     store = built["store"]
-    engine = SparkEngine(store_files(built["data"] / "lake"))
+    engine = SparkEngine(store_files(built["data"]))
     out: dict[str, Any] = {}
     try:
         began = time.perf_counter()

@@ -160,7 +160,8 @@ class Service:
         assert self.lake is not None
         catalog, location = self.lake, writer.location
         files = StoreFiles(scan=lambda store: location.scan(store.id),
-                           empty=lambda store: schema_of(store.kind).empty_table())
+                           empty=lambda store: schema_of(store.kind).empty_table(),
+                           recorded=lambda store: writer.recorded(store.id))
         engine = open_engine(self.settings.lake_engine, files,
                              spark_remote=self.settings.spark_remote,
                              temp_dir=self.settings.data_dir / "lake-tmp")

@@ -126,6 +126,50 @@ def test_select_star_pages_of_1000_rows(runner: QueryRunner) -> None:
     assert info.created == NOW and info.ended == NOW
 
 
+def test_scanned_statistics_from_the_writers_record(
+        tmp_path: Path, lake_root: Path, clock: ManualClock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """EventsScanned / BytesScanned come from the writer's record of the files (rows and
+    bytes per key) without opening them; a listed file the record does not know yet is
+    measured from its footer. Either way the numbers are the files' own."""
+    import pyarrow.parquet as pq
+
+    from opentrail.lake import _engine
+
+    scan = store_files(lake_root, Store(STORE, ACCOUNT))
+    truth = {p[len(scan.base) + 1:]: (pq.ParquetFile(p).metadata.num_rows,
+                                      Path(p).stat().st_size) for p in scan.paths}
+    assert truth
+    footers: list[str] = []
+    real = _engine._footers
+
+    def counted(scan: Any, paths: list[str]) -> tuple[int, int]:
+        footers.extend(paths)
+        return real(scan, paths)
+
+    monkeypatch.setattr(_engine, "_footers", counted)
+    first = sorted(truth)[0]
+    partial = {k: v for k, v in truth.items() if k != first}
+    cases: list[tuple[dict[str, tuple[int, int]], list[str]]] = [
+        (truth, []), (partial, [f"{scan.base}/{first}"])]
+    for n, (record, opened) in enumerate(cases):
+        footers.clear()
+        (data := tmp_path / f"data{n}").mkdir()
+        files = StoreFiles(lambda s: store_files(lake_root, s), empty_table,
+                           recorded=lambda s, record=record: record)  # type: ignore[misc]
+        runner = QueryRunner(data, clock,
+                             DuckDBEngine(files, threads=1, memory_limit="512MB"), resolve)
+        try:
+            query_id = runner.start(ACCOUNT, f"SELECT count(*) FROM {STORE}")
+            assert wait_done(runner, query_id) == "FINISHED"
+            info = runner.describe(ACCOUNT, query_id)
+        finally:
+            runner.close()
+        assert footers == opened
+        assert info.events_scanned == 2900 == sum(r for r, _ in truth.values())
+        assert info.bytes_scanned == sum(b for _, b in truth.values())
+
+
 def test_small_pages_and_bad_tokens(runner: QueryRunner) -> None:
     query_id = runner.start(ACCOUNT, f"SELECT eventid FROM {STORE} ORDER BY eventid LIMIT 5")
     wait_done(runner, query_id)

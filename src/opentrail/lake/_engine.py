@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,10 +51,29 @@ class EngineError(Exception):
 class StoreFiles:
     """Where a store's files are: `scan(store)` is the location's StoreScan (its files,
     their filesystem, and for a local folder a glob); `empty(store)` is an empty table with
-    the store's columns, read when it has no file yet."""
+    the store's columns, read when it has no file yet; `recorded(store)`, when given, is
+    the writer's record of the store's files (key under the store's folder -> (rows,
+    bytes)), so EventsScanned and BytesScanned need not open every file."""
 
     scan: Callable[[Any], StoreScan]
     empty: Callable[[Any], pa.Table]
+    recorded: Callable[[Any], Mapping[str, tuple[int, int]]] | None = None
+
+    def scanned(self, store: Any, scan: StoreScan) -> tuple[int, int]:
+        """(rows, bytes) of the scan's files: EventsScanned and BytesScanned. The writer's
+        record gives them without opening a file; a listed file it does not know yet (or
+        no record at all) is measured from its size and Parquet footer."""
+        known = self.recorded(store) if self.recorded is not None else {}
+        rows = size = 0
+        unknown: list[str] = []
+        for path in scan.paths:
+            entry = known.get(path[len(scan.base) + 1:])
+            if entry is None:
+                unknown.append(path)
+            else:
+                rows, size = rows + entry[0], size + entry[1]
+        more_rows, more_size = _footers(scan, unknown)
+        return rows + more_rows, size + more_size
 
 
 class Execution(Protocol):
@@ -77,19 +96,21 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
-def _scanned(scans: list[StoreScan]) -> tuple[int, int]:
-    """(rows, bytes) of the files a query reads: its EventsScanned and BytesScanned, from
-    the files' sizes and Parquet footers."""
+def _footers(scan: StoreScan, paths: list[str]) -> tuple[int, int]:
+    """(rows, bytes) of files, from their sizes and Parquet footers."""
     rows = size = 0
-    for scan in scans:
-        for path in scan.paths:
-            try:
-                size += scan.filesystem.get_file_info(path).size or 0
-                with scan.filesystem.open_input_file(path) as handle:
-                    rows += pq.ParquetFile(handle).metadata.num_rows
-            except OSError:
-                continue  # removed since listing (compaction, retention): the engine says
+    for path in paths:
+        try:
+            size += scan.filesystem.get_file_info(path).size or 0
+            with scan.filesystem.open_input_file(path) as handle:
+                rows += pq.ParquetFile(handle).metadata.num_rows
+        except OSError:
+            continue  # removed since listing (compaction, retention): the engine says
     return rows, size
+
+
+def _total(counts: list[tuple[int, int]]) -> tuple[int, int]:
+    return sum(c[0] for c in counts), sum(c[1] for c in counts)
 
 
 OPEN_ATTEMPTS = 3
@@ -185,9 +206,11 @@ class DuckDBEngine:
     def _open(self, translation: Translation) -> DuckDBExecution:
         conn = self._connect()
         scans: list[StoreScan] = []
+        counts: list[tuple[int, int]] = []
         try:
             for name, store in translation.tables.items():
-                scans.append(self._bind(conn, name, store))
+                scans.append(scan := self._bind(conn, name, store))
+                counts.append(self.files.scanned(store, scan))
             local = [p for scan in scans if scan.glob is not None for p in scan.paths]
             if local:
                 conn.execute("SET allowed_paths = $1", [local])
@@ -196,7 +219,7 @@ class DuckDBEngine:
         except Exception:
             conn.close()
             raise
-        return DuckDBExecution(conn, translation.sql, _scanned(scans))
+        return DuckDBExecution(conn, translation.sql, _total(counts))
 
     def _bind(self, conn: Any, name: str, store: Any) -> StoreScan:
         """A view named `name` over the store: read_parquet over a folder's files (hive
@@ -317,12 +340,12 @@ class SparkEngine:
         with self._lock:
             self._count += 1
             group = f"opentrail-{self._count}"
-        scans: list[StoreScan] = []
+        counts: list[tuple[int, int]] = []
         temp = tempfile.TemporaryDirectory(prefix="opentrail-spark-")
         try:
             for name, store in translation.tables.items():  # placeholders: unique per query
                 scan = self.files.scan(store)
-                scans.append(scan)
+                counts.append(self.files.scanned(store, scan))
                 self._frame(session, store, scan, temp.name).createOrReplaceTempView(name)
         except Exception as exc:  # a file gone since listing, or one Spark cannot reach
             temp.cleanup()
@@ -334,7 +357,7 @@ class SparkEngine:
                 session.catalog.dropTempView(name)
             temp.cleanup()
 
-        return SparkExecution(session, translation.sql, group, _scanned(scans), cleanup)
+        return SparkExecution(session, translation.sql, group, _total(counts), cleanup)
 
     def _frame(self, session: Any, store: Any, scan: StoreScan, temp: str) -> Any:
         """The store as a DataFrame. A folder's files are read by path (the cluster must

@@ -188,6 +188,15 @@ class LakeWriter:
         return LakeStatus(health.last_error, health.last_error_time, rows, files, size,
                           health.last_write_time)
 
+    def recorded(self, store_id: str) -> dict[str, tuple[int, int]]:
+        """The store's files as committed: key -> (rows, bytes), imported files included.
+        Queries take EventsScanned and BytesScanned from it (on the reader's connection:
+        a query never waits for a batch being written)."""
+        with self._reader_lock:
+            rows = self._reader.execute("SELECT key, rows, bytes FROM files WHERE store_id = ?",
+                                        (store_id,)).fetchall()
+        return {key: (count, size) for key, count, size in rows}
+
     def files(self, store_id: str) -> list[FileEntry]:
         with self._lock:
             rows = self._db.execute("SELECT key, sha256, rows, bytes, first_seq, last_seq "
