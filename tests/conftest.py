@@ -124,6 +124,22 @@ def live_server(tmp_path: Path) -> Iterator[Server]:
     server.kill(signal.SIGTERM)
 
 
+@pytest.fixture
+def make_server(tmp_path: Path) -> Iterator[Any]:
+    """Start servers with extra `serve` flags on demand; each is stopped after the test."""
+    started: list[Server] = []
+
+    def make(*args: str) -> Server:
+        server = Server(tmp_path / f"data{len(started)}", free_port(), extra_args=args)
+        server.start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.kill(signal.SIGTERM)
+
+
 def signed_post(endpoint: str, path: str, body: bytes, key: Key, *, service: str = "opentrail",
                 region: str = "us-east-1", headers: dict[str, str] | None = None,
                 query: str = "") -> httpx.Response:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +17,6 @@ pytestmark = pytest.mark.e2e
 
 FORGED = "198.51.100.9"
 
-
-@pytest.fixture
-def make_server(tmp_path: Path) -> Iterator[Any]:
-    started: list[Server] = []
-
-    def make(*args: str) -> Server:
-        server = Server(tmp_path / f"data{len(started)}", free_port(), extra_args=args)
-        server.start()
-        started.append(server)
-        return server
-
-    yield make
-    for server in started:
-        server.kill(signal.SIGTERM)
 
 
 def _audited_source_ip(server: Server) -> str:

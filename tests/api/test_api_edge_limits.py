@@ -4,35 +4,19 @@ uploads, huge headers, trickling headers and bodies, and many bodies held at onc
 from __future__ import annotations
 
 import json
-import signal
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import Key, Server, free_port, wait_until
+from conftest import Key, Server, wait_until
 
 pytestmark = pytest.mark.e2e
 
 TARGET = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.DescribeTrails"
 
-
-@pytest.fixture
-def make_server(tmp_path: Path) -> Iterator[object]:
-    started: list[Server] = []
-
-    def make(*args: str) -> Server:
-        server = Server(tmp_path / f"data{len(started)}", free_port(), extra_args=args)
-        server.start()
-        started.append(server)
-        return server
-
-    yield make
-    for server in started:
-        server.kill(signal.SIGTERM)
 
 
 def _rss_kib(server: Server) -> int:
