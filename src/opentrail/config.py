@@ -132,6 +132,10 @@ class Settings:
         3600, "Seconds a Lake query may run before it ends TIMED_OUT (its rows so far stay "
         "readable)."
     )
+    sigma_rules: tuple[str, ...] = _setting(
+        (), "Folder of Sigma rules (SigmaHQ YAML) evaluated against every new event; "
+        "repeatable (config file: a list). Findings: `opentrail findings`, docs/detect.md."
+    )
 
 
 @dataclass(frozen=True)
@@ -169,6 +173,12 @@ def _file_values(path: Path) -> dict[str, Any]:
         if name not in known:
             raise ValueError(f"Unknown setting {key!r} in {path}.")
         kind = known[name].type
+        if kind is tuple:  # a list of strings (folders)
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValueError(f"Setting {key!r} in {path} must be a TOML list of strings, "
+                                 f"not {value!r}.")
+            changes[name] = tuple(value)
+            continue
         wanted = str if kind is Path else kind
         # bool is an int in Python; `port = true` is not a port.
         if not isinstance(value, wanted) or (wanted is int and isinstance(value, bool)):
@@ -191,7 +201,8 @@ def settings_from(config_file: Path | None, flags: dict[str, Any]) -> Settings:
     """The defaults, overlaid by the config file, overlaid by the flags given (not None),
     then validated: the one way `opentrail serve` gets its Settings."""
     changes = _file_values(config_file) if config_file is not None else {}
-    changes.update({k: v for k, v in flags.items() if v is not None})
+    # A repeatable flag not given is an empty tuple: the file's list stands.
+    changes.update({k: v for k, v in flags.items() if v is not None and v != ()})
     return validate_settings(replace(Settings(), **changes), explicit=frozenset(changes))
 
 
@@ -240,6 +251,7 @@ def validate_settings(settings: Settings, explicit: frozenset[str] = frozenset()
     _check_proxies(settings.trusted_proxies)
     _check_lake_engine(settings)
     _check_lake_location(settings.lake_location)
+    _check_sigma_rules(settings.sigma_rules)
     if settings.digest_interval < settings.delivery_interval:
         raise ValueError(
             f"--digest-interval ({settings.digest_interval} s) is shorter than "
@@ -286,6 +298,15 @@ def _check_lake_location(value: str) -> None:
     elif "://" in value:
         raise ValueError(f"--lake-location must be a folder path or s3://BUCKET/PREFIX, "
                          f"not {value!r}.")
+
+
+def _check_sigma_rules(folders: tuple[str, ...]) -> None:
+    """Each folder must exist; its rules are loaded (and bad ones reported) at start."""
+    for folder in folders:
+        if not Path(folder).is_dir():
+            raise ValueError(f"--sigma-rules {folder!r} is not a folder: give a folder of "
+                             "Sigma rule files (*.yml), such as a SigmaHQ checkout's "
+                             "rules/cloud/aws/cloudtrail.")
 
 
 def _storage(settings: Settings, explicit: frozenset[str]) -> Settings:

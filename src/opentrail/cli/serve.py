@@ -18,6 +18,10 @@ def _options(command: Any) -> Any:
     """One flag per declared setting, with its default and help."""
     for setting in reversed(SETTINGS):
         flag = "--" + setting.name.replace("_", "-")
+        if setting.type is tuple:  # repeatable: --sigma-rules A --sigma-rules B
+            command = click.option(flag, setting.name, multiple=True, metavar="DIR",
+                                   help=f"{setting.help} [default: none]")(command)
+            continue
         kind = click.Path(path_type=Path) if setting.type is Path else setting.type
         command = click.option(flag, setting.name, type=kind, default=None,
                                help=f"{setting.help} [default: {setting.default}]")(command)
