@@ -25,6 +25,7 @@ from opentrail.channels import ChannelRegistry
 from opentrail.clock import Clock, SystemClock
 from opentrail.config import Settings
 from opentrail.datadir import prepare_data_dir
+from opentrail.detect import Detector, FindingStore, RuleSet, SqliteFindingStore, load_rules
 from opentrail.events import Category
 from opentrail.history import (
     HistoryIndexer,
@@ -77,6 +78,11 @@ class Service:
     lake_writer: LakeWriter | None = None  # ledger reader writing stores' Parquet files
     queries: QueryRunner | None = None  # Lake queries (lake-queries.db), docs/lake.md
     lake_imports: ImportRunner | None = None  # StartImport's thread (lake-imports.db)
+    # Sigma rules (--sigma-rules), their findings (findings.db) and the ledger follower
+    # that evaluates each new record once (docs/detect.md).
+    sigma_rules: RuleSet | None = None
+    findings: FindingStore | None = None
+    detector: Detector | None = None  # running only when some rule loaded
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None,
@@ -122,6 +128,7 @@ class Service:
         self._start_insights()
         self._start_lake_writer()
         self._start_lake_imports()
+        self._start_detect()
 
     def _start_delivery(self) -> None:
         from opentrail.trails import selects
@@ -180,6 +187,30 @@ class Service:
             source_opener(self.settings.data_dir, self.settings.s3_endpoint_url or None))
         stop = self._stop
         self._spawn(lambda: imports.run(stop), "lake-imports")
+
+    def _start_detect(self) -> None:
+        """Load the Sigma rules (each one refused is logged with its file, id and reason)
+        and follow the ledger when at least one loaded."""
+        rules = self.sigma_rules = load_rules(self.settings.sigma_rules)
+        for rejected in rules.rejected:
+            log.warning("sigma: rule %s (%s) not loaded: %s", rejected.rule_id or "-",
+                        rejected.file, rejected.reason)
+        if self.settings.sigma_rules:
+            log.info("sigma: %d rule(s) loaded, %d not loaded", len(rules.rules),
+                     len(rules.rejected))
+        findings = self.findings = SqliteFindingStore(self.settings.data_dir)
+        if not rules.rules:
+            return
+        detector = self.detector = Detector(self.settings.data_dir, self.clock, self.writer,
+                                            rules, findings)
+        stop = self._stop
+        self._spawn(lambda: detector.run(stop), "sigma-detector")
+
+    def _close_detect(self) -> None:
+        if self.detector is not None:
+            self.detector.close()
+        if self.findings is not None:
+            self.findings.close()
 
     def _lake_receives(self, store: EventDataStore, account: str, region: str,
                        obj: dict[str, Any], category: Category) -> bool:
@@ -308,6 +339,7 @@ class Service:
             self.lake_writer.close()
         if self.lake is not None:
             self.lake.close()
+        self._close_detect()
         if self.insights is not None:
             self.insights.close()
             assert self.insights_store is not None

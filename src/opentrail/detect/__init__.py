@@ -1,21 +1,50 @@
 """Sigma rules over every source OpenTrail records, and the findings they make.
 
 `load_rules` reads SigmaHQ-format YAML with pySigma and compiles each rule once
-(`RuleSet`); rules that cannot run are reported (`Rejection`), never half-run. See
+(`RuleSet`); rules that cannot run are reported (`Rejection`), never half-run. The
+`Detector` follows the ledger with its own cursor and appends each match as a finding
+record (eventSource detect.opentrail.local, eventName SigmaRuleMatch); `FindingStore`
+keeps their state (open / acknowledged); `replay` runs rules over stored history. See
 docs/detect.md.
 """
 
 from opentrail.detect._condition import Unsupported
+from opentrail.detect._detector import Detector, Replay, replay
+from opentrail.detect._finding import (
+    DETECT_SOURCE,
+    FINDING_EVENT,
+    Finding,
+    finding_of,
+    is_finding,
+)
 from opentrail.detect._rules import Rejection, Rule, RuleSet, load_rules, parse_rules
 from opentrail.detect._source import Source, source_of
+from opentrail.detect._store import (
+    STATES,
+    FindingStore,
+    SqliteFindingStore,
+    StoredFinding,
+)
 
 __all__ = [
+    "DETECT_SOURCE",
+    "FINDING_EVENT",
+    "STATES",
+    "Detector",
+    "Finding",
+    "FindingStore",
     "Rejection",
+    "Replay",
     "Rule",
     "RuleSet",
     "Source",
+    "SqliteFindingStore",
+    "StoredFinding",
     "Unsupported",
+    "finding_of",
+    "is_finding",
     "load_rules",
     "parse_rules",
+    "replay",
     "source_of",
 ]

@@ -1,0 +1,203 @@
+"""The continuous detector: a ledger follower appending findings, once each, never looping."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from sigmahq_rules import RULES
+
+from opentrail.clock import ManualClock
+from opentrail.detect import (
+    DETECT_SOURCE,
+    Detector,
+    RuleSet,
+    SqliteFindingStore,
+    load_rules,
+    replay,
+)
+from opentrail.events import parse_record
+from opentrail.ledger import LedgerWriter, open_reader
+
+DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
+INVICTUS_ACCOUNT = "123837392027"
+NOW = 1_790_000_000.0
+# Matches every AwsServiceEvent, the eventType findings have: a loop would show here.
+SERVICE_EVENTS = """\
+title: Any service event
+id: 22222222-0000-0000-0000-000000000001
+author: OpenTrail tests
+logsource:
+  product: aws
+  service: cloudtrail
+detection:
+  s:
+    eventType: AwsServiceEvent
+  condition: s
+level: low
+"""
+
+
+def invictus() -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
+    for path in sorted((DATASETS / "invictus-aws" / "CloudTrail").glob("*.json")):
+        records += json.loads(path.read_text())["Records"]
+    return records
+
+
+@pytest.fixture
+def rules(tmp_path: Path) -> RuleSet:
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    for name in ("DISABLE_LOGGING", "CONSOLE_LOGIN_WITHOUT_MFA", "IAM_BACKDOOR_USERS_KEYS"):
+        (folder / f"{name.lower()}.yml").write_text(RULES[name])
+    (folder / "service.yml").write_text(SERVICE_EVENTS)
+    return load_rules([folder])
+
+
+@pytest.fixture
+def writer(tmp_path: Path) -> Iterator[LedgerWriter]:
+    writer = LedgerWriter(tmp_path / "data", ManualClock(NOW))
+    writer.start()
+    yield writer
+    writer.close()
+
+
+def _append(writer: LedgerWriter, records: list[dict[str, Any]]) -> None:
+    parsed = [parse_record(r, default_account="111111111111", default_region="us-east-1")
+              for r in records]
+    for i in range(0, len(parsed), 5000):
+        writer.submit(parsed[i : i + 5000]).result()
+
+
+def _run(detector: Detector) -> None:
+    while detector.step():
+        pass
+
+
+def _ledger_findings(data_dir: Path) -> list[dict[str, Any]]:
+    conn = open_reader(data_dir)
+    try:
+        bodies = [orjson.loads(b) for (b,) in conn.execute("SELECT body FROM events")]
+    finally:
+        conn.close()
+    return [b for b in bodies if b.get("eventSource") == DETECT_SOURCE]
+
+
+def test_findings_are_ledgered_once_and_never_evaluated(tmp_path: Path, rules: RuleSet,
+                                                        writer: LedgerWriter) -> None:
+    data_dir = tmp_path / "data"
+    store = SqliteFindingStore(data_dir)
+    detector = Detector(data_dir, ManualClock(NOW), writer, rules, store)
+    records = invictus()
+    _append(writer, records)
+    _run(detector)
+    _run(detector)  # the findings it appended are read, and skipped
+    expected = Counter({"AWS CloudTrail Important Change": 6, "AWS IAM Backdoor Users Keys": 2,
+                        "AWS Successful Console Login Without MFA": 1,
+                        # the sample's 42 + 34 AwsServiceEvents (none of them findings)
+                        "Any service event": sum(r.get("eventType") == "AwsServiceEvent"
+                                                 for r in records)})
+    ledgered = _ledger_findings(data_dir)
+    assert Counter(f["serviceEventDetails"]["ruleTitle"] for f in ledgered) == expected
+    listed = store.list(None, None, 1000)
+    assert len(listed) == sum(expected.values())
+    mfa = next(f for f in ledgered if f["serviceEventDetails"]["ruleTitle"].endswith("MFA"))
+    assert mfa["eventName"] == "SigmaRuleMatch" and mfa["eventType"] == "AwsServiceEvent"
+    assert mfa["recipientAccountId"] == INVICTUS_ACCOUNT
+    detail = mfa["serviceEventDetails"]
+    assert detail["eventId"] == "70e5932e-9022-4b38-837e-ca10dad94eb7"
+    assert detail["eventName"] == "ConsoleLogin"
+    assert detail["author"] == "Thuya@Hacktilizer, Ivan Saakov"
+    assert detail["ruleId"] == "77caf516-34e5-4df9-b4db-20744fea0a60"
+    assert detail["source"] == "aws/cloudtrail"
+    store.close()
+    detector.close()
+
+
+def test_crash_before_the_cursor_moved_doubles_nothing(tmp_path: Path, rules: RuleSet,
+                                                       writer: LedgerWriter) -> None:
+    data_dir = tmp_path / "data"
+    store = SqliteFindingStore(data_dir)
+    Detector(data_dir, ManualClock(NOW), writer, rules, store).close()  # cursor at 0
+    _append(writer, invictus()[:1000])
+    first = Detector(data_dir, ManualClock(NOW), writer, rules, store)
+    _run(first)
+    made = len(_ledger_findings(data_dir))
+    assert made > 0
+    store.save([], 0)  # as if the findings were appended but the cursor never committed
+    again = Detector(data_dir, ManualClock(NOW + 60), writer, rules, store)
+    _run(again)
+    assert len(_ledger_findings(data_dir)) == made
+    assert len(store.list(None, None, 10_000)) == made
+    first.close()
+    again.close()
+    store.close()
+
+
+def test_first_start_begins_at_the_head_and_restarts_resume(
+        tmp_path: Path, rules: RuleSet, writer: LedgerWriter) -> None:
+    data_dir = tmp_path / "data"
+    records = invictus()
+    _append(writer, records[:1500])  # stored before any rule was loaded: not evaluated
+    store = SqliteFindingStore(data_dir)
+    detector = Detector(data_dir, ManualClock(NOW), writer, rules, store)
+    _run(detector)
+    assert detector.found == 0
+    detector.close()
+    _append(writer, records[1500:])  # stored while detection was off: evaluated at restart
+    detector = Detector(data_dir, ManualClock(NOW), writer, rules, store)
+    _run(detector)
+    late = {r["eventID"] for r in records[1500:]}
+    found = _ledger_findings(data_dir)
+    assert found and all(f["serviceEventDetails"]["eventId"] in late for f in found)
+    detector.close()
+    store.close()
+
+
+def test_acknowledge_and_account_isolation(tmp_path: Path, rules: RuleSet,
+                                           writer: LedgerWriter) -> None:
+    data_dir = tmp_path / "data"
+    store = SqliteFindingStore(data_dir)
+    detector = Detector(data_dir, ManualClock(NOW), writer, rules, store)
+    _append(writer, invictus())
+    _run(detector)
+    mine = store.list((INVICTUS_ACCOUNT,), "open", 5)
+    assert len(mine) == 5 and store.list(("999999999999",), None, 5) == []
+    target = mine[0].finding.id
+    assert store.acknowledge(target, ("999999999999",), "intruder", NOW) is None
+    done = store.acknowledge(target, (INVICTUS_ACCOUNT,), "AKIDEXAMPLE", NOW + 5)
+    assert done is not None and done.state == "acknowledged"
+    assert done.acknowledged_by == "AKIDEXAMPLE" and done.acknowledged_at == NOW + 5
+    assert target not in {f.finding.id for f in store.list(None, "open", 10_000)}
+    page = store.list(None, None, 3)
+    after = page[-1].finding
+    rest = store.list(None, None, 10_000, after=(after.created, after.id))
+    assert not {f.finding.id for f in page} & {f.finding.id for f in rest}
+    detector.close()
+    store.close()
+
+
+def test_replay_pages_through_history(tmp_path: Path, rules: RuleSet,
+                                      writer: LedgerWriter) -> None:
+    data_dir = tmp_path / "data"
+    _append(writer, invictus())
+    conn = open_reader(data_dir)
+    found, start, end, pages = [], 0, None, 0
+    while True:
+        page = replay(conn, rules, (INVICTUS_ACCOUNT,), None, None, start, end, 700, NOW)
+        found += page.findings
+        end, pages = page.end, pages + 1
+        if page.next_seq is None:
+            break
+        start = page.next_seq
+    assert pages == 5  # 2,900 rows in pages of 700
+    titles = Counter(f.detail["ruleTitle"] for f in found)
+    assert titles["AWS CloudTrail Important Change"] == 6
+    assert replay(conn, rules, ("999999999999",), None, None, 0, None, 5000, NOW).findings == []
+    conn.close()
