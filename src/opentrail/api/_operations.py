@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from opentrail.api._channels import CHANNEL_OPERATIONS
+from opentrail.api._detect import DETECT_OPERATIONS, DETECT_READER_OPERATIONS
 from opentrail.api._imports import IMPORT_OPERATIONS
 from opentrail.api._insights import list_insights_metric_data
 from opentrail.api._lookup import lookup_events
@@ -42,7 +43,8 @@ def operations(service: Any) -> dict[str, Operation]:
 
     def add(name: str, fn: Callable[..., Any], target: Any) -> None:
         table[name] = Operation(name, functools.partial(fn, target),
-                                name.startswith(READ_PREFIXES), name in READER_OPERATIONS)
+                                name.startswith(READ_PREFIXES),
+                                name in READER_OPERATIONS or name in DETECT_READER_OPERATIONS)
 
     add("LookupEvents", lookup_events, service.history)
     add("ListInsightsMetricData", list_insights_metric_data, service)
@@ -57,6 +59,8 @@ def operations(service: Any) -> dict[str, Operation]:
         add(query_op, handler, service)
     for import_op, handler in IMPORT_OPERATIONS.items():
         add(import_op, handler, service)
+    for detect_op, handler in DETECT_OPERATIONS.items():  # OpenTrail's own (docs/detect.md)
+        add(detect_op, handler, service)
     # Tags, Insights selectors and channels also take event data stores: these handlers
     # replace the trail/channel ones above and call them for everything else.
     for shared_op, handler in SHARED_OPERATIONS.items():

@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "collect": ("opentrail.cli.collect", "collect"),
     "query": ("opentrail.cli.query", "query"),
     "detect": ("opentrail.cli.detect", "detect"),
+    "findings": ("opentrail.cli.findings", "findings"),
 }
 
 HELP = {
@@ -54,6 +55,7 @@ HELP = {
     "collect": "Follow log files and trail buckets (config file) and send their events.",
     "query": "Run a CloudTrail Lake SQL query over event data stores and print the rows.",
     "detect": "Check Sigma rules, or run them over stored history and print the findings.",
+    "findings": "List and acknowledge the Sigma findings of a running server.",
 }
 
 

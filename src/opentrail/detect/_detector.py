@@ -107,14 +107,22 @@ class Replay:
 
 def replay(ledger: sqlite3.Connection, rules: RuleSet, accounts: tuple[str, ...] | None,
            start_time: int | None, end_time: int | None, start: int, end: int | None,
-           limit: int, now: float) -> Replay:
+           limit: int, now: float, max_findings: int = 1000) -> Replay:
     """One page of a replay of stored history: up to `limit` ledger rows from `start`,
-    keeping those of `accounts` (None: all) with start_time <= eventTime < end_time."""
+    keeping those of `accounts` (None: all) with start_time <= eventTime < end_time. A
+    page ends early, after the row that brought it to `max_findings` findings."""
     head, rows = ledger_rows(ledger, start, limit, end)
     end = head if end is None else end
-    kept = [r for r in rows if (accounts is None or r.account in accounts)
-            and (start_time is None or r.event_time >= start_time)
-            and (end_time is None or r.event_time < end_time)]
-    findings = list(_matches(rules, kept, now))
-    done = len(rows) < limit or rows[-1].seq + 1 >= end
-    return Replay(findings, None if done else rows[-1].seq + 1, end, len(rows))
+    findings: list[Finding] = []
+    scanned = 0
+    for row in rows:
+        scanned += 1
+        if (accounts is None or row.account in accounts) \
+                and (start_time is None or row.event_time >= start_time) \
+                and (end_time is None or row.event_time < end_time):
+            findings += _matches(rules, [row], now)
+        if len(findings) >= max_findings:
+            break
+    last = rows[scanned - 1].seq + 1 if scanned else end
+    done = last >= end or (scanned == len(rows) and len(rows) < limit)
+    return Replay(findings, None if done else last, end, scanned)
