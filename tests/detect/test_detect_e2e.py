@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -13,10 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sigmahq_rules import RULES
 
-from conftest import DATASETS, Server, free_port, wait_until
+from conftest import DATASETS, Key, Server, free_port, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -107,3 +109,43 @@ def test_serve_detects_lists_acknowledges_and_replays(server: Server, rules_dir:
         "2023-07-10T12:00:42Z", "2023-07-10T12:01:23Z", "2023-07-10T12:01:27Z"]
     other = cli(server, "detect", "--rules", str(rules_dir), account="999999999999")
     assert other.returncode == 0 and other.stdout == ""
+    _console(server, open_id=next(f["findingId"] for f in findings(server, "--state", "open")))
+
+
+def _sign_in(server: Server, key: Key) -> httpx.Client:
+    http = httpx.Client(base_url=server.endpoint, follow_redirects=False, timeout=30)
+    token = re.search(r'name="signin_token" value="([^"]+)"', http.get("/signin").text)
+    assert token
+    answer = http.post("/signin", data={"signin_token": token[1], "next": "/findings",
+                                        "access_key_id": key.access_key_id,
+                                        "secret": key.secret})
+    assert answer.status_code == 303, answer.text
+    return http
+
+
+def _console(server: Server, open_id: str) -> None:
+    """The Findings page: rules with author and link, the refused rule with its reason,
+    and acknowledging (admin keys only), recorded in the ledger like the API call."""
+    reader = _sign_in(server, server.key("reader", ACCOUNT))
+    page = reader.get("/findings").text
+    assert "AWS Successful Console Login Without MFA" in page
+    assert "Thuya@Hacktilizer, Ivan Saakov" in page
+    # The rule files are not kept in SigmaHQ's layout here: no SigmaHQ link is invented.
+    assert "github.com/SigmaHQ" not in page
+    assert "is not a CloudTrail record field" in page  # the refused rule, and why
+    assert 'href="/events/70e5932e-9022-4b38-837e-ca10dad94eb7?region=us-east-1"' in page
+    assert "Acknowledge</button>" not in page  # a reader key may not
+    admin = _sign_in(server, server.key("admin", ACCOUNT))
+    page = admin.get("/findings?state=open").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert csrf and "Acknowledge</button>" in page
+    done = admin.post("/findings/acknowledge", data={"csrf": csrf[1], "finding": open_id,
+                                                     "state": "open"})
+    assert done.status_code == 303 and done.headers["location"] == "/findings?state=open"
+    assert open_id not in admin.get("/findings?state=open").text
+    assert open_id in admin.get("/findings?state=acknowledged").text
+    refused = reader.post("/findings/acknowledge", data={"csrf": "x", "finding": open_id})
+    assert refused.status_code == 403
+    ct: Any = server.client(role="reader", account=ACCOUNT)
+    wait_until(lambda: ct.lookup_events(LookupAttributes=[
+        {"AttributeKey": "EventName", "AttributeValue": "AcknowledgeSigmaFinding"}])["Events"])
