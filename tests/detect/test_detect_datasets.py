@@ -132,3 +132,20 @@ def _loaded_from_text(text: str) -> list[Any]:
     from opentrail.detect import Rule, parse_rules
 
     return [r for r in parse_rules(text, "rule.yml") if isinstance(r, Rule)]
+
+
+def test_the_rule_index_changes_no_result(rules: RuleSet, invictus: list[dict[str, Any]]) -> None:
+    """RuleSet tries a record only against rules whose anchor (a plain equality every
+    match needs) it meets: the same findings as trying every rule of the source."""
+    from opentrail.detect import source_of
+    from opentrail.detect._source import views_of
+
+    assert sum(r.anchor is not None for r in rules.rules) >= 6
+    records = [*invictus, *_panther("GCP.AuditLog.json", "gcp"),
+               *_panther("Azure.MonitorActivity.json", "azure"),
+               *_panther("Amazon.EKS.Audit.json", "k8s")]
+    for record in records:
+        source = source_of(record)
+        views = views_of(record, source)
+        every = [r for r in rules.rules if r.source == source and r.matches(views)]
+        assert rules.match(record) == every, record.get("eventID")

@@ -52,8 +52,8 @@ from sigma.types import (
     SpecialChars,
 )
 
-__all__ = ["RAW_LINE", "Predicate", "Resolve", "Unsupported", "compile_condition",
-           "text_of"]
+__all__ = ["RAW_LINE", "Anchor", "Getter", "Predicate", "Resolve", "Unsupported", "anchor_of",
+           "compile_condition", "getter", "text_of"]
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 ValueTest = Callable[[Any], bool]
@@ -61,6 +61,8 @@ Getter = Callable[[Mapping[str, Any]], list[Any]]
 # A rule's field name -> the path it reads in a view, or the reason it cannot be read.
 Resolve = Callable[[str], "tuple[str, ...] | str"]
 RAW_LINE = "\x00raw"  # key of an auditd view's raw line (what keywords search)
+# A condition every match must meet: the value at `path` (lower-cased text) is in `values`.
+Anchor = tuple[tuple[str, ...], frozenset[str]]
 
 
 class Unsupported(Exception):
@@ -85,10 +87,34 @@ def compile_condition(node: Any, resolve: Resolve) -> Predicate:
     raise Unsupported(f"condition element {type(node).__name__} is not supported")
 
 
+def anchor_of(node: Any, resolve: Resolve, prefer: tuple[str, ...]) -> Anchor | None:
+    """A plain, case-insensitive equality every match of `node` needs (None if there is
+    none), so rules can be indexed by it: a field = value list; an OR of such on one field;
+    for an AND, one of its parts' (the one on `prefer` if any)."""
+    if isinstance(node, ConditionFieldEqualsValueExpression):
+        value = node.value
+        if type(value) is not SigmaString or not all(isinstance(p, str) for p in value.s):
+            return None
+        path = resolve(node.field)
+        text = "".join(str(p) for p in value.s).lower()
+        return None if isinstance(path, str) else (path, frozenset({text}))
+    if isinstance(node, ConditionOR):
+        parts = [anchor_of(arg, resolve, prefer) for arg in node.args]
+        anchors = [p for p in parts if p is not None]
+        if not anchors or len(anchors) < len(parts) or len({a[0] for a in anchors}) != 1:
+            return None
+        return anchors[0][0], frozenset().union(*(a[1] for a in anchors))
+    if isinstance(node, ConditionAND):
+        found = [a for a in (anchor_of(arg, resolve, prefer) for arg in node.args) if a]
+        found.sort(key=lambda a: (a[0] != prefer, len(a[1])))
+        return found[0] if found else None
+    return None
+
+
 # -- fields --------------------------------------------------------------------------------
 
 
-def _getter(path: tuple[str, ...]) -> Getter:
+def getter(path: tuple[str, ...]) -> Getter:
     """Every value at `path`: lists on the way (and at the end) are walked element by
     element; a `{"value": ..., "localizedValue": ...}` object (Azure) reads as its value."""
     def get(view: Mapping[str, Any]) -> list[Any]:
@@ -130,7 +156,7 @@ def _field_test(name: str, value: Any, resolve: Resolve) -> Predicate:
     path = resolve(name)
     if isinstance(path, str):
         raise Unsupported(path)
-    get = _getter(path)
+    get = getter(path)
     if isinstance(value, SigmaNull):
         def null(view: Mapping[str, Any]) -> bool:
             values = get(view)
@@ -150,7 +176,7 @@ def _fieldref(get: Getter, ref: SigmaFieldReference, resolve: Resolve) -> Predic
     other_path = resolve(ref.field)
     if isinstance(other_path, str):
         raise Unsupported(other_path)
-    other = _getter(other_path)
+    other = getter(other_path)
 
     def same(a: Any, b: Any) -> bool:
         x, y = text_of(a).lower(), text_of(b).lower()

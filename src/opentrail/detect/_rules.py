@@ -20,7 +20,16 @@ from typing import Any
 
 import yaml
 
-from opentrail.detect._condition import Predicate, Unsupported, compile_condition
+from opentrail.detect._condition import (
+    Anchor,
+    Getter,
+    Predicate,
+    Unsupported,
+    anchor_of,
+    compile_condition,
+    getter,
+    text_of,
+)
 from opentrail.detect._source import Source, path_of, source_of, source_of_rule, views_of
 
 __all__ = ["SIGMAHQ_BLOB", "Rejection", "Rule", "RuleSet", "load_rules", "parse_rules"]
@@ -50,6 +59,8 @@ class Rule:
     file: str
     source: Source
     predicate: Predicate = field(compare=False, repr=False)
+    # A plain equality every match needs: RuleSet looks the rule up by it (an index).
+    anchor: Anchor | None = field(default=None, compare=False, repr=False)
 
     def matches(self, views: list[Mapping[str, Any]]) -> bool:
         return any(self.predicate(view) for view in views)
@@ -76,23 +87,54 @@ class Rejection:
 
 
 @dataclass
+class _SourceRules:
+    """One source's rules, indexed by their anchors: a record is only tried against the
+    rules whose anchor its value meets, and the rules without one."""
+
+    rules: list[Rule] = field(default_factory=list)
+    index: dict[tuple[str, ...], tuple[Getter, dict[str, list[int]]]] = field(
+        default_factory=dict)
+    free: list[int] = field(default_factory=list)
+
+    def add(self, rule: Rule) -> None:
+        number = len(self.rules)
+        self.rules.append(rule)
+        if rule.anchor is None:
+            self.free.append(number)
+            return
+        path, values = rule.anchor
+        table = self.index.setdefault(path, (getter(path), {}))[1]
+        for value in values:
+            table.setdefault(value, []).append(number)
+
+    def candidates(self, views: list[Mapping[str, Any]]) -> list[Rule]:
+        chosen = set(self.free)
+        for get, table in self.index.values():
+            for view in views:
+                for value in get(view):
+                    if value is not None and (hit := table.get(text_of(value).lower())):
+                        chosen.update(hit)
+        return [self.rules[i] for i in sorted(chosen)]
+
+
+@dataclass
 class RuleSet:
     rules: list[Rule] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
-    _by_source: dict[Source, list[Rule]] = field(default_factory=dict, repr=False)
+    _by_source: dict[Source, _SourceRules] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         for rule in self.rules:
-            self._by_source.setdefault(rule.source, []).append(rule)
+            self._by_source.setdefault(rule.source, _SourceRules()).add(rule)
 
     def match(self, record: Mapping[str, Any]) -> list[Rule]:
         """The rules the record matches (rules of its own source only)."""
         source = source_of(record)
         rules = self._by_source.get(source)
-        if not rules:
+        if rules is None:
             return []
         views = views_of(record, source)
-        return [rule for rule in rules if rule.matches(views)]
+        return [rule for rule in rules.candidates(views) if rule.matches(views)]
 
 
 def load_rules(folders: Iterable[Path | str]) -> RuleSet:
@@ -159,16 +201,26 @@ def _compiled(doc: dict[str, Any], file: str) -> Rule:
             raise _Refused(source)
         resolve = functools.partial(path_of, source)
         parts = [compile_condition(c, resolve) for c in conditions]
+        anchors = [anchor_of(c, resolve, ("eventName",)) for c in conditions]
     except Unsupported as exc:
         raise _Refused(str(exc)) from None
     except (SigmaError, ValueError, TypeError, KeyError) as exc:
         raise _Refused(f"pySigma cannot parse it: {_one_line(exc)}") from None
     if rule.id is None:
         raise _Refused("the rule has no id (findings name rules by id)")
-    return _loaded(rule, file, source, parts)
+    return _loaded(rule, file, source, parts, _either(anchors))
 
 
-def _loaded(rule: Any, file: str, source: Source, parts: list[Predicate]) -> Rule:
+def _either(anchors: list[Anchor | None]) -> Anchor | None:
+    """The anchor of several conditions (any may match): one field's values, joined."""
+    found = [a for a in anchors if a is not None]
+    if not found or len(found) < len(anchors) or len({a[0] for a in found}) != 1:
+        return None
+    return found[0][0], frozenset().union(*(a[1] for a in found))
+
+
+def _loaded(rule: Any, file: str, source: Source, parts: list[Predicate],
+            anchor: Anchor | None) -> Rule:
     predicate = parts[0] if len(parts) == 1 else (
         lambda view: any(part(view) for part in parts))
     link = _link(file)
@@ -177,7 +229,7 @@ def _loaded(rule: Any, file: str, source: Source, parts: list[Predicate]) -> Rul
                 str(rule.author or ""), tuple(str(t) for t in rule.tags),
                 tuple(str(r) for r in rule.references), link,
                 str(licence) if licence else ("DRL-1.1" if link else None), file, source,
-                predicate)
+                predicate, anchor)
 
 
 def _link(file: str) -> str | None:
