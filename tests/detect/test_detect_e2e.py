@@ -18,7 +18,7 @@ import httpx
 import pytest
 from sigmahq_rules import RULES
 
-from conftest import DATASETS, Key, Server, free_port, wait_until
+from conftest import DATASETS, Key, Server, free_port, signed_post, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -110,6 +110,55 @@ def test_serve_detects_lists_acknowledges_and_replays(server: Server, rules_dir:
     other = cli(server, "detect", "--rules", str(rules_dir), account="999999999999")
     assert other.returncode == 0 and other.stdout == ""
     _console(server, open_id=next(f["findingId"] for f in findings(server, "--state", "open")))
+    # The console's own sign-ins (a reader's and an admin's, no MFA) are ConsoleLogin
+    # records in the ledger too, and the rule finds them: 9 + 2 findings.
+    wait_until(lambda: len(findings(server)) == sum(EXPECTED.values()) + 2)
+    logins = [f for f in findings(server) if f["eventName"] == "ConsoleLogin"]
+    assert len(logins) == 3 and all(f["eventSource"] == "signin.amazonaws.com" for f in logins)
+    _api_errors(server, total=sum(EXPECTED.values()) + 2)
+
+
+def _api(server: Server, operation: str, params: dict[str, Any], role: str = "reader",
+         account: str | None = ACCOUNT) -> httpx.Response:
+    return signed_post(server.endpoint, "/", json.dumps(params).encode(),
+                       server.key(role, account), service="cloudtrail",
+                       headers={"X-Amz-Target": "com.amazonaws.cloudtrail.v20131101."
+                                                "CloudTrail_20131101." + operation,
+                                "Content-Type": "application/x-amz-json-1.1"})
+
+
+def _api_errors(server: Server, total: int) -> None:
+    """Bad input gets an AWS-shaped error naming the problem; pages and accounts hold."""
+    cases = [
+        ("ListSigmaFindings", {"State": "closed"}, "reader", "InvalidParameterException",
+         "State must be one of open, acknowledged"),
+        ("ListSigmaFindings", {"MaxResults": 0}, "reader", "InvalidMaxResultsException",
+         "MaxResults"),
+        ("ListSigmaFindings", {"NextToken": "garbage!"}, "reader",
+         "InvalidNextTokenException", "NextToken"),
+        ("ListSigmaFindings", {"AccountId": "999999999999"}, "reader", "AccessDeniedException",
+         "999999999999"),
+        ("AcknowledgeSigmaFinding", {}, "admin", "InvalidParameterException", "FindingId"),
+        ("AcknowledgeSigmaFinding", {"FindingId": "nope"}, "admin",
+         "ResourceNotFoundException", "nope"),
+        ("RunSigmaRules", {"Rules": []}, "reader", "InvalidParameterException", "Rules"),
+        ("RunSigmaRules", {"Rules": [{"Body": RULES["DISABLE_LOGGING"]}],
+                           "StartTime": 20, "EndTime": 10}, "reader",
+         "InvalidParameterException", "StartTime"),
+    ]
+    for operation, params, role, code, words in cases:
+        answer = _api(server, operation, params, role)
+        assert answer.status_code == 400, (operation, answer.text)
+        assert answer.json()["__type"] == code, (operation, answer.json())
+        assert words in answer.json()["message"], (operation, answer.json())
+    first = _api(server, "ListSigmaFindings", {"MaxResults": 4}).json()
+    second = _api(server, "ListSigmaFindings", {"MaxResults": 100,
+                                                "NextToken": first["NextToken"]}).json()
+    ids = [f["findingId"] for f in first["Findings"] + second["Findings"]]
+    assert len(ids) == len(set(ids)) == total and "NextToken" not in second
+    # an organization key sees every account's findings
+    org = _api(server, "ListSigmaFindings", {"MaxResults": 100}, account=None).json()
+    assert len(org["Findings"]) == total
 
 
 def _sign_in(server: Server, key: Key) -> httpx.Client:

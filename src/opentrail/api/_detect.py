@@ -20,7 +20,7 @@ import orjson
 
 from opentrail.api._lookup import _timestamp
 from opentrail.auth import AuthContext
-from opentrail.detect import STATES, Rejection, Rule, RuleSet, parse_rules, replay
+from opentrail.detect import STATES, Rejection, Rule, RuleSet, open_ledger, parse_rules, replay
 from opentrail.errors import (
     AccessDenied,
     InvalidMaxResults,
@@ -28,7 +28,6 @@ from opentrail.errors import (
     NotFound,
     ValidationError,
 )
-from opentrail.ledger import open_reader
 
 __all__ = ["DETECT_OPERATIONS", "DETECT_READER_OPERATIONS"]
 
@@ -138,7 +137,7 @@ def run_sigma_rules(service: Any, params: dict[str, Any], ctx: AuthContext) -> d
     out: dict[str, Any] = {"Findings": [], "Rejected": [r.describe() for r in rules.rejected]}
     if not rules.rules:
         return out
-    ledger = open_reader(service.settings.data_dir)
+    ledger = open_ledger(service.settings.data_dir)
     try:
         page = replay(ledger, rules, _accounts(ctx, params), start, end, position[0],
                       position[1], SCAN_ROWS, service.clock.now(), MAX_PAGE_FINDINGS)

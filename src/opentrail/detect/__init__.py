@@ -10,6 +10,7 @@ docs/detect.md.
 
 from opentrail.detect._condition import Unsupported
 from opentrail.detect._detector import Detector, Replay, replay
+from opentrail.detect._feed import open_ledger
 from opentrail.detect._finding import (
     DETECT_SOURCE,
     FINDING_EVENT,
@@ -44,6 +45,7 @@ __all__ = [
     "finding_of",
     "is_finding",
     "load_rules",
+    "open_ledger",
     "parse_rules",
     "replay",
     "source_of",

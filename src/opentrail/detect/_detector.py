@@ -25,12 +25,12 @@ from pathlib import Path
 import orjson
 
 from opentrail.clock import Clock
-from opentrail.detect._feed import ledger_rows
+from opentrail.detect._feed import ledger_rows, open_ledger
 from opentrail.detect._finding import Finding, finding_of, is_finding
 from opentrail.detect._rules import RuleSet
 from opentrail.detect._store import FindingStore
 from opentrail.events import parse_record
-from opentrail.ledger import LedgerRow, LedgerWriter, open_reader
+from opentrail.ledger import LedgerRow, LedgerWriter
 
 __all__ = ["BATCH", "Detector", "Replay", "replay"]
 
@@ -45,7 +45,7 @@ class Detector:
                  store: FindingStore) -> None:
         self.rules, self.store = rules, store
         self._clock, self._writer = clock, writer
-        self._ledger = open_reader(data_dir)
+        self._ledger = open_ledger(data_dir)
         cursor = store.cursor()
         if cursor is None:  # first start: from now on (history: `opentrail detect`)
             cursor, _ = ledger_rows(self._ledger, 0, 0)

@@ -11,7 +11,6 @@
   back into the records (used by `opentrail import`).
 """
 
-from opentrail.sources._auditd import AuditLine
 from opentrail.sources._auditd import parse_line as parse_audit_line
 from opentrail.sources._bucket import BucketObject, CloudTrailBucket
 from opentrail.sources._ocsf import OCSF_VERSION, to_ocsf
@@ -24,7 +23,6 @@ __all__ = [
     "DEFAULT_REGION",
     "FORMATS",
     "OCSF_VERSION",
-    "AuditLine",
     "BucketObject",
     "CloudTrailBucket",
     "Conversion",
