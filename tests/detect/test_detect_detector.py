@@ -201,3 +201,34 @@ def test_replay_pages_through_history(tmp_path: Path, rules: RuleSet,
     assert titles["AWS CloudTrail Important Change"] == 6
     assert replay(conn, rules, ("999999999999",), None, None, 0, None, 5000, NOW).findings == []
     conn.close()
+
+
+def test_converted_sources_are_evaluated_with_their_own_rules(tmp_path: Path,
+                                                              writer: LedgerWriter) -> None:
+    """An auditd log imported as CloudTrail records: the auditd rule reads the raw lines;
+    the AWS rules never see those records."""
+    from opentrail.sources import Options, convert
+
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "padding.yml").write_text(RULES["AUDITD_BINARY_PADDING"])
+    # An AWS rule that would match the converted records, were it shown them.
+    (folder / "aws.yml").write_text(SERVICE_EVENTS.replace("eventType: AwsServiceEvent",
+                                                           "eventSource: auditd"))
+    rules = load_rules([folder])
+    data_dir = tmp_path / "data"
+    store = SqliteFindingStore(data_dir)
+    detector = Detector(data_dir, ManualClock(NOW), writer, rules, store)
+    log = DATASETS / "auditd" / "otrf-linux" / "sh_binary_padding_dd_2020-11-10081941.log"
+    records = [c.record for c in convert("auditd", log.read_bytes(), Options(
+        account="123456789012")) if hasattr(c, "record")]
+    assert records and all(r["eventSource"] == "auditd" for r in records)
+    _append(writer, records)
+    _run(detector)
+    [finding] = _ledger_findings(data_dir)
+    detail = finding["serviceEventDetails"]
+    assert detail["ruleTitle"] == "Binary Padding - Linux"
+    assert detail["source"] == "linux/auditd" and detail["eventSource"] == "auditd"
+    assert finding["recipientAccountId"] == "123456789012"
+    detector.close()
+    store.close()
