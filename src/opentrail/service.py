@@ -25,7 +25,15 @@ from opentrail.channels import ChannelRegistry
 from opentrail.clock import Clock, SystemClock
 from opentrail.config import Settings
 from opentrail.datadir import prepare_data_dir
-from opentrail.detect import Detector, FindingStore, RuleSet, SqliteFindingStore, load_rules
+from opentrail.detect import (
+    Detector,
+    FindingStore,
+    Publisher,
+    RuleSet,
+    SqliteFindingStore,
+    load_rules,
+    run_detector_process,
+)
 from opentrail.events import Category
 from opentrail.history import (
     HistoryIndexer,
@@ -82,7 +90,8 @@ class Service:
     # that evaluates each new record once (docs/detect.md).
     sigma_rules: RuleSet | None = None
     findings: FindingStore | None = None
-    detector: Detector | None = None  # running only when some rule loaded
+    detector: Detector | None = None  # in a thread (indexer="thread"); else its process:
+    _detector_process: BaseProcess | None = None
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None,
@@ -189,8 +198,10 @@ class Service:
         self._spawn(lambda: imports.run(stop), "lake-imports")
 
     def _start_detect(self) -> None:
-        """Load the Sigma rules (each one refused is logged with its file, id and reason)
-        and follow the ledger when at least one loaded."""
+        """Load the Sigma rules (each one refused is logged with its file, id and reason);
+        when at least one loaded, evaluate new records in the detector's own process (a
+        thread with indexer="thread"). The publisher always runs: findings saved before a
+        crash still reach the ledger."""
         rules = self.sigma_rules = load_rules(self.settings.sigma_rules)
         for rejected in rules.rejected:
             log.warning("sigma: rule %s (%s) not loaded: %s", rejected.rule_id or "-",
@@ -199,14 +210,35 @@ class Service:
             log.info("sigma: %d rule(s) loaded, %d not loaded", len(rules.rules),
                      len(rules.rejected))
         findings = self.findings = SqliteFindingStore(self.settings.data_dir)
+        publisher, stop = Publisher(findings, self.writer), self._stop
+        self._spawn(lambda: publisher.run(stop), "sigma-publisher")
         if not rules.rules:
             return
-        detector = self.detector = Detector(self.settings.data_dir, self.clock, self.writer,
-                                            rules, findings)
-        stop = self._stop
-        self._spawn(lambda: detector.run(stop), "sigma-detector")
+        if self.indexer_mode == "thread":
+            detector = self.detector = Detector(self.settings.data_dir, self.clock, rules,
+                                                findings)
+            self._spawn(lambda: detector.run(stop), "sigma-detector")
+            return
+        from opentrail.detect import begin, open_ledger
+
+        ledger = open_ledger(self.settings.data_dir)
+        try:  # the first start's cursor is now, not whenever the process is up
+            begin(ledger, findings)
+        finally:
+            ledger.close()
+        self._spawn_detector()
+
+    def _spawn_detector(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._detector_process = ctx.Process(
+            target=run_detector_process, name="opentrail-sigma", daemon=True,
+            args=(str(self.settings.data_dir), list(self.settings.sigma_rules)))
+        self._detector_process.start()
 
     def _close_detect(self) -> None:
+        if self._detector_process is not None:
+            self._detector_process.terminate()
+            self._detector_process.join(timeout=10)
         if self.detector is not None:
             self.detector.close()
         if self.findings is not None:
@@ -298,6 +330,10 @@ class Service:
             if self._process is not None and not self._process.is_alive():
                 log.error("history indexer exited (%s); restarting", self._process.exitcode)
                 self._spawn_indexer()
+            if self._detector_process is not None and not self._detector_process.is_alive():
+                log.error("sigma detector exited (%s); restarting",
+                          self._detector_process.exitcode)
+                self._spawn_detector()
             days = self.settings.history_retention_days
             if days > 0 and self.clock.now() - last_purge >= MAINTENANCE_EVERY:
                 last_purge = self.clock.now()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from opentrail.clock import ManualClock
 from opentrail.detect import (
     DETECT_SOURCE,
     Detector,
+    Publisher,
     RuleSet,
     SqliteFindingStore,
     load_rules,
@@ -75,8 +77,12 @@ def _append(writer: LedgerWriter, records: list[dict[str, Any]]) -> None:
         writer.submit(parsed[i : i + 5000]).result()
 
 
-def _run(detector: Detector) -> None:
+def _run(detector: Detector, writer: LedgerWriter) -> None:
+    """Evaluate everything stored, then append the findings to the ledger."""
     while detector.step():
+        pass
+    publisher = Publisher(detector.store, writer)
+    while publisher.step():
         pass
 
 
@@ -93,11 +99,11 @@ def test_findings_are_ledgered_once_and_never_evaluated(tmp_path: Path, rules: R
                                                         writer: LedgerWriter) -> None:
     data_dir = tmp_path / "data"
     store = SqliteFindingStore(data_dir)
-    detector = Detector(data_dir, ManualClock(NOW), writer, rules, store)
+    detector = Detector(data_dir, ManualClock(NOW), rules, store)
     records = invictus()
     _append(writer, records)
-    _run(detector)
-    _run(detector)  # the findings it appended are read, and skipped
+    _run(detector, writer)
+    _run(detector, writer)  # the findings it appended are read, and skipped
     expected = Counter({"AWS CloudTrail Important Change": 6, "AWS IAM Backdoor Users Keys": 2,
                         "AWS Successful Console Login Without MFA": 1,
                         # the sample's 42 + 34 AwsServiceEvents (none of them findings)
@@ -105,7 +111,7 @@ def test_findings_are_ledgered_once_and_never_evaluated(tmp_path: Path, rules: R
                                                  for r in records)})
     ledgered = _ledger_findings(data_dir)
     assert Counter(f["serviceEventDetails"]["ruleTitle"] for f in ledgered) == expected
-    listed = store.list(None, None, 1000)
+    listed = store.listed(None, None, 1000)
     assert len(listed) == sum(expected.values())
     mfa = next(f for f in ledgered if f["serviceEventDetails"]["ruleTitle"].endswith("MFA"))
     assert mfa["eventName"] == "SigmaRuleMatch" and mfa["eventType"] == "AwsServiceEvent"
@@ -124,17 +130,21 @@ def test_crash_before_the_cursor_moved_doubles_nothing(tmp_path: Path, rules: Ru
                                                        writer: LedgerWriter) -> None:
     data_dir = tmp_path / "data"
     store = SqliteFindingStore(data_dir)
-    Detector(data_dir, ManualClock(NOW), writer, rules, store).close()  # cursor at 0
+    Detector(data_dir, ManualClock(NOW), rules, store).close()  # cursor at 0
     _append(writer, invictus()[:1000])
-    first = Detector(data_dir, ManualClock(NOW), writer, rules, store)
-    _run(first)
+    first = Detector(data_dir, ManualClock(NOW), rules, store)
+    _run(first, writer)
     made = len(_ledger_findings(data_dir))
     assert made > 0
-    store.save([], 0)  # as if the findings were appended but the cursor never committed
-    again = Detector(data_dir, ManualClock(NOW + 60), writer, rules, store)
-    _run(again)
+    store.save([], 0)  # as if the batch were evaluated again (a lost cursor)
+    db = sqlite3.connect(data_dir / "findings.db")  # as if appended but never marked
+    with db:
+        db.execute("UPDATE findings SET published = 0")
+    db.close()
+    again = Detector(data_dir, ManualClock(NOW + 60), rules, store)
+    _run(again, writer)
     assert len(_ledger_findings(data_dir)) == made
-    assert len(store.list(None, None, 10_000)) == made
+    assert len(store.listed(None, None, 10_000)) == made
     first.close()
     again.close()
     store.close()
@@ -146,13 +156,13 @@ def test_first_start_begins_at_the_head_and_restarts_resume(
     records = invictus()
     _append(writer, records[:1500])  # stored before any rule was loaded: not evaluated
     store = SqliteFindingStore(data_dir)
-    detector = Detector(data_dir, ManualClock(NOW), writer, rules, store)
-    _run(detector)
+    detector = Detector(data_dir, ManualClock(NOW), rules, store)
+    _run(detector, writer)
     assert detector.found == 0
     detector.close()
     _append(writer, records[1500:])  # stored while detection was off: evaluated at restart
-    detector = Detector(data_dir, ManualClock(NOW), writer, rules, store)
-    _run(detector)
+    detector = Detector(data_dir, ManualClock(NOW), rules, store)
+    _run(detector, writer)
     late = {r["eventID"] for r in records[1500:]}
     found = _ledger_findings(data_dir)
     assert found and all(f["serviceEventDetails"]["eventId"] in late for f in found)
@@ -164,20 +174,20 @@ def test_acknowledge_and_account_isolation(tmp_path: Path, rules: RuleSet,
                                            writer: LedgerWriter) -> None:
     data_dir = tmp_path / "data"
     store = SqliteFindingStore(data_dir)
-    detector = Detector(data_dir, ManualClock(NOW), writer, rules, store)
+    detector = Detector(data_dir, ManualClock(NOW), rules, store)
     _append(writer, invictus())
-    _run(detector)
-    mine = store.list((INVICTUS_ACCOUNT,), "open", 5)
-    assert len(mine) == 5 and store.list(("999999999999",), None, 5) == []
+    _run(detector, writer)
+    mine = store.listed((INVICTUS_ACCOUNT,), "open", 5)
+    assert len(mine) == 5 and store.listed(("999999999999",), None, 5) == []
     target = mine[0].finding.id
     assert store.acknowledge(target, ("999999999999",), "intruder", NOW) is None
     done = store.acknowledge(target, (INVICTUS_ACCOUNT,), "AKIDEXAMPLE", NOW + 5)
     assert done is not None and done.state == "acknowledged"
     assert done.acknowledged_by == "AKIDEXAMPLE" and done.acknowledged_at == NOW + 5
-    assert target not in {f.finding.id for f in store.list(None, "open", 10_000)}
-    page = store.list(None, None, 3)
+    assert target not in {f.finding.id for f in store.listed(None, "open", 10_000)}
+    page = store.listed(None, None, 3)
     after = page[-1].finding
-    rest = store.list(None, None, 10_000, after=(after.created, after.id))
+    rest = store.listed(None, None, 10_000, after=(after.created, after.id))
     assert not {f.finding.id for f in page} & {f.finding.id for f in rest}
     detector.close()
     store.close()
@@ -218,13 +228,13 @@ def test_converted_sources_are_evaluated_with_their_own_rules(tmp_path: Path,
     rules = load_rules([folder])
     data_dir = tmp_path / "data"
     store = SqliteFindingStore(data_dir)
-    detector = Detector(data_dir, ManualClock(NOW), writer, rules, store)
+    detector = Detector(data_dir, ManualClock(NOW), rules, store)
     log = DATASETS / "auditd" / "otrf-linux" / "sh_binary_padding_dd_2020-11-10081941.log"
     records = [c.record for c in convert("auditd", log.read_bytes(), Options(
         account="123456789012")) if hasattr(c, "record")]
     assert records and all(r["eventSource"] == "auditd" for r in records)
     _append(writer, records)
-    _run(detector)
+    _run(detector, writer)
     [finding] = _ledger_findings(data_dir)
     detail = finding["serviceEventDetails"]
     assert detail["ruleTitle"] == "Binary Padding - Linux"

@@ -83,7 +83,7 @@ def list_sigma_findings(service: Any, params: dict[str, Any],
                                   and isinstance(after[0], (int, float))
                                   and isinstance(after[1], str)):
         raise InvalidNextToken("NextToken is not one this operation returned.")
-    page = service.findings.list(_accounts(ctx, params), state, limit + 1,
+    page = service.findings.listed(_accounts(ctx, params), state, limit + 1,
                                  None if after is None else (after[0], after[1]))
     out: dict[str, Any] = {"Findings": [f.describe() for f in page[:limit]]}
     if len(page) > limit:

@@ -32,11 +32,11 @@ async def findings_page(console: Console, request: Request, viewer: Viewer) -> R
     service = console.service
     store = service.findings
     found = [] if store is None else await run_in_threadpool(
-        store.list, viewer.accounts, state, SHOWN)
+        store.listed, viewer.accounts, state, SHOWN)
     rules: RuleSet = service.sigma_rules or RuleSet()
     return console.render(request, "findings.html", viewer, findings=[f.describe() for f in found],
                           state=state, rules=rules.rules, rejected=rules.rejected,
-                          shown=SHOWN, running=service.detector is not None,
+                          shown=SHOWN, running=bool(rules.rules),
                           may_acknowledge=viewer.principal.allows(Role.ADMIN))
 
 

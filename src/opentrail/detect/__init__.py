@@ -2,14 +2,21 @@
 
 `load_rules` reads SigmaHQ-format YAML with pySigma and compiles each rule once
 (`RuleSet`); rules that cannot run are reported (`Rejection`), never half-run. The
-`Detector` follows the ledger with its own cursor and appends each match as a finding
-record (eventSource detect.opentrail.local, eventName SigmaRuleMatch); `FindingStore`
-keeps their state (open / acknowledged); `replay` runs rules over stored history. See
-docs/detect.md.
+`Detector` follows the ledger with its own cursor (in its own process) and saves each
+match in the `FindingStore` (state open / acknowledged); the `Publisher` appends them to
+the ledger as finding records (eventSource detect.opentrail.local, eventName
+SigmaRuleMatch); `replay` runs rules over stored history. See docs/detect.md.
 """
 
 from opentrail.detect._condition import Unsupported
-from opentrail.detect._detector import Detector, Replay, replay
+from opentrail.detect._detector import (
+    Detector,
+    Publisher,
+    Replay,
+    begin,
+    replay,
+    run_detector_process,
+)
 from opentrail.detect._feed import open_ledger
 from opentrail.detect._finding import (
     DETECT_SOURCE,
@@ -34,6 +41,7 @@ __all__ = [
     "Detector",
     "Finding",
     "FindingStore",
+    "Publisher",
     "Rejection",
     "Replay",
     "Rule",
@@ -42,11 +50,13 @@ __all__ = [
     "SqliteFindingStore",
     "StoredFinding",
     "Unsupported",
+    "begin",
     "finding_of",
     "is_finding",
     "load_rules",
     "open_ledger",
     "parse_rules",
     "replay",
+    "run_detector_process",
     "source_of",
 ]

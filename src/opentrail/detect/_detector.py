@@ -1,16 +1,20 @@
-"""Sigma rules over the ledger: a follower evaluating each new record once, and a replay
-of stored history through the same rules.
+"""Sigma rules over the ledger: a follower evaluating each new record once, a publisher
+appending its findings to the ledger, and a replay of stored history through the same rules.
 
-    ledger ──ledger_rows(cursor)──▶ RuleSet.match ──▶ findings ──▶ LedgerWriter.submit
-                                                                   (acknowledged)
-                                                 FindingStore.save(findings, cursor) ◀┘
+    ledger ──ledger_rows(cursor)──▶ RuleSet.match ──▶ FindingStore.save(findings, cursor)
+                                                                  │ (outbox)
+    ledger ◀── LedgerWriter.submit (acknowledged) ◀── Publisher ◀─┘ then mark_published
 
-Findings are appended to the ledger first and the store (with the cursor) is committed
-after: a crash in between re-evaluates the same rows, re-derives the same finding
-eventIDs, and the ledger and the store both keep one of each. A finding is never
-evaluated (`is_finding`), so rules cannot feed on their own output. The first start
-begins at the ledger's head (history is for `opentrail detect --rules`); later starts
-resume from the cursor, so events stored while the server was down are still evaluated.
+The detector commits a batch's findings with the cursor that covers them, so a crash never
+loses or doubles one; it needs no ledger writer, so it runs in its own process (the
+second core, like the history indexer: evaluating costs ~30 µs an event, which in the
+server's process would take that time from ingest). The publisher, in the server's
+process, appends saved findings to the ledger and marks them published once acknowledged;
+a crash in between appends them again, and the ledger's (account, eventID)
+de-duplication keeps one (finding eventIDs are derived). A finding is never evaluated
+(`is_finding`), so rules cannot feed on their own output. The first start begins at the
+ledger's head (history is for `opentrail detect --rules`); later starts resume from the
+cursor, so events stored while the server was down are still evaluated.
 """
 
 from __future__ import annotations
@@ -18,39 +22,47 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
-from opentrail.clock import Clock
+from opentrail.clock import Clock, SystemClock
 from opentrail.detect._feed import ledger_rows, open_ledger
 from opentrail.detect._finding import Finding, finding_of, is_finding
-from opentrail.detect._rules import RuleSet
-from opentrail.detect._store import FindingStore
+from opentrail.detect._rules import RuleSet, load_rules
+from opentrail.detect._store import FindingStore, SqliteFindingStore
 from opentrail.events import parse_record
 from opentrail.ledger import LedgerRow, LedgerWriter
 
-__all__ = ["BATCH", "Detector", "Replay", "replay"]
+__all__ = ["BATCH", "Detector", "Publisher", "Replay", "begin", "replay",
+           "run_detector_process"]
 
 log = logging.getLogger(__name__)
 
 BATCH = 2_000
 IDLE = 0.05  # seconds between polls once caught up
+PUBLISH = 1_000  # findings appended to the ledger per submit
+
+
+def begin(ledger: sqlite3.Connection, store: FindingStore) -> int:
+    """The detector's cursor; on the very first start, the ledger's head (from now on:
+    history is for `opentrail detect --rules`)."""
+    cursor = store.cursor()
+    if cursor is None:
+        cursor, _ = ledger_rows(ledger, 0, 0)
+        store.save([], cursor)
+    return cursor
 
 
 class Detector:
-    def __init__(self, data_dir: Path, clock: Clock, writer: LedgerWriter, rules: RuleSet,
+    def __init__(self, data_dir: Path, clock: Clock, rules: RuleSet,
                  store: FindingStore) -> None:
         self.rules, self.store = rules, store
-        self._clock, self._writer = clock, writer
+        self._clock = clock
         self._ledger = open_ledger(data_dir)
-        cursor = store.cursor()
-        if cursor is None:  # first start: from now on (history: `opentrail detect`)
-            cursor, _ = ledger_rows(self._ledger, 0, 0)
-            store.save([], cursor)
-        self.cursor = cursor
+        self.cursor = begin(self._ledger, store)
         self.evaluated = 0  # records evaluated since start (for throughput reports)
         self.found = 0  # findings made since start
 
@@ -63,10 +75,6 @@ class Detector:
         if not rows:
             return 0
         findings = list(_matches(self.rules, rows, self._clock.now()))
-        if findings:
-            records = [parse_record(f.record(), default_account=f.account,
-                                    default_region=f.region) for f in findings]
-            self._writer.submit(records).result()  # durable before the cursor moves
         cursor = rows[-1].seq + 1
         self.store.save(findings, cursor)
         self.cursor = cursor
@@ -75,15 +83,52 @@ class Detector:
         return len(rows)
 
     def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                busy = self.step()
-            except Exception:  # a full ledger queue or a bad batch must not end detection
-                log.exception("detect: evaluating a batch failed; retrying")
-                stop.wait(1.0)
-                continue
-            if not busy:
-                stop.wait(IDLE)
+        _loop(self.step, stop, "evaluating a batch")
+
+
+class Publisher:
+    """Appends saved findings to the ledger (the server's single writer)."""
+
+    def __init__(self, store: FindingStore, writer: LedgerWriter) -> None:
+        self.store, self._writer = store, writer
+
+    def step(self) -> int:
+        findings = self.store.unpublished(PUBLISH)
+        if not findings:
+            return 0
+        records = [parse_record(f.record(), default_account=f.account,
+                                default_region=f.region) for f in findings]
+        self._writer.submit(records).result()  # durable before it is marked published
+        self.store.mark_published([f.id for f in findings])
+        return len(findings)
+
+    def run(self, stop: threading.Event) -> None:
+        _loop(self.step, stop, "appending findings to the ledger")
+
+
+def _loop(step: Callable[[], int], stop: threading.Event, what: str) -> None:
+    while not stop.is_set():
+        try:
+            busy = step()
+        except Exception:  # a full ledger queue or a bad batch must not end detection
+            log.exception("detect: %s failed; retrying", what)
+            stop.wait(1.0)
+            continue
+        if not busy:
+            stop.wait(IDLE)
+
+
+def run_detector_process(data_dir: str, folders: list[str]) -> None:
+    """The detector's own process (spawned by the service): load the rules, follow the
+    ledger until terminated."""
+    rules = load_rules(folders)
+    store = SqliteFindingStore(Path(data_dir))
+    detector = Detector(Path(data_dir), SystemClock(), rules, store)
+    try:
+        detector.run(threading.Event())
+    finally:
+        detector.close()
+        store.close()
 
 
 def _matches(rules: RuleSet, rows: list[LedgerRow], now: float) -> Iterator[Finding]:

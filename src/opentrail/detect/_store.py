@@ -3,8 +3,10 @@
 `FindingStore` is the interface; `SqliteFindingStore` (DATA_DIR/findings.db) is the only
 module of detect/ that holds SQL, so a PostgreSQL store only has to answer the same
 calls. The finding itself is also in the ledger (tamper-evident); this store is derived
-state plus the acknowledgement, and `save` commits a batch's findings together with the
-cursor that covers them, so a crash never loses or doubles one.
+state plus the acknowledgement. `save` commits a batch's findings together with the
+cursor that covers them, so a crash never loses or doubles one; it is also the outbox the
+publisher appends to the ledger from (`unpublished`, then `mark_published` once the
+ledger acknowledged them).
 """
 
 from __future__ import annotations
@@ -34,8 +36,10 @@ CREATE TABLE IF NOT EXISTS findings (
     state TEXT NOT NULL DEFAULT 'open',
     acknowledged_by TEXT,
     acknowledged_at REAL,
-    detail TEXT NOT NULL            -- serviceEventDetails (JSON)
+    detail TEXT NOT NULL,           -- serviceEventDetails (JSON)
+    published INTEGER NOT NULL DEFAULT 0  -- 1 once the ledger holds the finding record
 );
+CREATE INDEX IF NOT EXISTS findings_unpublished ON findings (created) WHERE published = 0;
 CREATE INDEX IF NOT EXISTS findings_by_account ON findings (account, created, id);
 CREATE INDEX IF NOT EXISTS findings_by_time ON findings (created, id);
 CREATE TABLE IF NOT EXISTS cursor (name TEXT PRIMARY KEY, seq INTEGER NOT NULL);
@@ -63,11 +67,15 @@ class FindingStore(Protocol):
 
     def save(self, findings: Sequence[Finding], cursor: int) -> None: ...
 
-    def list(self, accounts: tuple[str, ...] | None, state: str | None, limit: int,
+    def listed(self, accounts: tuple[str, ...] | None, state: str | None, limit: int,
              after: tuple[float, str] | None = None) -> list[StoredFinding]: ...
 
     def acknowledge(self, finding_id: str, accounts: tuple[str, ...] | None, by: str,
                     now: float) -> StoredFinding | None: ...
+
+    def unpublished(self, limit: int) -> list[Finding]: ...
+
+    def mark_published(self, ids: Sequence[str]) -> None: ...
 
     def close(self) -> None: ...
 
@@ -80,7 +88,7 @@ class SqliteFindingStore:
                                    check_same_thread=False)
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
+        self._db.executescript(SCHEMA)  # the detector's process and the server share it
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -108,7 +116,7 @@ class SqliteFindingStore:
                 self._db.execute("ROLLBACK")
                 raise
 
-    def list(self, accounts: tuple[str, ...] | None, state: str | None, limit: int,
+    def listed(self, accounts: tuple[str, ...] | None, state: str | None, limit: int,
              after: tuple[float, str] | None = None) -> list[StoredFinding]:
         """Newest first; `accounts` None means every account; `after` is the last
         (created, id) of the previous page."""
@@ -140,6 +148,26 @@ class SqliteFindingStore:
             row = self._db.execute(f"SELECT {_COLUMNS} FROM findings WHERE {cond}",
                                    [finding_id, *args]).fetchone()
         return None if row is None else _stored(row)
+
+
+    def unpublished(self, limit: int) -> list[Finding]:
+        """Findings saved but not yet in the ledger, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM findings WHERE published = 0 ORDER BY created, id "
+                "LIMIT ?", (limit,)).fetchall()
+        return [_stored(row).finding for row in rows]
+
+    def mark_published(self, ids: Sequence[str]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("UPDATE findings SET published = 1 WHERE id = ?",
+                                     [(i,) for i in ids])
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
 
 _COLUMNS = "id, account, region, created, state, acknowledged_by, acknowledged_at, detail"
