@@ -236,9 +236,6 @@ class Service:
         self._detector_process.start()
 
     def _close_detect(self) -> None:
-        if self._detector_process is not None:
-            self._detector_process.terminate()
-            self._detector_process.join(timeout=10)
         if self.detector is not None:
             self.detector.close()
         if self.findings is not None:
@@ -358,6 +355,9 @@ class Service:
         if self._process is not None:
             self._process.terminate()
             self._process.join(timeout=10)
+        if self._detector_process is not None:
+            self._detector_process.terminate()
+            self._detector_process.join(timeout=10)
         if self._indexer is not None:
             self._indexer.close()
         self.writer.close()

@@ -20,6 +20,7 @@ cursor, so events stored while the server was down are still evaluated.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -120,12 +121,21 @@ def _loop(step: Callable[[], int], stop: threading.Event, what: str) -> None:
 
 def run_detector_process(data_dir: str, folders: list[str]) -> None:
     """The detector's own process (spawned by the service): load the rules, follow the
-    ledger until terminated."""
+    ledger until terminated, or until its parent dies (a killed server leaves no orphan
+    evaluating beside the next one's detector)."""
     rules = load_rules(folders)
     store = SqliteFindingStore(Path(data_dir))
     detector = Detector(Path(data_dir), SystemClock(), rules, store)
+    parent, stop = os.getppid(), threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(0.5):
+            if os.getppid() != parent:
+                stop.set()
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
     try:
-        detector.run(threading.Event())
+        detector.run(stop)
     finally:
         detector.close()
         store.close()
