@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -242,3 +243,29 @@ def test_converted_sources_are_evaluated_with_their_own_rules(tmp_path: Path,
     assert finding["recipientAccountId"] == "123456789012"
     detector.close()
     store.close()
+
+
+def test_service_in_process_detects_and_publishes(tmp_path: Path, rules: RuleSet) -> None:
+    """Service.open with --sigma-rules (indexer="thread": the detector is a thread): new
+    events become findings, listed and ledgered; the rules are kept for the API."""
+    from opentrail.config import Settings
+    from opentrail.service import Service
+
+    folder = tmp_path / "rules"  # written by the `rules` fixture
+    settings = Settings(data_dir=tmp_path / "svc", sigma_rules=(str(folder),),
+                        history_retention_days=0)  # the sample is from 2023: keep it
+    service = Service.open(settings, ManualClock(NOW), indexer="thread")
+    records = invictus()
+    expected = 9 + sum(r.get("eventType") == "AwsServiceEvent" for r in records)
+    try:
+        assert service.sigma_rules is not None and len(service.sigma_rules.rules) == 4
+        _append(service.writer, records)
+        deadline = time.monotonic() + 60
+        while len(_ledger_findings(settings.data_dir)) < expected \
+                and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert service.findings is not None
+        listed = service.findings.listed(None, None, 1000)
+        assert len(listed) == len(_ledger_findings(settings.data_dir)) == expected
+    finally:
+        service.close()

@@ -148,7 +148,12 @@ def _matches(rules: RuleSet, rows: list[LedgerRow], now: float) -> Iterator[Find
         record = orjson.loads(row.body)
         if is_finding(record):
             continue
-        for rule in rules.match(record):
+        try:
+            matched = rules.match(record)
+        except Exception:  # one odd record must not stop detection for every later one
+            log.exception("detect: evaluating ledger seq %d failed; it is skipped", row.seq)
+            continue
+        for rule in matched:
             yield finding_of(rule, record, row.account, row.region, now)
 
 
