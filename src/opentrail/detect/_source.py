@@ -79,9 +79,9 @@ AZURE_COLUMNS = {
 def source_of(record: Mapping[str, Any]) -> Source:
     """The source a stored record came from: a converter's `sourceFormat`, else AWS."""
     extra = record.get("additionalEventData")
-    fmt = extra.get("sourceFormat") if isinstance(extra, dict) else None
-    if fmt is None or "original" not in extra:  # type: ignore[operator]
+    if not isinstance(extra, dict) or "original" not in extra:
         return CLOUDTRAIL
+    fmt = extra.get("sourceFormat")
     if fmt == "entra":
         return ENTRA_SIGNIN if str(record.get("eventSource", "")).startswith("signin.") \
             else ENTRA_AUDIT
