@@ -138,3 +138,24 @@ def test_rules_see_only_their_own_source() -> None:
     aws = rule("  s:\n    eventName: CreateAccessKey\n  condition: s\n")
     converted = {**EVENT, "additionalEventData": {"sourceFormat": "k8s", "original": {}}}
     assert aws.match(EVENT) and not aws.match(converted)
+
+
+def test_string_fast_paths_agree_with_the_wildcard_regex() -> None:
+    """Equality, contains, startswith and endswith are matched without a regex; for any
+    pattern and value they must say what pySigma's own regex of the pattern says."""
+    import re
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from sigma.types import SigmaString
+
+    from opentrail.detect._condition import value_test
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.text("aAb*?\\.", max_size=6), st.text("aAbB*?.\\", max_size=8))
+    def agree(pattern: str, value: str) -> None:
+        sigma = SigmaString(pattern)
+        regex = re.compile(str(sigma.to_regex().regexp), re.IGNORECASE | re.DOTALL)
+        assert value_test(sigma)(value) is (regex.fullmatch(value) is not None)
+
+    agree()
