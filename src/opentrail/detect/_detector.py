@@ -19,6 +19,7 @@ cursor, so events stored while the server was down are still evaluated.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sqlite3
@@ -124,6 +125,10 @@ def run_detector_process(data_dir: str, folders: list[str]) -> None:
     ledger until terminated, or until its parent dies (a killed server leaves no orphan
     evaluating beside the next one's detector)."""
     rules = load_rules(folders)
+    # Each batch parses thousands of acyclic dicts: as in the indexer's process, the
+    # default gen-0 threshold would run the cyclic collector many times per batch.
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
     store = SqliteFindingStore(Path(data_dir))
     detector = Detector(Path(data_dir), SystemClock(), rules, store)
     parent, stop = os.getppid(), threading.Event()
