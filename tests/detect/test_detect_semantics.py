@@ -70,6 +70,11 @@ def hits(detection: str, event: dict[str, Any] | None = None) -> bool:
     ("  s:\n    errorCode: null\n  condition: s\n", True),
     ("  s:\n    errorMessage: null\n  condition: s\n", True),
     ("  s:\n    eventName: null\n  condition: s\n", False),
+    # "null or 'Success'" (SigmaHQ's way of saying "succeeded"), and the empty string
+    ("  s:\n    errorCode:\n      - null\n      - Success\n  condition: s\n", True),
+    ("  s:\n    userAgent:\n      - null\n      - ''\n  condition: s\n", False),
+    ("  s:\n    userIdentity.sessionContext.attributes.mfaAuthenticated: 'FALSE'\n"
+     "  condition: s\n", True),
     # '|contains: *' means present (and not null)
     ("  s:\n    errorCode|contains: '*'\n  condition: s\n", False),
     ("  s:\n    userAgent|contains: '*'\n  condition: s\n", True),
