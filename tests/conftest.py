@@ -237,3 +237,25 @@ def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One moto S3 server shared by the tests of a module."""
     with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """A private PostgreSQL 15 server for the whole session (tests/postgres_server.py);
+    fails, never skips, when PostgreSQL is not installed."""
+    from postgres_server import PostgresServer
+
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Any) -> Iterator[str]:
+    """The URL of a fresh, empty database on the session's PostgreSQL server."""
+    url: str = postgres_server.new_database()
+    yield url
+    postgres_server.drop_database(url)
