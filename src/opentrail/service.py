@@ -21,6 +21,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any, Literal
 
 from opentrail.auth import KeyStore, SigV4Verifier
+from opentrail.backends import Backend, open_backend
 from opentrail.channels import ChannelRegistry
 from opentrail.clock import Clock, SystemClock
 from opentrail.config import Settings
@@ -77,28 +78,33 @@ class Service:
     lake_writer: LakeWriter | None = None  # ledger reader writing stores' Parquet files
     queries: QueryRunner | None = None  # Lake queries (lake-queries.db), docs/lake.md
     lake_imports: ImportRunner | None = None  # StartImport's thread (lake-imports.db)
+    # Where keys, trails, channels and the Lake catalog live (SQLite or PostgreSQL);
+    # chosen once here, by open_backend (docs/design/scale-out.md).
+    backend: Backend | None = None
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None,
              indexer: IndexerMode = "process") -> Service:
         clock = clock or SystemClock()
         prepare_data_dir(settings.data_dir)
-        keys = KeyStore(settings.data_dir)
+        backend = open_backend(settings)
+        keys = backend.keys()
         writer = LedgerWriter(settings.data_dir, clock,
                               max_pending=settings.max_pending_events,
                               retention_days=settings.history_retention_days)
         create_history(settings.data_dir).close()
         service = cls(settings, clock, keys, SigV4Verifier(keys, clock), writer,
                       HistoryReader(settings.data_dir, clock, settings.history_retention_days),
-                      ChannelRegistry(settings.data_dir),
-                      TrailStore(settings.data_dir, own_buckets=settings.trail_storage == "folder"),
+                      backend.channels(),
+                      backend.trails(own_buckets=settings.trail_storage == "folder"),
                       indexer_mode=indexer, trail_storage=open_storage(settings),
                       signing_keys=SigningKeys(settings.data_dir / "signing-keys", clock,
-                                               settings.signing_key_rotation_days))
+                                               settings.signing_key_rotation_days),
+                      backend=backend)
         service.checkpoints = Checkpointer(settings.data_dir, clock,
                                            settings.checkpoint_interval)
         service.audit_journal = AuditJournal(settings.data_dir)
-        service.lake = StoreCatalog(settings.data_dir, clock)
+        service.lake = backend.catalog(clock)
         service._start()
         return service
 
@@ -312,3 +318,6 @@ class Service:
             self.insights.close()
             assert self.insights_store is not None
             self.insights_store.close()
+        self.keys.close()
+        if self.backend is not None:
+            self.backend.close()
