@@ -98,8 +98,8 @@ class Service:
                       backend.channels(),
                       backend.trails(own_buckets=settings.trail_storage == "folder"),
                       indexer_mode=indexer, trail_storage=open_storage(settings),
-                      signing_keys=SigningKeys(settings.data_dir / "signing-keys", clock,
-                                               settings.signing_key_rotation_days),
+                      signing_keys=backend.signing_keys(clock,
+                                                        settings.signing_key_rotation_days),
                       backend=backend)
         service.checkpoints = Checkpointer(settings.data_dir, clock,
                                            settings.checkpoint_interval)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from opentrail.clock import Clock
     from opentrail.config import Settings
     from opentrail.lake import StoreCatalog
-    from opentrail.trails import TrailStore
+    from opentrail.trails import SigningKeys, TrailStore
 
 __all__ = ["NOT_ON_POSTGRES", "Backend", "open_backend"]
 
@@ -32,7 +32,7 @@ NOT_ON_POSTGRES = (
     "the self-audit journal",
     "the history index (LookupEvents)",
     "Insights state",
-    "trail delivery state and digest signing keys",
+    "trail delivery state",
     "the Lake writer, queries and imports",
 )
 
@@ -48,6 +48,10 @@ class Backend(Protocol):
     def channels(self) -> ChannelRegistry: ...
 
     def catalog(self, clock: Clock) -> StoreCatalog: ...
+
+    def signing_keys(self, clock: Clock, rotation_days: float) -> SigningKeys:
+        """The digest signing keys (shared by every node on PostgreSQL)."""
+        ...
 
     def problems(self) -> list[str]:
         """Why this backend cannot serve now (readiness); empty when it can."""

@@ -17,6 +17,7 @@ from opentrail.backends.postgres._channels import PgChannelRows
 from opentrail.backends.postgres._db import PgDb, connect
 from opentrail.backends.postgres._keys import PgKeyRows
 from opentrail.backends.postgres._migrations import LATEST, migrate, schema_version
+from opentrail.backends.postgres._signing_keys import PgSigningKeyRows
 from opentrail.backends.postgres._trails import PgTrailRows
 from opentrail.backends.postgres._vault import Vault
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from opentrail.channels import ChannelRegistry
     from opentrail.clock import Clock
     from opentrail.lake import StoreCatalog
-    from opentrail.trails import TrailStore
+    from opentrail.trails import SigningKeys, TrailStore
 
 __all__ = ["ACCESS_KEY_SEAL", "PostgresBackend"]
 
@@ -73,6 +74,11 @@ class PostgresBackend:
         from opentrail.lake import StoreCatalog
 
         return StoreCatalog(PgCatalogRows(self.db), clock)
+
+    def signing_keys(self, clock: Clock, rotation_days: float) -> SigningKeys:
+        from opentrail.trails import SigningKeys
+
+        return SigningKeys(PgSigningKeyRows(self.db, self.vault), clock, rotation_days)
 
     def problems(self) -> list[str]:
         try:

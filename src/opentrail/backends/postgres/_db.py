@@ -21,7 +21,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from opentrail.backends._errors import DatabaseUnreachable
 from opentrail.backends._url import redact_url, scrub
 
-__all__ = ["CATALOG_LOCK", "CHANNEL_LOCK", "KEY_LOCK", "MIGRATION_LOCK", "TRAIL_LOCK",
+__all__ = ["CATALOG_LOCK", "CHANNEL_LOCK", "KEY_LOCK", "MIGRATION_LOCK", "SIGNING_KEY_LOCK",
+           "TRAIL_LOCK",
            "VAULT_LOCK", "Conn", "PgDb", "connect"]
 
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -33,6 +34,7 @@ KEY_LOCK = 0x4F54_0003
 TRAIL_LOCK = 0x4F54_0004
 CHANNEL_LOCK = 0x4F54_0005
 CATALOG_LOCK = 0x4F54_0006
+SIGNING_KEY_LOCK = 0x4F54_0007
 
 CONNECT_TIMEOUT = 10
 

@@ -54,6 +54,19 @@ class Vault:
                 "OPENTRAIL_MASTER_KEY or --master-key-file as the other nodes; nothing was "
                 "written.")
 
+    def seal(self, name: str, value: bytes) -> bytes:
+        """`value` sealed for storage under `name` (a secret kept in another table)."""
+        return self._box.seal_bytes(name, value)
+
+    def open(self, name: str, blob: bytes) -> bytes:
+        """What `seal(name, ...)` sealed; MasterKeyMismatch if this key cannot open it."""
+        try:
+            return self._box.open_bytes(name, blob)
+        except InvalidTag:
+            raise MasterKeyMismatch(
+                f"The secret {name!r} in {self._db.where} does not open with this node's "
+                "master key.") from None
+
     def secret(self, name: str, make: Callable[[], bytes] = _random_key) -> bytes:
         """The shared secret `name`, made by `make()` and stored sealed if it is new."""
         with self._db.transaction(VAULT_LOCK) as conn:
@@ -64,9 +77,4 @@ class Vault:
                 conn.execute("INSERT INTO secrets (name, sealed) VALUES (%s, %s)",
                              (name, self._box.seal_bytes(name, value)))
                 return value
-        try:
-            return self._box.open_bytes(name, bytes(row[0]))
-        except InvalidTag:
-            raise MasterKeyMismatch(
-                f"The shared secret {name!r} in {self._db.where} does not open with this "
-                "node's master key.") from None
+        return self.open(name, bytes(row[0]))

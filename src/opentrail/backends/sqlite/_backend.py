@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from opentrail.backends.sqlite._catalog import SqliteCatalogRows
 from opentrail.backends.sqlite._channels import SqliteChannelRows
+from opentrail.backends.sqlite._signing_keys import FolderSigningKeyRows
 from opentrail.backends.sqlite._trails import SqliteTrailRows
 
 if TYPE_CHECKING:
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from opentrail.channels import ChannelRegistry
     from opentrail.clock import Clock
     from opentrail.lake import StoreCatalog
-    from opentrail.trails import TrailStore
+    from opentrail.trails import SigningKeys, TrailStore
 
 __all__ = ["SqliteBackend"]
 
@@ -53,6 +54,12 @@ class SqliteBackend:
         from opentrail.lake import StoreCatalog
 
         return StoreCatalog(SqliteCatalogRows(self.data_dir), clock)
+
+    def signing_keys(self, clock: Clock, rotation_days: float) -> SigningKeys:
+        from opentrail.trails import SigningKeys
+
+        return SigningKeys(FolderSigningKeyRows(self.data_dir / "signing-keys"), clock,
+                           rotation_days)
 
     def problems(self) -> list[str]:
         found = []
