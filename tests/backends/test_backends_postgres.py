@@ -150,3 +150,17 @@ def test_open_backend_picks_by_settings(postgres_url: str, tmp_path: Path,
     with pytest.raises(MasterKeyMismatch):  # the file wins over the environment
         open_backend(Settings(data_dir=tmp_path, database_url=postgres_url,
                               master_key_file=str(key_file)))
+
+
+def test_connections_dropped_by_the_server_are_replaced(postgres_url: str) -> None:
+    backend = PostgresBackend.open(postgres_url, TEST_MASTER_KEY)
+    trails = backend.trails(own_buckets=False)
+    assert trails.list(None) == []
+    with psycopg.connect(postgres_url) as conn:
+        killed = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+            "datname = current_database() AND pid <> pg_backend_pid()").fetchone()
+    assert killed is not None and killed[0] >= 1
+    assert trails.list(None) == []  # a fresh connection, no error, no restart
+    assert backend.problems() == []
+    backend.close()

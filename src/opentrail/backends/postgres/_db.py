@@ -53,9 +53,12 @@ class PgDb:
     def __init__(self, url: str, *, max_size: int = 10) -> None:
         self.where = redact_url(url)
         connect(url).close()  # a clear error now rather than a pool timeout later
+        # `check`: a connection the server dropped (restart, failover, idle timeout) is
+        # replaced when taken from the pool instead of failing the next request.
         self.pool = ConnectionPool(url, min_size=1, max_size=max_size, open=False,
                                    kwargs={"autocommit": True,
                                            "connect_timeout": CONNECT_TIMEOUT},
+                                   check=ConnectionPool.check_connection,
                                    name="opentrail")
         try:
             self.pool.open(wait=True, timeout=CONNECT_TIMEOUT)
