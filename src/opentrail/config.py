@@ -135,8 +135,8 @@ class Settings:
         3600, "Seconds a Lake query may run before it ends TIMED_OUT (its rows so far stay "
         "readable)."
     )
-    database_url: str = field(
-        default_factory=lambda: os.environ.get(DATABASE_URL_ENV, ""),
+    database_url: str = field(  # repr=False: a logged Settings never shows the password
+        default_factory=lambda: os.environ.get(DATABASE_URL_ENV, ""), repr=False,
         metadata={"help": "PostgreSQL URL (postgresql://USER@HOST:PORT/DB) for the "
                   "scale-out mode; empty keeps state in SQLite under the data dir. "
                   f"Also ${DATABASE_URL_ENV}."},

@@ -100,3 +100,8 @@ def test_a_malformed_master_key_is_refused(tmp_path: Path,
     config.write_text('database_url = "postgresql://db/x"\n')
     settings = validate_settings(load_config_file(config, Settings()))
     assert settings.database_url == "postgresql://db/x"
+
+
+def test_settings_never_show_the_database_password() -> None:
+    settings = Settings(database_url="postgresql://ops:hunter2@db/audit")
+    assert "hunter2" not in repr(settings) and "hunter2" not in str(settings)
