@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from conftest import TEST_MASTER_KEY, free_port
+from conftest import TEST_MASTER_KEY, free_port, wait_until
 from opentrail.auth import Role
 from opentrail.backends import (
     DatabaseUnreachable,
@@ -20,6 +20,8 @@ from opentrail.backends import (
 )
 from opentrail.backends.postgres import LATEST, MIGRATIONS, PostgresBackend, migrate
 from opentrail.config import Settings
+from opentrail.errors import ServiceUnavailable
+from opentrail.trails import Trail
 
 
 def _schema(url: str) -> list[tuple[Any, ...]]:
@@ -163,4 +165,28 @@ def test_connections_dropped_by_the_server_are_replaced(postgres_url: str) -> No
     assert killed is not None and killed[0] >= 1
     assert trails.list(None) == []  # a fresh connection, no error, no restart
     assert backend.problems() == []
+    backend.close()
+
+
+def test_a_database_lost_mid_run_is_service_unavailable_until_it_is_back(
+        postgres_url: str) -> None:
+    backend = PostgresBackend.open(postgres_url, TEST_MASTER_KEY, wait=1.0)
+    trails = backend.trails(own_buckets=False)
+    name = postgres_url.rsplit("/", 1)[1]
+    admin = postgres_url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                     "WHERE datname = %s", (name,))
+    try:
+        with pytest.raises(ServiceUnavailable) as info:
+            trails.create(Trail(name="t", account="111111111111", home_region="us-east-1",
+                                s3_bucket_name="b"))
+        assert info.value.status == 503 and "nothing was changed" in info.value.message
+        assert backend.problems() != []
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+    wait_until(lambda: backend.problems() == [])  # the pool reconnects by itself
+    assert trails.list(None) == []  # the refused change was never made
     backend.close()

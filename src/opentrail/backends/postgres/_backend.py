@@ -42,10 +42,12 @@ class PostgresBackend:
         self.vault = vault
 
     @classmethod
-    def open(cls, url: str, master_key: bytes, *, pool_size: int = 10) -> PostgresBackend:
+    def open(cls, url: str, master_key: bytes, *, pool_size: int = 10,
+             wait: float = 5.0) -> PostgresBackend:
+        """`wait`: seconds a request waits for a connection before ServiceUnavailable."""
         with connect(url) as conn:
             migrate(conn, redact_url(url))
-        db = PgDb(url, max_size=pool_size)
+        db = PgDb(url, max_size=pool_size, wait=wait)
         try:
             vault = Vault(db, master_key)
             vault.check()

@@ -5,7 +5,9 @@ takes that transaction-scoped advisory lock, so writes to one store are serialis
 across every node as `BEGIN IMMEDIATE` serialises them within one SQLite file. A
 transaction opened inside another on the same thread joins it (taking the lock too),
 so a store's reads inside its write see that write's view. Advisory lock ids live here,
-in one list, so no two users share one by accident.
+in one list, so no two users share one by accident. A database lost mid-run (no
+connection within `wait` seconds, or one that breaks) is ServiceUnavailable: the change
+was not acknowledged, the client retries, and the pool reconnects when it is back.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from opentrail.backends._errors import DatabaseUnreachable
 from opentrail.backends._url import redact_url, scrub
+from opentrail.errors import ServiceUnavailable
 
 __all__ = ["CATALOG_LOCK", "CHANNEL_LOCK", "KEY_LOCK", "MIGRATION_LOCK", "SIGNING_KEY_LOCK",
            "TRAIL_LOCK",
@@ -50,7 +53,8 @@ def connect(url: str) -> Conn:
 
 
 class PgDb:
-    def __init__(self, url: str, *, max_size: int = 10) -> None:
+    def __init__(self, url: str, *, max_size: int = 10, wait: float = 5.0) -> None:
+        """`wait`: seconds a transaction waits for a connection before ServiceUnavailable."""
         self.where = redact_url(url)
         connect(url).close()  # a clear error now rather than a pool timeout later
         # `check`: a connection the server dropped (restart, failover, idle timeout) is
@@ -59,7 +63,7 @@ class PgDb:
                                    kwargs={"autocommit": True,
                                            "connect_timeout": CONNECT_TIMEOUT},
                                    check=ConnectionPool.check_connection,
-                                   name="opentrail")
+                                   timeout=wait, name="opentrail")
         try:
             self.pool.open(wait=True, timeout=CONNECT_TIMEOUT)
         except PoolTimeout:
@@ -75,14 +79,19 @@ class PgDb:
                 current.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
             yield current
             return
-        with self.pool.connection() as conn, conn.transaction():
-            if lock is not None:
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
-            self._local.conn = conn
-            try:
-                yield conn
-            finally:
-                self._local.conn = None
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                if lock is not None:
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+                self._local.conn = conn
+                try:
+                    yield conn
+                finally:
+                    self._local.conn = None
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise ServiceUnavailable(
+                "The database is unreachable right now, so nothing was changed. Retry in a "
+                "few seconds.") from exc
 
     def close(self) -> None:
         self.pool.close()
