@@ -190,3 +190,14 @@ def test_a_database_lost_mid_run_is_service_unavailable_until_it_is_back(
     wait_until(lambda: backend.problems() == [])  # the pool reconnects by itself
     assert trails.list(None) == []  # the refused change was never made
     backend.close()
+
+
+def test_synchronous_commit_off_is_warned_about_at_start(
+        postgres_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    PostgresBackend.open(postgres_url, TEST_MASTER_KEY).close()
+    assert "synchronous_commit" not in caplog.text
+    name = postgres_url.rsplit("/", 1)[1]
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE {name} SET synchronous_commit = off")
+    PostgresBackend.open(postgres_url, TEST_MASTER_KEY).close()
+    assert "synchronous_commit = off" in caplog.text and "can lose" in caplog.text

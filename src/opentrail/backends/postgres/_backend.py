@@ -9,12 +9,13 @@ failing requests. Readiness: the database answers and its schema is this release
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from opentrail.backends._url import redact_url
 from opentrail.backends.postgres._catalog import PgCatalogRows
 from opentrail.backends.postgres._channels import PgChannelRows
-from opentrail.backends.postgres._db import PgDb, connect
+from opentrail.backends.postgres._db import Conn, PgDb, connect
 from opentrail.backends.postgres._keys import PgKeyRows
 from opentrail.backends.postgres._migrations import LATEST, migrate, schema_version
 from opentrail.backends.postgres._signing_keys import PgSigningKeyRows
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from opentrail.trails import SigningKeys, TrailStore
 
 __all__ = ["ACCESS_KEY_SEAL", "PostgresBackend"]
+
+log = logging.getLogger(__name__)
 
 ACCESS_KEY_SEAL = "access-key-seal"  # the vault secret that seals access-key secrets
 
@@ -47,6 +50,7 @@ class PostgresBackend:
         """`wait`: seconds a request waits for a connection before ServiceUnavailable."""
         with connect(url) as conn:
             migrate(conn, redact_url(url))
+            _warn_if_not_durable(conn, redact_url(url))
         db = PgDb(url, max_size=pool_size, wait=wait)
         try:
             vault = Vault(db, master_key)
@@ -95,3 +99,14 @@ class PostgresBackend:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _warn_if_not_durable(conn: Conn, where: str) -> None:
+    """OpenTrail keeps the operator's synchronous_commit; `off` would acknowledge changes
+    a crash can lose, so say so at start (docs/design/scale-out.md)."""
+    row = conn.execute("SHOW synchronous_commit").fetchone()
+    if row is not None and row[0] == "off":
+        log.warning("the database %s has synchronous_commit = off: a change is "
+                    "acknowledged before it is durable, and a crash can lose the last "
+                    "acknowledged ones. Use on (with a synchronous standby to survive a "
+                    "lost machine).", where)
