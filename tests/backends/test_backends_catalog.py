@@ -74,3 +74,37 @@ def test_limit_and_names_across_two_nodes(backends: Any) -> None:
     assert [s.region for s in one.list(A, "eu-west-1")] == ["eu-west-1"]
     one.close()
     two.close()
+
+
+def test_pages_insight_sources_and_a_purge_that_waits_for_files(backend: Any) -> None:
+    clock = ManualClock(START)
+    catalog = backend.catalog(clock)
+    made = []
+    for i in range(5):
+        clock.advance(1)
+        made.append(_make(catalog, f"store-{i}").id)
+    seen: list[str] = []
+    token = None
+    while True:
+        page, token = catalog.page(A, "us-east-1", 2, token)
+        seen += [s.id for s in page]
+        if token is None:
+            break
+    assert seen == made
+    dest, _ = catalog.create(A, "us-east-1", "insights", {
+        "TerminationProtectionEnabled": False, "AdvancedEventSelectors": [{
+            "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Insight"]}]}]},
+        start_seq=0)
+    catalog.set_insights(A, "us-east-1", made[0], [{"InsightType": "ApiCallRateInsight"}],
+                         dest.id)
+    assert [s["id"] for s in catalog.resolve(dest.id, A).insight_sources] == [made[0]]
+    catalog.delete(A, "us-east-1", made[1])
+    clock.advance(PENDING_DAYS * 86400)
+
+    def fail(store: Any) -> None:
+        raise OSError("bucket unreachable")
+
+    assert catalog.purge_due(delete_files=fail) == []
+    assert catalog.get_any(made[1]) is not None  # kept until its files are gone
+    assert [s.id for s in catalog.purge_due(delete_files=lambda s: None)] == [made[1]]
+    catalog.close()

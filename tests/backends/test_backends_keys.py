@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -49,3 +50,29 @@ def test_a_new_key_is_usable_on_every_node_at_once(backends: Any) -> None:
     assert [p.access_key_id for p in two.list()] == [made.access_key_id]
     one.close()
     two.close()
+
+
+def test_thread_safety_under_mixed_load(backend: Any) -> None:
+    keys = backend.keys()
+    keep, keep_secret = keys.create(account=A, organization=False, role=Role.READER)
+    errors: list[BaseException] = []
+
+    def churn() -> None:
+        try:
+            for _ in range(15):
+                p, _ = keys.create(account=A, organization=False, role=Role.READER)
+                assert keys.lookup(p.access_key_id) is not None
+                assert keys.delete(p.access_key_id)
+                assert keys.lookup(p.access_key_id) is None
+                assert keys.lookup(keep.access_key_id) == (keep, keep_secret)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=churn) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert keys.list() == [keep]
+    keys.close()

@@ -132,3 +132,24 @@ def test_concurrent_creates_on_two_nodes_keep_the_limit(backends: Any) -> None:
     assert len(stores[0].list(A)) == MAX_TRAILS_PER_REGION
     for store in stores:
         store.close()
+
+
+def test_concurrent_modifications_on_two_nodes_are_all_kept(backends: Any) -> None:
+    stores = [backends.open().trails(own_buckets=False) for _ in range(2)]
+    trail = stores[0].create(_trail("shared"))
+
+    def tag(i: int) -> None:
+        def change(t: Trail) -> None:
+            t.tags = [*t.tags, {"Key": f"k{i}", "Value": "v"}]
+
+        stores[i % 2].modify(A, "us-east-1", trail.arn, change)
+
+    threads = [threading.Thread(target=tag, args=(i,)) for i in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    tags = stores[1].get(A, "us-east-1", "shared").tags
+    assert sorted(t["Key"] for t in tags) == sorted(f"k{i}" for i in range(10))
+    for store in stores:
+        store.close()
