@@ -31,7 +31,7 @@ from opentrail.clock import Clock, SystemClock
 from opentrail.datadir import make_private_dir
 from opentrail.errors import OpenTrailError, ValidationError
 
-__all__ = ["MASTER_KEY_ENV", "KeyStore", "SecretBox", "read_master_key"]
+__all__ = ["MASTER_KEY_ENV", "KeyStore", "SecretBox"]
 
 MASTER_KEY_ENV = "OPENTRAIL_MASTER_KEY_FILE"
 
@@ -186,7 +186,7 @@ class KeyStore:
                         f" {MASTER_KEY_ENV} to its location."
                     )
                 _create_master_key(self._master_path)
-            self._box = SecretBox(read_master_key(self._master_path))
+            self._box = SecretBox(_read_master_key(self._master_path))
         return self._box
 
 
@@ -263,7 +263,7 @@ def _master_key_path(data_dir: Path, explicit: Path | None) -> Path:
     return Path(env) if env else data_dir / "master.key"
 
 
-def read_master_key(path: Path) -> bytes:
+def _read_master_key(path: Path) -> bytes:
     """The 32 bytes in a master key file (base64); a clear error if it holds none."""
     try:
         key = base64.urlsafe_b64decode(path.read_text().strip())

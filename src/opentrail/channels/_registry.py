@@ -2,10 +2,10 @@
 
 Configuration, not events: kept in the backend's `ChannelRows` (channels/_rows.py;
 channels.db beside the ledger when given a data dir). A channel is found by its exact
-ARN, or by the ARN its bare id makes in the caller's account and region. The registry checks a
-destination's shape only; the API (api/_stores.py) checks that an EVENT_DATA_STORE
-destination is an existing ActivityAuditLog store of the caller, so this package needs
-no Lake import.
+ARN, or by the ARN its bare id makes in the caller's account and region (exactly: an id
+is no pattern, so `%` finds nothing). The registry checks a destination's shape only;
+the API (api/_stores.py) checks that an EVENT_DATA_STORE destination is an existing
+ActivityAuditLog store of the caller, so this package needs no Lake import.
 """
 
 from __future__ import annotations
