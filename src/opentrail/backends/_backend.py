@@ -64,8 +64,11 @@ def open_backend(settings: Settings) -> Backend:
     """SQLite under `settings.data_dir`, or the PostgreSQL database `database_url` names
     (migrated to this release's schema, its master key checked)."""
     if settings.database_url:
-        from opentrail.backends.postgres import PostgresBackend
-
+        try:
+            from opentrail.backends.postgres import PostgresBackend
+        except ImportError as exc:
+            raise BackendError(f"A database URL needs psycopg 3, which is not installed "
+                               f"({exc}): pip install 'opentrail[postgres]'.") from None
         key = load_master_key(settings.master_key_file)
         if key is None:
             raise BackendError(
