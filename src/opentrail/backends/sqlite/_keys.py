@@ -38,7 +38,7 @@ class SqliteKeyRows:
         self.where = str(self._db.path)
 
     def insert(self, row: KeyRow) -> None:
-        with self._db.read() as conn:
+        with self._db.write() as conn:
             conn.execute(f"INSERT INTO access_keys ({_COLUMNS}) VALUES (?,?,?,?,?,?,?)",
                          (*row[:2], int(row.organization), *row[3:]))
 
@@ -55,7 +55,7 @@ class SqliteKeyRows:
         return None if row is None else _row(row)
 
     def delete(self, access_key_id: str) -> bool:
-        with self._db.read() as conn:
+        with self._db.write() as conn:
             cursor = conn.execute("DELETE FROM access_keys WHERE access_key_id = ?",
                                   (access_key_id,))
         return cursor.rowcount > 0
