@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "DATABASE_URL_ENV",
     "SETTINGS",
     "Setting",
     "Settings",
@@ -25,6 +26,8 @@ __all__ = [
 ]
 
 DEFAULT_PORT = 8420
+DATABASE_URL_ENV = "OPENTRAIL_DATABASE_URL"
+MASTER_KEY_FILE_ENV = "OPENTRAIL_MASTER_KEY_FILE"
 
 
 def default_data_dir() -> Path:
@@ -135,6 +138,18 @@ class Settings:
     sigma_rules: tuple[str, ...] = _setting(
         (), "Folder of Sigma rules (SigmaHQ YAML) evaluated against every new event; "
         "repeatable (config file: a list). Findings: `opentrail findings`, docs/detect.md."
+    )
+    database_url: str = field(  # repr=False: a logged Settings never shows the password
+        default_factory=lambda: os.environ.get(DATABASE_URL_ENV, ""), repr=False,
+        metadata={"help": "PostgreSQL URL (postgresql://USER@HOST:PORT/DB) for the "
+                  "scale-out mode; empty keeps state in SQLite under the data dir. "
+                  f"Also ${DATABASE_URL_ENV}."},
+    )
+    master_key_file: str = field(
+        default_factory=lambda: os.environ.get(MASTER_KEY_FILE_ENV, ""),
+        metadata={"help": "File holding the master key (base64 of 32 bytes) that seals "
+                  "access-key secrets; with --database-url, else $OPENTRAIL_MASTER_KEY, "
+                  f"the same on every node. Also ${MASTER_KEY_FILE_ENV}."},
     )
 
 
@@ -249,6 +264,7 @@ def validate_settings(settings: Settings, explicit: frozenset[str] = frozenset()
         raise ValueError("--keep-alive-timeout must be 0 (no keep-alive) or more, "
                          f"not {settings.keep_alive_timeout}.")
     _check_proxies(settings.trusted_proxies)
+    _check_database(settings)
     _check_lake_engine(settings)
     _check_lake_location(settings.lake_location)
     _check_sigma_rules(settings.sigma_rules)
@@ -262,6 +278,32 @@ def validate_settings(settings: Settings, explicit: frozenset[str] = frozenset()
 
 
 LAKE_ENGINES = ("duckdb", "spark")
+
+
+def _check_database(settings: Settings) -> None:
+    """A PostgreSQL URL, and with it a well-formed master key (file or environment).
+    Embedded, a master key file that does not exist yet is made with the first key."""
+    from opentrail.backends import (
+        MASTER_KEY_VALUE_ENV,
+        BackendError,
+        is_database_url,
+        load_master_key,
+        redact_url,
+    )
+
+    url = settings.database_url
+    if url and not is_database_url(url):
+        raise ValueError(f"--database-url must be a postgresql:// URL, not "
+                         f"{redact_url(url)!r}.")
+    file = settings.master_key_file
+    try:
+        key = load_master_key(file) if url or (file and Path(file).exists()) else None
+    except BackendError as exc:
+        raise ValueError(f"--master-key-file: {exc.message}") from None
+    if url and key is None:
+        raise ValueError(f"--database-url needs the cluster's master key: set "
+                         f"{MASTER_KEY_VALUE_ENV} (base64 of 32 random bytes, from `opentrail "
+                         "keys master-key`) or --master-key-file, the same on every node.")
 
 
 def _check_lake_engine(settings: Settings) -> None:

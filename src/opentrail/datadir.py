@@ -15,7 +15,7 @@ import os
 import stat
 from pathlib import Path
 
-__all__ = ["PRIVATE_UMASK", "prepare_data_dir"]
+__all__ = ["PRIVATE_UMASK", "make_private_dir", "prepare_data_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -31,3 +31,10 @@ def prepare_data_dir(path: Path) -> None:
         log.warning("data dir %s was accessible to group or others (mode %04o); "
                     "changed to 0700", path, mode)
         path.chmod(0o700)
+
+
+def make_private_dir(path: Path) -> None:
+    """Create `path` 0700 if missing (whatever the umask); an existing dir is left as is."""
+    if not path.is_dir():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask

@@ -52,6 +52,7 @@ __all__ = [
     "RequestTimeout",
     "ResourceTypeNotSupported",
     "S3BucketDoesNotExist",
+    "ServiceUnavailable",
     "TagsLimitExceeded",
     "Throttled",
     "TrailAlreadyExists",
@@ -122,6 +123,15 @@ class Throttled(OpenTrailError):
 
     code = "ThrottlingException"
     status = 400
+
+
+class ServiceUnavailable(OpenTrailError):
+    """The database cannot be reached now; nothing was changed or acknowledged. HTTP 503
+    with Retry-After, which every AWS SDK retries."""
+
+    code = "ServiceUnavailable"
+    status = 503
+    retry_after: ClassVar[int] = 5
 
 
 class InvalidRecord(OpenTrailError):

@@ -21,6 +21,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any, Literal
 
 from opentrail.auth import KeyStore, SigV4Verifier
+from opentrail.backends import Backend, open_backend
 from opentrail.channels import ChannelRegistry
 from opentrail.clock import Clock, SystemClock
 from opentrail.config import Settings
@@ -92,28 +93,33 @@ class Service:
     findings: FindingStore | None = None
     detector: Detector | None = None  # in a thread (indexer="thread"); else its process:
     _detector_process: BaseProcess | None = None
+    # Where keys, trails, channels and the Lake catalog live (SQLite or PostgreSQL);
+    # chosen once here, by open_backend (docs/design/scale-out.md).
+    backend: Backend | None = None
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None,
              indexer: IndexerMode = "process") -> Service:
         clock = clock or SystemClock()
         prepare_data_dir(settings.data_dir)
-        keys = KeyStore(settings.data_dir)
+        backend = open_backend(settings)
+        keys = backend.keys()
         writer = LedgerWriter(settings.data_dir, clock,
                               max_pending=settings.max_pending_events,
                               retention_days=settings.history_retention_days)
         create_history(settings.data_dir).close()
         service = cls(settings, clock, keys, SigV4Verifier(keys, clock), writer,
                       HistoryReader(settings.data_dir, clock, settings.history_retention_days),
-                      ChannelRegistry(settings.data_dir),
-                      TrailStore(settings.data_dir, own_buckets=settings.trail_storage == "folder"),
+                      backend.channels(),
+                      backend.trails(own_buckets=settings.trail_storage == "folder"),
                       indexer_mode=indexer, trail_storage=open_storage(settings),
-                      signing_keys=SigningKeys(settings.data_dir / "signing-keys", clock,
-                                               settings.signing_key_rotation_days))
+                      signing_keys=backend.signing_keys(clock,
+                                                        settings.signing_key_rotation_days),
+                      backend=backend)
         service.checkpoints = Checkpointer(settings.data_dir, clock,
                                            settings.checkpoint_interval)
         service.audit_journal = AuditJournal(settings.data_dir)
-        service.lake = StoreCatalog(settings.data_dir, clock)
+        service.lake = backend.catalog(clock)
         service._start()
         return service
 
@@ -347,36 +353,31 @@ class Service:
             log.exception("lake: purging deleted event data stores failed")
 
     def close(self) -> None:
-        self._stop.set()
-        if self._indexer is not None:
-            self._stop_indexer.set()
-        for thread in self._threads:
-            thread.join(timeout=10)
-        if self._process is not None:
-            self._process.terminate()
-            self._process.join(timeout=10)
-        if self._detector_process is not None:
-            self._detector_process.terminate()
-            self._detector_process.join(timeout=10)
-        if self._indexer is not None:
-            self._indexer.close()
+        self._stop_workers()
         self.writer.close()
-        self.channels.close()
-        if self.checkpoints is not None:
-            self.checkpoints.close()
-        if self.delivery is not None:
-            self.delivery.close()
-        self.trails.close()
-        if self.queries is not None:
-            self.queries.close()
-        if self.lake_imports is not None:
-            self.lake_imports.close()
-        if self.lake_writer is not None:
-            self.lake_writer.close()
-        if self.lake is not None:
-            self.lake.close()
+        for component in (self.channels, self.checkpoints, self.delivery, self.trails,
+                          self.queries, self.lake_imports, self.lake_writer, self.lake):
+            if component is not None:
+                component.close()
         self._close_detect()
         if self.insights is not None:
             self.insights.close()
             assert self.insights_store is not None
             self.insights_store.close()
+        self.keys.close()
+        if self.backend is not None:
+            self.backend.close()
+
+    def _stop_workers(self) -> None:
+        """Threads and processes first, so nothing writes to a store being closed."""
+        self._stop.set()
+        if self._indexer is not None:
+            self._stop_indexer.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        for process in (self._process, self._detector_process):
+            if process is not None:
+                process.terminate()
+                process.join(timeout=10)
+        if self._indexer is not None:
+            self._indexer.close()

@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from opentrail.api._audit import audit_record, outcome, prepare
 from opentrail.api._edge import edge_middleware
+from opentrail.api._health import healthz, readyz
 from opentrail.api._ingest import ingest_batch, put_audit_events
 from opentrail.api._operations import Operation, model_operations, operations
 from opentrail.api._proofs import REST_JSON, proof_routes
@@ -201,6 +202,8 @@ def build_app(service: Service) -> Starlette:
         Route("/PutAuditEvents", guarded(_bind(put_audit_events, service)), methods=["POST"]),
         Route("/opentrail/v1/events", guarded(_bind(ingest_batch, service)), methods=["POST"]),
         Route("/health", health, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", guarded(_bind(readyz, service)), methods=["GET"]),
         Route(WEBHOOK_PATH, guarded(_bind(kubernetes_audit_webhook, service)),
               methods=["POST"]),
         *(Route(r.path, guarded(r.endpoint, REST_JSON), methods=r.methods)

@@ -43,7 +43,23 @@ def serve(config_file: Path | None, **flags: Any) -> None:
         settings = settings_from(config_file, flags)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
+    if settings.database_url:
+        _refuse_database_url()
     run(settings)
+
+
+def _refuse_database_url() -> None:
+    """Keys, trails, channels and the Lake catalog run on PostgreSQL, but a node is not
+    stateless until everything does: serving half the state from a shared database and
+    half from local files would lose events with the machine."""
+    from opentrail.backends import NOT_ON_POSTGRES
+
+    pending = "".join(f"\n  - {part}" for part in NOT_ON_POSTGRES)
+    raise click.UsageError(
+        "--database-url is not supported by `opentrail serve` yet: these components "
+        f"still keep their state only in the data dir's SQLite files:{pending}\n"
+        "Keys, trails, channels and the Lake catalog are on PostgreSQL already "
+        "(docs/design/scale-out.md); `opentrail keys --database-url` works today.")
 
 
 def run(settings: Settings) -> None:
