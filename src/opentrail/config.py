@@ -76,6 +76,19 @@ class Settings:
         "", "S3-compatible endpoint for trail buckets; empty means AWS S3. Credentials "
         "come from the standard AWS chain."
     )
+    object_lock_mode: str = _setting(
+        "", "Object Lock mode for every object delivered (trail files, Lake results): "
+        "COMPLIANCE or GOVERNANCE, with --object-lock-days; empty follows the bucket's "
+        "default retention, if it has one."
+    )
+    object_lock_days: int = _setting(
+        0, "Days each delivered object is retained (with --object-lock-mode); 0 when "
+        "--object-lock-mode is empty."
+    )
+    require_object_lock: bool = _setting(
+        False, "Refuse to deliver to a bucket where no Object Lock retention can be set "
+        "(no lock configuration, or no mode and period); the folder storage always fails it."
+    )
     delivery_interval: int = _setting(
         300, "Seconds between trail log file deliveries (at least 1)."
     )
@@ -238,6 +251,7 @@ def validate_settings(settings: Settings, explicit: frozenset[str] = frozenset()
         raise ValueError("--keep-alive-timeout must be 0 (no keep-alive) or more, "
                          f"not {settings.keep_alive_timeout}.")
     _check_proxies(settings.trusted_proxies)
+    _check_object_lock(settings)
     _check_lake_engine(settings)
     _check_lake_location(settings.lake_location)
     if settings.digest_interval < settings.delivery_interval:
@@ -250,6 +264,20 @@ def validate_settings(settings: Settings, explicit: frozenset[str] = frozenset()
 
 
 LAKE_ENGINES = ("duckdb", "spark")
+
+
+def _check_object_lock(settings: Settings) -> None:
+    mode, days = settings.object_lock_mode, settings.object_lock_days
+    if mode not in ("", "COMPLIANCE", "GOVERNANCE"):
+        raise ValueError(f"--object-lock-mode must be COMPLIANCE or GOVERNANCE, not {mode!r}.")
+    if mode and days < 1:
+        raise ValueError(f"--object-lock-mode {mode} needs --object-lock-days (at least 1): "
+                         "the period each object is retained.")
+    if days and not mode:
+        raise ValueError(f"--object-lock-days {days} is set but --object-lock-mode is "
+                         "empty: give COMPLIANCE or GOVERNANCE too.")
+    if days < 0 or days > 36500:
+        raise ValueError(f"--object-lock-days must be from 1 to 36500, not {days}.")
 
 
 def _check_lake_engine(settings: Settings) -> None:

@@ -92,7 +92,7 @@ class Service:
                       HistoryReader(settings.data_dir, clock, settings.history_retention_days),
                       ChannelRegistry(settings.data_dir),
                       TrailStore(settings.data_dir, own_buckets=settings.trail_storage == "folder"),
-                      indexer_mode=indexer, trail_storage=open_storage(settings),
+                      indexer_mode=indexer, trail_storage=open_storage(settings, clock),
                       signing_keys=SigningKeys(settings.data_dir / "signing-keys", clock,
                                                settings.signing_key_rotation_days))
         service.checkpoints = Checkpointer(settings.data_dir, clock,

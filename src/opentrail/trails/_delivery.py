@@ -34,9 +34,10 @@ from typing import Any, Protocol
 from opentrail.clock import Clock
 from opentrail.events import Category
 from opentrail.ledger import open_reader
-from opentrail.storage import Storage, StorageError
+from opentrail.storage import Storage, StorageError, Written
 from opentrail.trails._digest import ChainLink, LogFile, log_prefix, make_digest
 from opentrail.trails._model import Trail, TrailStatus
+from opentrail.trails._record import DeliveredObject, add_lock_columns, delivered_objects
 from opentrail.trails._signing import SigningKeys
 
 __all__ = ["DELIVERY_FILE", "Delivery", "TrailSource"]
@@ -146,6 +147,8 @@ class _State:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=FULL")
         self.conn.executescript(SCHEMA)
+        with self.tx() as conn:
+            add_lock_columns(conn)
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
@@ -181,11 +184,16 @@ class _State:
         return self.conn.execute("SELECT id, kind, bucket, key, body, metadata FROM outbox "
                                  "WHERE arn = ? ORDER BY id", (arn,)).fetchall()
 
-    def done(self, outbox_id: int, now: float) -> None:
+    def done(self, outbox_id: int, now: float, written: Written) -> None:
+        """Out of the outbox, into the delivery record with the version and lock S3 gave."""
+        lock = written.retention
         with self.tx() as conn:
             conn.execute("INSERT INTO delivered (arn, kind, bucket, key, first_seq, last_seq, "
-                         "created, delivered) SELECT arn, kind, bucket, key, first_seq, "
-                         "last_seq, created, ? FROM outbox WHERE id = ?", (now, outbox_id))
+                         "created, delivered, version_id, lock_mode, retain_until) SELECT "
+                         "arn, kind, bucket, key, first_seq, last_seq, created, ?, ?, ?, ? "
+                         "FROM outbox WHERE id = ?",
+                         (now, written.version_id, lock.mode if lock else None,
+                          lock.retain_until if lock else None, outbox_id))
             conn.execute("DELETE FROM outbox WHERE id = ?", (outbox_id,))
 
     def chains(self, arn: str) -> list[tuple[str, float, ChainLink | None]]:
@@ -236,6 +244,12 @@ class Delivery:
             self._state.conn.close()
             if self._ledger is not None:
                 self._ledger.close()
+
+    def delivered_objects(self, arn: str | None = None, start: float | None = None,
+                          end: float | None = None) -> list[DeliveredObject]:
+        """The delivery record (trails/_record.py): what went where, version, lock."""
+        with self._lock:
+            return delivered_objects(self._state.conn, arn, start, end)
 
     def run(self, stop: threading.Event, poll: float = 1.0) -> None:
         """The delivery thread: a pass every `poll` seconds until `stop` is set."""
@@ -413,11 +427,12 @@ class Delivery:
         kinds: set[str] = set()
         for outbox_id, kind, bucket, key, body, metadata in self._state.outbox(trail.arn):
             try:
-                self.storage.put(bucket, key, body, json.loads(metadata))
+                written = self.storage.put(bucket, key, body, json.loads(metadata))
             except Exception as exc:
                 self._failed(trail, kind, exc, now)
                 return False
-            self._state.done(outbox_id, now)
+            self._state.done(outbox_id, now, written if isinstance(written, Written)
+                             else Written())
             kinds.add(kind)
         self._retry.pop(trail.arn, None)
         if "log" in kinds:

@@ -195,7 +195,7 @@ class Validator:
     def _fetch_digest(self, bucket: str, key: str) -> Digest | Invalid | None:
         try:
             opened = self.source().open(bucket, key)
-            return parse_digest(bucket, key, opened.read(), opened.metadata)
+            return parse_digest(bucket, key, opened.read(), opened.metadata, opened.notice)
         except ObjectMissing:
             return None
         except Invalid as exc:
