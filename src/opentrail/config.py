@@ -65,6 +65,11 @@ class Settings:
     organization_account: str = _setting(
         "000000000000", "Account under which organization keys' own API calls are audited."
     )
+    organization_id: str = _setting(
+        "auto", "Organization ID (o-...) of the accounts this server keeps: the folder "
+        "organization trails deliver under (AWSLogs/o-ID/ACCOUNT/...). 'auto' makes one at "
+        "the first start and keeps it in DATA_DIR; 'none' turns organization trails off."
+    )
     checkpoint_interval: int = _setting(
         60, "Seconds between signed checkpoints of the ledger's Merkle tree (signed only "
         "when the tree grew)."
@@ -247,6 +252,11 @@ def validate_settings(settings: Settings, explicit: frozenset[str] = frozenset()
     if not re.fullmatch(r"\d{12}", settings.organization_account):
         raise ValueError("--organization-account must be a 12-digit account ID, "
                          f"not {settings.organization_account!r}.")
+    if settings.organization_id not in ("auto", "none") and not re.fullmatch(
+            r"o-[a-z0-9]{10,32}", settings.organization_id):
+        raise ValueError("--organization-id must be 'auto', 'none' or an organization ID "
+                         f"(o- and 10 to 32 lowercase letters or digits), not "
+                         f"{settings.organization_id!r}.")
     if settings.keep_alive_timeout < 0:
         raise ValueError("--keep-alive-timeout must be 0 (no keep-alive) or more, "
                          f"not {settings.keep_alive_timeout}.")

@@ -24,7 +24,7 @@ from opentrail.auth import KeyStore, SigV4Verifier
 from opentrail.channels import ChannelRegistry
 from opentrail.clock import Clock, SystemClock
 from opentrail.config import Settings
-from opentrail.datadir import prepare_data_dir
+from opentrail.datadir import organization_id, prepare_data_dir
 from opentrail.events import Category
 from opentrail.history import (
     HistoryIndexer,
@@ -77,6 +77,7 @@ class Service:
     lake_writer: LakeWriter | None = None  # ledger reader writing stores' Parquet files
     queries: QueryRunner | None = None  # Lake queries (lake-queries.db), docs/lake.md
     lake_imports: ImportRunner | None = None  # StartImport's thread (lake-imports.db)
+    organization_id: str | None = None  # o-...: organization trails' folder; None: no org
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None,
@@ -99,6 +100,7 @@ class Service:
                                            settings.checkpoint_interval)
         service.audit_journal = AuditJournal(settings.data_dir)
         service.lake = StoreCatalog(settings.data_dir, clock)
+        service.organization_id = organization_id(settings.data_dir, settings.organization_id)
         service._start()
         return service
 
@@ -130,7 +132,7 @@ class Service:
             self.settings.data_dir, self.clock, self.trails, self.trail_storage,
             self.signing_keys, selects, delivery_interval=self.settings.delivery_interval,
             digest_interval=self.settings.digest_interval,
-            checkpoint=self._checkpoint_note)
+            checkpoint=self._checkpoint_note, organization_id=self.organization_id)
         delivery, stop = self.delivery, self._stop
         self._spawn(lambda: delivery.run(stop), "trail-delivery")
 

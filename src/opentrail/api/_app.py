@@ -20,6 +20,7 @@ from opentrail.api._deliveries import delivery_routes
 from opentrail.api._edge import edge_middleware
 from opentrail.api._ingest import ingest_batch, put_audit_events
 from opentrail.api._operations import Operation, model_operations, operations
+from opentrail.api._organizations import ORGANIZATIONS_TARGET_PREFIX
 from opentrail.api._proofs import REST_JSON, proof_routes
 from opentrail.api._request import read_signed, require
 from opentrail.api._webhook import WEBHOOK_PATH, kubernetes_audit_webhook
@@ -58,6 +59,10 @@ class JsonApi:
 
     def _operation(self, target: str) -> Operation:
         name = target.removeprefix(TARGET_PREFIX) if target.startswith(TARGET_PREFIX) else ""
+        if name == "DescribeOrganization":  # not a CloudTrail operation
+            name = ""
+        if target == f"{ORGANIZATIONS_TARGET_PREFIX}DescribeOrganization":
+            name = "DescribeOrganization"  # validate-logs of organization trails needs it
         if name in self.ops:
             return self.ops[name]
         if name in model_operations():
@@ -109,6 +114,7 @@ class JsonApi:
             read_only=op.read_only,
             organization_account=self.service.settings.organization_account,
             now=self.service.clock.now())
+        record["eventSource"] = op.event_source
         prepare(record)  # refuses the call if its record could not be stored
         return record
 

@@ -11,6 +11,7 @@ from opentrail.api._channels import CHANNEL_OPERATIONS
 from opentrail.api._imports import IMPORT_OPERATIONS
 from opentrail.api._insights import list_insights_metric_data
 from opentrail.api._lookup import lookup_events
+from opentrail.api._organizations import describe_organization
 from opentrail.api._public_keys import list_public_keys
 from opentrail.api._queries import QUERY_OPERATIONS, READER_OPERATIONS
 from opentrail.api._stores import SHARED_OPERATIONS, STORE_OPERATIONS
@@ -30,6 +31,7 @@ class Operation:
     handler: Handler
     read_only: bool
     reader_may: bool = False  # not a read, yet no change to configuration (StartQuery)
+    event_source: str = "cloudtrail.amazonaws.com"  # of the call's own audit record
 
     @property
     def role(self) -> Role:
@@ -57,6 +59,9 @@ def operations(service: Any) -> dict[str, Operation]:
         add(query_op, handler, service)
     for import_op, handler in IMPORT_OPERATIONS.items():
         add(import_op, handler, service)
+    table["DescribeOrganization"] = Operation(
+        "DescribeOrganization", functools.partial(describe_organization, service), True,
+        event_source="organizations.amazonaws.com")
     # Tags, Insights selectors and channels also take event data stores: these handlers
     # replace the trail/channel ones above and call them for everything else.
     for shared_op, handler in SHARED_OPERATIONS.items():

@@ -167,8 +167,11 @@ class Validator:
             if not self.options.account_id:
                 raise ValueError("Missing required parameter for organization trail: "
                                  "'--account-id'")
+            # Unlike awscli, the Organizations call goes to --endpoint-url too: an OpenTrail
+            # server answers DescribeOrganization from its own configuration.
             organizations = self.session().create_client(
-                "organizations", region_name=self._region() or self.home_region)
+                "organizations", region_name=self._region() or self.home_region,
+                endpoint_url=self.options.endpoint_url)
             organization = organizations.describe_organization()["Organization"]["Id"]
         return TrailInfo(trail["S3BucketName"], trail.get("S3KeyPrefix"), organization,
                          trail.get("LogFileValidationEnabled"), stopped)
