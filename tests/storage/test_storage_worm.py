@@ -192,3 +192,16 @@ def test_retain_until_days_and_calendar_years() -> None:
     assert retain_until(T0, days=1) == T0 + DAY
     leap = 1_709_208_000.0  # 2024-02-29T12:00:00Z
     assert retain_until(leap, years=1) == 1_740_744_000.0  # 2025-02-28T12:00:00Z
+
+
+def test_an_unreadable_lock_configuration_delivers_unlocked_unless_required(
+        tmp_path: Path) -> None:
+    class NoLockCall(FolderStorage):
+        def lock_config(self, bucket: str) -> LockConfig:
+            raise StorageError("NotImplemented", "GetObjectLockConfiguration")
+
+    assert NoLockCall(tmp_path).put("trail-bucket", "k", b"x").retention is None
+    strict = NoLockCall(tmp_path, policy=RetentionPolicy(require=True))
+    with pytest.raises(StorageError) as info:
+        strict.put("trail-bucket", "k2", b"x")
+    assert info.value.code == "NotImplemented"

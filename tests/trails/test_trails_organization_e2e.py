@@ -140,6 +140,14 @@ def test_every_account_under_the_organization_with_its_own_chain(
         assert ok.returncode == 0, ok.stdout + ok.stderr
         assert " digest files valid" in ok.stdout and "INVALID" not in ok.stdout
         assert "log files valid" in ok.stdout
+    # opentrail validate-logs sends its DescribeOrganization to --endpoint-url itself.
+    env = server.env("reader", account=None)
+    env["AWS_ENDPOINT_URL_S3"] = moto_url
+    ours = subprocess.run(
+        [sys.executable, "-m", "opentrail", "validate-logs", "--trail-arn", ARN,
+         "--start-time", start, "--account-id", MEMBER, "--endpoint-url", server.endpoint],
+        capture_output=True, text=True, env=env, timeout=180)
+    assert ours.returncode == 0 and "log files valid" in ours.stdout, ours.stdout + ours.stderr
     member_log = _keys(s3, bucket, f"AWSLogs/{ORG}/{MEMBER}/CloudTrail/us-east-1/")[0]
     s3.delete_object(Bucket=bucket, Key=member_log)
     gone = _stock_validate(server, moto_url, MEMBER, start)

@@ -7,7 +7,10 @@ the period, UTC), so the object's lock does not depend on the bucket default sta
 it was. `--require-object-lock` refuses to write where no retention can be set.
 
 A bucket's configuration is read on its first write and again after LOCK_CONFIG_TTL, so
-a bucket made WORM while the server runs is noticed without a restart.
+a bucket made WORM while the server runs is noticed without a restart. A bucket whose
+configuration cannot be read (a server without the call, or credentials without
+s3:GetBucketObjectLockConfiguration) is written without a lock, with a warning, unless
+`require` is set.
 """
 
 from __future__ import annotations
@@ -65,7 +68,16 @@ class RetentionPolicy:
             cached = self._configs.get(bucket)
         if cached is not None and now - cached[0] < LOCK_CONFIG_TTL:
             return cached[1]
-        config = storage.lock_config(bucket)
+        try:
+            config = storage.lock_config(bucket)
+        except StorageError as exc:
+            if self.require:
+                raise
+            # A server without the call, or credentials without
+            # s3:GetBucketObjectLockConfiguration: deliver as before, unlocked.
+            log.warning("bucket %s: cannot read its Object Lock configuration (%s); "
+                        "objects are written without a lock", bucket, exc.code)
+            config = LockConfig()
         if cached is None or cached[1] != config:
             log.info("bucket %s: Object Lock %s", bucket, _describe(config))
         with self._lock:
