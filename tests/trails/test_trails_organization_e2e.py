@@ -163,6 +163,8 @@ def test_members_see_a_read_only_shadow(org_server: tuple[Server, Any, str]) -> 
     listed = member.describe_trails()["trailList"]
     assert [(t["TrailARN"], t["IsOrganizationTrail"]) for t in listed] == [(ARN, True)]
     assert member.describe_trails(includeShadowTrails=False)["trailList"] == []
+    named = member.describe_trails(trailNameList=[ARN])["trailList"]
+    assert [t["TrailARN"] for t in named] == [ARN]
     assert member.get_trail(Name=ARN)["Trail"]["TrailARN"] == ARN
     assert member.get_trail_status(Name=ARN)["IsLogging"] is False
     _fails("TrailNotFoundException", member.get_trail, Name="org")  # members need the ARN

@@ -175,3 +175,27 @@ def test_a_delete_marker_does_not_hide_a_file_from_validation(locked: Rig,
     assert f"{logs[-1]}\tNOTICE: replaced by 1 later version(s)" in replaced.stderr
     stock_replaced = _validate(server, moto_url, start, stock=True)
     assert stock_replaced.returncode == 1  # the stock validator reads the current object
+
+
+def test_folder_destination_with_a_retention(make_server: Any) -> None:
+    """The folder's version of the contract: read-only files, recorded retention, no
+    version IDs; and what it says about itself (not WORM)."""
+    server = make_server("--delivery-interval", "1", "--digest-interval", "3",
+                         "--object-lock-mode", "GOVERNANCE", "--object-lock-days", "1")
+    ct: Any = server.client()
+    ct.create_trail(Name="main", S3BucketName="folder-worm", EnableLogFileValidation=True)
+    ct.start_logging(Name="main")
+    post_records(server, [make_event() for _ in range(5)])
+    ct.stop_logging(Name="main")
+    wait_until(lambda: final_digest_delivered(ct, "main"), timeout=60)
+    record = delivered_objects(server.data_dir, ARN)
+    assert {r.kind for r in record} >= {"log", "digest"}
+    root = server.data_dir / "buckets" / "folder-worm"
+    for row in record:
+        assert (row.version_id, row.lock_mode) == (None, "GOVERNANCE")
+        assert (root / row.key).stat().st_mode & 0o222 == 0, row.key  # read-only
+    body = _signed_get(server, "/opentrail/v1/trails/objects", {"trailArn": ARN}).json()
+    [storage] = body["Storage"]
+    assert (storage["Type"], storage["Worm"], storage["ObjectLockEnabled"]) == (
+        "folder", False, False)
+    assert "not WORM" in storage["Guarantee"]

@@ -295,7 +295,7 @@ def describe_trails(service: Any, params: dict[str, Any], ctx: AuthContext) -> A
     if names:
         refs = [parse_trail_ref(n, "trailNameList") for n in names]
         found = [_store(service).find(_ref_account(r, account, ctx), ctx.region, r)
-                 for r in refs]
+                 or _shadow(service, ctx, r) for r in refs]
         trails = list({t.arn: t for t in found if t is not None}.values())
     else:
         trails = _store(service).visible(account, ctx.region)
