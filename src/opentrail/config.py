@@ -252,11 +252,7 @@ def validate_settings(settings: Settings, explicit: frozenset[str] = frozenset()
     if not re.fullmatch(r"\d{12}", settings.organization_account):
         raise ValueError("--organization-account must be a 12-digit account ID, "
                          f"not {settings.organization_account!r}.")
-    if settings.organization_id not in ("auto", "none") and not re.fullmatch(
-            r"o-[a-z0-9]{10,32}", settings.organization_id):
-        raise ValueError("--organization-id must be 'auto', 'none' or an organization ID "
-                         f"(o- and 10 to 32 lowercase letters or digits), not "
-                         f"{settings.organization_id!r}.")
+    _check_organization_id(settings.organization_id)
     if settings.keep_alive_timeout < 0:
         raise ValueError("--keep-alive-timeout must be 0 (no keep-alive) or more, "
                          f"not {settings.keep_alive_timeout}.")
@@ -274,6 +270,12 @@ def validate_settings(settings: Settings, explicit: frozenset[str] = frozenset()
 
 
 LAKE_ENGINES = ("duckdb", "spark")
+
+
+def _check_organization_id(value: str) -> None:
+    if value not in ("auto", "none") and not re.fullmatch(r"o-[a-z0-9]{10,32}", value):
+        raise ValueError("--organization-id must be 'auto', 'none' or an organization ID "
+                         f"(o- and 10 to 32 lowercase letters or digits), not {value!r}.")
 
 
 def _check_object_lock(settings: Settings) -> None:

@@ -194,3 +194,18 @@ def test_without_an_organization(make_server: Callable[..., Server]) -> None:
            S3BucketName="org-bucket", IsOrganizationTrail=True)
     organizations: Any = server.client("organizations", account=None)
     _fails("AWSOrganizationsNotInUseException", organizations.describe_organization)
+
+
+def test_organization_id_setting(tmp_path: Path) -> None:
+    from opentrail.config import Settings, validate_settings
+    from opentrail.datadir import organization_id
+
+    made = organization_id(tmp_path, "auto")
+    assert made is not None and len(made) == 12 and made.startswith("o-")
+    assert organization_id(tmp_path, "auto") == made  # kept: keys must not move
+    assert organization_id(tmp_path, "none") is None
+    assert organization_id(tmp_path, ORG) == ORG
+    for good in ("auto", "none", ORG):
+        validate_settings(Settings(data_dir=tmp_path, organization_id=good))
+    with pytest.raises(ValueError, match="--organization-id"):
+        validate_settings(Settings(data_dir=tmp_path, organization_id="o-UPPER12345"))

@@ -42,6 +42,7 @@ from opentrail.trails._validate_keys import (
 from opentrail.trails._validate_logfile import LogCheck, check_log_file
 from opentrail.trails._validate_report import Report
 from opentrail.trails._validate_source import FolderSource, ObjectMissing, ObjectSource, S3Source
+from opentrail.trails._validate_versions import recorded_versions
 
 __all__ = ["TrailInfo", "ValidateOptions", "Validator", "parse_cli_time"]
 
@@ -129,8 +130,17 @@ class Validator:
                 self._source = FolderSource(self.options.local_folder)
             else:
                 self._source = S3Source(self.session(), self.options.s3_endpoint_url,
-                                        self._region(), self.options.workers)
+                                        self._region(), self.options.workers,
+                                        recorded=self._recorded())
         return self._source
+
+    def _recorded(self) -> dict[tuple[str, str], str]:
+        """The version IDs an OpenTrail server recorded for this trail's objects."""
+        if not self.options.endpoint_url or self.options.public_keys_file is not None:
+            return {}
+        return recorded_versions(self.session(), self.options.endpoint_url,
+                                 self.options.trail_arn, self._region() or self.home_region,
+                                 self.options.start, self.end)
 
     def key_fetcher(self) -> KeyFetcher:
         if self._keys is None:

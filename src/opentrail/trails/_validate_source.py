@@ -8,9 +8,11 @@ By version (S3, compliance spec 7.1): a DeleteObject without a version ID adds a
 marker that hides an object, even under Object Lock, and a later PUT stacks a new version
 on it. So the S3 reader lists a folder's versions once (ListObjectVersions) and reads
 each object's **first** version by its VersionId: OpenTrail writes a key once, so the
-first version is the delivered one. A key whose newest entry is a delete marker is still
-listed and read; what hid or replaced it becomes the object's `notice`. A server or key
-that cannot list versions is read as before (plain GET of the current object).
+first version is the delivered one; when the OpenTrail server's delivery record gave the
+exact VersionId (trails/_validate_versions.py), that version is read instead. A key whose
+newest entry is a delete marker is still listed and read; what hid or replaced it becomes
+the object's `notice`. A server or key that cannot list versions is read as before
+(plain GET of the current object).
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ class S3Source:
     with a connection pool as large as the thread pool that shares it."""
 
     def __init__(self, session: Any, endpoint_url: str | None, region: str | None,
-                 pool: int) -> None:
+                 pool: int, *, recorded: dict[tuple[str, str], str] | None = None) -> None:
         self._session = session
         self._endpoint = endpoint_url
         self._region = region
@@ -63,6 +65,7 @@ class S3Source:
         self._clients: dict[str | None, Any] = {}
         self._bucket_region: dict[str, str | None] = {}
         self._versioned: dict[str, bool] = {}
+        self._recorded = recorded or {}  # (bucket, key) -> VersionId OpenTrail delivered
         self._folders: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
         self._lock = threading.RLock()  # botocore sessions do not create clients thread-safely
 
@@ -157,15 +160,19 @@ class S3Source:
     def open(self, bucket: str, key: str) -> Opened:
         versions = self._versions(bucket, key) if self._by_version(bucket) else None
         first = next((v for v in versions or [] if not v.get("DeleteMarker")), None)
-        if versions is not None and first is None:
+        recorded = self._recorded.get((bucket, key))
+        if versions is not None and first is None and recorded is None:
             raise ObjectMissing(key)
-        version = first.get("VersionId") if first else None
+        version = recorded or (first.get("VersionId") if first else None)
         client = self.client_for(bucket)
         try:
             extra = {"VersionId": version} if version not in (None, "null") else {}
             response = client.get_object(Bucket=bucket, Key=key, **extra)
-        except client.exceptions.NoSuchKey:
-            raise ObjectMissing(key) from None
+        except Exception as exc:  # a version deleted for good: NoSuchVersion (or a 404)
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+            if code in ("NoSuchKey", "NoSuchVersion", "404"):
+                raise ObjectMissing(key) from None
+            raise
         body = response["Body"]
         return Opened(iter(lambda: body.read(CHUNK), b""), dict(response.get("Metadata", {})),
                       _notice(versions or [], version))
