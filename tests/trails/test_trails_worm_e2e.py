@@ -199,3 +199,18 @@ def test_folder_destination_with_a_retention(make_server: Any) -> None:
     assert (storage["Type"], storage["Worm"], storage["ObjectLockEnabled"]) == (
         "folder", False, False)
     assert "not WORM" in storage["Guarantee"]
+
+
+def test_require_object_lock_refuses_a_plain_bucket(locked: Rig) -> None:
+    """--require-object-lock: no delivery to a bucket without Object Lock; the trail's
+    status names why, and nothing lands there unlocked."""
+    server, s3 = locked.server, locked.s3
+    plain = f"plain-{free_port()}"
+    s3.create_bucket(Bucket=plain)
+    ct: Any = server.client()
+    ct.create_trail(Name="plain", S3BucketName=plain)
+    ct.start_logging(Name="plain")
+    post_records(server, [make_event() for _ in range(3)])
+    wait_until(lambda: ct.get_trail_status(Name="plain").get("LatestDeliveryError")
+               == "ObjectLockConfigurationNotFoundError", timeout=60)
+    assert s3.list_objects_v2(Bucket=plain).get("KeyCount", 0) == 0
