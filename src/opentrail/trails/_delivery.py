@@ -429,9 +429,16 @@ class Delivery:
                 conn.execute("INSERT OR IGNORE INTO chains (arn, region, start, prev) "
                              "VALUES (?,?,?,NULL)", (trail.arn, self._home_chain(trail),
                                                      int(now)))
+        org = self._organization(trail) is not None
         for chain, start, prev in self._state.chains(trail.arn):
-            if final or now - start >= self.digest_interval:
+            # UpdateTrail switched IsOrganizationTrail: the old layout's chain ends here.
+            stale = ("/" in chain) != org
+            if final or stale or now - start >= self.digest_interval:
                 self._digest(trail, chain, (start, max(int(now), int(start) + 1)), prev)
+            if stale:
+                with self._state.tx() as conn:
+                    conn.execute("DELETE FROM chains WHERE arn = ? AND region = ?",
+                                 (trail.arn, chain))
         if final:
             with self._state.tx() as conn:
                 conn.execute("DELETE FROM chains WHERE arn = ?", (trail.arn,))
@@ -440,8 +447,9 @@ class Delivery:
                 prev: ChainLink | None) -> None:
         ids, files = self._state.undigested(trail.arn, chain)
         account, region = _owner(trail, chain)
+        org = self.organization_id if "/" in chain else None  # the chain's own layout
         digest = make_digest(trail, region, window, files, prev, self.keys.current(region),
-                             account, self._organization(trail))
+                             account, org)
         with self._state.tx() as conn:
             self._state.put_outbox(conn, trail.arn, "digest", trail.s3_bucket_name,
                                    digest.key, digest.body, digest.metadata, None, window[1])
