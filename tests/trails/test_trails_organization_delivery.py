@@ -59,3 +59,15 @@ def test_switching_organization_on_and_off_closes_the_old_chains(rig: OrgRig) ->
         assert chain and all(digests[k]["awsAccountId"] == account for k in chain)
         assert digests[chain[0]]["previousDigestS3Object"] is None  # a new chain
     assert len([k for k in digests if k.startswith(f"AWSLogs/{ACCOUNT}/")]) == 1
+    # And back: the per-account chains get their final digests; a plain chain starts.
+    before = set(_digests(rig))
+    trail.is_organization_trail = False
+    rig.store.update(trail)
+    rig.ingest(make_event())
+    rig.tick(300)
+    closed = {k for k in set(_digests(rig)) - before if k.startswith(f"AWSLogs/{ORG}/")}
+    assert {k.split("/")[2] for k in closed} == {ACCOUNT, OTHER}
+    rig.tick(3600)
+    plain = sorted(k for k in _digests(rig) if k.startswith(f"AWSLogs/{ACCOUNT}/"))
+    assert len(plain) == 2 and _digests(rig)[plain[1]]["previousDigestS3Object"] is None
+    assert not {k for k in set(_digests(rig)) - before - closed if "/o-" in k}
