@@ -205,3 +205,29 @@ def test_an_unreadable_lock_configuration_delivers_unlocked_unless_required(
     with pytest.raises(StorageError) as info:
         strict.put("trail-bucket", "k2", b"x")
     assert info.value.code == "NotImplemented"
+
+
+def test_a_server_without_conditional_writes_still_gets_locked_objects(
+        s3: Any, moto_url: str) -> None:
+    """Some S3-compatible servers answer If-None-Match with 501 NotImplemented: the lock
+    headers are then sent without it (the real client, refusing only that header)."""
+    from botocore.exceptions import ClientError
+
+    class NoConditionalWrites:
+        def __init__(self, client: Any) -> None:
+            self._client = client
+
+        def put_object(self, **kwargs: Any) -> Any:
+            if "IfNoneMatch" in kwargs:
+                raise ClientError({"Error": {"Code": "NotImplemented", "Message": "If-None-"
+                                             "Match"}}, "PutObject")
+            return self._client.put_object(**kwargs)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._client, name)
+
+    bucket = _bucket(s3, lock=True, default={"Mode": "GOVERNANCE", "Days": 2})
+    storage = S3Storage(moto_url, client=NoConditionalWrites(s3))
+    written = storage.put(bucket, "k", b"x")
+    assert written.version_id and written.retention is not None
+    assert s3.head_object(Bucket=bucket, Key="k")["ObjectLockMode"] == "GOVERNANCE"

@@ -99,13 +99,17 @@ class S3Storage:
     def _put_locked(self, bucket: str, key: str, body: bytes, metadata: dict[str, str],
                     retention: Retention) -> Written:
         until = datetime.fromtimestamp(retention.retain_until, UTC)
+        lock = {"ObjectLockMode": retention.mode, "ObjectLockRetainUntilDate": until,
+                "ChecksumAlgorithm": "SHA256"}
         try:
-            response = self._client.put_object(
-                Bucket=bucket, Key=key, Body=body, Metadata=metadata, IfNoneMatch="*",
-                ObjectLockMode=retention.mode, ObjectLockRetainUntilDate=until,
-                ChecksumAlgorithm="SHA256")
+            response = self._client.put_object(Bucket=bucket, Key=key, Body=body,
+                                               Metadata=metadata, IfNoneMatch="*", **lock)
             return Written(response.get("VersionId"), retention)
         except Exception as exc:
+            if _code(exc) == "NotImplemented":  # a server without conditional writes
+                response = self._client.put_object(Bucket=bucket, Key=key, Body=body,
+                                                   Metadata=metadata, **lock)
+                return Written(response.get("VersionId"), retention)
             if _code(exc) != "PreconditionFailed":
                 raise
         there = self.get(bucket, key)  # a redo after a crash, or somebody else's object
