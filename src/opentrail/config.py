@@ -68,6 +68,11 @@ class Settings:
     organization_account: str = _setting(
         "000000000000", "Account under which organization keys' own API calls are audited."
     )
+    organization_id: str = _setting(
+        "auto", "Organization ID (o-...) of the accounts this server keeps: the folder "
+        "organization trails deliver under (AWSLogs/o-ID/ACCOUNT/...). 'auto' makes one at "
+        "the first start and keeps it in DATA_DIR; 'none' turns organization trails off."
+    )
     checkpoint_interval: int = _setting(
         60, "Seconds between signed checkpoints of the ledger's Merkle tree (signed only "
         "when the tree grew)."
@@ -78,6 +83,19 @@ class Settings:
     s3_endpoint_url: str = _setting(
         "", "S3-compatible endpoint for trail buckets; empty means AWS S3. Credentials "
         "come from the standard AWS chain."
+    )
+    object_lock_mode: str = _setting(
+        "", "Object Lock mode for every object delivered (trail files, Lake results): "
+        "COMPLIANCE or GOVERNANCE, with --object-lock-days; empty follows the bucket's "
+        "default retention, if it has one."
+    )
+    object_lock_days: int = _setting(
+        0, "Days each delivered object is retained (with --object-lock-mode); 0 when "
+        "--object-lock-mode is empty."
+    )
+    require_object_lock: bool = _setting(
+        False, "Refuse to deliver to a bucket where no Object Lock retention can be set "
+        "(no lock configuration, or no mode and period); the folder storage always fails it."
     )
     delivery_interval: int = _setting(
         300, "Seconds between trail log file deliveries (at least 1)."
@@ -260,11 +278,13 @@ def validate_settings(settings: Settings, explicit: frozenset[str] = frozenset()
     if not re.fullmatch(r"\d{12}", settings.organization_account):
         raise ValueError("--organization-account must be a 12-digit account ID, "
                          f"not {settings.organization_account!r}.")
+    _check_organization_id(settings.organization_id)
     if settings.keep_alive_timeout < 0:
         raise ValueError("--keep-alive-timeout must be 0 (no keep-alive) or more, "
                          f"not {settings.keep_alive_timeout}.")
     _check_proxies(settings.trusted_proxies)
     _check_database(settings)
+    _check_object_lock(settings)
     _check_lake_engine(settings)
     _check_lake_location(settings.lake_location)
     _check_sigma_rules(settings.sigma_rules)
@@ -304,6 +324,26 @@ def _check_database(settings: Settings) -> None:
         raise ValueError(f"--database-url needs the cluster's master key: set "
                          f"{MASTER_KEY_VALUE_ENV} (base64 of 32 random bytes, from `opentrail "
                          "keys master-key`) or --master-key-file, the same on every node.")
+
+
+def _check_organization_id(value: str) -> None:
+    if value not in ("auto", "none") and not re.fullmatch(r"o-[a-z0-9]{10,32}", value):
+        raise ValueError("--organization-id must be 'auto', 'none' or an organization ID "
+                         f"(o- and 10 to 32 lowercase letters or digits), not {value!r}.")
+
+
+def _check_object_lock(settings: Settings) -> None:
+    mode, days = settings.object_lock_mode, settings.object_lock_days
+    if mode not in ("", "COMPLIANCE", "GOVERNANCE"):
+        raise ValueError(f"--object-lock-mode must be COMPLIANCE or GOVERNANCE, not {mode!r}.")
+    if mode and days < 1:
+        raise ValueError(f"--object-lock-mode {mode} needs --object-lock-days (at least 1): "
+                         "the period each object is retained.")
+    if days and not mode:
+        raise ValueError(f"--object-lock-days {days} is set but --object-lock-mode is "
+                         "empty: give COMPLIANCE or GOVERNANCE too.")
+    if days < 0 or days > 36500:
+        raise ValueError(f"--object-lock-days must be from 1 to 36500, not {days}.")
 
 
 def _check_lake_engine(settings: Settings) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "AWSOrganizationsNotInUse",
     "AccessDenied",
     "AuthError",
     "ChannelExistsForEDS",
@@ -47,6 +48,7 @@ __all__ = [
     "NotFound",
     "NotOrganizationMasterAccount",
     "OpenTrailError",
+    "OrganizationsNotInUse",
     "PayloadTooLarge",
     "QueryIdNotFound",
     "RequestTimeout",
@@ -248,6 +250,18 @@ class CloudWatchLogsDeliveryUnavailable(ValidationError):
 
 class NotOrganizationMasterAccount(ValidationError):
     code = "NotOrganizationMasterAccountException"
+
+
+class AWSOrganizationsNotInUse(ValidationError):
+    """AWS Organizations' own code (DescribeOrganization), not CloudTrail's."""
+
+    code = "AWSOrganizationsNotInUseException"
+
+
+class OrganizationsNotInUse(ValidationError):
+    """The server runs without an organization (`--organization-id none`)."""
+
+    code = "OrganizationsNotInUseException"
 
 
 # -- CloudTrail Lake's query errors (spec lake.md §10) ----------------------------------------

@@ -25,7 +25,7 @@ from opentrail.backends import Backend, open_backend
 from opentrail.channels import ChannelRegistry
 from opentrail.clock import Clock, SystemClock
 from opentrail.config import Settings
-from opentrail.datadir import prepare_data_dir
+from opentrail.datadir import organization_id, prepare_data_dir
 from opentrail.detect import (
     Detector,
     FindingStore,
@@ -96,6 +96,7 @@ class Service:
     # Where keys, trails, channels and the Lake catalog live (SQLite or PostgreSQL);
     # chosen once here, by open_backend (docs/design/scale-out.md).
     backend: Backend | None = None
+    organization_id: str | None = None  # o-...: organization trails' folder; None: no org
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None,
@@ -112,7 +113,7 @@ class Service:
                       HistoryReader(settings.data_dir, clock, settings.history_retention_days),
                       backend.channels(),
                       backend.trails(own_buckets=settings.trail_storage == "folder"),
-                      indexer_mode=indexer, trail_storage=open_storage(settings),
+                      indexer_mode=indexer, trail_storage=open_storage(settings, clock),
                       signing_keys=backend.signing_keys(clock,
                                                         settings.signing_key_rotation_days),
                       backend=backend)
@@ -120,6 +121,7 @@ class Service:
                                            settings.checkpoint_interval)
         service.audit_journal = AuditJournal(settings.data_dir)
         service.lake = backend.catalog(clock)
+        service.organization_id = organization_id(settings.data_dir, settings.organization_id)
         service._start()
         return service
 
@@ -152,7 +154,7 @@ class Service:
             self.settings.data_dir, self.clock, self.trails, self.trail_storage,
             self.signing_keys, selects, delivery_interval=self.settings.delivery_interval,
             digest_interval=self.settings.digest_interval,
-            checkpoint=self._checkpoint_note)
+            checkpoint=self._checkpoint_note, organization_id=self.organization_id)
         delivery, stop = self.delivery, self._stop
         self._spawn(lambda: delivery.run(stop), "trail-delivery")
 

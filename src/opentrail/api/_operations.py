@@ -12,6 +12,7 @@ from opentrail.api._detect import DETECT_OPERATIONS, DETECT_READER_OPERATIONS
 from opentrail.api._imports import IMPORT_OPERATIONS
 from opentrail.api._insights import list_insights_metric_data
 from opentrail.api._lookup import lookup_events
+from opentrail.api._organizations import describe_organization
 from opentrail.api._public_keys import list_public_keys
 from opentrail.api._queries import QUERY_OPERATIONS, READER_OPERATIONS
 from opentrail.api._stores import SHARED_OPERATIONS, STORE_OPERATIONS
@@ -31,6 +32,7 @@ class Operation:
     handler: Handler
     read_only: bool
     reader_may: bool = False  # not a read, yet no change to configuration (StartQuery)
+    event_source: str = "cloudtrail.amazonaws.com"  # of the call's own audit record
 
     @property
     def role(self) -> Role:
@@ -61,6 +63,9 @@ def operations(service: Any) -> dict[str, Operation]:
         add(import_op, handler, service)
     for detect_op, handler in DETECT_OPERATIONS.items():  # OpenTrail's own (docs/detect.md)
         add(detect_op, handler, service)
+    table["DescribeOrganization"] = Operation(
+        "DescribeOrganization", functools.partial(describe_organization, service), True,
+        event_source="organizations.amazonaws.com")
     # Tags, Insights selectors and channels also take event data stores: these handlers
     # replace the trail/channel ones above and call them for everything else.
     for shared_op, handler in SHARED_OPERATIONS.items():
