@@ -75,7 +75,7 @@ def validate_lake(store: str, data_dir: Path, lake_location: str,
     from opentrail.config import Settings
     from opentrail.lake import open_location, receives
     from opentrail.lake import validate_lake as check
-    from opentrail.ledger import open_reader
+    from opentrail.ledger import open_ledger_reader
 
     store_id = store.rsplit("/", 1)[-1] if store.startswith("arn:") else store
     settings = replace(Settings(), data_dir=data_dir, lake_location=lake_location,
@@ -85,7 +85,7 @@ def validate_lake(store: str, data_dir: Path, lake_location: str,
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     verifier = _verifier(data_dir)
-    ledger = open_reader(data_dir)
+    ledger = open_ledger_reader(data_dir)
     try:
         report = check(location, store_id, verifier, ledger, receives,
                        _recorded_head(data_dir, store_id))

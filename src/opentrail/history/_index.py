@@ -17,13 +17,12 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import orjson
 
 from opentrail.clock import Clock
 from opentrail.history._fields import lookup_terms
-from opentrail.ledger import open_reader
+from opentrail.ledger import LedgerReader, LedgerRow, open_ledger_reader
 
 __all__ = ["HISTORY_FILE", "HistoryIndexer", "create_history"]
 
@@ -71,11 +70,14 @@ TermKey = tuple[str, str, int, int, str]
 
 
 class HistoryIndexer:
-    """Follows the ledger from its cursor and writes postings, batch by batch."""
+    """Follows the ledger from its cursor (the next seq to index) and writes postings,
+    batch by batch."""
 
-    def __init__(self, data_dir: Path, clock: Clock, retention_days: int) -> None:
+    def __init__(self, data_dir: Path, clock: Clock, retention_days: int,
+                 ledger: LedgerReader | None = None) -> None:
         self._conn = create_history(data_dir)
-        self._ledger = open_reader(data_dir)
+        self._owns_ledger = ledger is None
+        self._ledger = ledger if ledger is not None else open_ledger_reader(data_dir)
         self._clock = clock
         self._retention = retention_days
         self._terms: dict[TermKey, int] = {}
@@ -85,32 +87,31 @@ class HistoryIndexer:
 
     def close(self) -> None:
         self._conn.close()
-        self._ledger.close()
+        if self._owns_ledger:
+            self._ledger.close()
 
     def step(self) -> int:
         """Index the next batch of ledger events; returns how many were indexed."""
-        rows = self._ledger.execute(
-            "SELECT seq, account, region, category, event_time, body FROM events "
-            "WHERE seq >= ? ORDER BY seq LIMIT ?", (self.cursor, BATCH)).fetchall()
+        rows = self._ledger.rows(self.cursor, BATCH)
         if not rows:
             return 0
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             self._write(rows)
             self._conn.execute("INSERT OR REPLACE INTO cursor VALUES ('ledger', ?)",
-                               (rows[-1][0] + 1,))
+                               (rows[-1].seq + 1,))
             self._conn.execute("COMMIT")
         except BaseException:
             self._conn.execute("ROLLBACK")
             self._terms.clear()  # ids minted in the rolled-back transaction are gone
             raise
-        self.cursor = rows[-1][0] + 1
+        self.cursor = rows[-1].seq + 1
         return len(rows)
 
-    def _write(self, rows: list[tuple[Any, ...]]) -> None:
+    def _write(self, rows: list[LedgerRow]) -> None:
         postings: list[tuple[int, int, int]] = []
         cache, term_id = self._terms, self._term  # the hot loop: ~10 postings per event
-        for seq, account, region, category, event_time, body in rows:
+        for seq, account, region, category, event_time, _ingested, _leaf, body in rows:
             if body is None:
                 continue  # expired before it was indexed
             for attr, value in lookup_terms(orjson.loads(body)):
