@@ -46,7 +46,7 @@ from opentrail.lake._selection import insight_source, reaches_accounts
 from opentrail.ledger import LedgerReader, LedgerRow, NoteSigner, open_ledger_reader
 from opentrail.storage import StorageError
 
-__all__ = ["WRITER_FILE", "LakeStatus", "LakeWriter"]
+__all__ = ["WRITER_FILE", "LakeStatus", "LakeWriter", "recorded_head"]
 
 log = logging.getLogger(__name__)
 
@@ -629,3 +629,19 @@ def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
         else:
             out.append((start, end))
     return out
+
+
+def recorded_head(data_dir: Path, store_id: str) -> tuple[int, str | None] | None:
+    """(manifests, last manifest's SHA-256) as a writer committed them for the store, read
+    without a running writer (`opentrail validate-lake`); None if it wrote none."""
+    path = data_dir / WRITER_FILE
+    if not path.exists():
+        return None
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        conn.execute("PRAGMA busy_timeout=10000")
+        row = conn.execute("SELECT next, head FROM chain WHERE store_id = ?",
+                           (store_id,)).fetchone()
+    finally:
+        conn.close()
+    return None if row is None else (int(row[0]), row[1])
