@@ -146,13 +146,13 @@ def _measure(data_dir: Path, events: int, samples: int) -> dict[str, Any]:
 
 
 def _reference(data_dir: Path, root_hex: str) -> float:
-    from opentrail.ledger import open_reader, tree_head
+    from opentrail.ledger import open_ledger_reader, tree_head
 
-    conn = open_reader(data_dir)
+    reader = open_ledger_reader(data_dir)
     start = time.perf_counter()
-    _size, root = tree_head(conn)
+    _size, root = tree_head(reader)
     elapsed = time.perf_counter() - start
-    conn.close()
+    reader.close()
     assert root.hex() == root_hex, "tree.db and the ledger disagree on the root"
     return elapsed
 

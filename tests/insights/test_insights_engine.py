@@ -69,10 +69,8 @@ class Rig:
         while self.engine.count():
             pass
         self.engine.detect()
-        rows = self.engine._ledger.execute(
-            "SELECT body, category FROM events WHERE category = ? ORDER BY seq",
-            (int(Category.INSIGHT),))
-        return [orjson.loads(body) for body, _ in rows]
+        rows = self.engine._ledger.rows(0, 1 << 62, category=int(Category.INSIGHT))
+        return [orjson.loads(row.body) for row in rows if row.body is not None]
 
     def close(self) -> None:
         self.engine.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import re
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentrail.api._stores import _account, _owner
 from opentrail.auth import AuthContext
@@ -21,9 +21,12 @@ from opentrail.errors import (
     InvalidNextToken,
     ValidationError,
 )
-from opentrail.lake import ImportRunner, StoreCatalog, parse_store_ref
+from opentrail.lake import ImportRunner, parse_store_ref
 from opentrail.lake._imports import IMPORT_STATUSES, Import, parse_s3_uri
 from opentrail.storage import StorageError
+
+if TYPE_CHECKING:
+    from opentrail.service import Service
 
 __all__ = ["IMPORT_OPERATIONS"]
 
@@ -33,7 +36,7 @@ ROLE_ARN = re.compile(r"arn:aws[a-z\-]*:iam::\d{12}:role/[\w+=,.@\-/]{1,512}")
 MAX_PAGE = 1000
 
 
-def _runner(service: Any) -> ImportRunner:
+def _runner(service: Service) -> ImportRunner:
     runner: ImportRunner | None = service.lake_imports
     if runner is None:
         raise ValidationError("Imports are not available: the Lake writer is not running.")
@@ -82,7 +85,7 @@ def _source(params: dict[str, Any]) -> dict[str, Any]:
                                       "S3BucketAccessRoleArn")}}
 
 
-def _check_bucket(service: Any, source: dict[str, Any]) -> None:
+def _check_bucket(service: Service, source: dict[str, Any]) -> None:
     runner = _runner(service)
     s3 = source["S3"]
     opened = runner.open_source(s3)
@@ -113,7 +116,7 @@ def _shape(job: Import, *, statistics: bool = False) -> dict[str, Any]:
     return out
 
 
-def start_import(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def start_import(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     runner = _runner(service)
     account = _account(service, ctx)
     if params.get("ImportId") is not None:
@@ -134,7 +137,8 @@ def start_import(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
         raise ValidationError(
             f"StartEventTime ({_iso(start)}) is after EndEventTime ({_iso(end)}).")
     ref = destinations[0]
-    catalog: StoreCatalog = service.lake
+    catalog = service.lake
+    assert catalog is not None  # Service.open opens it
     store = catalog.resolve(ref, _owner(service, ctx, ref), ctx.region, active=True)
     from opentrail.lake._imports import check_destination
 
@@ -149,12 +153,12 @@ def _iso(value: float) -> str:
     return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def get_import(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def get_import(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     job = _runner(service).get(_account(service, ctx), _import_id(params))
     return _shape(job, statistics=True)
 
 
-def stop_import(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def stop_import(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     job = _runner(service).stop(_account(service, ctx), _import_id(params))
     return _shape(job, statistics=True)
 
@@ -192,7 +196,7 @@ def _page(items: list[Any], params: dict[str, Any], kind: str) -> tuple[list[Any
     return page, _token(kind, offset + size) if more else None
 
 
-def list_imports(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def list_imports(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     account = _account(service, ctx)
     status = params.get("ImportStatus")
     if status is not None and status not in IMPORT_STATUSES:
@@ -216,7 +220,7 @@ def list_imports(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
     return out
 
 
-def list_import_failures(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def list_import_failures(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     """An ImportId that names no import of the caller's account lists no failures (the
     model gives this operation no ImportNotFoundException)."""
     import_id = _import_id(params)

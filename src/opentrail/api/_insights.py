@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -13,6 +13,9 @@ from opentrail.api._lookup import _timestamp
 from opentrail.auth import AuthContext
 from opentrail.errors import ValidationError
 from opentrail.insights import CALL_RATE, ERROR_RATE
+
+if TYPE_CHECKING:
+    from opentrail.service import Service
 
 __all__ = ["list_insights_metric_data"]
 
@@ -95,7 +98,7 @@ def _query(params: dict[str, Any]) -> tuple[str, str, str, str | None]:
     return str(source), str(name), str(kind), error
 
 
-def list_insights_metric_data(service: Any, params: dict[str, Any],
+def list_insights_metric_data(service: Service, params: dict[str, Any],
                               ctx: AuthContext) -> dict[str, Any]:
     key = _query(params)
     period = _choice(params, "Period", PERIODS, 3600)
@@ -106,8 +109,9 @@ def list_insights_metric_data(service: Any, params: dict[str, Any],
     fingerprint = _fingerprint(params)
     at = _token(params, fingerprint, start, end)
     account = None if ctx.principal.organization else (ctx.principal.account or "")
-    per_minute = service.insights_store.metric(account, ctx.region, key, at // 60,
-                                               -(-end // 60))
+    counters = service.insights_store
+    assert counters is not None  # Service.open starts Insights
+    per_minute = counters.metric(account, ctx.region, key, at // 60, -(-end // 60))
     sums: dict[int, int] = {}
     for minute, n in per_minute.items():
         bucket = minute * 60 - minute * 60 % period

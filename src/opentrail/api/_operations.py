@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentrail.api._channels import CHANNEL_OPERATIONS
 from opentrail.api._detect import DETECT_OPERATIONS, DETECT_READER_OPERATIONS
@@ -18,6 +18,9 @@ from opentrail.api._queries import QUERY_OPERATIONS, READER_OPERATIONS
 from opentrail.api._stores import SHARED_OPERATIONS, STORE_OPERATIONS
 from opentrail.api._trails import TRAIL_OPERATIONS
 from opentrail.auth import AuthContext, Role
+
+if TYPE_CHECKING:
+    from opentrail.service import Service
 
 __all__ = ["Operation", "model_operations", "operations"]
 
@@ -40,7 +43,7 @@ class Operation:
         return Role.READER if self.read_only or self.reader_may else Role.ADMIN
 
 
-def operations(service: Any) -> dict[str, Operation]:
+def operations(service: Service) -> dict[str, Operation]:
     table: dict[str, Operation] = {}
 
     def add(name: str, fn: Callable[..., Any], target: Any) -> None:

@@ -13,7 +13,7 @@ configuration, as LookupEvents; CloudTrail treats it as a read of the store's ev
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentrail.api._lookup import _timestamp
 from opentrail.auth import AuthContext
@@ -24,7 +24,10 @@ from opentrail.errors import (
     OpenTrailError,
     ValidationError,
 )
-from opentrail.lake import EventDataStore, QueryInfo, QueryRunner, StoreCatalog
+from opentrail.lake import EventDataStore, QueryInfo, QueryRunner
+
+if TYPE_CHECKING:
+    from opentrail.service import Service
 
 __all__ = ["QUERY_OPERATIONS", "READER_OPERATIONS"]
 
@@ -35,12 +38,13 @@ _OWNER = re.compile(r"\d{12,16}")
 _ALIAS = re.compile(r"[a-zA-Z][a-zA-Z0-9._\-]{0,255}")
 
 
-def _runner(service: Any) -> QueryRunner:
-    runner: QueryRunner = service.queries
+def _runner(service: Service) -> QueryRunner:
+    runner = service.queries
+    assert runner is not None  # Service.open starts it
     return runner
 
 
-def _account(service: Any, ctx: AuthContext) -> str:
+def _account(service: Service, ctx: AuthContext) -> str:
     account: str = ctx.principal.account or service.settings.organization_account
     return account
 
@@ -81,7 +85,7 @@ def _statement(params: dict[str, Any]) -> str:
     return statement
 
 
-def _owner(service: Any, ctx: AuthContext, params: dict[str, Any]) -> str:
+def _owner(service: Service, ctx: AuthContext, params: dict[str, Any]) -> str:
     owner = params.get("EventDataStoreOwnerAccountId")
     if owner is None:
         return _account(service, ctx)
@@ -93,8 +97,9 @@ def _owner(service: Any, ctx: AuthContext, params: dict[str, Any]) -> str:
     return owner
 
 
-def _store(service: Any, ctx: AuthContext, ref: object) -> EventDataStore:
-    catalog: StoreCatalog = service.lake
+def _store(service: Service, ctx: AuthContext, ref: object) -> EventDataStore:
+    catalog = service.lake
+    assert catalog is not None  # Service.open opens it
     return catalog.resolve(ref, _account(service, ctx), ctx.region)
 
 
@@ -121,7 +126,7 @@ def _time(params: dict[str, Any], name: str) -> float | None:
     return None if value is None else float(value)
 
 
-def _deprecated_store(service: Any, ctx: AuthContext, params: dict[str, Any]) -> None:
+def _deprecated_store(service: Service, ctx: AuthContext, params: dict[str, Any]) -> None:
     """The deprecated EventDataStore member: checked (it must be a store of the caller)."""
     if params.get("EventDataStore") is not None:
         _store(service, ctx, params["EventDataStore"])
@@ -129,7 +134,7 @@ def _deprecated_store(service: Any, ctx: AuthContext, params: dict[str, Any]) ->
 
 # -- operations -----------------------------------------------------------------------------
 
-def start_query(service: Any, params: dict[str, Any], ctx: AuthContext) -> dict[str, Any]:
+def start_query(service: Service, params: dict[str, Any], ctx: AuthContext) -> dict[str, Any]:
     statement = _statement(params)
     owner = _owner(service, ctx, params)
     delivery = params.get("DeliveryS3Uri")
@@ -158,7 +163,7 @@ def _describe_shape(info: QueryInfo) -> dict[str, Any]:
     return out
 
 
-def describe_query(service: Any, params: dict[str, Any], ctx: AuthContext) -> dict[str, Any]:
+def describe_query(service: Service, params: dict[str, Any], ctx: AuthContext) -> dict[str, Any]:
     if params.get("QueryId") is None:
         _no_alias(params)
     _deprecated_store(service, ctx, params)
@@ -166,7 +171,7 @@ def describe_query(service: Any, params: dict[str, Any], ctx: AuthContext) -> di
                                                      _query_id(params)))
 
 
-def get_query_results(service: Any, params: dict[str, Any],
+def get_query_results(service: Service, params: dict[str, Any],
                       ctx: AuthContext) -> dict[str, Any]:
     query_id = _query_id(params)
     _deprecated_store(service, ctx, params)
@@ -186,7 +191,7 @@ def get_query_results(service: Any, params: dict[str, Any],
     return out
 
 
-def list_queries(service: Any, params: dict[str, Any], ctx: AuthContext) -> dict[str, Any]:
+def list_queries(service: Service, params: dict[str, Any], ctx: AuthContext) -> dict[str, Any]:
     if params.get("EventDataStore") in (None, ""):
         raise ValidationError("EventDataStore is required.")
     store = _store(service, ctx, params["EventDataStore"])
@@ -202,7 +207,7 @@ def list_queries(service: Any, params: dict[str, Any], ctx: AuthContext) -> dict
     return out
 
 
-def cancel_query(service: Any, params: dict[str, Any], ctx: AuthContext) -> dict[str, Any]:
+def cancel_query(service: Service, params: dict[str, Any], ctx: AuthContext) -> dict[str, Any]:
     query_id = _query_id(params)
     _deprecated_store(service, ctx, params)
     status = _runner(service).cancel(_account(service, ctx), query_id)

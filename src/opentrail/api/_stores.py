@@ -14,7 +14,7 @@ another account is not found, unless an organization key asks.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentrail.api._channels import create_channel, update_channel
 from opentrail.api._trails import add_tags as trail_add_tags
@@ -45,23 +45,27 @@ from opentrail.lake import (
 from opentrail.trails._selectors import check_insight_selectors
 from opentrail.trails._tags import check_tags, merge_tags, remove_tags
 
+if TYPE_CHECKING:
+    from opentrail.service import Service
+
 __all__ = ["SHARED_OPERATIONS", "STORE_OPERATIONS"]
 
 MAX_LIST_TAGS_RESOURCES = 20
 _STORE_ARN_PART = ":eventdatastore/"
 
 
-def _catalog(service: Any) -> StoreCatalog:
-    catalog: StoreCatalog = service.lake
+def _catalog(service: Service) -> StoreCatalog:
+    catalog = service.lake
+    assert catalog is not None  # Service.open opens it
     return catalog
 
 
-def _account(service: Any, ctx: AuthContext) -> str:
+def _account(service: Service, ctx: AuthContext) -> str:
     account: str = ctx.principal.account or service.settings.organization_account
     return account
 
 
-def _owner(service: Any, ctx: AuthContext, ref: object) -> str:
+def _owner(service: Service, ctx: AuthContext, ref: object) -> str:
     """The account whose stores `ref` is looked up among."""
     _, account, _ = parse_store_ref(ref)
     if account is not None and ctx.principal.may_access(account):
@@ -69,7 +73,7 @@ def _owner(service: Any, ctx: AuthContext, ref: object) -> str:
     return _account(service, ctx)
 
 
-def _resolve(service: Any, ctx: AuthContext, ref: object) -> EventDataStore:
+def _resolve(service: Service, ctx: AuthContext, ref: object) -> EventDataStore:
     return _catalog(service).get(_owner(service, ctx, ref), ctx.region, ref)
 
 
@@ -111,7 +115,7 @@ def _settings(params: dict[str, Any], ctx: AuthContext) -> dict[str, Any]:
 
 # -- the store operations ------------------------------------------------------------------
 
-def create_event_data_store(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def create_event_data_store(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     start = params.get("StartIngestion", True)
     if not isinstance(start, bool):
         raise ValidationError("StartIngestion must be true or false.")
@@ -123,12 +127,12 @@ def create_event_data_store(service: Any, params: dict[str, Any], ctx: AuthConte
     return {**_shape(store, status="CREATED"), "TagsList": tags}
 
 
-def get_event_data_store(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def get_event_data_store(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     store = _resolve(service, ctx, _required(params, "EventDataStore"))
     return _federation(_shape(store))
 
 
-def list_event_data_stores(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def list_event_data_stores(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     size = params.get("MaxResults", 1000)
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 1000:
         raise InvalidMaxResults(f"MaxResults {size!r} is not valid: give 1 to 1000.")
@@ -141,7 +145,7 @@ def list_event_data_stores(service: Any, params: dict[str, Any], ctx: AuthContex
     return out
 
 
-def update_event_data_store(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def update_event_data_store(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     ref = _required(params, "EventDataStore")
     if service.lake_imports is not None:
         service.lake_imports.guard(_resolve(service, ctx, ref), "updated")
@@ -150,7 +154,7 @@ def update_event_data_store(service: Any, params: dict[str, Any], ctx: AuthConte
     return _federation(_shape(store))
 
 
-def _delete_guard(service: Any) -> Callable[[EventDataStore], None]:
+def _delete_guard(service: Service) -> Callable[[EventDataStore], None]:
     """What DeleteEventDataStore checks beyond the catalog: no import into it is in
     progress and no channel delivers to it."""
     def guard(store: EventDataStore) -> None:
@@ -171,25 +175,25 @@ def _names_store(destination: dict[str, Any], store: EventDataStore) -> bool:
             and destination.get("Location") in (store.arn, store.id))
 
 
-def delete_event_data_store(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def delete_event_data_store(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     ref = _required(params, "EventDataStore")
     _catalog(service).delete(_owner(service, ctx, ref), ctx.region, ref,
                              _delete_guard(service))
     return {}
 
 
-def restore_event_data_store(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def restore_event_data_store(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     ref = _required(params, "EventDataStore")
     return _shape(_catalog(service).restore(_owner(service, ctx, ref), ctx.region, ref))
 
 
-def start_ingestion(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def start_ingestion(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     ref = _required(params, "EventDataStore")
     _catalog(service).start_ingestion(_owner(service, ctx, ref), ctx.region, ref)
     return {}
 
 
-def stop_ingestion(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def stop_ingestion(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     ref = _required(params, "EventDataStore")
     _catalog(service).stop_ingestion(_owner(service, ctx, ref), ctx.region, ref)
     return {}
@@ -197,7 +201,7 @@ def stop_ingestion(service: Any, params: dict[str, Any], ctx: AuthContext) -> An
 
 # -- tags on stores and channels (trails: api/_trails.py) ------------------------------------
 
-def _channels(service: Any) -> ChannelRegistry:
+def _channels(service: Service) -> ChannelRegistry:
     channels: ChannelRegistry = service.channels
     return channels
 
@@ -211,14 +215,14 @@ def _kind(resource: object) -> str:
     return "trail"
 
 
-def _tagged_store(service: Any, ctx: AuthContext, resource: str) -> EventDataStore:
+def _tagged_store(service: Service, ctx: AuthContext, resource: str) -> EventDataStore:
     try:
         return _resolve(service, ctx, resource)
     except NotFound:
         raise NotFound(f"The resource {resource} was not found.") from None
 
 
-def _tagged_channel(service: Any, ctx: AuthContext, resource: str) -> Channel:
+def _tagged_channel(service: Service, ctx: AuthContext, resource: str) -> Channel:
     match = CHANNEL_ARN.match(resource)
     assert match is not None
     account = match.group(2) if ctx.principal.may_access(match.group(2)) else _account(
@@ -229,7 +233,7 @@ def _tagged_channel(service: Any, ctx: AuthContext, resource: str) -> Channel:
         raise NotFound(f"The resource {resource} was not found.") from None
 
 
-def add_tags(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def add_tags(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     resource, kind = params.get("ResourceId"), _kind(params.get("ResourceId"))
     if kind == "trail":
         return trail_add_tags(service, params, ctx)
@@ -242,7 +246,7 @@ def add_tags(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
     return {}
 
 
-def remove_tags_op(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def remove_tags_op(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     resource, kind = params.get("ResourceId"), _kind(params.get("ResourceId"))
     if kind == "trail":
         return trail_remove_tags(service, params, ctx)
@@ -255,7 +259,7 @@ def remove_tags_op(service: Any, params: dict[str, Any], ctx: AuthContext) -> An
     return {}
 
 
-def _tags_of(service: Any, ctx: AuthContext, resource: object) -> dict[str, Any]:
+def _tags_of(service: Service, ctx: AuthContext, resource: object) -> dict[str, Any]:
     kind = _kind(resource)
     if kind == "store":
         store = _tagged_store(service, ctx, str(resource))
@@ -268,7 +272,7 @@ def _tags_of(service: Any, ctx: AuthContext, resource: object) -> dict[str, Any]
     return item
 
 
-def list_tags(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def list_tags(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     ids = params.get("ResourceIdList")
     if not isinstance(ids, list) or not 1 <= len(ids) <= MAX_LIST_TAGS_RESOURCES:
         raise ValidationError(f"ResourceIdList must list 1 to {MAX_LIST_TAGS_RESOURCES} "
@@ -298,7 +302,7 @@ def _check_store_insight_selectors(value: object) -> list[dict[str, Any]]:
     return selectors
 
 
-def _insights_source(service: Any, ctx: AuthContext, params: dict[str, Any],
+def _insights_source(service: Service, ctx: AuthContext, params: dict[str, Any],
                      selectors: list[dict[str, Any]]) -> EventDataStore:
     source = _resolve(service, ctx, _required(params, "EventDataStore"))
     if selectors and source.category != "Management":
@@ -313,7 +317,7 @@ def _insights_source(service: Any, ctx: AuthContext, params: dict[str, Any],
     return source
 
 
-def _insights_destination(service: Any, ctx: AuthContext, source: EventDataStore,
+def _insights_destination(service: Service, ctx: AuthContext, source: EventDataStore,
                           value: object) -> EventDataStore:
     if value in (None, ""):
         raise InvalidParameterCombination(
@@ -327,7 +331,7 @@ def _insights_destination(service: Any, ctx: AuthContext, source: EventDataStore
     return dest
 
 
-def put_insight_selectors(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def put_insight_selectors(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     if not _store_insights(params):
         return trail_put_insight_selectors(service, params, ctx)
     selectors = _check_store_insight_selectors(params.get("InsightSelectors"))
@@ -347,7 +351,7 @@ def put_insight_selectors(service: Any, params: dict[str, Any], ctx: AuthContext
     return _insights_shape(service, source)
 
 
-def _insights_shape(service: Any, source: EventDataStore) -> dict[str, Any]:
+def _insights_shape(service: Service, source: EventDataStore) -> dict[str, Any]:
     out: dict[str, Any] = {"EventDataStoreArn": source.arn,
                            "InsightSelectors": list(source.insight_selectors)}
     dest = (_catalog(service).get_any(source.insights_destination)
@@ -357,7 +361,7 @@ def _insights_shape(service: Any, source: EventDataStore) -> dict[str, Any]:
     return out
 
 
-def get_insight_selectors(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def get_insight_selectors(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     if not _store_insights(params):
         return trail_get_insight_selectors(service, params, ctx)
     source = _resolve(service, ctx, _required(params, "EventDataStore"))
@@ -370,7 +374,7 @@ def get_insight_selectors(service: Any, params: dict[str, Any], ctx: AuthContext
 
 # -- channels whose destination is a store ---------------------------------------------------
 
-def _check_channel_stores(service: Any, ctx: AuthContext, destinations: object) -> None:
+def _check_channel_stores(service: Service, ctx: AuthContext, destinations: object) -> None:
     """Each EVENT_DATA_STORE destination names an existing, active ActivityAuditLog store
     of the caller's account (the registry checks the rest of the shape)."""
     if not isinstance(destinations, list):
@@ -386,12 +390,12 @@ def _check_channel_stores(service: Any, ctx: AuthContext, destinations: object) 
                 "delivers to event data stores of ActivityAuditLog events only.")
 
 
-def create_channel_checked(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def create_channel_checked(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     _check_channel_stores(service, ctx, params.get("Destinations"))
     return create_channel(_channels(service), params, ctx)
 
 
-def update_channel_checked(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def update_channel_checked(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     if ctx.principal.account is not None and isinstance(params.get("Channel"), str):
         # An unknown channel is reported before anything about its new destinations.
         _channels(service).get(ctx.principal.account, ctx.region, params["Channel"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentrail.auth import AuthContext
 from opentrail.errors import (
@@ -50,22 +50,25 @@ from opentrail.trails._selectors import (
 from opentrail.trails._store import TrailStore
 from opentrail.trails._tags import check_tags, merge_tags, remove_tags
 
+if TYPE_CHECKING:
+    from opentrail.service import Service
+
 __all__ = ["TRAIL_OPERATIONS"]
 
 MAX_LIST_TAGS_RESOURCES = 20
 
 
-def _store(service: Any) -> TrailStore:
+def _store(service: Service) -> TrailStore:
     store: TrailStore = service.trails
     return store
 
 
-def _account(service: Any, ctx: AuthContext) -> str:
+def _account(service: Service, ctx: AuthContext) -> str:
     account: str = ctx.principal.account or service.settings.organization_account
     return account
 
 
-def _resolve(service: Any, ctx: AuthContext, value: object, field: str = "Name") -> Trail:
+def _resolve(service: Service, ctx: AuthContext, value: object, field: str = "Name") -> Trail:
     """The trail a Name/TrailName parameter names; another account's ARN is not found
     unless an organization key asks, or it is an organization trail (its shadow)."""
     ref = parse_trail_ref(value, field)
@@ -97,7 +100,7 @@ def _writable(trail: Trail, ctx: AuthContext) -> Trail:
     return trail
 
 
-def _change(service: Any, ctx: AuthContext, value: object, field: str,
+def _change(service: Service, ctx: AuthContext, value: object, field: str,
             change: Callable[[Trail], None], *, home: bool = True) -> Trail:
     """Change a trail in one store transaction (from its home region, unless home=False)."""
     ref = parse_trail_ref(value, field)
@@ -235,13 +238,13 @@ def _unsupported(params: dict[str, Any]) -> None:
                 f"OpenTrail does not deliver to CloudWatch Logs; leave {key} out.")
 
 
-def _check_bucket(service: Any, name: str) -> None:
+def _check_bucket(service: Service, name: str) -> None:
     storage = getattr(service, "trail_storage", None)
     if storage is not None and not storage.bucket_exists(name):
         raise S3BucketDoesNotExist(f"S3 bucket {name} does not exist!")
 
 
-def create_trail(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def create_trail(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     name = check_trail_name(params.get("Name"))
     if "S3BucketName" not in params:
         raise InvalidS3BucketName("S3BucketName is required.")
@@ -256,7 +259,7 @@ def create_trail(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
     return _shape(store.create(trail), full=False)
 
 
-def update_trail(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def update_trail(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     current = _home(_resolve(service, ctx, params.get("Name")), ctx)
     bucket = params.get("S3BucketName")
     if bucket is not None and bucket != current.s3_bucket_name:
@@ -266,7 +269,7 @@ def update_trail(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
     return _shape(trail, full=False)
 
 
-def delete_trail(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def delete_trail(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     trail = _home(_resolve(service, ctx, params.get("Name")), ctx)
     _store(service).delete(trail.account, ctx.region, trail.arn)
     return {}
@@ -274,7 +277,7 @@ def delete_trail(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
 
 # -- reads -----------------------------------------------------------------------------------
 
-def get_trail(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def get_trail(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     try:
         trail = _resolve(service, ctx, params.get("Name"))
     except TrailNotFound:
@@ -285,7 +288,7 @@ def get_trail(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
     return {"Trail": _shape(trail)}
 
 
-def describe_trails(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def describe_trails(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     """Trails visible in the region; shadows are multi-region trails homed elsewhere."""
     shadows = params.get("includeShadowTrails", True) is not False
     names = params.get("trailNameList") or []
@@ -313,14 +316,14 @@ def _ref_account(ref: TrailRef, account: str, ctx: AuthContext) -> str:
     return account
 
 
-def list_trails(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def list_trails(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     # At most 5 trails per region: one page holds every trail of the account.
     trails = _store(service).list(_account(service, ctx))
     return {"Trails": [{"TrailARN": t.arn, "Name": t.name, "HomeRegion": t.home_region}
                        for t in trails]}
 
 
-def get_trail_status(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def get_trail_status(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     """Numbers and errors only once they happened; the six legacy strings always, "" when
     never (as CloudTrail). No SNS notification is ever sent, so those stay ""."""
     s = _resolve(service, ctx, params.get("Name")).status
@@ -340,7 +343,7 @@ def get_trail_status(service: Any, params: dict[str, Any], ctx: AuthContext) -> 
 
 # -- logging ---------------------------------------------------------------------------------
 
-def start_logging(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def start_logging(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     trail = _home(_resolve(service, ctx, params.get("Name")), ctx)
     if not trail.status.is_logging:
         _store(service).set_status(trail.arn, is_logging=True,
@@ -348,7 +351,7 @@ def start_logging(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any
     return {}
 
 
-def stop_logging(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def stop_logging(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     trail = _home(_resolve(service, ctx, params.get("Name")), ctx)
     if trail.status.is_logging:
         _store(service).set_status(trail.arn, is_logging=False,
@@ -358,7 +361,7 @@ def stop_logging(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
 
 # -- selectors -------------------------------------------------------------------------------
 
-def put_event_selectors(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def put_event_selectors(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     basic, advanced = params.get("EventSelectors"), params.get("AdvancedEventSelectors")
     if (basic is None) == (advanced is None):
         raise InvalidEventSelectors(
@@ -381,11 +384,11 @@ def _selectors_shape(trail: Trail) -> dict[str, Any]:
     return {"TrailARN": trail.arn, "EventSelectors": selectors}
 
 
-def get_event_selectors(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def get_event_selectors(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     return _selectors_shape(_resolve(service, ctx, params.get("TrailName"), "TrailName"))
 
 
-def _insights_trail(service: Any, params: dict[str, Any], ctx: AuthContext) -> Trail:
+def _insights_trail(service: Service, params: dict[str, Any], ctx: AuthContext) -> Trail:
     if params.get("EventDataStore") or params.get("InsightsDestination"):
         if params.get("TrailName"):
             raise InvalidParameterCombination("Give TrailName or EventDataStore, not both.")
@@ -396,7 +399,7 @@ def _insights_trail(service: Any, params: dict[str, Any], ctx: AuthContext) -> T
     return _resolve(service, ctx, params["TrailName"], "TrailName")
 
 
-def put_insight_selectors(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def put_insight_selectors(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     _insights_trail(service, params, ctx)
     selectors = check_insight_selectors(params.get("InsightSelectors"))
 
@@ -407,7 +410,7 @@ def put_insight_selectors(service: Any, params: dict[str, Any], ctx: AuthContext
     return {"TrailARN": trail.arn, "InsightSelectors": trail.insight_selectors}
 
 
-def get_insight_selectors(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def get_insight_selectors(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     trail = _insights_trail(service, params, ctx)
     if not trail.insight_selectors:
         raise InsightNotEnabled(
@@ -418,7 +421,7 @@ def get_insight_selectors(service: Any, params: dict[str, Any], ctx: AuthContext
 
 # -- tags ------------------------------------------------------------------------------------
 
-def _tagged(service: Any, ctx: AuthContext, resource: object,
+def _tagged(service: Service, ctx: AuthContext, resource: object,
             change: Callable[[Trail], None] | None = None) -> Trail:
     """A trail by ARN for the tag operations, which answer ResourceNotFoundException."""
     if isinstance(resource, str) and resource.startswith("arn:") and ":trail/" not in resource:
@@ -434,7 +437,7 @@ def _tagged(service: Any, ctx: AuthContext, resource: object,
         raise NotFound(f"The resource {resource} was not found.") from None
 
 
-def add_tags(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def add_tags(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     tags = check_tags(params.get("TagsList"))
 
     def change(trail: Trail) -> None:
@@ -444,7 +447,7 @@ def add_tags(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
     return {}
 
 
-def remove_tags_op(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def remove_tags_op(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     keys = check_tags(params.get("TagsList"), values=False)
 
     def change(trail: Trail) -> None:
@@ -454,7 +457,7 @@ def remove_tags_op(service: Any, params: dict[str, Any], ctx: AuthContext) -> An
     return {}
 
 
-def list_tags(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
+def list_tags(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     ids = params.get("ResourceIdList")
     if not isinstance(ids, list) or not 1 <= len(ids) <= MAX_LIST_TAGS_RESOURCES:
         raise ValidationError(f"ResourceIdList must list 1 to {MAX_LIST_TAGS_RESOURCES} "

@@ -17,11 +17,14 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from opentrail.config import DEFAULT_PORT, Settings, default_data_dir, validate_settings
+
+if TYPE_CHECKING:
+    from opentrail.service import Service
 
 __all__ = ["DEMO_BUCKET", "DEMO_STORE", "DEMO_TRAIL", "quickstart", "sample_query"]
 
@@ -121,7 +124,7 @@ def _demo_store(client: Any) -> str:
     return arn.rsplit("/", 1)[1]
 
 
-def _write_lake(service: Any, until: float) -> None:
+def _write_lake(service: Service, until: float) -> None:
     """Have the Lake writer write what the ledger holds now, without waiting for its
     batch to fill (it would write within seconds anyway: this only saves the wait)."""
     writer, target = service.lake_writer, service.writer.size
@@ -148,7 +151,7 @@ def _run_sample(client: Any, sql: str, until: float) -> list[list[dict[str, str]
     return rows
 
 
-def _show_lake(service: Any, client: Any, store_id: str) -> LakeShown:
+def _show_lake(service: Service, client: Any, store_id: str) -> LakeShown:
     sql = sample_query(store_id, (time.time() - 3 * 86400) // 86400 * 86400)  # the demo's days
     until = time.monotonic() + LAKE_WAIT
     try:
@@ -232,7 +235,7 @@ Press Ctrl+C to stop.
 """
 
 
-def _set_up(service: Any, settings: Settings, events: int, key_id: str,
+def _set_up(service: Service, settings: Settings, events: int, key_id: str,
             secret: str, *, fresh: bool) -> None:
     """Runs beside the server: the trail and the event data store through the API, then
     the demo, then the sample query, then the banner. A data dir that already had events

@@ -5,11 +5,14 @@ from __future__ import annotations
 import gc
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from opentrail.config import SETTINGS, Settings, settings_from
+
+if TYPE_CHECKING:
+    from opentrail.service import Service
 
 __all__ = ["serve"]
 
@@ -70,7 +73,7 @@ def run(settings: Settings) -> None:
     serve_service(Service.open(settings))
 
 
-def serve_service(service: Any) -> None:
+def serve_service(service: Service) -> None:
     """Serve an opened Service until interrupted, then close it cleanly."""
     import uvicorn
 

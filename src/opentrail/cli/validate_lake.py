@@ -30,25 +30,6 @@ def _verifier(data_dir: Path) -> NoteVerifier:
                                "checkpoint.key): it is not an OpenTrail data directory.")
 
 
-def _recorded_head(data_dir: Path, store_id: str) -> tuple[int, str | None] | None:
-    """(manifests, last manifest's hash) as the writer committed them, if it wrote any."""
-    import sqlite3
-
-    from opentrail.lake import WRITER_FILE
-
-    path = data_dir / WRITER_FILE
-    if not path.exists():
-        return None
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        conn.execute("PRAGMA busy_timeout=10000")
-        row = conn.execute("SELECT next, head FROM chain WHERE store_id = ?",
-                           (store_id,)).fetchone()
-    finally:
-        conn.close()
-    return None if row is None else (int(row[0]), row[1])
-
-
 @click.command("validate-lake")
 @click.argument("store")
 @click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -73,9 +54,9 @@ def validate_lake(store: str, data_dir: Path, lake_location: str,
     from dataclasses import replace
 
     from opentrail.config import Settings
-    from opentrail.lake import open_location, receives
+    from opentrail.lake import open_location, receives, recorded_head
     from opentrail.lake import validate_lake as check
-    from opentrail.ledger import open_reader
+    from opentrail.ledger import open_ledger_reader
 
     store_id = store.rsplit("/", 1)[-1] if store.startswith("arn:") else store
     settings = replace(Settings(), data_dir=data_dir, lake_location=lake_location,
@@ -85,10 +66,10 @@ def validate_lake(store: str, data_dir: Path, lake_location: str,
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     verifier = _verifier(data_dir)
-    ledger = open_reader(data_dir)
+    ledger = open_ledger_reader(data_dir)
     try:
         report = check(location, store_id, verifier, ledger, receives,
-                       _recorded_head(data_dir, store_id))
+                       recorded_head(data_dir, store_id))
     finally:
         ledger.close()
     if report.manifests == 0 and report.ok:

@@ -15,12 +15,12 @@ from starlette.responses import RedirectResponse, Response
 
 from opentrail import __version__
 from opentrail.auth import AuthContext, Principal
-from opentrail.console._activity import ActivityIndex
 from opentrail.console._filter import ATTRIBUTE_LABELS, RANGES, Filter, parse_filter
 from opentrail.console._limiter import SignInLimiter
 from opentrail.console._session import COOKIE, Session, SessionStore
 from opentrail.console._view import View
 from opentrail.errors import OpenTrailError
+from opentrail.history import ActivityIndex
 from opentrail.service import Service
 
 __all__ = ["Console", "Handler", "Viewer", "page"]

@@ -22,7 +22,6 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ from opentrail.detect._finding import Finding, finding_of, is_finding
 from opentrail.detect._rules import RuleSet, load_rules
 from opentrail.detect._store import FindingStore, SqliteFindingStore
 from opentrail.events import parse_record
-from opentrail.ledger import LedgerRow, LedgerWriter
+from opentrail.ledger import LedgerReader, LedgerRow, LedgerWriter
 
 __all__ = ["BATCH", "Detector", "Publisher", "Replay", "begin", "replay",
            "run_detector_process"]
@@ -48,7 +47,7 @@ IDLE = 0.05  # seconds between polls once caught up
 PUBLISH = 1_000  # findings appended to the ledger per submit
 
 
-def begin(ledger: sqlite3.Connection, store: FindingStore) -> int:
+def begin(ledger: LedgerReader, store: FindingStore) -> int:
     """The detector's cursor; on the very first start, the ledger's head (from now on:
     history is for `opentrail detect --rules`)."""
     cursor = store.cursor()
@@ -170,7 +169,7 @@ class Replay:
     scanned: int
 
 
-def replay(ledger: sqlite3.Connection, rules: RuleSet, accounts: tuple[str, ...] | None,
+def replay(ledger: LedgerReader, rules: RuleSet, accounts: tuple[str, ...] | None,
            start_time: int | None, end_time: int | None, start: int, end: int | None,
            limit: int, now: float, max_findings: int = 1000) -> Replay:
     """One page of a replay of stored history: up to `limit` ledger rows from `start`,

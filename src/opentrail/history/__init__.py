@@ -1,5 +1,6 @@
 """Event history: LookupEvents over a derived index of the ledger, with retention."""
 
+from opentrail.history._activity import AWS_REGIONS, ActivityIndex, Overview
 from opentrail.history._csv import CSV_COLUMNS, csv_row, escape_cell, event_record, time_text
 from opentrail.history._fields import ATTRIBUTE_KEYS, INSIGHT_KEYS, Attr, lookup_terms, summarize
 from opentrail.history._index import (
@@ -18,14 +19,17 @@ from opentrail.history._query import (
 
 __all__ = [
     "ATTRIBUTE_KEYS",
+    "AWS_REGIONS",
     "CSV_COLUMNS",
     "HISTORY_FILE",
     "INSIGHT_KEYS",
+    "ActivityIndex",
     "Attr",
     "HistoryIndexer",
     "HistoryReader",
     "LookupQuery",
     "LookupResult",
+    "Overview",
     "create_history",
     "csv_row",
     "escape_cell",

@@ -16,14 +16,14 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from operator import itemgetter
 from pathlib import Path
-from typing import Any
 
 import orjson
 
 from opentrail.clock import Clock
-from opentrail.history._fields import lookup_terms
-from opentrail.ledger import open_reader
+from opentrail.history._fields import Attr, lookup_terms
+from opentrail.ledger import LedgerReader, LedgerRow, open_ledger_reader
 
 __all__ = ["HISTORY_FILE", "HistoryIndexer", "create_history"]
 
@@ -67,75 +67,87 @@ def create_history(data_dir: Path) -> sqlite3.Connection:
     return conn
 
 
-TermKey = tuple[str, str, int, int, str]
+Scope = tuple[str, str, int]  # (account, region, category): the terms of one partition
+Pair = tuple[Attr, str]  # (attribute, value), as lookup_terms yields it
 
 
 class HistoryIndexer:
-    """Follows the ledger from its cursor and writes postings, batch by batch."""
+    """Follows the ledger from its cursor (the next seq to index) and writes postings,
+    batch by batch."""
 
-    def __init__(self, data_dir: Path, clock: Clock, retention_days: int) -> None:
+    def __init__(self, data_dir: Path, clock: Clock, retention_days: int,
+                 ledger: LedgerReader | None = None) -> None:
         self._conn = create_history(data_dir)
-        self._ledger = open_reader(data_dir)
+        self._owns_ledger = ledger is None
+        self._ledger = ledger if ledger is not None else open_ledger_reader(data_dir)
         self._clock = clock
         self._retention = retention_days
-        self._terms: dict[TermKey, int] = {}
+        # Term ids by scope, then by the very (attr, value) tuples lookup_terms yields: the
+        # hot loop builds no key tuple per posting.
+        self._terms: dict[Scope, dict[Pair, int]] = {}
+        self._cached = 0
         row = self._conn.execute("SELECT seq FROM cursor WHERE name='ledger'").fetchone()
         self.cursor: int = row[0] if row else 0
         self._last_purge = 0.0
 
     def close(self) -> None:
         self._conn.close()
-        self._ledger.close()
+        if self._owns_ledger:
+            self._ledger.close()
 
     def step(self) -> int:
         """Index the next batch of ledger events; returns how many were indexed."""
-        rows = self._ledger.execute(
-            "SELECT seq, account, region, category, event_time, body FROM events "
-            "WHERE seq >= ? ORDER BY seq LIMIT ?", (self.cursor, BATCH)).fetchall()
+        rows = self._ledger.rows(self.cursor, BATCH)
         if not rows:
             return 0
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             self._write(rows)
             self._conn.execute("INSERT OR REPLACE INTO cursor VALUES ('ledger', ?)",
-                               (rows[-1][0] + 1,))
+                               (rows[-1].seq + 1,))
             self._conn.execute("COMMIT")
         except BaseException:
             self._conn.execute("ROLLBACK")
-            self._terms.clear()  # ids minted in the rolled-back transaction are gone
+            self._forget_terms()  # ids minted in the rolled-back transaction are gone
             raise
-        self.cursor = rows[-1][0] + 1
+        self.cursor = rows[-1].seq + 1
         return len(rows)
 
-    def _write(self, rows: list[tuple[Any, ...]]) -> None:
+    def _write(self, rows: list[LedgerRow]) -> None:
         postings: list[tuple[int, int, int]] = []
-        cache, term_id = self._terms, self._term  # the hot loop: ~10 postings per event
-        for seq, account, region, category, event_time, body in rows:
+        append, scopes, term_id = postings.append, self._terms, self._term
+        for seq, account, region, category, event_time, _ingested, _leaf, body in rows:
             if body is None:
                 continue  # expired before it was indexed
-            for attr, value in lookup_terms(orjson.loads(body)):
-                key = (account, region, category, attr, value)
-                term = cache.get(key) or term_id(key)
-                postings.append((term, event_time, seq))
+            scope = (account, region, category)
+            cache = scopes.get(scope) or scopes.setdefault(scope, {})
+            for pair in lookup_terms(orjson.loads(body)):  # the hot loop: ~13 per event
+                append((cache.get(pair) or term_id(scope, pair), event_time, seq))
         self._conn.executemany("INSERT OR IGNORE INTO postings VALUES (?,?,?)", postings)
-        counts = Counter(term for term, _, _ in postings)
+        counts = Counter(map(itemgetter(0), postings))
         self._conn.executemany("UPDATE terms SET n = n + ? WHERE id = ?",
                                [(n, t) for t, n in counts.items()])
 
-    def _term(self, key: TermKey) -> int:
-        term = self._terms.get(key)
-        if term is None:
+    def _term(self, scope: Scope, pair: Pair) -> int:
+        """The term's id: from the table, else a new one; cached either way."""
+        key = (*scope, *pair)
+        row = self._conn.execute(
+            "SELECT id FROM terms WHERE account=? AND region=? AND category=? AND attr=? "
+            "AND value=?", key).fetchone()
+        if row is None:
             row = self._conn.execute(
-                "SELECT id FROM terms WHERE account=? AND region=? AND category=? AND attr=? "
-                "AND value=?", key).fetchone()
-            if row is None:
-                row = self._conn.execute(
-                    "INSERT INTO terms (account, region, category, attr, value) "
-                    "VALUES (?,?,?,?,?) RETURNING id", key).fetchone()
-            if len(self._terms) >= TERM_CACHE_LIMIT:
-                self._terms.clear()
-            term = self._terms[key] = row[0]
+                "INSERT INTO terms (account, region, category, attr, value) "
+                "VALUES (?,?,?,?,?) RETURNING id", key).fetchone()
+        if self._cached >= TERM_CACHE_LIMIT:
+            self._forget_terms()
+        self._cached += 1
+        term: int = row[0]
+        self._terms.setdefault(scope, {})[pair] = term
         return term
+
+    def _forget_terms(self) -> None:
+        self._terms = {}
+        self._cached = 0
 
     def purge(self) -> int:
         """Remove postings that fell out of the retention window (leaves stay in the ledger)."""

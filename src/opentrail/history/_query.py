@@ -18,7 +18,7 @@ from opentrail.events import Category
 from opentrail.history._fields import Attr, summarize
 from opentrail.history._index import HISTORY_FILE
 from opentrail.history._token import decode_token, encode_token, query_digest
-from opentrail.ledger import LEDGER_FILE
+from opentrail.ledger import LedgerReader, open_ledger_reader
 
 __all__ = ["HistoryReader", "LookupQuery", "LookupResult", "open_history_reader"]
 
@@ -53,25 +53,30 @@ class LookupResult:
 Hit = tuple[int, int]  # (event_time, seq)
 
 
+READER_CACHE_KIB = 2048  # per request thread: bodies are point reads
+
+
 def open_history_reader(data_dir: Path) -> sqlite3.Connection:
-    """A read-only history.db connection with the ledger attached (for bodies); one per
-    thread, so its cache stays small."""
+    """A read-only history.db connection; one per thread, so its cache stays small."""
     conn = sqlite3.connect(f"file:{data_dir / HISTORY_FILE}?mode=ro", uri=True,
                            check_same_thread=False)
     conn.execute("PRAGMA busy_timeout=10000")
     conn.execute("PRAGMA cache_size=-8192")
-    conn.execute(f"ATTACH 'file:{data_dir / LEDGER_FILE}?mode=ro' AS ledger")
     return conn
 
 
 class HistoryReader:
-    """Answers lookups. One read connection per thread, ledger attached for bodies."""
+    """Answers lookups: one history.db connection per thread; bodies and eventID probes
+    from the ledger's reader."""
 
-    def __init__(self, data_dir: Path, clock: Clock, retention_days: int) -> None:
+    def __init__(self, data_dir: Path, clock: Clock, retention_days: int,
+                 ledger: LedgerReader | None = None) -> None:
         self._dir = data_dir
         self._clock = clock
         self._retention = retention_days
         self._local = threading.local()
+        self._ledger = (ledger if ledger is not None
+                        else open_ledger_reader(data_dir, READER_CACHE_KIB))
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -98,14 +103,12 @@ class HistoryReader:
         token = None
         if len(hits) > query.max_results:
             token = encode_token(page[-1][0], page[-1][1], digest)
-        return LookupResult(self._summaries(conn, page), token)
+        return LookupResult(self._summaries(page), token)
 
-    def _summaries(self, conn: sqlite3.Connection, page: list[Hit]) -> list[dict[str, Any]]:
+    def _summaries(self, page: list[Hit]) -> list[dict[str, Any]]:
         if not page:
             return []
-        marks = ",".join("?" * len(page))
-        rows = dict(conn.execute(
-            f"SELECT seq, body FROM ledger.events WHERE seq IN ({marks})", [s for _, s in page]))
+        rows = self._ledger.bodies([s for _, s in page])
         out = []
         for event_time, seq in page:
             body = rows.get(seq)
@@ -145,17 +148,18 @@ class HistoryReader:
 
     def _by_event_id(self, conn: sqlite3.Connection, query: LookupQuery, lo: int, hi: int,
                      after: Hit | None) -> list[Hit]:
-        """Probe the ledger's (account, event_id) index once per visible account."""
+        """Ask the ledger for (account, eventID) once per visible account."""
+        assert query.event_id is not None
         hits: list[Hit] = []
-        sql = ("SELECT event_time, seq FROM ledger.events WHERE account = ? AND event_id = ? "
-               "AND region = ? AND category = ? AND event_time BETWEEN ? AND ? "
-               "AND body IS NOT NULL")
         for account in self._accounts(conn, query):
-            params = (account, query.event_id, query.region, int(query.category), lo, hi)
-            for event_time, seq in conn.execute(sql, params):
-                if (after is None or (event_time, seq) < after) and self._matches_terms(
-                        conn, account, query, event_time, seq):
-                    hits.append((event_time, seq))
+            row = self._ledger.event(account, query.event_id)
+            if (row is None or row.body is None or row.region != query.region
+                    or row.category != int(query.category) or not lo <= row.event_time <= hi):
+                continue
+            hit = (row.event_time, row.seq)
+            if (after is None or hit < after) and self._matches_terms(
+                    conn, account, query, *hit):
+                hits.append(hit)
         return sorted(hits, reverse=True)
 
     def _matches_terms(self, conn: sqlite3.Connection, account: str, query: LookupQuery,

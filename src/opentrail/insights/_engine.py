@@ -29,11 +29,11 @@ from typing import Any
 import orjson
 
 from opentrail.clock import Clock
-from opentrail.events import Record, parse_record
+from opentrail.events import Category, Record, parse_record
 from opentrail.insights._detector import Params, SeriesDetector, Transition
 from opentrail.insights._record import Attribution, event_id, insight_record
 from opentrail.insights._store import CALL_RATE, ERROR_RATE, CounterStore, SeriesKey
-from opentrail.ledger import LedgerWriter, open_reader
+from opentrail.ledger import LedgerReader, LedgerRow, LedgerWriter, open_ledger_reader
 
 __all__ = ["BATCH", "Gate", "InsightsEngine", "is_write", "start_engine_thread"]
 
@@ -59,9 +59,10 @@ def is_write(obj: dict[str, Any]) -> bool:
 
 class InsightsEngine:
     def __init__(self, data_dir: Path, clock: Clock, writer: LedgerWriter, gate: Gate,
-                 params: Params | None = None) -> None:
+                 params: Params | None = None, ledger: LedgerReader | None = None) -> None:
         self.store = CounterStore(data_dir)
-        self._ledger = open_reader(data_dir)
+        self._owns_ledger = ledger is None
+        self._ledger = ledger if ledger is not None else open_ledger_reader(data_dir)
         self._clock, self._writer, self._gate = clock, writer, gate
         self._params = params or Params()
         self.cursor = self.store.cursor()
@@ -71,36 +72,36 @@ class InsightsEngine:
 
     def close(self) -> None:
         self.store.close()
-        self._ledger.close()
+        if self._owns_ledger:
+            self._ledger.close()
 
     # -- counting ------------------------------------------------------------------------
 
     def count(self) -> int:
         """Count the next batch of management events; returns how many were read."""
-        rows = self._ledger.execute(
-            "SELECT seq, account, region, event_time, body FROM events WHERE seq >= ? "
-            "AND category = 0 ORDER BY seq LIMIT ?", (self.cursor, BATCH)).fetchall()
+        rows = self._ledger.rows(self.cursor, BATCH, category=int(Category.MANAGEMENT))
         if not rows:
             return 0
         self.store.conn.execute("BEGIN IMMEDIATE")
         try:
             counts, attrs, spans = self._tally(rows)
-            self.store.add(counts, attrs, spans, rows[-1][0] + 1)
+            self.store.add(counts, attrs, spans, rows[-1].seq + 1)
             self.store.conn.execute("COMMIT")
         except BaseException:
             self.store.conn.execute("ROLLBACK")
             self.store._ids.clear()  # ids minted in the rolled-back transaction are gone
             raise
-        self.cursor = rows[-1][0] + 1
+        self.cursor = rows[-1].seq + 1
         self.analysed += len(rows)
         return len(rows)
 
-    def _tally(self, rows: list[tuple[Any, ...]]
+    def _tally(self, rows: list[LedgerRow]
                ) -> tuple[Counts, Attrs, dict[tuple[str, str], tuple[int, int]]]:
         counts: Counts = {}
         attrs: Attrs = {}
         spans: dict[tuple[str, str], tuple[int, int]] = {}
-        for _seq, account, region, event_time, body in rows:
+        for row in rows:
+            account, region, event_time, body = row.account, row.region, row.event_time, row.body
             if body is None:
                 continue
             obj = orjson.loads(body)
@@ -174,9 +175,8 @@ class InsightsEngine:
             if not self._gate(key.account, key.region, key.type):
                 return None
             self._started.add(start_id)
-        elif start_id not in self._started and self._ledger.execute(
-                "SELECT 1 FROM events WHERE account = ? AND event_id = ?",
-                (key.account, start_id)).fetchone() is None:
+        elif start_id not in self._started and self._ledger.event(
+                key.account, start_id) is None:
             return None
         return insight_record(key, transition.state, episode, self._attribution(sid, key,
                                                                                 transition))

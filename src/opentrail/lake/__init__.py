@@ -56,7 +56,7 @@ from opentrail.lake._selection import (
     receives,
 )
 from opentrail.lake._sql import Translation, translate
-from opentrail.lake._writer import WRITER_FILE, LakeStatus, LakeWriter
+from opentrail.lake._writer import WRITER_FILE, LakeStatus, LakeWriter, recorded_head
 
 __all__ = [
     "BILLING_MODES",
@@ -104,6 +104,7 @@ __all__ = [
     "parse_store_ref",
     "partition_of",
     "receives",
+    "recorded_head",
     "render",
     "render_row",
     "schema_of",

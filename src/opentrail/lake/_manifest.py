@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,7 +37,13 @@ import orjson
 from opentrail.events import Category
 from opentrail.lake._location import LakeLocation, partition_of
 from opentrail.lake._model import EventDataStore
-from opentrail.ledger import NoteError, NoteSigner, NoteVerifier, leaves, rows_from
+from opentrail.ledger import (
+    LedgerReader,
+    NoteError,
+    NoteSigner,
+    NoteVerifier,
+    SqliteLedgerReader,
+)
 
 __all__ = ["MANIFESTS", "FileEntry", "LakeReport", "Receives", "make_manifest",
            "manifest_key", "validate_lake"]
@@ -133,14 +140,17 @@ class _Chain:
 
 
 def validate_lake(location: LakeLocation, store_id: str, verifier: NoteVerifier,
-                  ledger: Any, receives: Receives,
+                  ledger: LedgerReader | sqlite3.Connection, receives: Receives,
                   head: tuple[int, str | None] | None = None) -> LakeReport:
-    """Check the store's manifest chain, files and rows against the ledger (`ledger` is a
-    read connection to it). Every finding is a sentence in `report.problems`.
+    """Check the store's manifest chain, files and rows against the ledger (`ledger` is
+    its reader, or a read connection to a ledger.db). Every finding is a sentence in
+    `report.problems`.
 
     `head` is (number of manifests, SHA-256 of the last) as the writer recorded them
     (lake-writer.db), when at hand: it proves the chain was not cut short.
     """
+    if isinstance(ledger, sqlite3.Connection):
+        ledger = SqliteLedgerReader.over(ledger)
     report = LakeReport(store_id)
     keys = location.keys(f"{store_id}/")
     manifests = [k for k in keys if k.startswith(f"{store_id}/{MANIFESTS}/")]
@@ -211,7 +221,8 @@ def _open_manifest(raw: bytes, key: str, store_id: str, n: int, verifier: NoteVe
     return content
 
 
-def _check_files(location: LakeLocation, store_id: str, files: list[FileEntry], ledger: Any,
+def _check_files(location: LakeLocation, store_id: str, files: list[FileEntry],
+                 ledger: LedgerReader,
                  receives: Receives, chain: _Chain, report: LakeReport) -> dict[int, str]:
     """Hash and read every file; returns seq -> key of every row with a ledger seq."""
     import pyarrow.parquet as pq
@@ -236,9 +247,9 @@ def _check_files(location: LakeLocation, store_id: str, files: list[FileEntry], 
     return seqs
 
 
-def _check_rows(key: str, pairs: list[tuple[int, str]], ledger: Any, seqs: dict[int, str],
+def _check_rows(key: str, pairs: list[tuple[int, str]], ledger: LedgerReader, seqs: dict[int, str],
                 report: LakeReport) -> None:
-    leaf = leaves(ledger, [s for s, _ in pairs])
+    leaf = ledger.leaves([s for s, _ in pairs])
     for seq, text in pairs:
         if seq in seqs:
             report.problems.append(f"Event seq {seq} is stored twice ({seqs[seq]} and {key}).")
@@ -249,7 +260,7 @@ def _check_rows(key: str, pairs: list[tuple[int, str]], ledger: Any, seqs: dict[
                                    "(its eventjson does not hash to the ledger's leaf).")
 
 
-def _check_selection(ledger: Any, receives: Receives, chain: _Chain, seqs: dict[int, str],
+def _check_selection(ledger: LedgerReader, receives: Receives, chain: _Chain, seqs: dict[int, str],
                      report: LakeReport) -> None:
     """Recompute the selection over every covered range and compare with the rows held."""
     expected: set[int] = set()
@@ -257,7 +268,7 @@ def _check_selection(ledger: Any, receives: Receives, chain: _Chain, seqs: dict[
     for start, end, store in chain.ranges:
         at = start
         while at < end:
-            rows = rows_from(ledger, at, READ_CHUNK, end)
+            rows = ledger.rows(at, READ_CHUNK, end)
             if not rows:
                 break
             for row in rows:

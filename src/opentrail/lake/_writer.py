@@ -1,6 +1,6 @@
 """The Lake writer: a ledger reader that appends each store's events to its Parquet files.
 
-    ledger ──rows_from(cursor)──▶ receives(store, ...) per store ──▶ to_table per kind
+    ledger ──rows(cursor)──▶ receives(store, ...) per store ──▶ to_table per kind
         ──▶ one file per (store, account, region, event date), named by its ledger range
         ──▶ manifest n of each changed store ──▶ commit (cursor, files, chain) in
             DATA_DIR/lake-writer.db
@@ -43,10 +43,10 @@ from opentrail.lake._manifest import FileEntry, Receives, make_manifest, manifes
 from opentrail.lake._model import EventDataStore
 from opentrail.lake._schema import KINDS, LakeEntry, to_table
 from opentrail.lake._selection import insight_source, reaches_accounts
-from opentrail.ledger import LedgerRow, NoteSigner, next_seq, open_reader, rows_from
+from opentrail.ledger import LedgerReader, LedgerRow, NoteSigner, open_ledger_reader
 from opentrail.storage import StorageError
 
-__all__ = ["WRITER_FILE", "LakeStatus", "LakeWriter"]
+__all__ = ["WRITER_FILE", "LakeStatus", "LakeWriter", "recorded_head"]
 
 log = logging.getLogger(__name__)
 
@@ -144,10 +144,11 @@ class LakeWriter:
 
     def __init__(self, data_dir: Path, clock: Clock, location: LakeLocation,
                  stores: Callable[[], list[EventDataStore]], receives: Receives,
-                 signer: NoteSigner) -> None:
+                 signer: NoteSigner, ledger: LedgerReader | None = None) -> None:
         self.location = location
         self._clock, self._stores, self._receives, self._signer = clock, stores, receives, signer
-        self._ledger = open_reader(data_dir)
+        self._owns_ledger = ledger is None
+        self._ledger = ledger if ledger is not None else open_ledger_reader(data_dir)
         self._db = sqlite3.connect(data_dir / WRITER_FILE, isolation_level=None,
                                    check_same_thread=False)
         self._db.execute("PRAGMA busy_timeout=10000")
@@ -172,7 +173,8 @@ class LakeWriter:
     def close(self) -> None:
         with self._lock:
             self._db.close()
-            self._ledger.close()
+            if self._owns_ledger:
+                self._ledger.close()
         with self._reader_lock:
             self._reader.close()
 
@@ -257,7 +259,7 @@ class LakeWriter:
                 log.warning("lake writer: maintenance of store %s failed: %s", store.id, exc)
 
     def _batch(self, force: bool) -> int:
-        head = next_seq(self._ledger)
+        head = self._ledger.size()
         waiting = head - self.cursor
         if waiting <= 0:
             self._waiting_since = None
@@ -275,7 +277,7 @@ class LakeWriter:
             self._commit([], head)
             self._waiting_since = None
             return waiting
-        rows = rows_from(self._ledger, self.cursor, BATCH)
+        rows = self._ledger.rows(self.cursor, BATCH)
         if not rows:
             return 0
         changes = self._select(rows, stores)
@@ -627,3 +629,19 @@ def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
         else:
             out.append((start, end))
     return out
+
+
+def recorded_head(data_dir: Path, store_id: str) -> tuple[int, str | None] | None:
+    """(manifests, last manifest's SHA-256) as a writer committed them for the store, read
+    without a running writer (`opentrail validate-lake`); None if it wrote none."""
+    path = data_dir / WRITER_FILE
+    if not path.exists():
+        return None
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        conn.execute("PRAGMA busy_timeout=10000")
+        row = conn.execute("SELECT next, head FROM chain WHERE store_id = ?",
+                           (store_id,)).fetchone()
+    finally:
+        conn.close()
+    return None if row is None else (int(row[0]), row[1])

@@ -1,10 +1,10 @@
 """The ledger: append-only, durable, Merkle-hashed store of every event.
 
 The only source of truth. Everything else (history, trails, insights) is derived from
-it by readers that remember how far they got.
+it by readers that remember how far they got; they read it only through a
+`LedgerReader` (`open_ledger_reader` for the SQLite ledger).
 """
 
-from opentrail.ledger._batches import LedgerRow, leaves, next_seq, rows_from
 from opentrail.ledger._checkpoint import (
     CHECKPOINT_KEY_FILE,
     CHECKPOINTS_FILE,
@@ -24,8 +24,9 @@ from opentrail.ledger._proof import (
     verify_consistency,
     verify_inclusion,
 )
-from opentrail.ledger._reader import bodies, tree_head
+from opentrail.ledger._reader import LedgerReader, LedgerRow, scan, tree_head
 from opentrail.ledger._schema import LEDGER_FILE, open_reader, recorded_retention
+from opentrail.ledger._sqlite_reader import SqliteLedgerReader, open_ledger_reader
 from opentrail.ledger._tree import TREE_FILE, LedgerEntry, TreeFollower, TreeReader
 from opentrail.ledger._verify import (
     Mismatch,
@@ -48,6 +49,7 @@ __all__ = [
     "Checkpointer",
     "CompactRange",
     "LedgerEntry",
+    "LedgerReader",
     "LedgerRow",
     "LedgerWriter",
     "Mismatch",
@@ -57,23 +59,22 @@ __all__ = [
     "ProofError",
     "Retention",
     "SignedCheckpoints",
+    "SqliteLedgerReader",
     "TreeFollower",
     "TreeReader",
     "VerifyReport",
-    "bodies",
     "consistency_proof",
     "inclusion_proof",
     "leaf_hash",
-    "leaves",
     "load_signer",
-    "next_seq",
     "node_hash",
     "open_checkpoint",
+    "open_ledger_reader",
     "open_reader",
     "recorded_retention",
     "root_from_inclusion",
     "root_of",
-    "rows_from",
+    "scan",
     "tree_head",
     "verify_consistency",
     "verify_inclusion",

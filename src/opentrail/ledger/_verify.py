@@ -23,7 +23,9 @@ from pathlib import Path
 from opentrail.ledger._checkpoint import CHECKPOINTS_FILE, Checkpoint, open_checkpoint
 from opentrail.ledger._merkle import CompactRange
 from opentrail.ledger._note import NoteError, NoteVerifier
+from opentrail.ledger._reader import scan
 from opentrail.ledger._schema import TRIGGERS, expected_guards, guards
+from opentrail.ledger._sqlite_reader import SqliteLedgerReader
 
 __all__ = ["Mismatch", "Retention", "SignedCheckpoints", "VerifyReport", "verify_ledger"]
 
@@ -141,18 +143,6 @@ def _checkpoint_rows(conn: sqlite3.Connection) -> Iterator[tuple[int, bytes, str
         last = rows[-1][0]
 
 
-def _rows(conn: sqlite3.Connection) -> Iterator[tuple[int, bytes, bytes | None, int, int]]:
-    last = -1
-    while True:
-        rows = conn.execute(
-            "SELECT seq, leaf, body, event_time, ingested FROM events WHERE seq > ? "
-            "ORDER BY seq LIMIT ?", (last, SCAN_CHUNK)).fetchall()
-        if not rows:
-            return
-        yield from rows
-        last = rows[-1][0]
-
-
 class _Roots:
     """Walks the signed checkpoints beside the leaf scan, comparing roots size by size."""
 
@@ -226,7 +216,8 @@ def verify_ledger(conn: sqlite3.Connection, *, checkpoints: Iterable[Checkpoint]
     report = VerifyReport()
     compact = CompactRange()
     roots = _Roots(checkpoints, report)
-    for seq, leaf, body, event_time, ingested in _rows(conn):
+    for seq, _account, _region, _category, event_time, ingested, leaf, body in scan(
+            SqliteLedgerReader.over(conn), chunk=SCAN_CHUNK):
         if seq != compact.size:
             report.mismatches.append(Mismatch(seq, f"sequence gap: expected {compact.size}"))
         roots.check(compact)

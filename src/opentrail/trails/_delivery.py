@@ -1,9 +1,11 @@
 """Trail delivery: a follower of the ledger that writes CloudTrail log files and digests.
 
-For each trail, a durable cursor (a ledger sequence number) in DATA_DIR/delivery.db says
-how far delivery got. Every delivery interval, the events after the cursor that the trail
-selects become one gzip log file per region (spec 2), and, with log file validation, every
-digest interval one signed digest per region (spec 3). An organization trail does this
+For each trail, a durable cursor in DATA_DIR/delivery.db says how far delivery got: as
+for every ledger follower, the next ledger seq to consider (the `cursors.seq` column
+holds the last one considered, cursor - 1, as it always did). Every delivery interval,
+the events from the cursor on that the trail selects become one gzip log file per region
+(spec 2), and, with log file validation, every digest interval one signed digest per
+region (spec 3). An organization trail does this
 for every account of the organization: files under AWSLogs/o-ID/ACCOUNT/, and one digest
 chain per account and region (spec 2.1, 2.3), each chain keyed "ACCOUNT/REGION" in the
 `chains` and `undigested` tables (a plain region for other trails).
@@ -32,11 +34,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from opentrail.clock import Clock
 from opentrail.events import Category
-from opentrail.ledger import open_reader
+from opentrail.ledger import LedgerReader, LedgerRow, open_ledger_reader
 from opentrail.storage import Storage, StorageError, Written
 from opentrail.trails._digest import ChainLink, LogFile, log_prefix, make_digest
 from opentrail.trails._model import Trail, TrailStatus
@@ -58,7 +60,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS cursors (
     arn      TEXT PRIMARY KEY,
     created  REAL NOT NULL,     -- the trail's creation time: a re-created trail starts over
-    seq      INTEGER NOT NULL,  -- last ledger seq considered
+    seq      INTEGER NOT NULL,  -- last ledger seq considered (the cursor - 1)
     period   REAL,              -- start_logging_time of the logging period being delivered
     last_run REAL NOT NULL      -- delivery time of the last delivery
 );
@@ -81,7 +83,6 @@ CREATE TABLE IF NOT EXISTS chains (  -- open digest chains: next window start, l
 );
 """
 
-Row = tuple[int, str, str, int, int, int, bytes | None]
 Selector = Callable[[Trail, dict[str, Any], Category], bool]
 
 
@@ -91,6 +92,34 @@ class TrailSource(Protocol):
     def list(self, account: str | None = None) -> list[Trail]: ...
 
     def set_status(self, arn: str, **fields: Any) -> TrailStatus: ...
+
+
+class _Cursor(NamedTuple):
+    """A trail's delivery position."""
+
+    created: float  # the trail's creation time it belongs to
+    next_seq: int  # the cursor: the next ledger seq to consider
+    period: float | None  # start_logging_time of the logging period being delivered
+    last_run: float  # delivery time of the last delivery
+
+
+class _Outgoing(NamedTuple):
+    """An object in the outbox."""
+
+    id: int
+    kind: str  # "log", "digest" or "checkpoint"
+    bucket: str
+    key: str
+    body: bytes
+    metadata: str  # JSON object of S3 user metadata
+
+
+class _ChainHead(NamedTuple):
+    """An open digest chain of one region: its next window's start, its last digest."""
+
+    region: str
+    start: float
+    prev: ChainLink | None
 
 
 @dataclass(frozen=True)
@@ -132,19 +161,19 @@ def _owner(trail: Trail, chain: str) -> tuple[str, str]:
     return account or trail.account, region
 
 
-def _log_file(trail: Trail, kind: str, where: tuple[str, str], rows: list[Row], now: float,
+def _log_file(trail: Trail, kind: str, where: tuple[str, str], rows: list[LedgerRow], now: float,
               organization: str | None) -> _NewFile:
     account, region = where
-    raw = b'{"Records":[' + b",".join(r[6] or b"" for r in rows) + b"]}"
+    raw = b'{"Records":[' + b",".join(r.body or b"" for r in rows) + b"]}"
     stamp = time.strftime("%Y%m%dT%H%MZ", time.gmtime(now))
     name = f"{account}_{kind}_{region}_{stamp}_{_unique()}.json.gz"
     key = log_prefix(trail, kind, region, now, account, organization) + name
-    times = [r[4] for r in rows]
+    times = [r.event_time for r in rows]
     info = LogFile(trail.s3_bucket_name, key, hashlib.sha256(raw).hexdigest(),
                    min(times), max(times))
     return _NewFile(kind, _chain(trail, account, region, organization), key,
                     gzip.compress(raw, compresslevel=GZIP_LEVEL, mtime=0), info,
-                    rows[0][0], rows[-1][0])
+                    rows[0].seq, rows[-1].seq)
 
 
 def _insight_selected(trail: Trail, body: bytes) -> bool:
@@ -177,10 +206,14 @@ class _State:
             raise
         self.conn.execute("COMMIT")
 
-    def cursor(self, arn: str) -> tuple[float, int, float | None, float] | None:
+    def cursor(self, arn: str) -> _Cursor | None:
         row = self.conn.execute("SELECT created, seq, period, last_run FROM cursors "
                                 "WHERE arn = ?", (arn,)).fetchone()
-        return None if row is None else (row[0], row[1], row[2], row[3])
+        return None if row is None else _Cursor(row[0], row[1] + 1, row[2], row[3])
+
+    def move(self, conn: sqlite3.Connection, arn: str, next_seq: int, now: float) -> None:
+        conn.execute("UPDATE cursors SET seq = ?, last_run = ? WHERE arn = ?",
+                     (next_seq - 1, now, arn))
 
     def forget(self, conn: sqlite3.Connection, arn: str) -> None:
         for table in ("cursors", "outbox", "undigested", "chains"):
@@ -197,9 +230,10 @@ class _State:
                      (arn, kind, bucket, key, body, json.dumps(metadata),
                       *(seqs or (None, None)), now))
 
-    def outbox(self, arn: str) -> list[tuple[int, str, str, str, bytes, str]]:
-        return self.conn.execute("SELECT id, kind, bucket, key, body, metadata FROM outbox "
+    def outbox(self, arn: str) -> list[_Outgoing]:
+        rows = self.conn.execute("SELECT id, kind, bucket, key, body, metadata FROM outbox "
                                  "WHERE arn = ? ORDER BY id", (arn,)).fetchall()
+        return list(map(_Outgoing._make, rows))
 
     def done(self, outbox_id: int, now: float, written: Written) -> None:
         """Out of the outbox, into the delivery record with the version and lock S3 gave."""
@@ -213,10 +247,11 @@ class _State:
                           lock.retain_until if lock else None, outbox_id))
             conn.execute("DELETE FROM outbox WHERE id = ?", (outbox_id,))
 
-    def chains(self, arn: str) -> list[tuple[str, float, ChainLink | None]]:
+    def chains(self, arn: str) -> list[_ChainHead]:
         rows = self.conn.execute("SELECT region, start, prev FROM chains WHERE arn = ? "
                                  "ORDER BY region", (arn,)).fetchall()
-        return [(r, s, ChainLink(**json.loads(p)) if p else None) for r, s, p in rows]
+        return [_ChainHead(r, s, ChainLink(**json.loads(p)) if p else None)
+                for r, s, p in rows]
 
     def undigested(self, arn: str, region: str) -> tuple[list[int], list[LogFile]]:
         rows = self.conn.execute("SELECT id, file FROM undigested WHERE arn = ? AND "
@@ -238,7 +273,8 @@ class Delivery:
                  keys: SigningKeys, selector: Selector, *, delivery_interval: float = 300,
                  digest_interval: float = 3600,
                  checkpoint: Callable[[], str] | None = None,
-                 organization_id: str | None = None) -> None:
+                 organization_id: str | None = None,
+                 ledger: LedgerReader | None = None) -> None:
         if delivery_interval < 1:
             raise ValueError("delivery_interval must be at least 1 second.")
         if digest_interval < 1:
@@ -254,14 +290,15 @@ class Delivery:
         self.checkpoint = checkpoint  # signed note of the ledger's tree, published per digest
         self.organization_id = organization_id  # o-...: where organization trails deliver
         self._state = _State(data_dir)
-        self._ledger: sqlite3.Connection | None = None
+        self._ledger: LedgerReader | None = ledger
+        self._owns_ledger = ledger is None
         self._retry: dict[str, tuple[int, float]] = {}  # arn -> (failures, retry at)
         self._lock = threading.Lock()
 
     def close(self) -> None:
         with self._lock:
             self._state.conn.close()
-            if self._ledger is not None:
+            if self._ledger is not None and self._owns_ledger:
                 self._ledger.close()
 
     def delivered_objects(self, arn: str | None = None, start: float | None = None,
@@ -322,21 +359,21 @@ class Delivery:
     def _prepare(self, trail: Trail, window: tuple[int, float], now: float) -> float:
         """The trail's cursor, (re)started at the first event of a new logging period."""
         cursor = self._state.cursor(trail.arn)
-        if cursor is not None and cursor[0] == trail.created and cursor[2] == \
+        if cursor is not None and cursor.created == trail.created and cursor.period == \
                 trail.status.start_logging_time:
-            return cursor[3]
-        seq = self._first_seq_at(window[0]) - 1
+            return cursor.last_run
+        next_seq = self._reader().first_ingested_at(window[0])
         started = min(now, trail.status.start_logging_time or now)  # the interval's origin
-        if cursor is not None and cursor[0] == trail.created:
-            seq = max(seq, cursor[1])
+        if cursor is not None and cursor.created == trail.created:
+            next_seq = max(next_seq, cursor.next_seq)
         with self._state.tx() as conn:
-            if cursor is not None and cursor[0] != trail.created:
+            if cursor is not None and cursor.created != trail.created:
                 self._state.forget(conn, trail.arn)
             # A new logging period starts a new digest chain (spec 3.1).
             conn.execute("DELETE FROM chains WHERE arn = ?", (trail.arn,))
             conn.execute("DELETE FROM undigested WHERE arn = ?", (trail.arn,))
             conn.execute("INSERT OR REPLACE INTO cursors (arn, created, seq, period, last_run) "
-                         "VALUES (?,?,?,?,?)", (trail.arn, trail.created, seq,
+                         "VALUES (?,?,?,?,?)", (trail.arn, trail.created, next_seq - 1,
                                                 trail.status.start_logging_time, started))
             if trail.log_file_validation_enabled and trail.status.is_logging:
                 conn.execute("INSERT INTO chains (arn, region, start, prev) VALUES "
@@ -348,13 +385,13 @@ class Delivery:
         while True:
             cursor = self._state.cursor(trail.arn)
             assert cursor is not None
-            rows = self._read(cursor[1])
+            rows = self._reader().rows(cursor.next_seq, BATCH)
             files = self._files(trail, rows, window, now) if rows else []
             with self._state.tx() as conn:
                 for f in files:
                     self._enqueue(conn, trail, f, now)
-                conn.execute("UPDATE cursors SET seq = ?, last_run = ? WHERE arn = ?",
-                             (rows[-1][0] if rows else cursor[1], now, trail.arn))
+                self._state.move(conn, trail.arn, rows[-1].seq + 1 if rows else
+                                 cursor.next_seq, now)
             if not self._flush(trail, now):
                 return False
             if len(rows) < BATCH:
@@ -375,13 +412,13 @@ class Delivery:
                          "region = ?), ?), NULL", (trail.arn, f.chain, trail.arn,
                                                     self._home_chain(trail), int(now)))
 
-    def _files(self, trail: Trail, rows: list[Row], window: tuple[int, float],
+    def _files(self, trail: Trail, rows: list[LedgerRow], window: tuple[int, float],
                now: float) -> list[_NewFile]:
-        groups: dict[tuple[str, str, str], list[Row]] = {}
+        groups: dict[tuple[str, str, str], list[LedgerRow]] = {}
         for row in rows:
             kind = self._kind(trail, row, window)
             if kind is not None:
-                groups.setdefault((kind, row[1], row[2]), []).append(row)
+                groups.setdefault((kind, row.account, row.region), []).append(row)
         org = self._organization(trail)
         return [_log_file(trail, kind, (account, region),
                           chunk[i:i + MAX_RECORDS_PER_FILE], now, org)
@@ -396,10 +433,11 @@ class Delivery:
     def _home_chain(self, trail: Trail) -> str:
         return _chain(trail, trail.account, trail.home_region, self._organization(trail))
 
-    def _kind(self, trail: Trail, row: Row, window: tuple[int, float]) -> str | None:
+    def _kind(self, trail: Trail, row: LedgerRow, window: tuple[int, float]) -> str | None:
         """Which files of the trail the row goes to: CloudTrail/, CloudTrail-Insight/,
         or none."""
-        _seq, account, region, category, _event_time, ingested, body = row
+        account, region, category, ingested, body = (row.account, row.region, row.category,
+                                                     row.ingested, row.body)
         mine = account == trail.account or self._organization(trail) is not None
         if body is None or not mine or not trail.covers_region(region):
             return None
@@ -466,15 +504,16 @@ class Delivery:
     def _flush(self, trail: Trail, now: float) -> bool:
         """Upload the trail's outbox in order; False (and backoff) at the first failure."""
         kinds: set[str] = set()
-        for outbox_id, kind, bucket, key, body, metadata in self._state.outbox(trail.arn):
+        for out in self._state.outbox(trail.arn):
             try:
-                written = self.storage.put(bucket, key, body, json.loads(metadata))
+                written = self.storage.put(out.bucket, out.key, out.body,
+                                           json.loads(out.metadata))
             except Exception as exc:
-                self._failed(trail, kind, exc, now)
+                self._failed(trail, out.kind, exc, now)
                 return False
-            self._state.done(outbox_id, now, written if isinstance(written, Written)
+            self._state.done(out.id, now, written if isinstance(written, Written)
                              else Written())
-            kinds.add(kind)
+            kinds.add(out.kind)
         self._retry.pop(trail.arn, None)
         if "log" in kinds:
             self._status(trail, latest_delivery_time=now, latest_delivery_attempt_time=now,
@@ -503,25 +542,7 @@ class Delivery:
 
     # -- the ledger --------------------------------------------------------------------
 
-    def _conn(self) -> sqlite3.Connection:
+    def _reader(self) -> LedgerReader:
         if self._ledger is None:
-            self._ledger = open_reader(self.data_dir)
+            self._ledger = open_ledger_reader(self.data_dir)
         return self._ledger
-
-    def _read(self, after: int) -> list[Row]:
-        return self._conn().execute(
-            "SELECT seq, account, region, category, event_time, ingested, body FROM events "
-            "WHERE seq > ? ORDER BY seq LIMIT ?", (after, BATCH)).fetchall()
-
-    def _first_seq_at(self, ingested: int) -> int:
-        """The first seq ingested at or after `ingested` (seq order is ingest order)."""
-        conn = self._conn()
-        lo, hi = 0, (conn.execute("SELECT MAX(seq) FROM events").fetchone()[0] or -1) + 1
-        while lo < hi:
-            mid = (lo + hi) // 2
-            row = conn.execute("SELECT ingested FROM events WHERE seq = ?", (mid,)).fetchone()
-            if row[0] < ingested:
-                lo = mid + 1
-            else:
-                hi = mid
-        return lo
