@@ -25,7 +25,7 @@ from opentrail.detect import (
     replay,
 )
 from opentrail.events import parse_record
-from opentrail.ledger import LedgerWriter, open_reader
+from opentrail.ledger import LedgerWriter, open_ledger_reader, scan
 
 DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 INVICTUS_ACCOUNT = "123837392027"
@@ -88,11 +88,11 @@ def _run(detector: Detector, writer: LedgerWriter) -> None:
 
 
 def _ledger_findings(data_dir: Path) -> list[dict[str, Any]]:
-    conn = open_reader(data_dir)
+    reader = open_ledger_reader(data_dir)
     try:
-        bodies = [orjson.loads(b) for (b,) in conn.execute("SELECT body FROM events")]
+        bodies = [orjson.loads(row.body) for row in scan(reader) if row.body is not None]
     finally:
-        conn.close()
+        reader.close()
     return [b for b in bodies if b.get("eventSource") == DETECT_SOURCE]
 
 
@@ -198,7 +198,7 @@ def test_replay_pages_through_history(tmp_path: Path, rules: RuleSet,
                                       writer: LedgerWriter) -> None:
     data_dir = tmp_path / "data"
     _append(writer, invictus())
-    conn = open_reader(data_dir)
+    conn = open_ledger_reader(data_dir)  # replay reads through the LedgerReader interface
     found, start, end, pages = [], 0, None, 0
     while True:
         page = replay(conn, rules, (INVICTUS_ACCOUNT,), None, None, start, end, 700, NOW)
