@@ -132,6 +132,11 @@ class Settings:
         3600, "Seconds a Lake query may run before it ends TIMED_OUT (its rows so far stay "
         "readable)."
     )
+    health_sample_interval: int = _setting(
+        300, "Seconds between the server's clock samples and delivery-error checks, "
+        "recorded in the ledger as internal events (trail status samples: every 12th); "
+        "0 records none."
+    )
 
 
 @dataclass(frozen=True)
@@ -234,6 +239,9 @@ def validate_settings(settings: Settings, explicit: frozenset[str] = frozenset()
     if not re.fullmatch(r"\d{12}", settings.organization_account):
         raise ValueError("--organization-account must be a 12-digit account ID, "
                          f"not {settings.organization_account!r}.")
+    if settings.health_sample_interval < 0:
+        raise ValueError("--health-sample-interval must be 0 (record no health samples) or "
+                         f"more, not {settings.health_sample_interval}.")
     if settings.keep_alive_timeout < 0:
         raise ValueError("--keep-alive-timeout must be 0 (no keep-alive) or more, "
                          f"not {settings.keep_alive_timeout}.")

@@ -122,6 +122,21 @@ class Service:
         self._start_insights()
         self._start_lake_writer()
         self._start_lake_imports()
+        self._start_health()
+
+    def _start_health(self) -> None:
+        """The health log (compliance/_health.py): clock samples, trail status changes
+        and delivery errors, written to the ledger as internal events."""
+        from opentrail.compliance import HealthRecorder
+
+        if self.settings.health_sample_interval <= 0:
+            return
+        health = HealthRecorder(self.writer, self.clock, self.trails,
+                                account=self.settings.organization_account,
+                                region=self.settings.region,
+                                interval=self.settings.health_sample_interval)
+        stop = self._stop
+        self._spawn(lambda: health.run(stop), "health")
 
     def _start_delivery(self) -> None:
         from opentrail.trails import selects
