@@ -1,7 +1,9 @@
 """Compliance routes: what `opentrail compliance report` needs beyond the CloudTrail API.
 
 * `GET  /opentrail/v1/checkpoints?start=S&end=E` (reader): the signed checkpoints of a
-  period (epoch seconds, half-open), with the last one before it first;
+  period (epoch seconds, half-open), with the last one before it first, and as
+  `periodEnd` the first one signed at or after E, which holds every event of the period
+  (signed on the spot when none is yet; then later runs find that same one);
 * `GET  /opentrail/v1/compliance/system` (admin): the configuration facts a report's
   system description prints;
 * `GET  /opentrail/v1/compliance/public-key` (reader): the report signing key;
@@ -73,10 +75,15 @@ def checkpoints(keys: _Keys, service: Service, ctx: AuthContext, params: Mapping
     start, end = _epoch(params, "start"), _epoch(params, "end")
     if start >= end:
         raise ValidationError("start must be before end.")
-    assert service.checkpoints is not None
-    found = service.checkpoints.between(start, end)
+    checkpoints = service.checkpoints
+    assert checkpoints is not None
+    found = checkpoints.between(start, end)
+    closing = checkpoints.first_since(end)
+    if closing is None and end <= service.clock.now():
+        closing = checkpoints.make_checkpoint()  # the latest, if nothing grew since
     return {"checkpoints": [c.to_json() for c in found],
-            "publicKey": service.checkpoints.public_key.text()}
+            "periodEnd": closing.to_json() if closing else None,
+            "publicKey": checkpoints.public_key.text()}
 
 
 def system(keys: _Keys, service: Service, ctx: AuthContext, params: Mapping[str, str],

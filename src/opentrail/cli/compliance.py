@@ -10,6 +10,8 @@ errors; verify 0 valid, 1 invalid.
 from __future__ import annotations
 
 import sys
+import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from opentrail.cli._options import DEFAULT_ENDPOINT, ENDPOINT_ENV
 __all__ = ["compliance"]
 
 FORMATS = ("html", "json", "pdf")
+STARTED = time.monotonic()
 
 
 def _time(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
@@ -69,6 +72,8 @@ def compliance() -> None:
 @click.option("--approved-reader", "approved_readers", multiple=True, metavar="ARN",
               help="A principal allowed to read the audit trail (OT-12); repeat.")
 @click.option("--organization", default="", help="Organisation name for the cover page.")
+@click.option("--stop-tolerance", type=click.IntRange(min=0), metavar="SECONDS",
+              help="Longest logging-off interval OT-07 accepts (default 3600).")
 @click.option("--max-proofs", type=click.IntRange(min=0), default=2000, show_default=True,
               help="Evidence events proven by inclusion proofs (the rest say so).")
 @click.option("--aws-profile", "profile", metavar="NAME",
@@ -82,7 +87,8 @@ def compliance() -> None:
 def report(profile_name: str, start_time: datetime, end_time: datetime | None,
            output: Path, formats: tuple[str, ...], local_folder: Path | None,
            s3_endpoint_url: str | None, approved_admins: tuple[str, ...],
-           approved_readers: tuple[str, ...], organization: str, max_proofs: int,
+           approved_readers: tuple[str, ...], organization: str, stop_tolerance: int | None,
+           max_proofs: int,
            endpoint_url: str, profile: str | None, region: str | None) -> None:
     """Run every check of the profile over [--start-time, --end-time) and write a signed
     evidence bundle (report.html, report.json, evidence/, manifest.json, manifest.sig)."""
@@ -99,7 +105,10 @@ def report(profile_name: str, start_time: datetime, end_time: datetime | None,
     if output.exists() and any(output.iterdir()):
         raise click.UsageError(f"--output {output} is not empty; give a new folder.")
     try:
-        options = ReportOptions(profile_named(profile_name), Period(start_time, end), output,
+        chosen = profile_named(profile_name)
+        if stop_tolerance is not None:
+            chosen = replace(chosen, stop_tolerance_seconds=stop_tolerance)
+        options = ReportOptions(chosen, Period(start_time, end), output,
                                 formats, local_folder, s3_endpoint_url, approved_admins,
                                 approved_readers, max_proofs, organization)
     except ValueError as exc:
@@ -117,7 +126,7 @@ def report(profile_name: str, start_time: datetime, end_time: datetime | None,
 
 
 def _progress(step: str, done: int, total: int) -> None:
-    click.echo(f"[{done}/{total}] {step}", err=True)
+    click.echo(f"[{done}/{total} {time.monotonic() - STARTED:.1f}s] {step}", err=True)
 
 
 @compliance.command("verify")

@@ -69,7 +69,7 @@ def ot03(evidence: Evidence, validations: Validations) -> CheckResult:
 
 def _explained(evidence: Evidence, arn: str, when: datetime) -> dict[str, Any] | None:
     key = trail_key("", arn)
-    for record in evidence.audit:
+    for record in evidence.audit_early:
         params = record.get("requestParameters") or {}
         if (record.get("eventName") in RESTARTS and not record.get("errorCode")
                 and trail_key(str(record.get("recipientAccountId")),
@@ -143,7 +143,9 @@ def ot05(evidence: Evidence) -> CheckResult:
     p = evidence.period
     listed = evidence.source.checkpoints(p.start, p.end)
     key = NoteVerifier.parse(str(evidence.system["checkpointKey"]))
-    checkpoints = listed["checkpoints"]
+    closing = listed.get("periodEnd")
+    checkpoints = listed["checkpoints"] + ([closing] if closing and all(
+        c["treeSize"] != closing["treeSize"] for c in listed["checkpoints"]) else [])
     rows: list[dict[str, Any]] = []
     bad = [c for c in checkpoints if not _verify_note(key, c["checkpoint"])]
     first = checkpoints[0] if checkpoints else None

@@ -59,6 +59,7 @@ class Evidence:
     signins: list[dict[str, Any]]
     insights: list[dict[str, Any]]
     options: dict[str, Any] = field(default_factory=dict)
+    audit_early: list[dict[str, Any]] = field(default_factory=list)  # from LOOKBACK before
 
     def internal_named(self, name: str, *, in_period: bool = True) -> list[dict[str, Any]]:
         return [r for r in self.internal if r.get("eventName") == name
@@ -76,8 +77,10 @@ def gather(source: ServerSource, profile: Profile, period: Period,
            options: dict[str, Any]) -> Evidence:
     trails = source.trails()
     end = period.end - timedelta(seconds=1)  # LookupEvents' EndTime is inclusive
-    audit = _in(period, source.events(period.start, end, attribute=(
+    early = Period(period.start - LOOKBACK, period.end)
+    audit_early = _in(early, source.events(early.start, end, attribute=(
         "EventSource", "cloudtrail.amazonaws.com")))
+    audit = [r for r in audit_early if period.holds(event_time(r))]
     signins = _in(period, source.events(period.start, end, attribute=(
         "EventName", "ConsoleLogin")))
     internal = sorted((r for r in source.events(period.start - LOOKBACK, end,
@@ -91,4 +94,4 @@ def gather(source: ServerSource, profile: Profile, period: Period,
     options = {**options, "status": status}
     return Evidence(source, profile, period, source.system(), trails,
                     {t["TrailARN"]: source.selectors(t["TrailARN"]) for t in trails},
-                    audit, internal, signins, insights, options)
+                    audit, internal, signins, insights, options, audit_early)

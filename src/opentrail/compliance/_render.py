@@ -28,8 +28,10 @@ def _environment() -> Any:
     env = jinja2.Environment(loader=jinja2.PackageLoader("opentrail.compliance", "templates"),
                              autoescape=True, trim_blocks=True, lstrip_blocks=True,
                              keep_trailing_newline=True)
+    # ", " and ": " give lines places to wrap: break-all costs WeasyPrint ~1 s a page.
     env.filters["tojson_compact"] = lambda v: json.dumps(v, sort_keys=True,
-                                                         ensure_ascii=False, default=str)
+                                                         ensure_ascii=False, default=str,
+                                                         separators=(", ", ": "))
     env.globals["result_class"] = RESULT_CLASS
     return env
 

@@ -198,6 +198,13 @@ class Checkpointer:
                                     self.signer.name)
         return rows
 
+    def first_since(self, when: int) -> Checkpoint | None:
+        """The first checkpoint signed at or after epoch second `when`."""
+        with self._lock:
+            found = self._store.all("WHERE time >= ? ORDER BY size LIMIT 1", (when,),
+                                    self.signer.name)
+        return found[0] if found else None
+
     def _latest(self) -> Checkpoint | None:
         return self._store.one("ORDER BY size DESC LIMIT 1", (), self.signer.name)
 

@@ -1,0 +1,144 @@
+"""Units of the compliance package: the health recorder's records and rates, the clock
+check's pass and fail rules, the catalog's profiles, and the internal-record contract."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import Future
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opentrail.compliance import STATUS_EVERY, ClockState, HealthRecorder
+from opentrail.compliance._catalog import CHECKS, PROFILES, profile_named
+from opentrail.compliance._checks_health import ot18
+from opentrail.compliance._evidence import Evidence
+from opentrail.compliance._result import CheckResult, Period
+from opentrail.errors import InvalidRecord
+from opentrail.events import (
+    Category,
+    Record,
+    check_unclaimed,
+    internal_record,
+    is_internal,
+    parse_record,
+)
+from opentrail.trails import Trail, TrailStore
+
+T0 = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = T0.timestamp()
+
+    def now(self) -> float:
+        return self.t
+
+
+class Collecting:
+    """The ledger writer's submit: records kept, acknowledged at once."""
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+
+    def submit(self, records: list[Record]) -> Future[None]:
+        self.records.extend(records)
+        done: Future[None] = Future()
+        done.set_result(None)
+        return done
+
+
+def _names(writer: Collecting) -> list[str]:
+    return [json.loads(r.body)["eventName"] for r in writer.records]
+
+
+def test_health_recorder_samples_clock_status_and_delivery_errors(tmp_path: Path) -> None:
+    store = TrailStore(tmp_path)
+    trail = store.create(Trail("main", "123456789012", "us-east-1", "bucket",
+                               log_file_validation_enabled=True))
+    writer, clock = Collecting(), FakeClock()
+    recorder = HealthRecorder(writer, clock, store, account="000000000000",  # type: ignore[arg-type]
+                              region="us-east-1", interval=300,
+                              clock_state=lambda: ClockState(True, 0.01, 0.002, "test"))
+    recorder.sample()
+    assert _names(writer) == ["ClockSample", "ClockSample", "TrailStatusSample"]
+    assert {r.account for r in writer.records} == {"000000000000", "123456789012"}
+    assert all(r.category == Category.INTERNAL for r in writer.records)
+    writer.records.clear()
+    recorder.sample()  # nothing changed, not the hourly look: clock samples only
+    assert _names(writer) == ["ClockSample", "ClockSample"]
+    writer.records.clear()
+    store.set_status(trail.arn, is_logging=True, latest_delivery_error="AccessDenied")
+    recorder.sample()
+    assert _names(writer) == ["ClockSample", "ClockSample", "TrailStatusSample",
+                              "DeliveryError"]
+    writer.records.clear()
+    store.set_status(trail.arn, latest_delivery_error=None)
+    recorder.sample()
+    assert _names(writer)[-1] == "DeliveryRecovered"
+    writer.records.clear()
+    for _ in range(STATUS_EVERY - 3):
+        recorder.sample()
+    assert "TrailStatusSample" in _names(writer)  # the hourly look
+    store.close()
+
+
+def test_internal_records_cannot_be_ingested() -> None:
+    record = internal_record("ClockSample", "123456789012", "us-east-1", {"synchronized": True})
+    assert is_internal(record)
+    assert parse_record(record, default_account="1", default_region="x").category \
+        == Category.INTERNAL
+    with pytest.raises(InvalidRecord):  # what the batch ingest API runs on every record
+        check_unclaimed(record)
+    without = {k: v for k, v in record.items() if k != "opentrailOrigin"}
+    assert parse_record(without, default_account="1", default_region="x").category \
+        == Category.MANAGEMENT
+
+
+class NoSource:
+    endpoint = "http://127.0.0.1:8420"
+    region = "us-east-1"
+
+
+def _evidence(samples: list[dict[str, Any]]) -> Evidence:
+    period = Period(T0, T0 + timedelta(hours=1))
+    return Evidence(NoSource(), profile_named("pci-dss-4"), period,  # type: ignore[arg-type]
+                    {"healthSampleInterval": 300}, [], {}, [], samples, [], [], {})
+
+
+def _clock(minute: int, synced: bool, error: float) -> dict[str, Any]:
+    return internal_record("ClockSample", "123456789012", "us-east-1",
+                           {"synchronized": synced, "maxErrorSeconds": error},
+                           now=(T0 + timedelta(minutes=minute)).timestamp())
+
+
+def test_ot18_passes_on_synchronised_samples_every_five_minutes() -> None:
+    result = ot18(_evidence([_clock(m, True, 0.05) for m in range(0, 60, 5)]))
+    assert result.result == "PASS", result.reason
+    assert result.counts["samples"] == 12
+
+
+@pytest.mark.parametrize(("samples", "why"), [
+    ([_clock(m, False, 16.0) for m in range(0, 60, 5)], "synchronised in 0.0%"),
+    ([_clock(m, True, 2.5) for m in range(0, 60, 5)], "maximum clock error reached 2.5"),
+    ([_clock(0, True, 0.01)], "1 clock samples where 12 were due"),
+])
+def test_ot18_fails(samples: list[dict[str, Any]], why: str) -> None:
+    result = ot18(_evidence(samples))
+    assert result.result == "FAIL"
+    assert why in result.reason
+
+
+def test_catalog_has_the_22_checks_and_profiles_pick_their_clauses() -> None:
+    assert [c.id for c in CHECKS] == [f"OT-{n:02d}" for n in range(1, 23)]
+    assert len(PROFILES["all"].checks()) == 22
+    assert {c.id for c in PROFILES["soc2"].checks()} == {"OT-01", "OT-06", "OT-09", "OT-19",
+                                                        "OT-20", "OT-22"}
+    assert PROFILES["hipaa"].retention_days == 6 * 365
+    with pytest.raises(ValueError, match="Unknown profile"):
+        profile_named("pci")
+    with pytest.raises(ValueError):
+        CheckResult("OT-01", "OK", "not a result")
