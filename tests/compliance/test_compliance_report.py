@@ -312,11 +312,13 @@ def test_deleted_digest_and_rewritten_log_file_fail(server: Server, tmp_path: Pa
     victim = digests[1]
     victim.unlink()
     Path(str(victim) + ".meta.json").unlink(missing_ok=True)
-    logs = sorted((server.data_dir / "buckets" / bucket(account) / "AWSLogs" / account /
-                   "CloudTrail").rglob("*.json.gz"))
-    doc = json.loads(gzip.decompress(logs[0].read_bytes()))
+    listed = [f["s3Object"] for d in (digests[2], digests[3], digests[0])
+              for f in json.loads(gzip.decompress(d.read_bytes()))["logFiles"]]
+    assert listed, "no kept digest lists a log file"
+    rewritten = server.data_dir / "buckets" / bucket(account) / listed[0]
+    doc = json.loads(gzip.decompress(rewritten.read_bytes()))
     doc["Records"][0]["eventName"] = "Rewritten"
-    logs[0].write_bytes(gzip.compress(json.dumps(doc).encode()))
+    rewritten.write_bytes(gzip.compress(json.dumps(doc).encode()))
     run = report(server, account, start_iso, end, tmp_path / "r")
     assert run.result("OT-03") == "FAIL"
     problems = [r for r in run.rows("OT-03") if r.get("problem")]
@@ -364,3 +366,48 @@ def test_health_records_stay_out_of_trails_and_default_lookups(good: Good,
                  / "CloudTrail")
     for log in delivered.rglob("*.json.gz"):
         assert b"opentrail.internal" not in gzip.decompress(log.read_bytes())
+
+
+def test_console_runs_a_report_and_downloads_the_bundle(good: Good, server: Server,
+                                                          tmp_path: Path) -> None:
+    """The Compliance page in Chromium: pick a profile and period, run, watch it finish,
+    read the summary, download the bundle (which verifies) and find it among past reports."""
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's Chromium is not installed at /usr/bin/chromium: run scripts/test.")
+    import zipfile
+
+    from playwright.sync_api import sync_playwright
+
+    key = server.key("admin", good.account)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM),
+                                    args=["--headless", "--no-sandbox", "--disable-gpu"])
+        tab = browser.new_context(accept_downloads=True).new_page()
+        tab.set_default_timeout(120_000)
+        tab.goto(f"{server.endpoint}/compliance")
+        tab.wait_for_url("**/signin**")
+        tab.get_by_label("Access key ID").fill(key.access_key_id)
+        tab.get_by_label("Secret access key").fill(key.secret)
+        tab.keyboard.press("Enter")
+        tab.wait_for_url("**/compliance")
+        tab.get_by_label("Profile").select_option("pci-dss-4")
+        tab.get_by_label("Period").select_option("24h")
+        tab.get_by_role("button", name="Run report").click()
+        tab.wait_for_url("**/compliance/runs/**")
+        tab.get_by_role("heading", name="Report ready").wait_for()
+        assert tab.locator("table.summary tbody tr").count() == 22  # PCI maps every check
+        tab.screenshot(path=str(tmp_path / "run.png"), full_page=True)
+        with tab.expect_download() as download:
+            tab.get_by_role("link", name="Download the bundle").click()
+        archive = tmp_path / "bundle.zip"
+        download.value.save_as(archive)
+        tab.goto(f"{server.endpoint}/compliance")
+        assert tab.locator("table.reports tbody tr").count() >= 1
+        tab.screenshot(path=str(tmp_path / "past.png"), full_page=True)
+        browser.close()
+    with zipfile.ZipFile(archive) as z:
+        z.extractall(tmp_path / "unzipped")
+    bundle = next((tmp_path / "unzipped").iterdir())
+    keys = keys_file(Run(0, "", "", bundle), tmp_path / "keys.pub")
+    checked = verify(bundle, keys)
+    assert checked.returncode == 0, checked.stdout

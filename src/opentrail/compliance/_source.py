@@ -26,12 +26,14 @@ class ApiError(Exception):
 
 class ServerSource:
     def __init__(self, endpoint: str, *, profile: str | None = None,
-                 region: str | None = None) -> None:
+                 region: str | None = None, session: Any = None) -> None:
+        """`session`: a botocore session with credentials set (the console's, signing as
+        the signed-in key); by default the standard AWS chain, with `profile`."""
         import botocore.session
 
         self.endpoint = endpoint.rstrip("/")
         self.profile = profile
-        self.session = botocore.session.Session(profile=profile)
+        self.session = session or botocore.session.Session(profile=profile)
         self.region = region or self.session.get_config_variable("region") or "us-east-1"
         self._cloudtrail: Any = None
 
