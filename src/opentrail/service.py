@@ -12,6 +12,7 @@ instead of competing with request handling for the GIL.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing
 import threading
@@ -134,7 +135,16 @@ class Service:
         health = HealthRecorder(self.writer, self.clock, self.trails,
                                 account=self.settings.organization_account,
                                 region=self.settings.region,
-                                interval=self.settings.health_sample_interval)
+                                interval=self.settings.health_sample_interval,
+                                key_folder=self.signing_keys.root)
+        try:
+            settings = [(f.name, getattr(self.settings, f.name))
+                        for f in dataclasses.fields(self.settings)]
+            accounts = {t.account for t in self.trails.list(None)} | {
+                p.account for p in self.keys.list() if p.account}
+            health.record_settings(settings, self.settings.data_dir, accounts)
+        except Exception:  # the health log must never stop the server from starting
+            log.exception("health: recording setting changes failed")
         stop = self._stop
         self._spawn(lambda: health.run(stop), "health")
 

@@ -150,6 +150,7 @@ def test_good_trail_passes_integrity_and_logging_checks(good: Good) -> None:
     assert run.check("OT-03")["counts"]["digests"] >= 2
     assert run.check("OT-03")["counts"]["invalid"] == 0
     assert run.check("OT-05")["counts"]["consistencyProofs"] >= 1
+    assert run.check("OT-21")["counts"]["keyRotatedEvents"] >= 1  # the first key, logged
     # Honest where the facts say no: a local folder is not WORM, and no verifier ran
     # hourly before this report.
     assert run.result("OT-14") == "FAIL"
@@ -341,12 +342,27 @@ def test_validation_turned_off_fails_ot02(server: Server, tmp_path: Path) -> Non
     assert turned and turned[0]["eventName"] == "UpdateTrail"
 
 
-def test_shortened_retention_fails_ot16(make_server: Any, tmp_path: Path) -> None:
-    short = make_server("--history-retention-days", "30", "--checkpoint-interval", "1")
-    time.sleep(1.1)
-    run = report(short, "666666666666", now_iso(-60), now_iso(), tmp_path / "r")
+def test_shortened_retention_fails_ot16(tmp_path: Path) -> None:
+    """Retention shortened by restarting with a smaller --history-retention-days: the
+    restart records SettingChanged, and OT-16 fails on both the value and the change."""
+    start = now_iso(-1)
+    server = Server(tmp_path / "data", free_port(), ("--history-retention-days", "400",
+                                                     "--checkpoint-interval", "1"))
+    server.start()
+    try:
+        server.key("admin", "666666666666")  # the account sees server-wide changes
+        server.kill(signal.SIGTERM)
+        server.extra_args = ("--history-retention-days", "30", "--checkpoint-interval", "1")
+        server.start()
+        time.sleep(1.1)
+        run = report(server, "666666666666", start, now_iso(), tmp_path / "r")
+    finally:
+        server.kill(signal.SIGTERM)
     assert run.result("OT-16") == "FAIL"
-    assert "30 days" in run.check("OT-16")["reason"]
+    reason = run.check("OT-16")["reason"]
+    assert "30 days" in reason and "shortened from 400 to 30 days" in reason, reason
+    changes = [r for r in run.rows("OT-06") if r["eventName"] == "SettingChanged"]
+    assert changes, "the restart's SettingChanged is listed with the configuration changes"
 
 
 def test_health_records_stay_out_of_trails_and_default_lookups(good: Good,

@@ -142,3 +142,36 @@ def test_catalog_has_the_22_checks_and_profiles_pick_their_clauses() -> None:
         profile_named("pci")
     with pytest.raises(ValueError):
         CheckResult("OT-01", "OK", "not a result")
+
+
+def test_setting_changes_and_new_signing_keys_are_recorded(tmp_path: Path) -> None:
+    store = TrailStore(tmp_path)
+    store.create(Trail("main", "123456789012", "us-east-1", "bucket"))
+    keys = tmp_path / "signing-keys"
+    writer, clock = Collecting(), FakeClock()
+    recorder = HealthRecorder(writer, clock, store, account="000000000000",  # type: ignore[arg-type]
+                              region="us-east-1", interval=300, key_folder=keys,
+                              clock_state=lambda: ClockState(None, None, None, "test"))
+    assert recorder.record_settings([("history_retention_days", 90)], tmp_path) == 0
+    assert recorder.record_settings([("history_retention_days", 30)], tmp_path,
+                                    ["123456789012"]) == 2
+    details = [json.loads(r.body)["serviceEventDetails"] for r in writer.records]
+    assert details[0] == {"setting": "history_retention_days", "old": 90, "new": 30}
+    writer.records.clear()
+    recorder.sample()  # no key folder yet: the first key to appear is news
+    (keys / "us-east-1").mkdir(parents=True)
+    pem = keys / "us-east-1" / "001764547200-0123456789abcdef0123456789abcdef.pem"
+    pem.write_text("key")
+    pem.chmod(0o600)
+    writer.records.clear()
+    recorder.sample()
+    rotated = [json.loads(r.body) for r in writer.records
+               if json.loads(r.body)["eventName"] == "KeyRotated"]
+    assert len(rotated) == 2  # the organization account and the trail's
+    assert rotated[0]["serviceEventDetails"] == {
+        "region": "us-east-1", "fingerprint": "0123456789abcdef0123456789abcdef",
+        "validFrom": "2025-12-01T00:00:00Z", "fileMode": "0o600"}
+    writer.records.clear()
+    recorder.sample()
+    assert "KeyRotated" not in _names(writer)
+    store.close()

@@ -14,7 +14,7 @@ import shlex
 from datetime import datetime, timedelta
 from typing import Any
 
-from opentrail.compliance._evidence import Evidence, event_time
+from opentrail.compliance._evidence import Evidence, event_time, row_of
 from opentrail.compliance._result import CheckResult, iso
 from opentrail.compliance._timeline import trail_key
 from opentrail.compliance._validation import TrailValidation, validate_trail
@@ -226,13 +226,20 @@ def ot21(evidence: Evidence, validations: Validations) -> CheckResult:
                          "keyListed": k is not None, "validForDigestTime": ok})
     key_rows = [{"fingerprint": k["Fingerprint"], "validityStart": iso(k["ValidityStartTime"]),
                  "validityEnd": iso(k["ValidityEndTime"])} for k in keys]
+    rotated = [row_of(r, **(r.get("serviceEventDetails") or {}))
+               for r in evidence.internal_named("KeyRotated")]
+    loose = [r for r in rotated if r.get("fileMode") not in (None, "0o600")]
     counts = {"keys": len(keys), "rotations": max(0, len(keys) - 1), "digests": len(rows),
-              "unlisted": unknown, "keyRotatedEvents": len(
-                  evidence.internal_named("KeyRotated"))}
+              "unlisted": unknown, "keyRotatedEvents": len(rotated),
+              "keyFilesNot0600": len(loose)}
     cmd = shlex.join(["aws", "cloudtrail", "list-public-keys", "--endpoint-url",
                       evidence.source.endpoint, "--start-time", iso(p.start), "--end-time",
                       iso(p.end)])
-    rows = key_rows + rows
+    rows = key_rows + rotated + rows
+    if loose:
+        return CheckResult("OT-21", "FAIL", f"{len(loose)} signing key file(s) were created "
+                           f"readable by others (mode {loose[0]['fileMode']}).", counts, rows,
+                           cmd)
     if unknown:
         return CheckResult("OT-21", "FAIL", f"{unknown} digest(s) were signed with a key "
                            "ListPublicKeys does not list for their time.", counts, rows, cmd)
@@ -240,8 +247,8 @@ def ot21(evidence: Evidence, validations: Validations) -> CheckResult:
         return CheckResult("OT-21", "N/A", "No digest in the period to check keys against.",
                            counts, rows, cmd)
     return CheckResult("OT-21", "PASS", f"Every digest's key is listed for its time "
-                       f"({len(keys)} key(s)). Key files' permissions (0600) are MANUAL.",
-                       counts, rows, cmd)
+                       f"({len(keys)} key(s); {len(rotated)} rotation(s) logged, their key "
+                       "files 0600).", counts, rows, cmd)
 
 
 def _covers(key: dict[str, Any], when: str | None) -> bool:

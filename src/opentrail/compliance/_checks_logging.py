@@ -9,6 +9,7 @@ from typing import Any
 from opentrail.compliance._evidence import Evidence, principal_of, row_of
 from opentrail.compliance._result import CheckResult, iso
 from opentrail.compliance._timeline import OffInterval, timelines, trail_key
+from opentrail.events import is_internal
 
 __all__ = ["CONFIG_CHANGES", "ot01", "ot02", "ot06", "ot07"]
 
@@ -131,7 +132,10 @@ def ot06(evidence: Evidence) -> CheckResult:
                and not r.get("errorCode")]
     changes += evidence.internal_named("SettingChanged") + evidence.internal_named("KeyRotated")
     approved = set(evidence.options.get("approved_admins") or ())
-    rows = [row_of(r, approved=principal_of(r) in approved if approved else None)
+    # The server's own records (a setting changed at a restart, a key rotated) name no
+    # person: listed for review, never counted as unapproved.
+    rows = [row_of(r, approved=principal_of(r) in approved
+                   if approved and not is_internal(r) else None)
             for r in sorted(changes, key=lambda r: (r["eventTime"], r["eventID"]))]
     others = sorted({str(r["principal"]) for r in rows if r["approved"] is False})
     counts = {"changes": len(rows), "principals": len({r["principal"] for r in rows}),

@@ -98,8 +98,17 @@ def ot16(evidence: Evidence) -> CheckResult:
     if days and days < profile.query_window_days:
         problems.append(f"LookupEvents can query {kept}, less than "
                         f"{profile.query_window_days} days (3 months immediately available)")
+    changes = [r.get("serviceEventDetails") or {} for r in evidence.internal_named(
+        "SettingChanged") if (r.get("serviceEventDetails") or {}).get("setting")
+        == "history_retention_days"]
+    for c in changes:
+        old, new = int(c.get("old") or 0), int(c.get("new") or 0)
+        if new and (old == 0 or new < old):
+            problems.append(f"retention was shortened from {old or 'forever'} to {new} days "
+                            "during the period")
+    row["changes"] = changes
     cmd = "opentrail serve --history-retention-days N (see docs/configuration.md)"
-    counts = {"historyRetentionDays": days}
+    counts = {"historyRetentionDays": days, "retentionChanges": len(changes)}
     if problems:
         return CheckResult("OT-16", "FAIL", "; ".join(problems).capitalize() + ".", counts,
                            [row], cmd, {"requiredDays": profile.retention_days})
