@@ -272,9 +272,12 @@ def test_stop_logging_without_restart_fails(server: Server, tmp_path: Path) -> N
     ct.stop_logging(Name="main")
     ct.lookup_events(MaxResults=1)
     time.sleep(3)
+    desc = tmp_path / "system.txt"
+    desc.write_text("Card processing platform, production, eu-west-1.")
     run = report(server, account, start, now_iso(), tmp_path / "r", "--stop-tolerance", "1",
                  "--approved-admin", "arn:aws:iam::222222222222:user/someone-else",
-                 "--approved-reader", "arn:aws:iam::222222222222:user/someone-else")
+                 "--approved-reader", "arn:aws:iam::222222222222:user/someone-else",
+                 "--organization", "Example Bank", "--system-description", str(desc))
     assert run.result("OT-07") == "FAIL"
     assert "never restarted" in run.check("OT-07")["reason"]
     interval = run.rows("OT-07")[0]
@@ -284,6 +287,8 @@ def test_stop_logging_without_restart_fails(server: Server, tmp_path: Path) -> N
     assert run.result("OT-01") == "FAIL"
     assert run.result("OT-06") == "FAIL"  # StopLogging by a principal not approved
     assert run.result("OT-12") == "FAIL"  # LookupEvents by a reader not approved
+    html = (run.dir / "report.html").read_text()
+    assert "Example Bank" in html and "Card processing platform" in html
 
 
 def test_approved_principals_pass_ot06(server: Server, tmp_path: Path) -> None:

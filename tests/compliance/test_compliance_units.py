@@ -175,3 +175,10 @@ def test_setting_changes_and_new_signing_keys_are_recorded(tmp_path: Path) -> No
     recorder.sample()
     assert "KeyRotated" not in _names(writer)
     store.close()
+
+
+def test_public_face_is_pinned() -> None:
+    from opentrail import compliance
+
+    assert sorted(compliance.__all__) == ["ClockState", "HealthRecorder", "STATUS_EVERY",
+                                          "manifest_note_text", "read_clock_state"]

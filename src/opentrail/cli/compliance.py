@@ -72,6 +72,10 @@ def compliance() -> None:
 @click.option("--approved-reader", "approved_readers", multiple=True, metavar="ARN",
               help="A principal allowed to read the audit trail (OT-12); repeat.")
 @click.option("--organization", default="", help="Organisation name for the cover page.")
+@click.option("--system-description", type=click.Path(dir_okay=False, exists=True,
+                                                      path_type=Path),
+              help="A text file describing the system, printed in the report as the "
+                   "operator's description.")
 @click.option("--stop-tolerance", type=click.IntRange(min=0), metavar="SECONDS",
               help="Longest logging-off interval OT-07 accepts (default 3600).")
 @click.option("--max-proofs", type=click.IntRange(min=0), default=2000, show_default=True,
@@ -87,7 +91,8 @@ def compliance() -> None:
 def report(profile_name: str, start_time: datetime, end_time: datetime | None,
            output: Path, formats: tuple[str, ...], local_folder: Path | None,
            s3_endpoint_url: str | None, approved_admins: tuple[str, ...],
-           approved_readers: tuple[str, ...], organization: str, stop_tolerance: int | None,
+           approved_readers: tuple[str, ...], organization: str,
+           system_description: Path | None, stop_tolerance: int | None,
            max_proofs: int,
            endpoint_url: str, profile: str | None, region: str | None) -> None:
     """Run every check of the profile over [--start-time, --end-time) and write a signed
@@ -110,7 +115,9 @@ def report(profile_name: str, start_time: datetime, end_time: datetime | None,
             chosen = replace(chosen, stop_tolerance_seconds=stop_tolerance)
         options = ReportOptions(chosen, Period(start_time, end), output,
                                 formats, local_folder, s3_endpoint_url, approved_admins,
-                                approved_readers, max_proofs, organization)
+                                approved_readers, max_proofs, organization,
+                                system_description.read_text() if system_description
+                                else "")
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     source = ServerSource(endpoint_url, profile=profile, region=region)

@@ -9,6 +9,8 @@ proofs) it fetches itself through `source`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -75,23 +77,37 @@ def _in(period: Period, records: Any, server_made: bool = True) -> list[dict[str
 
 def gather(source: ServerSource, profile: Profile, period: Period,
            options: dict[str, Any]) -> Evidence:
-    trails = source.trails()
+    """Every shared fact, the independent calls in parallel."""
+    source.cloudtrail()  # made once, before threads share it
     end = period.end - timedelta(seconds=1)  # LookupEvents' EndTime is inclusive
     early = Period(period.start - LOOKBACK, period.end)
-    audit_early = _in(early, source.events(early.start, end, attribute=(
-        "EventSource", "cloudtrail.amazonaws.com")))
+    calls: dict[str, Callable[[], Any]] = {
+        "trails": source.trails, "system": source.system,
+        "audit": lambda: _in(early, source.events(early.start, end, attribute=(
+            "EventSource", "cloudtrail.amazonaws.com"))),
+        "signins": lambda: _in(period, source.events(period.start, end, attribute=(
+            "EventName", "ConsoleLogin"))),
+        "internal": lambda: _internal(source, early.start, end, period),
+        "insights": lambda: _in(period, source.events(period.start, end,
+                                                      category="insight"), False)}
+    with ThreadPoolExecutor(len(calls)) as pool:
+        futures = {name: pool.submit(call) for name, call in calls.items()}
+        got = {name: future.result() for name, future in futures.items()}
+        trails = got["trails"]
+        arns = [t["TrailARN"] for t in trails]
+        selectors = dict(zip(arns, pool.map(source.selectors, arns), strict=True))
+        status = {arn: bool(s.get("IsLogging"))
+                  for arn, s in zip(arns, pool.map(source.status, arns), strict=True)}
+    audit_early = got["audit"]
     audit = [r for r in audit_early if period.holds(event_time(r))]
-    signins = _in(period, source.events(period.start, end, attribute=(
-        "EventName", "ConsoleLogin")))
-    internal = sorted((r for r in source.events(period.start - LOOKBACK, end,
-                                                category="internal")
-                       if r.get("eventSource") == INTERNAL_SOURCE and is_server_made(r)
-                       and event_time(r) < period.end),
-                      key=lambda r: (str(r.get("eventTime")), str(r.get("eventID"))))
-    insights = _in(period, source.events(period.start, end, category="insight"), False)
-    status = {t["TrailARN"]: bool(source.status(t["TrailARN"]).get("IsLogging"))
-              for t in trails}
-    options = {**options, "status": status}
-    return Evidence(source, profile, period, source.system(), trails,
-                    {t["TrailARN"]: source.selectors(t["TrailARN"]) for t in trails},
-                    audit, internal, signins, insights, options, audit_early)
+    return Evidence(source, profile, period, got["system"], trails, selectors, audit,
+                    got["internal"], got["signins"], got["insights"],
+                    {**options, "status": status}, audit_early)
+
+
+def _internal(source: ServerSource, start: datetime, end: datetime,
+              period: Period) -> list[dict[str, Any]]:
+    found = (r for r in source.events(start, end, category="internal")
+             if r.get("eventSource") == INTERNAL_SOURCE and is_server_made(r)
+             and event_time(r) < period.end)
+    return sorted(found, key=lambda r: (str(r.get("eventTime")), str(r.get("eventID"))))

@@ -11,12 +11,15 @@ previous report's ReportGenerated event is always proven first.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from opentrail.compliance._result import CheckResult
 from opentrail.compliance._source import ApiError, ServerSource
 
-__all__ = ["prove_rows"]
+__all__ = ["WORKERS", "prove_rows"]
+
+WORKERS = 8  # proof requests in flight
 
 
 def _wanted(results: Iterable[CheckResult], previous: dict[str, Any] | None
@@ -31,28 +34,28 @@ def _wanted(results: Iterable[CheckResult], previous: dict[str, Any] | None
     return list(seen)
 
 
+def _prove(source: ServerSource, account: str, event_id: str, size: int) -> dict[str, Any]:
+    try:
+        answer = source.inclusion(event_id, account, size)
+    except ApiError as exc:  # e.g. an event the checkpoint does not hold
+        return {"eventID": event_id, "accountId": account, "error": str(exc)}
+    return {"eventID": event_id, "accountId": account, "leafIndex": int(answer["leafIndex"]),
+            "treeSize": answer["treeSize"], "leafHash": answer["leafHash"],
+            "hashes": answer["hashes"]}
+
+
 def prove_rows(source: ServerSource, results: Iterable[CheckResult],
                previous: dict[str, Any] | None, checkpoint: dict[str, Any] | None,
                limit: int) -> list[dict[str, Any]]:
     results = list(results)
     wanted = _wanted(results, previous)
-    index: dict[tuple[str, str], int | None] = {}
-    proofs: list[dict[str, Any]] = []
     size = int(checkpoint["treeSize"]) if checkpoint else 0
-    for n, (account, event_id) in enumerate(wanted):
-        if n >= limit or not size:
-            index[(account, event_id)] = None
-            continue
-        try:
-            answer = source.inclusion(event_id, account, size)
-        except ApiError as exc:  # e.g. recorded after the period-end checkpoint
-            index[(account, event_id)] = None
-            proofs.append({"eventID": event_id, "accountId": account, "error": str(exc)})
-            continue
-        index[(account, event_id)] = int(answer["leafIndex"])
-        proofs.append({"eventID": event_id, "accountId": account,
-                       "leafIndex": answer["leafIndex"], "treeSize": answer["treeSize"],
-                       "leafHash": answer["leafHash"], "hashes": answer["hashes"]})
+    chosen = wanted[:limit] if size else []
+    with ThreadPoolExecutor(WORKERS) as pool:  # in wanted's order: deterministic output
+        proofs = list(pool.map(lambda w: _prove(source, w[0], w[1], size), chosen))
+    index: dict[tuple[str, str], int | None] = dict.fromkeys(wanted)
+    for (account, event_id), proof in zip(chosen, proofs, strict=True):
+        index[(account, event_id)] = proof.get("leafIndex")
     for result in results:
         for row in result.rows:
             if row.get("eventID") and row.get("accountId"):

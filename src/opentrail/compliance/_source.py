@@ -36,6 +36,8 @@ class ServerSource:
         self.session = session or botocore.session.Session(profile=profile)
         self.region = region or self.session.get_config_variable("region") or "us-east-1"
         self._cloudtrail: Any = None
+        self._http: Any = None      # one keep-alive client for every route call
+        self._signer: Any = None
 
     def cloudtrail(self) -> Any:
         if self._cloudtrail is None:
@@ -51,11 +53,14 @@ class ServerSource:
 
         from opentrail.client import Signer, error_from_response
 
+        if self._http is None:
+            self._http = httpx.Client(timeout=120)
+            self._signer = Signer(self.session, self.region)
         query = f"?{urlencode(params, quote_via=quote)}" if params else ""
         url = f"{self.endpoint}{API}{path}{query}"
         headers = {"Content-Type": "application/json"} if body else {}
-        signed = Signer(self.session, self.region).sign(method, url, headers, body)
-        response = httpx.request(method, url, headers=signed, content=body, timeout=120)
+        signed = self._signer.sign(method, url, headers, body)
+        response = self._http.request(method, url, headers=signed, content=body)
         if response.status_code != 200:
             err = error_from_response(response)
             raise ApiError(f"{err.code}: {err.message}")
