@@ -432,3 +432,26 @@ def test_console_runs_a_report_and_downloads_the_bundle(good: Good, server: Serv
     keys = keys_file(Run(0, "", "", bundle), tmp_path / "keys.pub")
     checked = verify(bundle, keys)
     assert checked.returncode == 0, checked.stdout
+
+
+def test_folder_trails_without_local_folder_are_an_error(good: Good, server: Server,
+                                                          tmp_path: Path) -> None:
+    """A check that cannot run is ERROR, never PASS (and the command exits 1)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "opentrail", "compliance", "report", "--profile", "soc2",
+         "--start-time", good.start, "--end-time", good.end, "--output", str(tmp_path / "r"),
+         "--endpoint-url", server.endpoint], capture_output=True, text=True,
+        env=server.env("admin", good.account), timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    run = Run(proc.returncode, proc.stdout, proc.stderr, tmp_path / "r")
+    assert [c["id"] for c in run.doc["checks"]] == ["OT-01", "OT-06", "OT-09", "OT-19",
+                                                   "OT-20", "OT-22"]
+    bare = subprocess.run(
+        [sys.executable, "-m", "opentrail", "compliance", "report", "--profile", "pci-dss-4",
+         "--start-time", good.start, "--end-time", good.end, "--output", str(tmp_path / "b"),
+         "--endpoint-url", server.endpoint], capture_output=True, text=True,
+        env=server.env("admin", good.account), timeout=300)
+    bare_run = Run(bare.returncode, bare.stdout, bare.stderr, tmp_path / "b")
+    assert bare_run.result("OT-03") == "ERROR"
+    assert "--local-folder" in bare_run.check("OT-03")["reason"]
+    assert bare_run.result("OT-04") == "ERROR"

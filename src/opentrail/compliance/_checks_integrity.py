@@ -36,9 +36,17 @@ class Validations:
     def runs(self) -> list[TrailValidation]:
         if self._runs is None:
             e = self.evidence
-            self._runs = [validate_trail(t["TrailARN"], e.period.start, e.period.end,
-                                         e.options, e.source.session)
-                          for t in e.trails if t.get("LogFileValidationEnabled")]
+            options = dict(e.options)
+            if not options.get("s3_endpoint_url") and e.system.get("s3EndpointUrl"):
+                options["s3_endpoint_url"] = e.system["s3EndpointUrl"]  # the server's own
+            trails = [t for t in e.trails if t.get("LogFileValidationEnabled")]
+            if e.system.get("trailStorage") == "folder" and not options.get("local_folder"):
+                self._runs = [TrailValidation(t["TrailARN"], "", error=(
+                    "the trails deliver to the server's local folder: give --local-folder "
+                    "(the server's DATA_DIR/buckets, or a copy of it)")) for t in trails]
+            else:
+                self._runs = [validate_trail(t["TrailARN"], e.period.start, e.period.end,
+                                             options, e.source.session) for t in trails]
         return self._runs
 
 
