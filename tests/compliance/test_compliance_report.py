@@ -455,3 +455,25 @@ def test_folder_trails_without_local_folder_are_an_error(good: Good, server: Ser
     assert bare_run.result("OT-03") == "ERROR"
     assert "--local-folder" in bare_run.check("OT-03")["reason"]
     assert bare_run.result("OT-04") == "ERROR"
+
+
+def test_delivery_error_open_too_long_fails_ot08(server: Server, tmp_path: Path) -> None:
+    """The trail's bucket folder replaced by a file: delivery fails, the health log records
+    DeliveryError; with a 1 s tolerance, OT-08 fails and lists it."""
+    account = "777777777777"
+    ct = logging_trail(server, account, digests=1)
+    start = now_iso(-1)
+    folder = server.data_dir / "buckets" / bucket(account)
+    shutil.rmtree(folder)
+    folder.write_text("not a folder")
+    post_records(server, [make_event("RunInstances", account=account, when=now_iso())],
+                 account=account)
+    wait_until(lambda: ct.get_trail_status(Name="main").get("LatestDeliveryError"),
+               timeout=60)
+    time.sleep(3)  # a health sample sees it, and it stays open
+    run = report(server, account, start, now_iso(), tmp_path / "r", "--error-tolerance", "1")
+    folder.unlink()
+    assert run.result("OT-08") == "FAIL", run.check("OT-08")["reason"]
+    error = run.rows("OT-08")[0]
+    assert error["eventName"] == "DeliveryError" and error["end"] is None
+    assert error["durationSeconds"] >= 2

@@ -49,21 +49,23 @@ def ot08(evidence: Evidence) -> CheckResult:
         start = datetime.fromisoformat(row["start"].replace("Z", "+00:00"))
         row["durationSeconds"] = int((end - max(start, p.start)).total_seconds())
     rows = [r for r in rows if r["durationSeconds"] > 0]
-    long = [r for r in rows if r["durationSeconds"] > 3600]
+    tolerance = evidence.profile.error_tolerance_seconds
+    long = [r for r in rows if r["durationSeconds"] > tolerance]
     samples = evidence.internal_named("ClockSample")
     counts = {"errors": len(rows), "openLongerThanHour": len(long), "healthSamples": len(samples)}
     cmd = _internal_cmd(evidence, "DeliveryError")
-    params = {"maxOpenSeconds": 3600, "deliveryLag": "not measured"}
+    params = {"maxOpenSeconds": tolerance, "deliveryLag": "not measured"}
     if long:
         return CheckResult("OT-08", "FAIL", f"{len(long)} delivery error(s) stayed open longer "
-                           f"than 1 h; first: {long[0]['trailARN']} ({long[0]['error']}).",
+                           f"than {tolerance} s; first: {long[0]['trailARN']} "
+                           f"({long[0]['error']}).",
                            counts, rows, cmd, params)
     if not samples:
         return CheckResult("OT-08", "FAIL", "The health log holds no samples for the period, "
                            "so delivery errors were not watched.", counts, rows, cmd, params)
     return CheckResult("OT-08", "PASS", f"{len(rows)} delivery error(s), none open longer "
-                       "than 1 h; the health log watched delivery all period.", counts, rows,
-                       cmd, params)
+                       f"than {tolerance} s; the health log watched delivery all period.",
+                       counts, rows, cmd, params)
 
 
 def ot09(evidence: Evidence) -> CheckResult:
