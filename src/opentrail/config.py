@@ -137,6 +137,10 @@ class Settings:
         "recorded in the ledger as internal events (trail status samples: every 12th); "
         "0 records none."
     )
+    verifier_interval: int = _setting(
+        3600, "Seconds between background verifier runs (every trail's digests and log "
+        "files, and the ledger's checkpoints), each logged as a VerifierRun; 0 runs none."
+    )
 
 
 @dataclass(frozen=True)
@@ -239,6 +243,9 @@ def validate_settings(settings: Settings, explicit: frozenset[str] = frozenset()
     if not re.fullmatch(r"\d{12}", settings.organization_account):
         raise ValueError("--organization-account must be a 12-digit account ID, "
                          f"not {settings.organization_account!r}.")
+    if settings.verifier_interval < 0:
+        raise ValueError("--verifier-interval must be 0 (no background verifier) or more, "
+                         f"not {settings.verifier_interval}.")
     if settings.health_sample_interval < 0:
         raise ValueError("--health-sample-interval must be 0 (record no health samples) or "
                          f"more, not {settings.health_sample_interval}.")

@@ -124,6 +124,7 @@ class Service:
         self._start_lake_writer()
         self._start_lake_imports()
         self._start_health()
+        self._start_verifier()
 
     def _start_health(self) -> None:
         """The health log (compliance/_health.py): clock samples, trail status changes
@@ -147,6 +148,31 @@ class Service:
             log.exception("health: recording setting changes failed")
         stop = self._stop
         self._spawn(lambda: health.run(stop), "health")
+
+    def _start_verifier(self) -> None:
+        """The background verifier (compliance/_verifier.py): validate-logs over every
+        validated trail and the ledger's checkpoints, each run logged as VerifierRun."""
+        from opentrail.compliance import BackgroundVerifier
+        from opentrail.trails import ValidateOptions, local_fetcher
+
+        s = self.settings
+        if s.verifier_interval <= 0:
+            return
+        folder = s.data_dir / "buckets" if s.trail_storage == "folder" else None
+
+        def options(trail: Any, start: Any) -> ValidateOptions:
+            return ValidateOptions(trail_arn=trail.arn, start=start,
+                                   s3_bucket=trail.s3_bucket_name,
+                                   s3_prefix=trail.s3_key_prefix or None, local_folder=folder,
+                                   s3_endpoint_url=s.s3_endpoint_url or None,
+                                   digest_interval=s.digest_interval)
+
+        verifier = BackgroundVerifier(
+            self.writer, self.clock, self.trails, self.checkpoints, options=options,
+            keys=lambda trail: local_fetcher(self.signing_keys, trail.home_region),
+            account=s.organization_account, region=s.region, interval=s.verifier_interval)
+        stop = self._stop
+        self._spawn(lambda: verifier.run(stop), "verifier")
 
     def _start_delivery(self) -> None:
         from opentrail.trails import selects

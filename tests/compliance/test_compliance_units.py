@@ -13,7 +13,7 @@ import pytest
 
 from opentrail.compliance import STATUS_EVERY, ClockState, HealthRecorder
 from opentrail.compliance._catalog import CHECKS, PROFILES, profile_named
-from opentrail.compliance._checks_health import ot18
+from opentrail.compliance._checks_health import ot18, ot22
 from opentrail.compliance._evidence import Evidence
 from opentrail.compliance._result import CheckResult, Period
 from opentrail.errors import InvalidRecord
@@ -180,5 +180,25 @@ def test_setting_changes_and_new_signing_keys_are_recorded(tmp_path: Path) -> No
 def test_public_face_is_pinned() -> None:
     from opentrail import compliance
 
-    assert sorted(compliance.__all__) == ["ClockState", "HealthRecorder", "STATUS_EVERY",
+    assert sorted(compliance.__all__) == ["BackgroundVerifier", "ClockState",
+                                          "HealthRecorder", "STATUS_EVERY",
                                           "manifest_note_text", "read_clock_state"]
+
+
+def _run(minute: int, result: str) -> dict[str, Any]:
+    return internal_record("VerifierRun", "123456789012", "us-east-1",
+                           {"trailARN": "arn:aws:cloudtrail:us-east-1:123456789012:trail/t",
+                            "result": result, "ledger": {"result": "PASS"}},
+                           now=(T0 + timedelta(minutes=minute)).timestamp())
+
+
+def test_ot22_passes_on_hourly_passing_runs_and_fails_on_a_failed_or_missing_one() -> None:
+    assert ot22(_evidence([_run(10, "PASS")])).result == "PASS"
+    failed = ot22(_evidence([_run(10, "PASS"), _run(40, "FAIL")]))
+    assert failed.result == "FAIL" and "found problems, first at 2026-12-01T00:40:00Z" \
+        in failed.reason
+    period = Period(T0, T0 + timedelta(hours=2))
+    evidence = _evidence([_run(10, "PASS")])
+    evidence.period = period
+    missed = ot22(evidence)
+    assert missed.result == "FAIL" and "1 of 2 hour(s)" in missed.reason

@@ -9,6 +9,7 @@ only what the API shows, and anyone with a key can re-run it.
 from opentrail.compliance._bundle import manifest_note_text
 from opentrail.compliance._clock_state import ClockState, read_clock_state
 from opentrail.compliance._health import STATUS_EVERY, HealthRecorder
+from opentrail.compliance._verifier import BackgroundVerifier
 
-__all__ = ["STATUS_EVERY", "ClockState", "HealthRecorder", "manifest_note_text",
-           "read_clock_state"]
+__all__ = ["STATUS_EVERY", "BackgroundVerifier", "ClockState", "HealthRecorder",
+           "manifest_note_text", "read_clock_state"]

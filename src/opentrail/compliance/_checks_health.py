@@ -113,18 +113,33 @@ def ot18(evidence: Evidence) -> CheckResult:
                        "itself is MANUAL.", counts, rows, cmd, params)
 
 
+def _failed(details: dict[str, Any]) -> bool:
+    """A background run (trail `result`, `ledger.result`) or a report's run (`results`
+    per check) that found a problem."""
+    bad = ("FAIL", "ERROR")
+    ledger = details.get("ledger") or {}
+    results = details.get("results") or {}
+    return (details.get("result") in bad or ledger.get("result") in bad
+            or any(v in bad for v in results.values()))
+
+
 def ot22(evidence: Evidence) -> CheckResult:
     runs = evidence.internal_named("VerifierRun")
     missed = _hours_with(evidence, runs)
-    rows = [row_of(r, results=(r.get("serviceEventDetails") or {}).get("results"))
-            for r in runs]
+    rows = [row_of(r, **(r.get("serviceEventDetails") or {})) for r in runs]
+    failed = [r for r in rows if _failed(r)]
     counts = {"hours": evidence.period.hours, "verifierRuns": len(runs),
-              "hoursWithoutRun": len(missed)}
+              "hoursWithoutRun": len(missed), "failedRuns": len(failed)}
     cmd = _internal_cmd(evidence, "VerifierRun")
     if missed:
         return CheckResult("OT-22", "FAIL", f"{len(missed)} of {evidence.period.hours} hour(s) "
-                           "had no verifier run. Runs are recorded by each compliance report; "
-                           "schedule `opentrail compliance report` hourly (or a background "
-                           "verifier) to pass.", counts, rows, cmd)
-    return CheckResult("OT-22", "PASS", "A verifier ran and logged its result every hour.",
-                       counts, rows, cmd)
+                           "had no verifier run: run the server with --verifier-interval "
+                           "3600 (the default) or schedule reports hourly.", counts, rows, cmd)
+    if failed:
+        first = failed[0]
+        return CheckResult("OT-22", "FAIL", f"{len(failed)} verifier run(s) found problems, "
+                           f"first at {first['eventTime']}"
+                           + (f" on {first['trailARN']}" if first.get("trailARN") else "")
+                           + "; alerting on them is not recorded.", counts, rows, cmd)
+    return CheckResult("OT-22", "PASS", "A verifier ran and logged its result every hour, "
+                       "and every run passed.", counts, rows, cmd)
