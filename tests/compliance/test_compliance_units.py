@@ -202,3 +202,32 @@ def test_ot22_passes_on_hourly_passing_runs_and_fails_on_a_failed_or_missing_one
     evidence.period = period
     missed = ot22(evidence)
     assert missed.result == "FAIL" and "1 of 2 hour(s)" in missed.reason
+
+
+def test_object_lock_facts_from_a_storage_that_reports_them() -> None:
+    """The system description's objectLock, from a storage with `lock_config` (the WORM
+    storage's seam); a storage without it reports none (OT-14: not evidenced)."""
+    from types import SimpleNamespace
+
+    from opentrail.api._compliance import object_lock
+    from opentrail.compliance._checks_storage import _lock_result
+
+    configs = {"a": SimpleNamespace(enabled=True, mode="COMPLIANCE", days=400, years=None),
+               "b": SimpleNamespace(enabled=True, mode="GOVERNANCE", days=None, years=2)}
+    trails = [SimpleNamespace(s3_bucket_name=name) for name in configs]
+    ctx = SimpleNamespace(principal=SimpleNamespace(account="123456789012"))
+    service = SimpleNamespace(
+        trail_storage=SimpleNamespace(lock_config=configs.__getitem__),
+        settings=SimpleNamespace(object_lock_mode="", object_lock_days=0),
+        trails=SimpleNamespace(list=lambda account: trails))
+    facts = object_lock(service, ctx)  # type: ignore[arg-type]
+    assert facts is not None
+    assert (facts["enabled"], facts["mode"], facts["days"]) == (True, "GOVERNANCE", 400)
+    assert _lock_result(facts, 365)[0] == "WARN"
+    service.settings = SimpleNamespace(object_lock_mode="COMPLIANCE", object_lock_days=365)
+    facts = object_lock(service, ctx)  # type: ignore[arg-type]
+    assert facts is not None and _lock_result(facts, 365)[0] == "PASS"
+    assert _lock_result(facts, 6 * 365)[0] == "FAIL"
+    assert _lock_result({**facts, "enabled": False}, 365)[0] == "FAIL"
+    service.trail_storage = SimpleNamespace()
+    assert object_lock(service, ctx) is None  # type: ignore[arg-type]

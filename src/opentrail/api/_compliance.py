@@ -37,7 +37,7 @@ from opentrail.events import internal_record, parse_record
 from opentrail.ledger import NoteSigner, load_signer
 from opentrail.service import Service
 
-__all__ = ["REPORT_KEY_FILE", "compliance_routes"]
+__all__ = ["REPORT_KEY_FILE", "compliance_routes", "object_lock"]
 
 REPORT_KEY_FILE = "report.key"
 MAX_REPORT_BODY = 64 * 1024
@@ -99,7 +99,32 @@ def system(keys: _Keys, service: Service, ctx: AuthContext, params: Mapping[str,
             "healthSampleInterval": s.health_sample_interval,
             "checkpointKey": service.checkpoints.public_key.text(),
             "reportKey": keys.signer(service).verifier().text(),
-            "objectLock": None}  # storage reports no lock facts yet (docs/compliance.md)
+            "objectLock": object_lock(service, ctx)}
+
+
+def object_lock(service: Any, ctx: AuthContext) -> dict[str, Any] | None:
+    """What the trail storage says about Object Lock on the caller's trail buckets: None
+    when the storage reports no lock facts (no `lock_config`). The explicit
+    --object-lock-mode/--object-lock-days the server writes with win over a bucket's
+    default retention; the weakest bucket decides (any off: off; any GOVERNANCE: it)."""
+    lock_config = getattr(service.trail_storage, "lock_config", None)
+    if lock_config is None:
+        return None
+    s = service.settings
+    mode, days = getattr(s, "object_lock_mode", "") or None, getattr(s, "object_lock_days", 0)
+    account = ctx.principal.account
+    buckets = []
+    for bucket in sorted({t.s3_bucket_name for t in service.trails.list(account)}):
+        config = lock_config(bucket)
+        period = days or config.days or (config.years or 0) * 365
+        buckets.append({"bucket": bucket, "enabled": bool(config.enabled),
+                        "mode": mode or config.mode, "days": period or 0})
+    if not buckets:
+        return None
+    modes = {b["mode"] for b in buckets}
+    weakest = next((m for m in (None, "GOVERNANCE") if m in modes), "COMPLIANCE")
+    return {"enabled": all(b["enabled"] for b in buckets), "mode": weakest,
+            "days": min(b["days"] for b in buckets), "buckets": buckets}
 
 
 def public_key(keys: _Keys, service: Service, ctx: AuthContext, params: Mapping[str, str],
