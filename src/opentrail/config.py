@@ -169,6 +169,15 @@ class Settings:
                   "access-key secrets; with --database-url, else $OPENTRAIL_MASTER_KEY, "
                   f"the same on every node. Also ${MASTER_KEY_FILE_ENV}."},
     )
+    health_sample_interval: int = _setting(
+        300, "Seconds between the server's clock samples and delivery-error checks, "
+        "recorded in the ledger as internal events (trail status samples: every 12th); "
+        "0 records none."
+    )
+    verifier_interval: int = _setting(
+        3600, "Seconds between background verifier runs (every trail's digests and log "
+        "files, and the ledger's checkpoints), each logged as a VerifierRun; 0 runs none."
+    )
 
 
 @dataclass(frozen=True)
@@ -279,6 +288,12 @@ def validate_settings(settings: Settings, explicit: frozenset[str] = frozenset()
         raise ValueError("--organization-account must be a 12-digit account ID, "
                          f"not {settings.organization_account!r}.")
     _check_organization_id(settings.organization_id)
+    if settings.verifier_interval < 0:
+        raise ValueError("--verifier-interval must be 0 (no background verifier) or more, "
+                         f"not {settings.verifier_interval}.")
+    if settings.health_sample_interval < 0:
+        raise ValueError("--health-sample-interval must be 0 (record no health samples) or "
+                         f"more, not {settings.health_sample_interval}.")
     if settings.keep_alive_timeout < 0:
         raise ValueError("--keep-alive-timeout must be 0 (no keep-alive) or more, "
                          f"not {settings.keep_alive_timeout}.")

@@ -12,6 +12,7 @@ instead of competing with request handling for the GIL.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing
 import threading
@@ -146,6 +147,56 @@ class Service:
         self._start_lake_writer()
         self._start_lake_imports()
         self._start_detect()
+        self._start_health()
+        self._start_verifier()
+
+    def _start_health(self) -> None:
+        """The health log (compliance/_health.py): clock samples, trail status changes
+        and delivery errors, written to the ledger as internal events."""
+        from opentrail.compliance import HealthRecorder
+
+        if self.settings.health_sample_interval <= 0:
+            return
+        health = HealthRecorder(self.writer, self.clock, self.trails,
+                                account=self.settings.organization_account,
+                                region=self.settings.region,
+                                interval=self.settings.health_sample_interval,
+                                key_folder=self.signing_keys.root)
+        try:
+            settings = [(f.name, getattr(self.settings, f.name))
+                        for f in dataclasses.fields(self.settings)]
+            accounts = {t.account for t in self.trails.list(None)} | {
+                p.account for p in self.keys.list() if p.account}
+            health.record_settings(settings, self.settings.data_dir, accounts)
+        except Exception:  # the health log must never stop the server from starting
+            log.exception("health: recording setting changes failed")
+        stop = self._stop
+        self._spawn(lambda: health.run(stop), "health")
+
+    def _start_verifier(self) -> None:
+        """The background verifier (compliance/_verifier.py): validate-logs over every
+        validated trail and the ledger's checkpoints, each run logged as VerifierRun."""
+        from opentrail.compliance import BackgroundVerifier
+        from opentrail.trails import ValidateOptions, local_fetcher
+
+        s = self.settings
+        if s.verifier_interval <= 0:
+            return
+        folder = s.data_dir / "buckets" if s.trail_storage == "folder" else None
+
+        def options(trail: Any, start: Any) -> ValidateOptions:
+            return ValidateOptions(trail_arn=trail.arn, start=start,
+                                   s3_bucket=trail.s3_bucket_name,
+                                   s3_prefix=trail.s3_key_prefix or None, local_folder=folder,
+                                   s3_endpoint_url=s.s3_endpoint_url or None,
+                                   digest_interval=s.digest_interval)
+
+        verifier = BackgroundVerifier(
+            self.writer, self.clock, self.trails, self.checkpoints, options=options,
+            keys=lambda trail: local_fetcher(self.signing_keys, trail.home_region),
+            account=s.organization_account, region=s.region, interval=s.verifier_interval)
+        stop = self._stop
+        self._spawn(lambda: verifier.run(stop), "verifier")
 
     def _start_delivery(self) -> None:
         from opentrail.trails import selects

@@ -9,6 +9,8 @@ def test_all_is_pinned() -> None:
     assert sorted(events.__all__) == [
         "ACTIVITY_EVENT_VERSION",
         "Category",
+        "INTERNAL_EVENT_NAMES",
+        "INTERNAL_SOURCE",
         "MAX_BATCH_BYTES",
         "MAX_RECORD_BYTES",
         "ORIGIN_FIELD",
@@ -16,6 +18,8 @@ def test_all_is_pinned() -> None:
         "SERVER_ORIGIN",
         "canonical_bytes",
         "check_unclaimed",
+        "internal_record",
+        "is_internal",
         "is_server_made",
         "parse_record",
         "split_batch",
@@ -33,6 +37,6 @@ def test_every_exported_name_exists_and_is_public() -> None:
 
 def test_contract_values() -> None:
     assert [(c.name, c.value) for c in events.Category] == [
-        ("MANAGEMENT", 0), ("DATA", 1), ("INSIGHT", 2)]
+        ("MANAGEMENT", 0), ("DATA", 1), ("INSIGHT", 2), ("INTERNAL", 3)]
     assert events.MAX_RECORD_BYTES == 262144
     assert events.MAX_BATCH_BYTES == 64 * 1024 * 1024

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from opentrail.api._audit import audit_record, outcome, prepare
+from opentrail.api._compliance import compliance_routes
 from opentrail.api._deliveries import delivery_routes
 from opentrail.api._edge import edge_middleware
 from opentrail.api._health import healthz, readyz
@@ -217,6 +218,8 @@ def build_app(service: Service) -> Starlette:
           for r in proof_routes(service)),
         *(Route(r.path, guarded(r.endpoint, REST_JSON), methods=r.methods)
           for r in delivery_routes(service)),
+        *(Route(r.path, guarded(r.endpoint, REST_JSON), methods=r.methods)
+          for r in compliance_routes(service)),
     ]
     from opentrail.console import console_routes  # lazy: the console imports api._lookup
 

@@ -78,9 +78,12 @@ def _category(params: dict[str, Any]) -> Category:
     value = params.get("EventCategory")
     if value is None:
         return Category.MANAGEMENT
+    if value == "internal":  # OpenTrail's own health records (docs/compliance.md)
+        return Category.INTERNAL
     if value != "insight":
         raise _error("InvalidEventCategoryException",
-                     f"EventCategory {value!r} is not valid; the only value is 'insight'.")
+                     f"EventCategory {value!r} is not valid; use 'insight' (or 'internal' "
+                     "for OpenTrail's own health records).")
     return Category.INSIGHT
 
 

@@ -14,7 +14,15 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from opentrail.console._console import Console, page
+from opentrail.console._compliance import (
+    ReportJobs,
+    compliance_download,
+    compliance_html,
+    compliance_job,
+    compliance_page,
+    compliance_run,
+)
+from opentrail.console._console import Console, Handler, Viewer, page
 from opentrail.console._events import download, event_page, events_page
 from opentrail.console._findings import acknowledge_submit, findings_page
 from opentrail.console._insight import insights_page
@@ -35,8 +43,16 @@ from opentrail.service import Service
 
 __all__ = ["console_routes"]
 
+def _with(jobs: ReportJobs, handler: object) -> Handler:
+    """A compliance handler as a console page handler (the jobs bound in)."""
+    async def bound(console: Console, request: Request, viewer: Viewer) -> Response:
+        return await handler(jobs, request, viewer)  # type: ignore[operator,no-any-return]
+    return bound
+
+
 def console_routes(service: Service) -> list[BaseRoute]:
     console = Console(service)
+    jobs = ReportJobs(console)
 
     async def home(request: Request) -> Response:
         return RedirectResponse("/events" if console.viewer(request) else "/signin", 303)
@@ -72,5 +88,14 @@ def console_routes(service: Service) -> list[BaseRoute]:
               methods=["GET"]),
         Route("/lake/queries/{query_id}/cancel", page(console, cancel_submit),
               methods=["POST"]),
+        Route("/compliance", page(console, _with(jobs, compliance_page)), methods=["GET"]),
+        Route("/compliance/run", page(console, _with(jobs, compliance_run)),
+              methods=["POST"]),
+        Route("/compliance/runs/{job_id}", page(console, _with(jobs, compliance_job)),
+              methods=["GET"]),
+        Route("/compliance/reports/{name}/download",
+              page(console, _with(jobs, compliance_download)), methods=["GET"]),
+        Route("/compliance/reports/{name}/report.html",
+              page(console, _with(jobs, compliance_html)), methods=["GET"]),
         Mount("/static", StaticFiles(directory=Path(HERE / "static")), name="static"),
     ]

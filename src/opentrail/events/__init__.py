@@ -10,6 +10,12 @@ from opentrail.events._activity import ACTIVITY_EVENT_VERSION, wrap_audit_event
 from opentrail.events._batch import MAX_BATCH_BYTES, split_batch
 from opentrail.events._canonical import canonical_bytes
 from opentrail.events._category import Category
+from opentrail.events._internal import (
+    INTERNAL_EVENT_NAMES,
+    INTERNAL_SOURCE,
+    internal_record,
+    is_internal,
+)
 from opentrail.events._origin import (
     ORIGIN_FIELD,
     SERVER_ORIGIN,
@@ -20,6 +26,8 @@ from opentrail.events._record import MAX_RECORD_BYTES, Record, parse_record
 
 __all__ = [
     "ACTIVITY_EVENT_VERSION",
+    "INTERNAL_EVENT_NAMES",
+    "INTERNAL_SOURCE",
     "MAX_BATCH_BYTES",
     "MAX_RECORD_BYTES",
     "ORIGIN_FIELD",
@@ -28,6 +36,8 @@ __all__ = [
     "Record",
     "canonical_bytes",
     "check_unclaimed",
+    "internal_record",
+    "is_internal",
     "is_server_made",
     "parse_record",
     "split_batch",

@@ -8,11 +8,16 @@ __all__ = ["Category", "category_of"]
 
 
 class Category(IntEnum):
-    """Stored as a small integer; LookupEvents serves MANAGEMENT and INSIGHT."""
+    """Stored as a small integer; LookupEvents serves MANAGEMENT and INSIGHT by default.
+
+    INTERNAL is the server's own health record (events/_internal.py): in the ledger and
+    its checkpoints, never in trails or Lake stores, and in LookupEvents only when asked
+    for with EventCategory "internal"."""
 
     MANAGEMENT = 0
     DATA = 1
     INSIGHT = 2
+    INTERNAL = 3
 
 
 # Any other eventCategory (absent before 1.07, Management, Lake-only ActivityAuditLog,

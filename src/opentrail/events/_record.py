@@ -21,6 +21,7 @@ from typing import Any
 from opentrail.errors import InvalidRecord
 from opentrail.events._canonical import canonical_bytes
 from opentrail.events._category import Category, category_of
+from opentrail.events._internal import is_internal
 from opentrail.events._schema import check_types, json_kind
 from opentrail.events._timestamp import epoch_seconds
 from opentrail.events._version import check_version
@@ -62,8 +63,10 @@ def parse_record(obj: object, *, default_account: str, default_region: str) -> R
         raise InvalidRecord(
             "record", f"The record is {len(body)} bytes as canonical JSON, over the limit "
             f"of {MAX_RECORD_BYTES} bytes (256 KB).", code="FieldTooLong")
-    return Record(event_id, event_time, _account(obj, default_account), region,
-                  category_of(obj.get("eventCategory")), body)
+    category = (Category.INTERNAL if is_internal(obj)
+                else category_of(obj.get("eventCategory")))
+    return Record(event_id, event_time, _account(obj, default_account), region, category,
+                  body)
 
 
 def required_text(holder: dict[str, Any], name: str, prefix: str = "") -> str:

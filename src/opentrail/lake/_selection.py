@@ -146,7 +146,7 @@ def receives(store: EventDataStore, account: str, region: str, obj: dict[str, An
       among them;
     * selectors: the advanced selectors, with the trails' matcher.
     """
-    if not store.receiving:
+    if not store.receiving or category == Category.INTERNAL:  # health records: ledger only
         return False
     kind = _record_category(obj, category)
     if kind != store.category:

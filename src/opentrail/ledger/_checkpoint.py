@@ -111,14 +111,16 @@ def open_checkpoint(note: str, verifier: NoteVerifier) -> Checkpoint:
     return Checkpoint(origin, size, root, time, note)
 
 
-def load_signer(data_dir: Path) -> NoteSigner:
-    """DATA_DIR/checkpoint.key, created (0600, exclusively) with a fresh origin if absent."""
-    path = data_dir / CHECKPOINT_KEY_FILE
+def load_signer(data_dir: Path, file: str = CHECKPOINT_KEY_FILE,
+                kind: str = "ledger") -> NoteSigner:
+    """DATA_DIR/checkpoint.key (or `file`), created (0600, exclusively) with a fresh
+    name `opentrail.local/KIND/<random>` if absent."""
+    path = data_dir / file
     try:
         return NoteSigner.parse(path.read_text())
     except FileNotFoundError:
         pass
-    signer = NoteSigner.generate(f"opentrail.local/ledger/{secrets.token_hex(6)}")
+    signer = NoteSigner.generate(f"opentrail.local/{kind}/{secrets.token_hex(6)}")
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # another process won the race: use its key
@@ -147,6 +149,11 @@ class _Store:
         row = self._conn.execute(
             f"SELECT size, root, time, note FROM checkpoints {where}", args).fetchone()
         return None if row is None else Checkpoint(origin, row[0], bytes(row[1]), row[2], row[3])
+
+    def all(self, where: str, args: tuple[Any, ...], origin: str) -> list[Checkpoint]:
+        rows = self._conn.execute(f"SELECT size, root, time, note FROM checkpoints {where}",
+                                  args).fetchall()
+        return [Checkpoint(origin, r[0], bytes(r[1]), r[2], r[3]) for r in rows]
 
     def close(self) -> None:
         self._conn.close()
@@ -180,6 +187,23 @@ class Checkpointer:
     def checkpoint_at(self, size: int) -> Checkpoint | None:
         with self._lock:
             return self._store.one("WHERE size = ?", (size,), self.signer.name)
+
+    def between(self, start: int, end: int) -> list[Checkpoint]:
+        """Published checkpoints signed at epoch seconds [start, end), oldest first, and
+        the last one signed before `start` (the tree the period began with) first."""
+        with self._lock:
+            rows = self._store.all("WHERE time < ? ORDER BY size DESC LIMIT 1", (start,),
+                                   self.signer.name)
+            rows += self._store.all("WHERE time >= ? AND time < ? ORDER BY size", (start, end),
+                                    self.signer.name)
+        return rows
+
+    def first_since(self, when: int) -> Checkpoint | None:
+        """The first checkpoint signed at or after epoch second `when`."""
+        with self._lock:
+            found = self._store.all("WHERE time >= ? ORDER BY size LIMIT 1", (when,),
+                                    self.signer.name)
+        return found[0] if found else None
 
     def _latest(self) -> Checkpoint | None:
         return self._store.one("ORDER BY size DESC LIMIT 1", (), self.signer.name)

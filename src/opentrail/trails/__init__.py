@@ -17,18 +17,24 @@ from opentrail.trails._selectors import (
 from opentrail.trails._signing import SigningKeys
 from opentrail.trails._store import MAX_TRAILS_PER_REGION, TrailStore, trail_arn
 from opentrail.trails._validate import ValidateOptions, Validator, parse_cli_time
+from opentrail.trails._validate_chain import ChainEntry
 from opentrail.trails._validate_keys import local_fetcher
+from opentrail.trails._validate_logfile import LogCheck
+from opentrail.trails._validate_report import Report as ValidateReport
 
 __all__ = [
     "MAX_TRAILS_PER_REGION",
+    "ChainEntry",
     "DeliveredObject",
     "Delivery",
+    "LogCheck",
     "SigningKeys",
     "Trail",
     "TrailRef",
     "TrailStatus",
     "TrailStore",
     "ValidateOptions",
+    "ValidateReport",
     "Validator",
     "check_advanced_selectors",
     "check_event_selectors",

@@ -445,6 +445,8 @@ class Delivery:
             return None
         if category == Category.INSIGHT:
             return "CloudTrail-Insight" if _insight_selected(trail, body) else None
+        if category == Category.INTERNAL:  # the server's health records stay in the ledger
+            return None
         if (trail.event_selectors is None and trail.advanced_event_selectors is None
                 and trail.include_global_service_events):
             # The default selector (all management events) needs no parsing: keeps up

@@ -221,7 +221,7 @@ def check_insight_selectors(selectors: object) -> list[dict[str, Any]]:
 
 def selects(trail: Trail, obj: dict[str, Any], category: Category) -> bool:
     """Whether `trail` delivers the parsed record `obj` of `category`."""
-    if category == Category.INSIGHT:
+    if category in (Category.INSIGHT, Category.INTERNAL):
         return False
     if not trail.include_global_service_events and obj.get("eventSource") in GLOBAL_SOURCES:
         return False

@@ -69,6 +69,13 @@ class SigningKeys:
         self._cache: dict[str, list[SigningKey]] = {}
         self._parsed: dict[tuple[str, float], rsa.RSAPrivateKey] = {}
 
+    @property
+    def root(self) -> Path | None:
+        """The key files' folder when the keys are files (the SQLite backend), else None:
+        the health log watches it for rotations (compliance/_health.py)."""
+        root = getattr(self._rows, "root", None)
+        return root if isinstance(root, Path) else None
+
     def _check(self, region: str) -> str:
         if not REGION.match(region):
             raise ValueError(f"{region!r} is not a region name.")

@@ -314,13 +314,17 @@ class Validator:
                           interval=self.interval(), folder=layout.folder + "/",
                           backfill=backfill)
 
+    def make_report(self, out: TextIO, err: TextIO) -> Report:
+        """The report the run writes to (compliance/ records its entries too)."""
+        return Report(self.options.trail_arn, self.options.start, self.end,
+                      verbose=self.options.verbose, out=out, err=err)
+
     def run(self, out: TextIO, err: TextIO) -> int:
         info = self.trail_info()
         layout = DigestLayout(self.account, self.options.region or self.home_region,
                               self.home_region, self.trail_name, info.prefix,
                               info.organization_id)
-        report = Report(self.options.trail_arn, self.options.start, self.end,
-                        verbose=self.options.verbose, out=out, err=err)
+        report = self.make_report(out, err)
         report.startup()
         listed = self.list_digests(info, layout)
         with ThreadPoolExecutor(self.options.workers) as pool:

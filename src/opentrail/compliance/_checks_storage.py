@@ -1,0 +1,127 @@
+"""Storage checks: OT-13 (access to the destination), OT-14 (Object Lock), OT-15
+(encryption), OT-16 (retention settings), OT-17 (retention achieved).
+
+They read what the server's storage reports in the system description (GET
+/opentrail/v1/compliance/system). Where it reports nothing (Object Lock facts come with
+the WORM storage work), the check says "not evidenced" instead of guessing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentrail.compliance._evidence import Evidence
+from opentrail.compliance._result import CheckResult, iso
+
+__all__ = ["ot13", "ot14", "ot15", "ot16", "ot17"]
+
+
+def _system_cmd(evidence: Evidence) -> str:
+    return (f"opentrail compliance report --endpoint-url {evidence.source.endpoint} ... "
+            "(GET /opentrail/v1/compliance/system)")
+
+
+def ot13(evidence: Evidence) -> CheckResult:
+    storage = evidence.system.get("trailStorage")
+    buckets = sorted({str(t["S3BucketName"]) for t in evidence.trails})
+    row = {"trailStorage": storage, "buckets": buckets}
+    if storage == "folder":
+        return CheckResult("OT-13", "MANUAL", "Trails deliver to a local folder: no bucket "
+                           "policy exists; check that DATA_DIR/buckets is owned by the "
+                           "service user and not readable by others.", {}, [row],
+                           f"ls -ld DATA_DIR/buckets/{' DATA_DIR/buckets/'.join(buckets)}")
+    return CheckResult("OT-13", "N/A", "Not evidenced: the storage does not report the "
+                       "bucket's public access block or policy yet; check them with "
+                       "`aws s3api get-public-access-block` and `get-bucket-policy`.", {},
+                       [row], "aws s3api get-public-access-block --bucket BUCKET")
+
+
+def _lock_result(lock: dict[str, Any], days: int) -> tuple[str, str]:
+    mode, period = lock.get("mode"), int(lock.get("days") or 0)
+    if not lock.get("enabled"):
+        return "FAIL", "Object Lock is off on the trail bucket."
+    if period < days:
+        return "FAIL", f"The lock period ({period} days) is shorter than the policy ({days})."
+    if mode != "COMPLIANCE":
+        return "WARN", f"Object Lock mode is {mode}: it can be bypassed (COMPLIANCE cannot)."
+    return "PASS", f"Object Lock COMPLIANCE for {period} days (>= {days})."
+
+
+def ot14(evidence: Evidence) -> CheckResult:
+    storage, lock = evidence.system.get("trailStorage"), evidence.system.get("objectLock")
+    days = evidence.profile.retention_days
+    params = {"requiredDays": days}
+    cmd = "aws s3api get-object-lock-configuration --bucket BUCKET"
+    if storage == "folder":
+        return CheckResult("OT-14", "FAIL", "Trails deliver to a local folder, which is not "
+                           "WORM: root can change or delete files. Deliver to an S3 bucket "
+                           "with Object Lock in COMPLIANCE mode.", {}, [{"trailStorage":
+                                                                           storage}],
+                           cmd, params)
+    if not isinstance(lock, dict):
+        return CheckResult("OT-14", "N/A", "Not evidenced: the server's storage does not "
+                           "report Object Lock settings or per-object retention yet.", {},
+                           [{"trailStorage": storage}], cmd, params)
+    result, reason = _lock_result(lock, days)
+    return CheckResult("OT-14", result, reason, {k: v for k, v in lock.items()
+                                                 if isinstance(v, int | bool)},
+                       [{"trailStorage": storage, **lock}], cmd, params)
+
+
+def ot15(evidence: Evidence) -> CheckResult:
+    rows = [{"trailARN": t["TrailARN"], "kmsKeyId": t.get("KmsKeyId")} for t in evidence.trails]
+    without = [r["trailARN"] for r in rows if not r["kmsKeyId"]]
+    cmd = f"aws cloudtrail describe-trails --endpoint-url {evidence.source.endpoint}"
+    if evidence.system.get("trailStorage") == "folder":
+        return CheckResult("OT-15", "MANUAL", "Trails deliver to a local folder: disk "
+                           "encryption of DATA_DIR is the operator's to show.",
+                           {"trails": len(rows)}, rows, cmd)
+    if without:
+        return CheckResult("OT-15", "WARN", f"{len(without)} trail(s) without SSE-KMS "
+                           "(the bucket's default encryption applies).",
+                           {"trails": len(rows), "withoutKms": len(without)}, rows, cmd)
+    return CheckResult("OT-15", "PASS", "Every trail names a KMS key.",
+                       {"trails": len(rows)}, rows, cmd)
+
+
+def ot16(evidence: Evidence) -> CheckResult:
+    profile = evidence.profile
+    days = int(evidence.system.get("historyRetentionDays") or 0)
+    kept = "forever" if days == 0 else f"{days} days"
+    row = {"historyRetentionDays": days, "requiredRetentionDays": profile.retention_days,
+           "requiredQueryWindowDays": profile.query_window_days,
+           "trailFiles": "kept until deleted (no lifecycle rule is set by OpenTrail)"}
+    problems = []
+    if days and days < profile.retention_days:
+        problems.append(f"the ledger keeps event bodies {kept}, less than the "
+                        f"{profile.retention_days} days {profile.name} requires")
+    if days and days < profile.query_window_days:
+        problems.append(f"LookupEvents can query {kept}, less than "
+                        f"{profile.query_window_days} days (3 months immediately available)")
+    changes = [r.get("serviceEventDetails") or {} for r in evidence.internal_named(
+        "SettingChanged") if (r.get("serviceEventDetails") or {}).get("setting")
+        == "history_retention_days"]
+    for c in changes:
+        old, new = int(c.get("old") or 0), int(c.get("new") or 0)
+        if new and (old == 0 or new < old):
+            problems.append(f"retention was shortened from {old or 'forever'} to {new} days "
+                            "during the period")
+    row["changes"] = changes
+    cmd = "opentrail serve --history-retention-days N (see docs/configuration.md)"
+    counts = {"historyRetentionDays": days, "retentionChanges": len(changes)}
+    if problems:
+        return CheckResult("OT-16", "FAIL", "; ".join(problems).capitalize() + ".", counts,
+                           [row], cmd, {"requiredDays": profile.retention_days})
+    return CheckResult("OT-16", "PASS", f"Event bodies are kept {kept} (>= "
+                       f"{profile.retention_days} days) and queryable all that time.",
+                       counts, [row], cmd, {"requiredDays": profile.retention_days})
+
+
+def ot17(evidence: Evidence) -> CheckResult:
+    p = evidence.period
+    return CheckResult("OT-17", "MANUAL", "Retention achieved is not sampled automatically "
+                       "yet: validate the files of months 4-12 with the command below and "
+                       "keep its output.", {}, [],
+                       f"opentrail validate-logs --trail-arn ARN --start-time "
+                       f"{iso(p.end.replace(year=p.end.year - 1))} --end-time "
+                       f"{iso(p.start)} --endpoint-url {evidence.source.endpoint}")
