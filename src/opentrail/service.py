@@ -36,6 +36,7 @@ from opentrail.history import (
 from opentrail.insights import CounterStore, InsightsEngine
 from opentrail.lake import EventDataStore, ImportRunner, LakeWriter, QueryRunner, StoreCatalog
 from opentrail.ledger import AuditJournal, Checkpointer, LedgerWriter
+from opentrail.rules import RuleStore
 from opentrail.storage import Storage, open_storage
 from opentrail.trails import Delivery, SigningKeys, TrailStore
 
@@ -77,6 +78,9 @@ class Service:
     lake_writer: LakeWriter | None = None  # ledger reader writing stores' Parquet files
     queries: QueryRunner | None = None  # Lake queries (lake-queries.db), docs/lake.md
     lake_imports: ImportRunner | None = None  # StartImport's thread (lake-imports.db)
+    rules: RuleStore | None = None  # event rules, targets, outbox (rules.db), docs/rules.md
+    rule_engine: Any = None  # rules.RuleEngine: a ledger reader filling the outbox
+    rule_sender: Any = None  # rules.Sender: delivers the outbox to targets
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None,
@@ -99,6 +103,7 @@ class Service:
                                            settings.checkpoint_interval)
         service.audit_journal = AuditJournal(settings.data_dir)
         service.lake = StoreCatalog(settings.data_dir, clock)
+        service.rules = RuleStore(settings.data_dir, keys)
         service._start()
         return service
 
@@ -122,6 +127,7 @@ class Service:
         self._start_insights()
         self._start_lake_writer()
         self._start_lake_imports()
+        self._start_rules()
 
     def _start_delivery(self) -> None:
         from opentrail.trails import selects
@@ -195,6 +201,24 @@ class Service:
             channel_stores = {str(d.get("Location")) for d in channel.destinations
                               if d.get("Type") == "EVENT_DATA_STORE"} if channel else set()
         return receives(store, account, region, obj, category, channel_stores=channel_stores)
+
+    def _start_rules(self) -> None:
+        """The rule engine follows the ledger into the outbox; the sender empties it."""
+        from opentrail.rules import RuleEngine, Sender, Transport
+
+        assert self.rules is not None
+        engine = self.rule_engine = RuleEngine(self.settings.data_dir, self.clock, self.rules)
+        sender = self.rule_sender = Sender(self.rules, self.clock, Transport(
+            self.rules, sns_endpoint_url=self.settings.sns_endpoint_url,
+            smtp_url=self.settings.smtp_url))
+        stop = self._stop
+        self._spawn(lambda: engine.run(stop), "rule-engine")
+        self._spawn(lambda: sender.run(stop), "rule-sender")
+
+    def _close_rules(self) -> None:
+        for part in (self.rule_engine, self.rule_sender, self.rules):
+            if part is not None:
+                part.close()
 
     def _start_insights(self) -> None:
         self.insights = InsightsEngine(self.settings.data_dir, self.clock, self.writer,
@@ -308,6 +332,7 @@ class Service:
             self.lake_writer.close()
         if self.lake is not None:
             self.lake.close()
+        self._close_rules()
         if self.insights is not None:
             self.insights.close()
             assert self.insights_store is not None

@@ -17,7 +17,7 @@ from opentrail.api._stores import SHARED_OPERATIONS, STORE_OPERATIONS
 from opentrail.api._trails import TRAIL_OPERATIONS
 from opentrail.auth import AuthContext, Role
 
-__all__ = ["Operation", "model_operations", "operations"]
+__all__ = ["Operation", "events_operations", "model_operations", "operations"]
 
 Handler = Callable[[dict[str, Any], AuthContext], Any]
 
@@ -30,6 +30,7 @@ class Operation:
     handler: Handler
     read_only: bool
     reader_may: bool = False  # not a read, yet no change to configuration (StartQuery)
+    event_source: str = "cloudtrail.amazonaws.com"  # of the call's own audit record
 
     @property
     def role(self) -> Role:
@@ -64,10 +65,22 @@ def operations(service: Any) -> dict[str, Operation]:
     return table
 
 
+def events_operations(service: Any) -> dict[str, Operation]:
+    """EventBridge's operations (X-Amz-Target `AWSEvents.*`), audited as events.amazonaws.com.
+    TestEventPattern changes nothing, so a reader key may call it."""
+    from opentrail.api._destinations import DESTINATION_OPERATIONS
+    from opentrail.api._events import RULE_OPERATIONS
+
+    return {name: Operation(name, functools.partial(fn, service),
+                            name.startswith(READ_PREFIXES), name == "TestEventPattern",
+                            "events.amazonaws.com")
+            for name, fn in {**RULE_OPERATIONS, **DESTINATION_OPERATIONS}.items()}
+
+
 @functools.cache
-def model_operations() -> frozenset[str]:
-    """Every operation botocore's cloudtrail model names (for UnsupportedOperation)."""
+def model_operations(service_name: str = "cloudtrail") -> frozenset[str]:
+    """Every operation botocore's model of the service names (for UnsupportedOperation)."""
     import botocore.session
 
-    model = botocore.session.get_session().get_service_model("cloudtrail")
+    model = botocore.session.get_session().get_service_model(service_name)
     return frozenset(model.operation_names)

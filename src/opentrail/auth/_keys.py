@@ -193,6 +193,16 @@ class KeyStore:
             self._cache[access_key_id] = entry
             return entry
 
+    def seal(self, label: str, secret: str) -> bytes:
+        """Seal another secret (a connection's credentials) with the master key, bound to
+        `label` as the access-key secrets are bound to their key id."""
+        with self._lock:
+            return self._secret_box(may_create=True).seal(label, secret)
+
+    def unseal(self, label: str, blob: bytes) -> str:
+        with self._lock:
+            return self._secret_box(may_create=False).open(label, blob)
+
     def _read_data_version(self) -> int:
         row = self._db.execute("PRAGMA data_version").fetchone()
         return int(row[0])
