@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from tests.conftest import ACCOUNT, Server
+
+from conftest import ACCOUNT, Server
 
 PATTERN = json.dumps({"source": ["aws.cloudtrail"],
                       "detail": {"eventName": ["StopLogging", "DeleteTrail"]}})

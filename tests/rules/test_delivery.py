@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import signal
 from typing import Any
 
-from tests.conftest import ACCOUNT, Server, make_event, post_records, wait_until
-from tests.rules.conftest import Webhook
+import httpx
+from rules_webhook import Webhook, webhook_fixture  # noqa: F401 - the fixture
+
+from conftest import ACCOUNT, Server, make_event, post_records, wait_until
 
 PATTERN = json.dumps({"source": ["aws.cloudtrail"], "detail-type": [
     "AWS API Call via CloudTrail"], "detail": {"eventName": ["StopLogging"]}})
@@ -121,6 +124,23 @@ def test_retries_dead_letters_and_rule_states(live_server: Server, webhook: Webh
     assert dead["refuses"]["attempts"] == 1 and "HTTP 400" in dead["refuses"]["error"]
     assert "redirected to another host" in dead["moved"]["error"]
     assert len(webhook.at("/refuses")) == 1
+    page = _console_page(live_server, "/deliveries")
+    assert "Rule deliveries" in page and "refuses" in page and "HTTP 400" in page
+    other = _console_page(live_server, "/deliveries", account="210987654321")
+    assert "No dead letters" in other and "refuses" not in other
+
+
+def _console_page(server: Server, path: str, account: str = ACCOUNT) -> str:
+    key = server.key("reader", account)
+    with httpx.Client(base_url=server.endpoint, timeout=30) as http:
+        form = http.get("/signin").text
+        token = re.search(r'name="signin_token" value="([^"]+)"', form)
+        assert token
+        http.post("/signin", data={"signin_token": token[1], "next": path,
+                                   "access_key_id": key.access_key_id, "secret": key.secret})
+        page = http.get(path)
+        assert page.status_code == 200
+        return page.text
 
 
 def test_pending_deliveries_survive_a_crash(live_server: Server, webhook: Webhook) -> None:

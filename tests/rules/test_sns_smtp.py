@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.conftest import ACCOUNT, free_port, make_event, post_records, wait_until
+from conftest import ACCOUNT, free_port, make_event, post_records, wait_until
 
 PATTERN = json.dumps({"detail": {"eventName": ["DeleteTrail"]}})
 
@@ -59,7 +59,7 @@ def smtp() -> Iterator[tuple[int, list[Any]]]:
     inbox: list[Any] = []
 
     class Handler:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             inbox.append(envelope)
             return "250 OK"
 

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from opentrail.console._console import Console, page
+from opentrail.console._deliveries import deliveries_page
 from opentrail.console._events import download, event_page, events_page
 from opentrail.console._insight import insights_page
 from opentrail.console._lake import (
@@ -62,6 +63,7 @@ def console_routes(service: Service) -> list[BaseRoute]:
         Route("/trails", page(console, trails_page), methods=["GET"]),
         Route("/trails/validate", page(console, validate_now), methods=["POST"]),
         Route("/insights", page(console, insights_page), methods=["GET"]),
+        Route("/deliveries", page(console, deliveries_page), methods=["GET"]),
         Route("/lake", page(console, lake_page), methods=["GET"]),
         Route("/lake/query", page(console, query_submit), methods=["POST"]),
         Route("/lake/queries/{query_id}", page(console, query_page), methods=["GET"]),

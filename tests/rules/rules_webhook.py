@@ -1,4 +1,5 @@
-"""A real webhook receiver on loopback: records every request, answers as scripted."""
+"""A real webhook receiver on loopback (the `webhook` fixture): records every request,
+answers as scripted."""
 
 from __future__ import annotations
 
@@ -66,8 +67,8 @@ def _handler(hook: Webhook) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def webhook() -> Iterator[Webhook]:
+@pytest.fixture(name="webhook")
+def webhook_fixture() -> Iterator[Webhook]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(Webhook(0)))
     hook = Webhook(server.server_address[1])
     server.RequestHandlerClass = _handler(hook)
