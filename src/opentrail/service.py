@@ -81,6 +81,7 @@ class Service:
     rules: RuleStore | None = None  # event rules, targets, outbox (rules.db), docs/rules.md
     rule_engine: Any = None  # rules.RuleEngine: a ledger reader filling the outbox
     rule_sender: Any = None  # rules.Sender: delivers the outbox to targets
+    sns: Any = None  # rules.SnsNotifier, with --sns-endpoint-url: trails' SnsTopicName
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None,
@@ -136,9 +137,19 @@ class Service:
             self.settings.data_dir, self.clock, self.trails, self.trail_storage,
             self.signing_keys, selects, delivery_interval=self.settings.delivery_interval,
             digest_interval=self.settings.digest_interval,
-            checkpoint=self._checkpoint_note)
+            checkpoint=self._checkpoint_note, notify=self._trail_notification())
         delivery, stop = self.delivery, self._stop
         self._spawn(lambda: delivery.run(stop), "trail-delivery")
+
+    def _trail_notification(self) -> Callable[[Any, str, str], None] | None:
+        """SnsTopicName: a notification per delivered log file, once SNS is configured."""
+        if not self.settings.sns_endpoint_url:
+            return None
+        from opentrail.rules import SnsNotifier, topic_arn
+
+        notifier = self.sns = SnsNotifier(self.settings.sns_endpoint_url)
+        return lambda trail, bucket, key: notifier.log_file(
+            topic_arn(trail.sns_topic_name, trail.account, trail.home_region), bucket, key)
 
     def _checkpoint_note(self) -> str:
         """A checkpoint of the ledger's Merkle tree, published with every digest."""

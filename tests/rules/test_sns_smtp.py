@@ -86,3 +86,40 @@ def test_email_target(smtp: tuple[int, list[Any]], make_server: Any) -> None:
     text = mail.content.decode()
     assert "Subject: [OpenTrail] AWS API Call via CloudTrail: DeleteTrail" in text
     assert '"eventName": "DeleteTrail"' in text
+
+
+def test_trail_sns_notifications(aws_env: None, moto_url: str, make_server: Any) -> None:
+    """SnsTopicName: CreateTrail refuses a missing topic; each delivered log file is
+    announced with CloudTrail's message."""
+    from botocore.exceptions import ClientError
+
+    sns = boto3.client("sns", endpoint_url=moto_url, region_name="us-east-1")
+    sqs = boto3.client("sqs", endpoint_url=moto_url, region_name="us-east-1")
+    topic = sns.create_topic(Name="trail-files")["TopicArn"]
+    queue = sqs.create_queue(QueueName="trail-inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn,
+                  Attributes={"RawMessageDelivery": "true"})
+    server = make_server("--sns-endpoint-url", moto_url, "--delivery-interval", "1")
+    ct = server.client()
+    with pytest.raises(ClientError) as info:
+        ct.create_trail(Name="main", S3BucketName="audit", SnsTopicName="no-such-topic")
+    assert info.value.response["Error"]["Code"] == "InsufficientSnsTopicPolicyException"
+    ct.create_trail(Name="main", S3BucketName="audit", SnsTopicName="trail-files")
+    with pytest.raises(ClientError) as info:
+        ct.update_trail(Name="main", SnsTopicName="gone")
+    assert info.value.response["Error"]["Code"] == "InsufficientSnsTopicPolicyException"
+    ct.start_logging(Name="main")
+    post_records(server, [make_event("RunInstances", readOnly=False)])
+    messages: list[dict[str, Any]] = []
+
+    def received() -> bool:
+        messages.extend(sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get(
+            "Messages", []))
+        return bool(messages)
+
+    wait_until(received, timeout=30)
+    note = json.loads(messages[0]["Body"])
+    assert note["s3Bucket"] == "audit"
+    assert note["s3ObjectKey"][0].startswith(f"AWSLogs/{ACCOUNT}/CloudTrail/")

@@ -20,6 +20,7 @@ from opentrail.rules._envelope import (
 )
 from opentrail.rules._match import matches
 from opentrail.rules._model import ApiDestination, Connection, Delivery, Rule, rule_arn
+from opentrail.rules._notify import SnsNotifier, topic_arn
 from opentrail.rules._pattern import Pattern, compile_pattern
 from opentrail.rules._send import SendError, Transport
 from opentrail.rules._sender import Sender
@@ -30,7 +31,7 @@ from opentrail.rules._transform import payload, select
 __all__ = ["AUTH_TYPES", "RULES_FILE", "SIGMA_DETAIL_TYPE", "SIGMA_EVENT_NAME",
            "SIGMA_EVENT_SOURCE", "SIGMA_SOURCE", "ApiDestination", "Connection", "Delivery",
            "Pattern", "Rule", "RuleEngine", "RuleStore", "Sealer", "SendError", "Sender",
-           "Transport", "check_auth", "check_endpoint",
-           "check_target", "compile_pattern", "detail_type", "envelope", "kind_of",
-           "ledger_rows", "matches", "merge", "payload", "public", "retry_policy", "rule_arn",
-           "select", "source_of"]
+           "SnsNotifier", "Transport", "check_auth", "check_endpoint", "check_target",
+           "compile_pattern", "detail_type", "envelope", "kind_of", "ledger_rows", "matches",
+           "merge", "payload", "public", "retry_policy", "rule_arn", "select", "source_of",
+           "topic_arn"]

@@ -212,7 +212,8 @@ class Delivery:
     def __init__(self, data_dir: Path, clock: Clock, trails: TrailSource, storage: Storage,
                  keys: SigningKeys, selector: Selector, *, delivery_interval: float = 300,
                  digest_interval: float = 3600,
-                 checkpoint: Callable[[], str] | None = None) -> None:
+                 checkpoint: Callable[[], str] | None = None,
+                 notify: Callable[[Trail, str, str], None] | None = None) -> None:
         if delivery_interval < 1:
             raise ValueError("delivery_interval must be at least 1 second.")
         if digest_interval < 1:
@@ -226,6 +227,7 @@ class Delivery:
         self.delivery_interval = delivery_interval
         self.digest_interval = digest_interval
         self.checkpoint = checkpoint  # signed note of the ledger's tree, published per digest
+        self.notify = notify  # (trail, bucket, key) of each log file put: SnsTopicName
         self._state = _State(data_dir)
         self._ledger: sqlite3.Connection | None = None
         self._retry: dict[str, tuple[int, float]] = {}  # arn -> (failures, retry at)
@@ -419,6 +421,8 @@ class Delivery:
                 return False
             self._state.done(outbox_id, now)
             kinds.add(kind)
+            if kind == "log" and self.notify is not None and trail.sns_topic_name:
+                self.notify(trail, bucket, key)
         self._retry.pop(trail.arn, None)
         if "log" in kinds:
             self._status(trail, latest_delivery_time=now, latest_delivery_attempt_time=now,
