@@ -225,3 +225,23 @@ def test_moto_misses_crushing_that_we_do() -> None:
     assert EventPattern.load(unknown).matches_event(EC2_EVENT)  # moto: matches everything
     with pytest.raises(InvalidEventPattern):
         compile_pattern(unknown)
+
+
+def test_engine_index_only_prunes() -> None:
+    """The engine skips a record only when no rule could match its eventName."""
+    from opentrail.rules._engine import Armed, Armory
+    from opentrail.rules._model import Rule
+
+    def arm(pattern: dict[str, Any]) -> Armed:
+        return Armed(Rule("1", "r", "n", json.dumps(pattern), "ENABLED"),
+                     compile_pattern(json.dumps(pattern)), [])
+
+    armory = Armory()
+    named = arm({"detail": {"eventName": ["StopLogging", "DeleteTrail"]}})
+    armory.add(named)
+    assert armory.candidates(b'{"eventName":"RunInstances"}') == []
+    assert armory.candidates(b'{"eventName":"DeleteTrail"}') == [named]
+    assert armory.candidates(b'{"eventName":"Odd\\"Name"}') == [named]  # escapes: no pruning
+    loose = arm({"detail": {"errorCode": [{"prefix": "AccessDenied"}]}})
+    armory.add(loose)
+    assert armory.candidates(b'{"eventName":"RunInstances"}') == [loose]

@@ -17,6 +17,7 @@ Invariants:
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from opentrail.clock import Clock
 from opentrail.rules._envelope import envelope
 from opentrail.rules._match import matches
 from opentrail.rules._model import Delivery, Rule
-from opentrail.rules._pattern import Pattern, compile_pattern
+from opentrail.rules._pattern import Leaf, Node, Pattern, compile_pattern
 from opentrail.rules._store import RuleStore
 
 __all__ = ["BATCH", "RuleEngine", "ledger_rows"]
@@ -63,6 +64,55 @@ class Armed(NamedTuple):
     targets: list[dict[str, Any]]
 
 
+EVENT_NAME = re.compile(rb'"eventName":"([^"\\]*)(\\?)')
+
+
+class Armory:
+    """An account-region's armed rules, indexed by the eventNames a rule requires, so a
+    record whose eventName no rule names is never parsed. The index only prunes: the full
+    match still decides (a record's bytes are canonical JSON, so its eventName appears as
+    `"eventName":"..."`; one with an escape in it is always parsed)."""
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, list[Armed]] = {}
+        self.always: list[Armed] = []
+
+    def add(self, arm: Armed) -> None:
+        names = _required_names(arm.pattern)
+        if names is None:
+            self.always.append(arm)
+        for name in names or ():
+            self.by_name.setdefault(name, []).append(arm)
+
+    def candidates(self, body: bytes) -> list[Armed]:
+        if not self.by_name:
+            return self.always
+        found: list[Armed] = list(self.always)
+        seen: set[int] = set()
+        for match in EVENT_NAME.finditer(body):
+            if match.group(2):  # an escaped quote or backslash: no cheap answer
+                every = {id(a): a for arms in self.by_name.values() for a in arms}
+                return self.always + list(every.values())
+            for arm in self.by_name.get(match.group(1).decode("utf-8", "replace"), ()):
+                if id(arm) not in seen:
+                    seen.add(id(arm))
+                    found.append(arm)
+        return found
+
+
+def _required_names(pattern: Pattern) -> set[str] | None:
+    """The eventNames a pattern requires (`detail.eventName` a leaf of exact strings
+    only), or None when it requires none."""
+    detail = dict(pattern.root.fields).get("detail")
+    if not isinstance(detail, Node):
+        return None
+    leaf = dict(detail.fields).get("eventName")
+    if not isinstance(leaf, Leaf) or leaf.tests or leaf.absent or leaf.numbers \
+            or leaf.literals or not leaf.strings:
+        return None
+    return set(leaf.strings)
+
+
 class RuleEngine:
     def __init__(self, data_dir: Path, clock: Clock, store: RuleStore,
                  reader: Callable[[], sqlite3.Connection] | None = None) -> None:
@@ -70,7 +120,7 @@ class RuleEngine:
 
         self._clock, self._store = clock, store
         self._ledger = (reader or (lambda: open_reader(data_dir)))()
-        self._armed: dict[tuple[str, str], list[Armed]] = {}
+        self._armed: dict[tuple[str, str], Armory] = {}
         self._version = -1
         self.cursor: int | None = store.cursor_or_none()
         self.matched = 0  # deliveries enqueued since start
@@ -112,28 +162,31 @@ class RuleEngine:
         self.matched += len(deliveries)
         return len(rows)
 
-    def _arm(self) -> dict[tuple[str, str], list[Armed]]:
+    def _arm(self) -> dict[tuple[str, str], Armory]:
         """Enabled rules with targets, by (account, region); rebuilt after any change."""
         version = self._store.version
         if version != self._version:
             targets = self._store.all_targets()
-            armed: dict[tuple[str, str], list[Armed]] = {}
+            armed: dict[tuple[str, str], Armory] = {}
             for rule in self._store.all_rules():
                 wanted = targets.get((rule.account, rule.region, rule.name))
                 if rule.state == "DISABLED" or not wanted or not rule.pattern:
                     continue
-                armed.setdefault((rule.account, rule.region), []).append(
+                armed.setdefault((rule.account, rule.region), Armory()).add(
                     Armed(rule, compile_pattern(rule.pattern), wanted))
             self._armed, self._version = armed, version
         return self._armed
 
-    def _match(self, rows: list[Row], armed: dict[tuple[str, str], list[Armed]]
+    def _match(self, rows: list[Row], armed: dict[tuple[str, str], Armory]
                ) -> list[Delivery]:
         now = self._clock.now()
         out: list[Delivery] = []
         for row in rows:
-            candidates = armed.get((row.account, row.region))
-            if not candidates or row.body is None:
+            armory = armed.get((row.account, row.region))
+            if armory is None or row.body is None:
+                continue
+            candidates = armory.candidates(row.body)
+            if not candidates:
                 continue
             record = orjson.loads(row.body)
             event = envelope(record, account=row.account, region=row.region)
