@@ -6,7 +6,9 @@ target) in the outbox.
 
 Invariants:
 * The cursor and the deliveries of the rows it passed commit together (`RuleStore.enqueue`),
-  so after a crash every match is enqueued exactly once.
+  so after a crash every match is enqueued exactly once. Rows that matched nothing move
+  the cursor at most CURSOR_EVERY seconds late (after a crash they are matched again,
+  which enqueues nothing unless a rule was added in that second).
 * The engine starts at the ledger's head the first time it runs (rules see events
   acknowledged from then on, as EventBridge does), and never reads a body while no rule
   has a target.
@@ -20,6 +22,7 @@ import logging
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -37,7 +40,8 @@ __all__ = ["BATCH", "RuleEngine", "ledger_rows"]
 
 log = logging.getLogger(__name__)
 
-BATCH = 500
+BATCH = 2000
+CURSOR_EVERY = 1.0  # seconds a cursor with nothing enqueued may wait to be written
 POLL = 0.05  # seconds between looks at an idle ledger (ack -> delivery latency)
 READ_PREFIXES = ("Describe", "Get", "List")
 
@@ -124,6 +128,7 @@ class RuleEngine:
         self._version = -1
         self.cursor: int | None = store.cursor_or_none()
         self.matched = 0  # deliveries enqueued since start
+        self._saved = 0.0  # monotonic time the cursor was last written
 
     def close(self) -> None:
         self._ledger.close()
@@ -147,18 +152,21 @@ class RuleEngine:
             self._store.enqueue(head, [])
             self.cursor = head
             return 0
-        if not armed:
+        if not armed:  # nothing can match: skip to the head without reading a body
             _, head = ledger_rows(self._ledger, self.cursor, 0)
-            if head > self.cursor:
+            if head > self.cursor and time.monotonic() - self._saved >= CURSOR_EVERY:
                 self._store.enqueue(head, [])
-                self.cursor = head
+                self.cursor, self._saved = head, time.monotonic()
             return 0
         rows, _ = ledger_rows(self._ledger, self.cursor, BATCH)
         if not rows:
             return 0
         deliveries = self._match(rows, armed)
-        self._store.enqueue(rows[-1].seq + 1, deliveries)
         self.cursor = rows[-1].seq + 1
+        now = time.monotonic()
+        if deliveries or now - self._saved >= CURSOR_EVERY:
+            self._store.enqueue(self.cursor, deliveries)
+            self._saved = now
         self.matched += len(deliveries)
         return len(rows)
 

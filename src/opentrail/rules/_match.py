@@ -50,6 +50,8 @@ def _node(node: Node, value: Any, peers: tuple[Any, ...]) -> bool:
 
 
 def _leaf(leaf: Leaf, item: Any, peers: tuple[Any, ...]) -> bool:
+    if isinstance(item, str):  # the common case, without building a list
+        return item in leaf.strings or any(test(item) for test in leaf.tests)
     values = _scalars(item)
     if not values:
         return leaf.absent and not any(_scalars(peer) for peer in peers)

@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 
 BASE_DELAY = 1.0
 MAX_DELAY = 300.0
-WORKERS = 4
-BATCH = 64
+WORKERS = 8
+BATCH = 256
 POLL = 0.05
 
 
@@ -59,23 +59,26 @@ class Sender:
                 stop.wait(POLL)
 
     def step(self) -> int:
-        """Send every due delivery (a batch at a time, in parallel); returns how many."""
+        """Send every due delivery (a batch at a time, in parallel); the ones delivered
+        leave the outbox together, in one transaction. Returns how many were due."""
         due = self._store.due(self._clock.now(), BATCH)
-        for future in [self._pool.submit(self._one, d) for d in due]:
-            future.result()
+        done = [d.id for d, ok in zip(due, self._pool.map(self._one, due), strict=True) if ok]
+        if done:
+            self._store.delivered(done)
+            self.sent += len(done)
         return len(due)
 
-    def _one(self, delivery: Delivery) -> None:
+    def _one(self, delivery: Delivery) -> bool:
+        """Send; True when delivered, else its retry or dead letter is recorded."""
         try:
             self._transport.send(delivery)
         except SendError as err:
             self._failed(delivery, str(err), err.retryable)
-            return
+            return False
         except (OpenTrailError, KeyError, ValueError, TypeError) as exc:
             self._failed(delivery, f"{type(exc).__name__}: {exc}", False)
-            return
-        self._store.delivered(delivery.id)
-        self.sent += 1
+            return False
+        return True
 
     def _failed(self, delivery: Delivery, error: str, retryable: bool) -> None:
         attempts = delivery.attempts + 1

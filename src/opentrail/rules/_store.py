@@ -3,7 +3,8 @@ destinations, the engine's ledger cursor and the delivery outbox. All of its SQL
 
 Invariants:
 * The engine's cursor moves in the same transaction as the deliveries it enqueued, so a
-  crash never loses or doubles a match (`enqueue`).
+  crash never loses or doubles a match (`enqueue`); cursor and outbox are written on
+  their own connection (synchronous NORMAL: see `__init__`).
 * Connection secrets are stored only sealed with the master key (AES-GCM, bound to the
   connection's ARN); nothing here returns them except `secrets`, which the sender uses.
 * Every read and change is scoped by (account, region): accounts never see each other.
@@ -83,11 +84,22 @@ class RuleStore:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(SCHEMA)
+        # The engine's cursor and outbox have their own connection: the ledger is their
+        # source of truth, so a power cut that loses their last commits (synchronous NORMAL
+        # in WAL) only rewinds cursor and outbox together, and the engine redoes them; a
+        # crash of the process loses nothing. Configuration keeps FULL on `_db`.
+        self._flow_lock = threading.Lock()
+        self._flow = sqlite3.connect(Path(data_dir) / RULES_FILE, isolation_level=None,
+                                     check_same_thread=False)
+        self._flow.execute("PRAGMA synchronous=NORMAL")
+        self._flow.execute("PRAGMA busy_timeout=10000")
         self.version = 0  # bumped by every change to rules or targets (engine's cache)
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        with self._flow_lock:
+            self._flow.close()
 
     def _write(self, sql: str, args: Iterable[Any] = ()) -> int:
         with self._lock:
@@ -98,6 +110,10 @@ class RuleStore:
     def _rows(self, sql: str, args: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._db.execute(sql, tuple(args)).fetchall()
+
+    def _flow_rows(self, sql: str, args: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._flow_lock:
+            return self._flow.execute(sql, tuple(args)).fetchall()
 
     # -- rules and targets -----------------------------------------------------------------
 
@@ -245,57 +261,60 @@ class RuleStore:
 
     def cursor_or_none(self) -> int | None:
         """The engine's ledger cursor; None before its first run."""
-        rows = self._rows("SELECT seq FROM cursor WHERE name='ledger'")
+        rows = self._flow_rows("SELECT seq FROM cursor WHERE name='ledger'")
         return int(rows[0][0]) if rows else None
 
     def enqueue(self, cursor: int, deliveries: list[Delivery]) -> None:
         """Add deliveries and move the cursor, in one transaction."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+        with self._flow_lock:
+            self._flow.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany(
+                self._flow.executemany(
                     "INSERT INTO outbox (account, region, rule, target, event, enqueued, "
                     "next_try) VALUES (?,?,?,?,?,?,?)",
                     [(d.account, d.region, d.rule, orjson.dumps(d.target),
                       orjson.dumps(d.event), d.enqueued, d.next_try) for d in deliveries])
-                self._db.execute("INSERT OR REPLACE INTO cursor (name, seq) VALUES "
+                self._flow.execute("INSERT OR REPLACE INTO cursor (name, seq) VALUES "
                                  "('ledger', ?)", (cursor,))
-                self._db.execute("COMMIT")
+                self._flow.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._flow.execute("ROLLBACK")
                 raise
 
     def due(self, now: float, limit: int) -> list[Delivery]:
-        rows = self._rows(f"SELECT {_DELIVERY} FROM outbox WHERE state='PENDING' AND "
+        rows = self._flow_rows(f"SELECT {_DELIVERY} FROM outbox WHERE state='PENDING' AND "
                           "next_try <= ? ORDER BY next_try, id LIMIT ?", (now, limit))
         return [_delivery(row) for row in rows]
 
     def next_due(self) -> float | None:
-        rows = self._rows("SELECT MIN(next_try) FROM outbox WHERE state='PENDING'")
+        rows = self._flow_rows("SELECT MIN(next_try) FROM outbox WHERE state='PENDING'")
         return None if rows[0][0] is None else float(rows[0][0])
 
-    def delivered(self, delivery_id: int) -> None:
-        with self._lock:
-            self._db.execute("DELETE FROM outbox WHERE id=?", (delivery_id,))
+    def delivered(self, ids: list[int]) -> None:
+        """These deliveries reached their targets: out of the outbox, in one transaction."""
+        with self._flow_lock:
+            self._flow.execute("BEGIN IMMEDIATE")
+            self._flow.executemany("DELETE FROM outbox WHERE id=?", [(i,) for i in ids])
+            self._flow.execute("COMMIT")
 
     def retry(self, delivery_id: int, attempts: int, next_try: float, error: str) -> None:
-        with self._lock:
-            self._db.execute("UPDATE outbox SET attempts=?, next_try=?, last_error=? "
+        with self._flow_lock:
+            self._flow.execute("UPDATE outbox SET attempts=?, next_try=?, last_error=? "
                              "WHERE id=?", (attempts, next_try, error[:1000], delivery_id))
 
     def dead(self, delivery_id: int, attempts: int, error: str) -> None:
-        with self._lock:
-            self._db.execute("UPDATE outbox SET state='DEAD', attempts=?, last_error=? "
+        with self._flow_lock:
+            self._flow.execute("UPDATE outbox SET state='DEAD', attempts=?, last_error=? "
                              "WHERE id=?", (attempts, error[:1000], delivery_id))
 
     def dead_letters(self, account: str | None, limit: int = 200) -> list[Delivery]:
-        rows = self._rows(f"SELECT {_DELIVERY} FROM outbox WHERE state='DEAD' AND "
+        rows = self._flow_rows(f"SELECT {_DELIVERY} FROM outbox WHERE state='DEAD' AND "
                           "(? IS NULL OR account=?) ORDER BY id DESC LIMIT ?",
                           (account, account, limit))
         return [_delivery(row) for row in rows]
 
     def pending(self) -> int:
-        return int(self._rows("SELECT COUNT(*) FROM outbox WHERE state='PENDING'")[0][0])
+        return int(self._flow_rows("SELECT COUNT(*) FROM outbox WHERE state='PENDING'")[0][0])
 
 
 def _connection(row: tuple[Any, ...]) -> Connection:
