@@ -218,10 +218,11 @@ class Service:
         from opentrail.rules import RuleEngine, Sender, Transport
 
         assert self.rules is not None
-        engine = self.rule_engine = RuleEngine(self.settings.data_dir, self.clock, self.rules)
         sender = self.rule_sender = Sender(self.rules, self.clock, Transport(
             self.rules, sns_endpoint_url=self.settings.sns_endpoint_url,
             smtp_url=self.settings.smtp_url))
+        engine = self.rule_engine = RuleEngine(self.settings.data_dir, self.clock, self.rules,
+                                               enqueued=sender.wake)
         stop = self._stop
         self._spawn(lambda: engine.run(stop), "rule-engine")
         self._spawn(lambda: sender.run(stop), "rule-sender")

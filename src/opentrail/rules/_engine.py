@@ -119,7 +119,8 @@ def _required_names(pattern: Pattern) -> set[str] | None:
 
 class RuleEngine:
     def __init__(self, data_dir: Path, clock: Clock, store: RuleStore,
-                 reader: Callable[[], sqlite3.Connection] | None = None) -> None:
+                 reader: Callable[[], sqlite3.Connection] | None = None,
+                 enqueued: Callable[[], None] | None = None) -> None:
         from opentrail.ledger import open_reader
 
         self._clock, self._store = clock, store
@@ -129,6 +130,7 @@ class RuleEngine:
         self.cursor: int | None = store.cursor_or_none()
         self.matched = 0  # deliveries enqueued since start
         self._saved = 0.0  # monotonic time the cursor was last written
+        self._enqueued = enqueued  # told when deliveries were added (wakes the sender)
 
     def close(self) -> None:
         self._ledger.close()
@@ -167,6 +169,8 @@ class RuleEngine:
         if deliveries or now - self._saved >= CURSOR_EVERY:
             self._store.enqueue(self.cursor, deliveries)
             self._saved = now
+        if deliveries and self._enqueued is not None:
+            self._enqueued()
         self.matched += len(deliveries)
         return len(rows)
 

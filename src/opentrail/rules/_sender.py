@@ -41,7 +41,12 @@ class Sender:
         self._store, self._clock, self._transport = store, clock, transport
         self._base_delay = base_delay
         self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="rule-send")
+        self._wake = threading.Event()
         self.sent = 0
+
+    def wake(self) -> None:
+        """New deliveries are due (the engine calls this): stop waiting for the poll."""
+        self._wake.set()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -56,7 +61,8 @@ class Sender:
                 stop.wait(1.0)
                 continue
             if not busy:
-                stop.wait(POLL)
+                self._wake.wait(POLL)
+                self._wake.clear()
 
     def step(self) -> int:
         """Send every due delivery (a batch at a time, in parallel); the ones delivered
