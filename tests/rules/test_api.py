@@ -1,33 +1,56 @@
-"""EventBridge's rule API through boto3's unchanged `events` client against a real server."""
+"""EventBridge's rule API through boto3's unchanged `events` client against a real server.
+
+One server for the module; each test works in an account of its own (accounts are
+isolated, so every test starts from an empty one)."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import signal
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ACCOUNT, Server
+from conftest import Server, free_port
 
 PATTERN = json.dumps({"source": ["aws.cloudtrail"],
                       "detail": {"eventName": ["StopLogging", "DeleteTrail"]}})
 
 
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One real `opentrail serve` for this module: starting one costs seconds."""
+    server = Server(tmp_path_factory.mktemp("rules-api") / "data", free_port())
+    server.start()
+    yield server
+    server.kill(signal.SIGTERM)
+
+
+_accounts = itertools.count(100000000001)
+
+
 @pytest.fixture
-def events(live_server: Server) -> Any:
-    return live_server.client("events")
+def account() -> str:
+    return str(next(_accounts))
+
+
+@pytest.fixture
+def events(live_server: Server, account: str) -> Any:
+    return live_server.client("events", account=account)
 
 
 def _code(info: pytest.ExceptionInfo[ClientError]) -> str:
     return str(info.value.response["Error"]["Code"])
 
 
-def test_rule_lifecycle(events: Any) -> None:
+def test_rule_lifecycle(events: Any, account: str) -> None:
     arn = events.put_rule(Name="stop-logging", EventPattern=PATTERN,
                           Description="trail stopped", Tags=[{"Key": "team", "Value": "sec"}]
                           )["RuleArn"]
-    assert arn == f"arn:aws:events:us-east-1:{ACCOUNT}:rule/stop-logging"
+    assert arn == f"arn:aws:events:us-east-1:{account}:rule/stop-logging"
     rule = events.describe_rule(Name="stop-logging")
     assert (rule["State"], rule["EventPattern"], rule["Description"], rule["EventBusName"]) \
         == ("ENABLED", PATTERN, "trail stopped", "default")
@@ -80,9 +103,9 @@ def test_invalid_patterns(events: Any) -> None:
     assert _code(info) == "ValidationException"
 
 
-def test_test_event_pattern(live_server: Server) -> None:
-    events = live_server.client("events", role="reader")
-    event = json.dumps({"id": "1", "account": ACCOUNT, "source": "aws.cloudtrail",
+def test_test_event_pattern(live_server: Server, account: str) -> None:
+    events = live_server.client("events", role="reader", account=account)
+    event = json.dumps({"id": "1", "account": account, "source": "aws.cloudtrail",
                         "time": "2024-01-01T00:00:00Z", "region": "us-east-1",
                         "resources": [], "detail-type": "AWS API Call via CloudTrail",
                         "detail": {"eventName": "StopLogging"}})
@@ -112,7 +135,7 @@ def _connection(events: Any, name: str = "hook") -> str:
     return arn
 
 
-def test_targets(events: Any) -> None:
+def test_targets(events: Any, account: str) -> None:
     events.put_rule(Name="r", EventPattern=PATTERN)
     conn = _connection(events)
     dest = events.create_api_destination(Name="d", ConnectionArn=conn,
@@ -120,7 +143,7 @@ def test_targets(events: Any) -> None:
                                          HttpMethod="POST")["ApiDestinationArn"]
     out = events.put_targets(Rule="r", Targets=[
         {"Id": "web", "Arn": dest, "RetryPolicy": {"MaximumRetryAttempts": 2}},
-        {"Id": "sns", "Arn": f"arn:aws:sns:us-east-1:{ACCOUNT}:alerts"},
+        {"Id": "sns", "Arn": f"arn:aws:sns:us-east-1:{account}:alerts"},
         {"Id": "bad", "Arn": "arn:aws:lambda:us-east-1:123456789012:function:f"},
         {"Id": "both", "Arn": "mailto:sec@example.com", "Input": "{}", "InputPath": "$"}])
     assert out["FailedEntryCount"] == 2
@@ -182,9 +205,9 @@ def test_api_destinations(events: Any) -> None:
     assert _code(info) == "ResourceNotFoundException"
 
 
-def test_accounts_are_isolated(live_server: Server) -> None:
-    mine = live_server.client("events")
-    theirs = live_server.client("events", account="210987654321")
+def test_accounts_are_isolated(live_server: Server, account: str) -> None:
+    mine = live_server.client("events", account=account)
+    theirs = live_server.client("events", account=str(int(account) + 50000))
     mine.put_rule(Name="private", EventPattern=PATTERN)
     assert theirs.list_rules()["Rules"] == []
     with pytest.raises(ClientError):
