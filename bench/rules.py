@@ -133,6 +133,11 @@ def throughput(events: list[dict[str, Any]], patterns: list[dict[str, Any]]
 
 # -- the webhook receiver --------------------------------------------------------------------
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # http.server's 5 drops bursts of connections (1 s SYN retry)
+    daemon_threads = True
+
+
 class Receiver:
     """Notes the arrival time of every probe event's delivery, by eventID."""
 
@@ -156,7 +161,7 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 BASE_DELAY = 1.0
 MAX_DELAY = 300.0
 WORKERS = 8
-BATCH = 256
+MAX_INFLIGHT = 4 * WORKERS
 POLL = 0.05
 
 
@@ -42,6 +42,9 @@ class Sender:
         self._base_delay = base_delay
         self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="rule-send")
         self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._inflight: set[int] = set()  # submitted, and not yet out of the outbox
+        self._done: list[int] = []  # delivered, to be removed from the outbox
         self.sent = 0
 
     def wake(self) -> None:
@@ -50,6 +53,7 @@ class Sender:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        self._flush()
         self._transport.close()
 
     def run(self, stop: threading.Event) -> None:
@@ -65,26 +69,52 @@ class Sender:
                 self._wake.clear()
 
     def step(self) -> int:
-        """Send every due delivery (a batch at a time, in parallel); the ones delivered
-        leave the outbox together, in one transaction. Returns how many were due."""
-        due = self._store.due(self._clock.now(), BATCH)
-        done = [d.id for d, ok in zip(due, self._pool.map(self._one, due), strict=True) if ok]
+        """Remove what was delivered from the outbox (one transaction), then hand the due
+        deliveries to the workers, never more than MAX_INFLIGHT at once; a slow target
+        holds up only its own deliveries. Returns how many were handed out."""
+        self._flush()
+        with self._lock:
+            inflight = set(self._inflight)
+        room = MAX_INFLIGHT - len(inflight)
+        if room <= 0:
+            return 0
+        due = [d for d in self._store.due(self._clock.now(), room + len(inflight))
+               if d.id not in inflight][:room]
+        with self._lock:
+            self._inflight.update(d.id for d in due)
+        for delivery in due:
+            self._pool.submit(self._one, delivery)
+        return len(due)
+
+    def _flush(self) -> None:
+        with self._lock:
+            done, self._done = self._done, []
         if done:
             self._store.delivered(done)
             self.sent += len(done)
-        return len(due)
+            with self._lock:
+                self._inflight.difference_update(done)
 
-    def _one(self, delivery: Delivery) -> bool:
-        """Send; True when delivered, else its retry or dead letter is recorded."""
+    def _one(self, delivery: Delivery) -> None:
+        """Send; a success waits in `_done` for the next flush, a failure records its
+        retry or dead letter at once."""
         try:
             self._transport.send(delivery)
         except SendError as err:
             self._failed(delivery, str(err), err.retryable)
-            return False
         except (OpenTrailError, KeyError, ValueError, TypeError) as exc:
             self._failed(delivery, f"{type(exc).__name__}: {exc}", False)
-            return False
-        return True
+        except Exception as exc:  # never leave a delivery in flight for good
+            log.exception("rule %s: delivery %d failed unexpectedly", delivery.rule,
+                          delivery.id)
+            self._failed(delivery, f"{type(exc).__name__}", True)
+        else:
+            with self._lock:
+                self._done.append(delivery.id)
+            self._wake.set()
+            return
+        with self._lock:
+            self._inflight.discard(delivery.id)
 
     def _failed(self, delivery: Delivery, error: str, retryable: bool) -> None:
         attempts = delivery.attempts + 1
