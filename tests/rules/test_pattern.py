@@ -245,3 +245,35 @@ def test_engine_index_only_prunes() -> None:
     loose = arm({"detail": {"errorCode": [{"prefix": "AccessDenied"}]}})
     armory.add(loose)
     assert armory.candidates(b'{"eventName":"RunInstances"}') == [loose]
+
+
+def test_agrees_with_moto_on_generated_flat_patterns() -> None:
+    """Hypothesis: exact, prefix, suffix, anything-but, numeric and exists over flat events
+    (no arrays of objects, where moto is known to differ) answer as moto does."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from moto.events.models import EventPattern
+
+    keys = st.sampled_from(["a", "b", "c"])
+    words = st.sampled_from(["x", "xy", "yx", "", "us-east-1"])
+    numbers = st.integers(-3, 3)
+    value = st.one_of(words, numbers, st.lists(words, min_size=1, max_size=3))
+    matcher = st.one_of(
+        words, numbers,
+        st.builds(lambda w: {"prefix": w}, words.filter(bool)),
+        st.builds(lambda w: {"suffix": w}, words.filter(bool)),
+        st.builds(lambda w: {"anything-but": w}, words),
+        st.builds(lambda op, n: {"numeric": [op, n]}, st.sampled_from(["<", "<=", ">", ">="]),
+                  numbers),
+        st.builds(lambda b: {"exists": b}, st.booleans()))
+    patterns = st.dictionaries(keys, st.lists(matcher, min_size=1, max_size=3), min_size=1)
+    events = st.dictionaries(keys, value)
+
+    @settings(max_examples=200, deadline=None)
+    @given(patterns, events)
+    def check(pattern: dict[str, Any], event: dict[str, Any]) -> None:
+        text = json.dumps(pattern)
+        assert matches(compile_pattern(text), event) == EventPattern.load(text).matches_event(
+            event), (pattern, event)
+
+    check()
