@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import Server, free_port
+from conftest import Server, free_port, wait_until
 
 PATTERN = json.dumps({"source": ["aws.cloudtrail"],
                       "detail": {"eventName": ["StopLogging", "DeleteTrail"]}})
@@ -161,7 +161,8 @@ def test_targets(events: Any, account: str) -> None:
     assert _code(info) == "ResourceNotFoundException"
 
 
-def test_connections_never_return_secrets(live_server: Server, events: Any) -> None:
+def test_connections_never_return_secrets(live_server: Server, events: Any,
+                                         account: str) -> None:
     arn = _connection(events)
     described = events.describe_connection(Name="hook")
     assert described["ConnectionArn"] == arn and described["ConnectionState"] == "AUTHORIZED"
@@ -183,6 +184,25 @@ def test_connections_never_return_secrets(live_server: Server, events: Any) -> N
     assert all(b"pw-s3cret" not in p.read_bytes() for p in log)
     events.delete_connection(Name="hook")
     assert events.list_connections()["Connections"] == []
+    audit = _audited(live_server, account, "CreateConnection")
+    assert audit["eventSource"] == "events.amazonaws.com"
+    assert "s3cret-value" not in json.dumps(audit) and "h1dden" not in json.dumps(audit)
+    assert "pw-s3cret" not in json.dumps(_audited(live_server, account, "UpdateConnection"))
+
+
+def _audited(server: Server, account: str, name: str) -> dict[str, Any]:
+    """The self-audit record of an EventBridge call, through LookupEvents."""
+    cloudtrail = server.client(account=account)
+    found: list[dict[str, Any]] = []
+
+    def visible() -> bool:
+        found.extend(cloudtrail.lookup_events(LookupAttributes=[
+            {"AttributeKey": "EventName", "AttributeValue": name}])["Events"])
+        return bool(found)
+
+    wait_until(visible)
+    record: dict[str, Any] = json.loads(found[0]["CloudTrailEvent"])
+    return record
 
 
 def test_api_destinations(events: Any) -> None:
