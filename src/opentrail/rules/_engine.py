@@ -6,9 +6,9 @@ target) in the outbox.
 
 Invariants:
 * The cursor and the deliveries of the rows it passed commit together (`RuleStore.enqueue`),
-  so after a crash every match is enqueued exactly once. Rows that matched nothing move
-  the cursor at most CURSOR_EVERY seconds late (after a crash they are matched again,
-  which enqueues nothing unless a rule was added in that second).
+  so after a crash every match is enqueued exactly once. A cursor that passed only rows
+  matching nothing is written at most once per CURSOR_EVERY seconds (after a crash those
+  rows are matched again, which enqueues nothing unless a rule was added meanwhile).
 * The engine starts at the ledger's head the first time it runs (rules see events
   acknowledged from then on, as EventBridge does), and never reads a body while no rule
   has a target.
@@ -22,7 +22,6 @@ import logging
 import re
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -129,7 +128,8 @@ class RuleEngine:
         self._version = -1
         self.cursor: int | None = store.cursor_or_none()
         self.matched = 0  # deliveries enqueued since start
-        self._saved = 0.0  # monotonic time the cursor was last written
+        self._saved = float("-inf")  # clock time the cursor was last written
+        self._saved_cursor = self.cursor
         self._enqueued = enqueued  # told when deliveries were added (wakes the sender)
 
     def close(self) -> None:
@@ -152,27 +152,33 @@ class RuleEngine:
         if self.cursor is None:  # first run: start at the head
             _, head = ledger_rows(self._ledger, 0, 0)
             self._store.enqueue(head, [])
-            self.cursor = head
+            self.cursor = self._saved_cursor = head
             return 0
         if not armed:  # nothing can match: skip to the head without reading a body
             _, head = ledger_rows(self._ledger, self.cursor, 0)
-            if head > self.cursor and time.monotonic() - self._saved >= CURSOR_EVERY:
-                self._store.enqueue(head, [])
-                self.cursor, self._saved = head, time.monotonic()
+            self.cursor = max(self.cursor, head)
+            self._save([])
             return 0
         rows, _ = ledger_rows(self._ledger, self.cursor, BATCH)
         if not rows:
             return 0
         deliveries = self._match(rows, armed)
         self.cursor = rows[-1].seq + 1
-        now = time.monotonic()
-        if deliveries or now - self._saved >= CURSOR_EVERY:
-            self._store.enqueue(self.cursor, deliveries)
-            self._saved = now
+        self._save(deliveries)
         if deliveries and self._enqueued is not None:
             self._enqueued()
         self.matched += len(deliveries)
         return len(rows)
+
+    def _save(self, deliveries: list[Delivery]) -> None:
+        """Deliveries and the cursor in one transaction; a cursor alone at most once per
+        CURSOR_EVERY seconds."""
+        now = self._clock.now()
+        if deliveries or (now - self._saved >= CURSOR_EVERY
+                          and self.cursor != self._saved_cursor):
+            assert self.cursor is not None
+            self._store.enqueue(self.cursor, deliveries)
+            self._saved, self._saved_cursor = now, self.cursor
 
     def _arm(self) -> dict[tuple[str, str], Armory]:
         """Enabled rules with targets, by (account, region); rebuilt after any change."""
