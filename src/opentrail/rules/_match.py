@@ -14,6 +14,7 @@ Invariants:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from opentrail.rules._pattern import Leaf, Node, Pattern
@@ -26,8 +27,55 @@ _NO_PEERS: tuple[Any, ...] = ()
 
 def matches(pattern: Pattern, event: Any) -> bool:
     """Whether `event` (a parsed JSON object) matches `pattern`."""
-    root = pattern.root
-    return _node(root, event, (event,) if root.absence else _NO_PEERS)
+    if pattern.compiled is None:
+        pattern.compiled = _compile(pattern.root)
+    return pattern.compiled(event)
+
+
+# -- a pattern compiled to closures (the same semantics, fewer calls per field) ---------------
+
+Test = Callable[[Any], bool]
+
+
+def _compile(root: Node) -> Test:
+    """A closure tree; a pattern with `{"exists": false}` keeps the general walk, which
+    carries the peers that absence is judged across."""
+    if root.absence:
+        return lambda event: _node(root, event, (event,))
+    return _compile_node(root)
+
+
+def _compile_node(node: Node) -> Test:
+    fields = [(key, _compile_leaf(child) if isinstance(child, Leaf) else _compile_node(child))
+              for key, child in node.fields]
+    ors = [[_compile_node(branch) for branch in group] for group in node.ors]
+
+    def test(value: Any) -> bool:
+        if isinstance(value, list):
+            elements = _elements(value)
+            return any(test(e) for e in elements) if elements else test(MISSING)
+        if isinstance(value, dict):
+            for key, child in fields:
+                if not child(value.get(key, MISSING)):
+                    return False
+        else:
+            for _, child in fields:
+                if not child(MISSING):
+                    return False
+        return all(any(branch(value) for branch in group) for group in ors)
+
+    return test
+
+
+def _compile_leaf(leaf: Leaf) -> Test:
+    strings, tests = frozenset(leaf.strings), tuple(leaf.tests)
+
+    def test(item: Any) -> bool:
+        if isinstance(item, str):
+            return item in strings or any(t(item) for t in tests)
+        return _leaf(leaf, item, _NO_PEERS)
+
+    return test
 
 
 def _node(node: Node, value: Any, peers: tuple[Any, ...]) -> bool:

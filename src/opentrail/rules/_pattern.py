@@ -54,10 +54,11 @@ class Node:
     absence: bool = False  # some leaf below is {"exists": false}
 
 
-@dataclass(frozen=True)
+@dataclass
 class Pattern:
     source: str
     root: Node
+    compiled: Callable[[Any], bool] | None = None  # set by _match on first use
 
 
 def compile_pattern(text: str) -> Pattern:
