@@ -51,6 +51,12 @@ class Sender:
         """New deliveries are due (the engine calls this): stop waiting for the poll."""
         self._wake.set()
 
+    @property
+    def sending(self) -> int:
+        """Deliveries handed to the workers whose outcome is not known yet."""
+        with self._lock:
+            return len(self._inflight) - len(self._done)
+
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         self._flush()
