@@ -172,6 +172,9 @@ def test_connections_never_return_secrets(live_server: Server, events: Any,
     with pytest.raises(ClientError) as info:
         _connection(events)
     assert _code(info) == "ResourceAlreadyExistsException"
+    with pytest.raises(ClientError) as info:
+        events.update_connection(Name="hook", KmsKeyIdentifier="alias/mine")
+    assert _code(info) == "ValidationException"
     events.update_connection(Name="hook", AuthorizationType="BASIC", AuthParameters={
         "BasicAuthParameters": {"Username": "u", "Password": "pw-s3cret"}})
     described = events.describe_connection(Name="hook")

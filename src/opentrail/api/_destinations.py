@@ -48,10 +48,24 @@ def _connection(store: RuleStore, account: str, region: str, name: str) -> Conne
 
 
 def _auth_params(params: dict[str, Any]) -> dict[str, Any]:
+    _unsupported(params)
     auth = params.get("AuthParameters")
     if not isinstance(auth, dict):
         raise EventsValidation("AuthParameters must be an object.")
+    if auth.get("ConnectivityParameters"):
+        raise EventsValidation("OpenTrail does not reach private APIs through VPC Lattice; "
+                               "leave AuthParameters.ConnectivityParameters out.")
     return auth
+
+
+def _unsupported(params: dict[str, Any]) -> None:
+    """Refuse what OpenTrail would silently not honour."""
+    if params.get("InvocationConnectivityParameters"):
+        raise EventsValidation("OpenTrail does not reach private APIs through VPC Lattice; "
+                               "leave InvocationConnectivityParameters out.")
+    if params.get("KmsKeyIdentifier"):
+        raise EventsValidation("OpenTrail seals connection secrets with its own master key; "
+                               "leave KmsKeyIdentifier out.")
 
 
 def _summary(conn: Connection) -> dict[str, Any]:
@@ -108,6 +122,7 @@ def update_connection(service: Any, params: dict[str, Any],
                       ctx: AuthContext) -> dict[str, Any]:
     store, account, region, name = _scope(service, params, ctx)
     conn = _connection(store, account, region, name)
+    _unsupported(params)
     auth = store.secrets(conn)
     auth_type = str(params.get("AuthorizationType", conn.auth_type))
     if "AuthParameters" in params:
