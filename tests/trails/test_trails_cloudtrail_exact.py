@@ -508,13 +508,15 @@ GENERIC_CODES = {
                    "exception shape",
     "RequestTimeoutException": "the edge's 408 for a body that did not arrive in time "
                                "(--body-timeout); CloudTrail's model has no such shape",
+    "ValidationException": "AWS-wide input validation error; EventBridge answers it for "
+                           "malformed parameters though its model declares no such shape",
 }
 
 
 def _model_exceptions() -> set[str]:
     data = Path(botocore.__file__).parent / "data"
     names: set[str] = set()
-    for service in ("cloudtrail", "cloudtrail-data"):
+    for service in ("cloudtrail", "cloudtrail-data", "events"):  # events: rules/ (AWSEvents.*)
         for model in (data / service).glob("*/service-2.json*"):
             opener: Any = gzip.open if model.suffix == ".gz" else open
             with opener(model, "rt") as fh:
