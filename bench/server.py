@@ -39,10 +39,11 @@ def _cli(*args: str) -> str:
 class BenchServer:
     """`opentrail serve` on a free loopback port; stopped with SIGTERM, as an operator would."""
 
-    def __init__(self, data_dir: Path, log: Path) -> None:
+    def __init__(self, data_dir: Path, log: Path, extra_args: tuple[str, ...] = ()) -> None:
         self.data_dir = data_dir
         self.port = _free_port()
         self.log = log
+        self.extra_args = extra_args  # more `serve` flags (bench.sigma: --sigma-rules)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -53,7 +54,8 @@ class BenchServer:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "opentrail", "serve", "--data-dir", str(self.data_dir),
-                 "--port", str(self.port)], stdout=out, stderr=subprocess.STDOUT)
+                 "--port", str(self.port), *self.extra_args], stdout=out,
+                stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -5,6 +5,14 @@ A ledger is filled with N events (not timed), then one trail's delivery engine
 the backlog, selects, groups, gzips and uploads it: once to the local folder and once to
 moto's standalone S3 server on loopback through boto3. Compared with the ingest target:
 delivery must keep up with ingest.
+
+Object Lock (WORM) on vs off, same run, same backlog: to an S3 bucket with Object Lock and
+a default COMPLIANCE retention (every object then carries explicit lock headers, a
+SHA-256 checksum and If-None-Match) against the plain bucket, and to the folder with a
+retention (read-only files linked into place) against the plain folder; reported as
+ratios; each side is the best of three runs taken in the order off, on, on, off, off, on. Also per
+object: SMALL_OBJECTS puts of 1 KiB each way, where the per-object cost of locking is not
+hidden by the gzip work of large files.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from bench.report import RESULTS, Row, machine, print_table
 from opentrail.clock import ManualClock
 from opentrail.events import parse_record
 from opentrail.ledger import LedgerWriter
-from opentrail.storage import FolderStorage, S3Storage, Storage
+from opentrail.storage import FolderStorage, RetentionPolicy, S3Storage, Storage
 from opentrail.trails import Trail, TrailStore, selects
 from opentrail.trails._delivery import Delivery
 from opentrail.trails._signing import SigningKeys
@@ -34,6 +42,8 @@ ACCOUNT = "123456789012"
 TARGET = 30_000.0  # the ingest target of the ledger issue (events/s)
 T0 = 1_795_000_000.0
 BUCKET = "bench-bucket"
+LOCKED_BUCKET = "bench-locked-bucket"
+SMALL_OBJECTS = 300
 
 
 def _event(i: int) -> dict[str, Any]:
@@ -60,10 +70,11 @@ def fill(data_dir: Path, clock: ManualClock, n: int) -> None:
     writer.close()
 
 
-def measure(data_dir: Path, clock: ManualClock, storage: Storage, name: str) -> float:
+def measure(data_dir: Path, clock: ManualClock, storage: Storage, name: str,
+            bucket: str = BUCKET) -> float:
     """Seconds one delivery pass takes to deliver the whole backlog for a new trail."""
     store = TrailStore(data_dir)
-    trail = Trail(name=name, account=ACCOUNT, home_region="us-east-1", s3_bucket_name=BUCKET,
+    trail = Trail(name=name, account=ACCOUNT, home_region="us-east-1", s3_bucket_name=bucket,
                   is_multi_region_trail=True, created=clock.now())
     store.create(trail)
     store.set_status(trail.arn, is_logging=True, start_logging_time=T0 - 10)
@@ -104,6 +115,32 @@ def moto_s3() -> Iterator[str]:
         proc.wait(timeout=30)
 
 
+def _small_puts(storage: Storage, bucket: str, tag: str) -> float:
+    """Seconds for SMALL_OBJECTS puts of 1 KiB (the per-object cost)."""
+    body = b"x" * 1024
+    began = time.perf_counter()
+    for i in range(SMALL_OBJECTS):
+        storage.put(bucket, f"small/{tag}/{i:06d}.json.gz", body)
+    return time.perf_counter() - began
+
+
+def _locked_bucket(s3: S3Storage) -> None:
+    s3._client.create_bucket(Bucket=LOCKED_BUCKET, ObjectLockEnabledForBucket=True)
+    s3._client.put_object_lock_configuration(Bucket=LOCKED_BUCKET, ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 1}}})
+
+
+def _abba(plain: Any, locked: Any) -> tuple[float, float]:
+    """Best of three for each, in the order plain, locked, locked, plain, plain, locked:
+    warm-up and drift (page cache, moto's growing store, other load on a shared machine)
+    fall on both sides alike."""
+    times: dict[str, list[float]] = {"plain": [], "locked": []}
+    for i, which in enumerate(("plain", "locked", "locked", "plain", "plain", "locked")):
+        times[which].append((plain if which == "plain" else locked)(i))
+    return min(times["plain"]), min(times["locked"])
+
+
 def run(n: int) -> dict[str, float]:
     import os
 
@@ -113,12 +150,25 @@ def run(n: int) -> dict[str, float]:
         data_dir = Path(tmp)
         clock = ManualClock(T0)
         fill(data_dir, clock, n)
-        folder = measure(data_dir, clock, FolderStorage(data_dir / "buckets"), "to-folder")
+        plain_folder = FolderStorage(data_dir / "buckets")
+        worm = FolderStorage(data_dir / "buckets", policy=RetentionPolicy(
+            "COMPLIANCE", 365, clock=clock))
+        folder, folder_locked = _abba(
+            lambda i: measure(data_dir, clock, plain_folder, f"to-folder-{i}"),
+            lambda i: measure(data_dir, clock, worm, f"to-folder-locked-{i}"))
         s3 = S3Storage(url)
         s3._client.create_bucket(Bucket=BUCKET)
-        moto = measure(data_dir, clock, s3, "to-s3")
+        _locked_bucket(s3)
+        small, small_locked = _abba(lambda i: _small_puts(s3, BUCKET, f"plain{i}"),
+                                    lambda i: _small_puts(s3, LOCKED_BUCKET, f"locked{i}"))
+        moto, moto_locked = _abba(
+            lambda i: measure(data_dir, clock, s3, f"to-s3-{i}"),
+            lambda i: measure(data_dir, clock, s3, f"to-s3-locked-{i}", LOCKED_BUCKET))
     return {"events": n, "folder_seconds": folder, "s3_seconds": moto,
-            "folder_rate": n / folder, "s3_rate": n / moto}
+            "folder_rate": n / folder, "s3_rate": n / moto,
+            "folder_locked_rate": n / folder_locked, "s3_locked_rate": n / moto_locked,
+            "small_objects": SMALL_OBJECTS, "small_put_ms": 1000 * small / SMALL_OBJECTS,
+            "small_put_locked_ms": 1000 * small_locked / SMALL_OBJECTS}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,6 +181,15 @@ def main(argv: list[str] | None = None) -> int:
             target=f">= {TARGET:,.0f}", met=result["folder_rate"] >= TARGET),
         Row("trail delivery to S3 (moto, loopback) (events/s)", f"{result['s3_rate']:,.0f}",
             target=f">= {TARGET:,.0f}", met=result["s3_rate"] >= TARGET),
+        Row("with Object Lock: folder, read-only files (events/s; ref: plain folder)",
+            f"{result['folder_locked_rate']:,.0f}", f"{result['folder_rate']:,.0f}",
+            f"{result['folder_locked_rate'] / result['folder_rate']:.2f}x"),
+        Row("with Object Lock: S3 lock bucket (events/s; ref: plain bucket)",
+            f"{result['s3_locked_rate']:,.0f}", f"{result['s3_rate']:,.0f}",
+            f"{result['s3_locked_rate'] / result['s3_rate']:.2f}x"),
+        Row(f"one 1 KiB put to S3 with Object Lock (ms, {SMALL_OBJECTS}; ref: plain)",
+            f"{result['small_put_locked_ms']:.2f}", f"{result['small_put_ms']:.2f}",
+            f"{result['small_put_locked_ms'] / result['small_put_ms']:.2f}x"),
     ])
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "trails_delivery.json"

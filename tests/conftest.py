@@ -237,3 +237,67 @@ def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One moto S3 server shared by the tests of a module."""
     with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """A private PostgreSQL 15 server for the whole session (tests/postgres_server.py);
+    fails, never skips, when PostgreSQL is not installed."""
+    from postgres_server import PostgresServer
+
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Any) -> Iterator[str]:
+    """The URL of a fresh, empty database on the session's PostgreSQL server."""
+    url: str = postgres_server.new_database()
+    yield url
+    postgres_server.drop_database(url)
+
+
+TEST_MASTER_KEY = b"\x07" * 32  # the master key of the test databases' "cluster"
+
+
+@dataclass
+class Backends:
+    """Opens backends on one place: the same data dir or the same database. A second
+    `open()` is another process (SQLite) or another node (PostgreSQL)."""
+
+    kind: str
+    data_dir: Path
+    url: str = ""
+    opened: list[Any] = field(default_factory=list)
+
+    def open(self, master_key: bytes = TEST_MASTER_KEY) -> Any:
+        if self.kind == "sqlite":
+            from opentrail.backends.sqlite import SqliteBackend
+
+            backend: Any = SqliteBackend(self.data_dir)
+        else:
+            from opentrail.backends.postgres import PostgresBackend
+
+            backend = PostgresBackend.open(self.url, master_key, pool_size=4)
+        self.opened.append(backend)
+        return backend
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backends(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backends]:
+    """Contract tests run once per backend: the same test body on SQLite and PostgreSQL."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else ""
+    made = Backends(request.param, tmp_path / "data", url)
+    yield made
+    for backend in made.opened:
+        backend.close()
+
+
+@pytest.fixture
+def backend(backends: Backends) -> Any:
+    """One backend (each kind in turn), for contract tests of a single node."""
+    return backends.open()

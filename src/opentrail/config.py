@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "DATABASE_URL_ENV",
     "SETTINGS",
     "Setting",
     "Settings",
@@ -25,6 +26,8 @@ __all__ = [
 ]
 
 DEFAULT_PORT = 8420
+DATABASE_URL_ENV = "OPENTRAIL_DATABASE_URL"
+MASTER_KEY_FILE_ENV = "OPENTRAIL_MASTER_KEY_FILE"
 
 
 def default_data_dir() -> Path:
@@ -65,6 +68,11 @@ class Settings:
     organization_account: str = _setting(
         "000000000000", "Account under which organization keys' own API calls are audited."
     )
+    organization_id: str = _setting(
+        "auto", "Organization ID (o-...) of the accounts this server keeps: the folder "
+        "organization trails deliver under (AWSLogs/o-ID/ACCOUNT/...). 'auto' makes one at "
+        "the first start and keeps it in DATA_DIR; 'none' turns organization trails off."
+    )
     checkpoint_interval: int = _setting(
         60, "Seconds between signed checkpoints of the ledger's Merkle tree (signed only "
         "when the tree grew)."
@@ -75,6 +83,19 @@ class Settings:
     s3_endpoint_url: str = _setting(
         "", "S3-compatible endpoint for trail buckets; empty means AWS S3. Credentials "
         "come from the standard AWS chain."
+    )
+    object_lock_mode: str = _setting(
+        "", "Object Lock mode for every object delivered (trail files, Lake results): "
+        "COMPLIANCE or GOVERNANCE, with --object-lock-days; empty follows the bucket's "
+        "default retention, if it has one."
+    )
+    object_lock_days: int = _setting(
+        0, "Days each delivered object is retained (with --object-lock-mode); 0 when "
+        "--object-lock-mode is empty."
+    )
+    require_object_lock: bool = _setting(
+        False, "Refuse to deliver to a bucket where no Object Lock retention can be set "
+        "(no lock configuration, or no mode and period); the folder storage always fails it."
     )
     delivery_interval: int = _setting(
         300, "Seconds between trail log file deliveries (at least 1)."
@@ -132,6 +153,22 @@ class Settings:
         3600, "Seconds a Lake query may run before it ends TIMED_OUT (its rows so far stay "
         "readable)."
     )
+    sigma_rules: tuple[str, ...] = _setting(
+        (), "Folder of Sigma rules (SigmaHQ YAML) evaluated against every new event; "
+        "repeatable (config file: a list). Findings: `opentrail findings`, docs/detect.md."
+    )
+    database_url: str = field(  # repr=False: a logged Settings never shows the password
+        default_factory=lambda: os.environ.get(DATABASE_URL_ENV, ""), repr=False,
+        metadata={"help": "PostgreSQL URL (postgresql://USER@HOST:PORT/DB) for the "
+                  "scale-out mode; empty keeps state in SQLite under the data dir. "
+                  f"Also ${DATABASE_URL_ENV}."},
+    )
+    master_key_file: str = field(
+        default_factory=lambda: os.environ.get(MASTER_KEY_FILE_ENV, ""),
+        metadata={"help": "File holding the master key (base64 of 32 bytes) that seals "
+                  "access-key secrets; with --database-url, else $OPENTRAIL_MASTER_KEY, "
+                  f"the same on every node. Also ${MASTER_KEY_FILE_ENV}."},
+    )
     sns_endpoint_url: str = _setting(
         "", "SNS-compatible endpoint that event rules' SNS targets (arn:aws:sns:...) and "
         "trails' SnsTopicName notifications are published to; empty means AWS SNS. "
@@ -179,6 +216,12 @@ def _file_values(path: Path) -> dict[str, Any]:
         if name not in known:
             raise ValueError(f"Unknown setting {key!r} in {path}.")
         kind = known[name].type
+        if kind is tuple:  # a list of strings (folders)
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValueError(f"Setting {key!r} in {path} must be a TOML list of strings, "
+                                 f"not {value!r}.")
+            changes[name] = tuple(value)
+            continue
         wanted = str if kind is Path else kind
         # bool is an int in Python; `port = true` is not a port.
         if not isinstance(value, wanted) or (wanted is int and isinstance(value, bool)):
@@ -201,7 +244,8 @@ def settings_from(config_file: Path | None, flags: dict[str, Any]) -> Settings:
     """The defaults, overlaid by the config file, overlaid by the flags given (not None),
     then validated: the one way `opentrail serve` gets its Settings."""
     changes = _file_values(config_file) if config_file is not None else {}
-    changes.update({k: v for k, v in flags.items() if v is not None})
+    # A repeatable flag not given is an empty tuple: the file's list stands.
+    changes.update({k: v for k, v in flags.items() if v is not None and v != ()})
     return validate_settings(replace(Settings(), **changes), explicit=frozenset(changes))
 
 
@@ -244,6 +288,7 @@ def validate_settings(settings: Settings, explicit: frozenset[str] = frozenset()
     if not re.fullmatch(r"\d{12}", settings.organization_account):
         raise ValueError("--organization-account must be a 12-digit account ID, "
                          f"not {settings.organization_account!r}.")
+    _check_organization_id(settings.organization_id)
     if settings.keep_alive_timeout < 0:
         raise ValueError("--keep-alive-timeout must be 0 (no keep-alive) or more, "
                          f"not {settings.keep_alive_timeout}.")
@@ -251,8 +296,11 @@ def validate_settings(settings: Settings, explicit: frozenset[str] = frozenset()
     if settings.smtp_url and not re.match(r"smtps?://[^/]+", settings.smtp_url):
         raise ValueError("--smtp-url must be smtp://[USER:PASSWORD@]HOST[:PORT] or "
                          f"smtps://..., not {settings.smtp_url!r}.")
+    _check_database(settings)
+    _check_object_lock(settings)
     _check_lake_engine(settings)
     _check_lake_location(settings.lake_location)
+    _check_sigma_rules(settings.sigma_rules)
     if settings.digest_interval < settings.delivery_interval:
         raise ValueError(
             f"--digest-interval ({settings.digest_interval} s) is shorter than "
@@ -263,6 +311,52 @@ def validate_settings(settings: Settings, explicit: frozenset[str] = frozenset()
 
 
 LAKE_ENGINES = ("duckdb", "spark")
+
+
+def _check_database(settings: Settings) -> None:
+    """A PostgreSQL URL, and with it a well-formed master key (file or environment).
+    Embedded, a master key file that does not exist yet is made with the first key."""
+    from opentrail.backends import (
+        MASTER_KEY_VALUE_ENV,
+        BackendError,
+        is_database_url,
+        load_master_key,
+        redact_url,
+    )
+
+    url = settings.database_url
+    if url and not is_database_url(url):
+        raise ValueError(f"--database-url must be a postgresql:// URL, not "
+                         f"{redact_url(url)!r}.")
+    file = settings.master_key_file
+    try:
+        key = load_master_key(file) if url or (file and Path(file).exists()) else None
+    except BackendError as exc:
+        raise ValueError(f"--master-key-file: {exc.message}") from None
+    if url and key is None:
+        raise ValueError(f"--database-url needs the cluster's master key: set "
+                         f"{MASTER_KEY_VALUE_ENV} (base64 of 32 random bytes, from `opentrail "
+                         "keys master-key`) or --master-key-file, the same on every node.")
+
+
+def _check_organization_id(value: str) -> None:
+    if value not in ("auto", "none") and not re.fullmatch(r"o-[a-z0-9]{10,32}", value):
+        raise ValueError("--organization-id must be 'auto', 'none' or an organization ID "
+                         f"(o- and 10 to 32 lowercase letters or digits), not {value!r}.")
+
+
+def _check_object_lock(settings: Settings) -> None:
+    mode, days = settings.object_lock_mode, settings.object_lock_days
+    if mode not in ("", "COMPLIANCE", "GOVERNANCE"):
+        raise ValueError(f"--object-lock-mode must be COMPLIANCE or GOVERNANCE, not {mode!r}.")
+    if mode and days < 1:
+        raise ValueError(f"--object-lock-mode {mode} needs --object-lock-days (at least 1): "
+                         "the period each object is retained.")
+    if days and not mode:
+        raise ValueError(f"--object-lock-days {days} is set but --object-lock-mode is "
+                         "empty: give COMPLIANCE or GOVERNANCE too.")
+    if days < 0 or days > 36500:
+        raise ValueError(f"--object-lock-days must be from 1 to 36500, not {days}.")
 
 
 def _check_lake_engine(settings: Settings) -> None:
@@ -299,6 +393,15 @@ def _check_lake_location(value: str) -> None:
     elif "://" in value:
         raise ValueError(f"--lake-location must be a folder path or s3://BUCKET/PREFIX, "
                          f"not {value!r}.")
+
+
+def _check_sigma_rules(folders: tuple[str, ...]) -> None:
+    """Each folder must exist; its rules are loaded (and bad ones reported) at start."""
+    for folder in folders:
+        if not Path(folder).is_dir():
+            raise ValueError(f"--sigma-rules {folder!r} is not a folder: give a folder of "
+                             "Sigma rule files (*.yml), such as a SigmaHQ checkout's "
+                             "rules/cloud/aws/cloudtrail.")
 
 
 def _storage(settings: Settings, explicit: frozenset[str]) -> Settings:

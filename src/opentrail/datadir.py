@@ -15,11 +15,32 @@ import os
 import stat
 from pathlib import Path
 
-__all__ = ["PRIVATE_UMASK", "prepare_data_dir"]
+__all__ = ["ORGANIZATION_FILE", "PRIVATE_UMASK", "make_private_dir", "organization_id",
+           "prepare_data_dir"]
 
 log = logging.getLogger(__name__)
 
 PRIVATE_UMASK = 0o077
+ORGANIZATION_FILE = "organization-id"
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def organization_id(path: Path, setting: str) -> str | None:
+    """The organization ID of `--organization-id`: given, None for 'none', or for 'auto'
+    the one kept in DATA_DIR/organization-id (made on the first start, like the ID AWS
+    Organizations assigns once: organization trails' keys must not change later)."""
+    if setting == "none":
+        return None
+    if setting != "auto":
+        return setting
+    kept = path / ORGANIZATION_FILE
+    if kept.exists():
+        return kept.read_text().strip()
+    import secrets
+
+    made = "o-" + "".join(secrets.choice(_ALPHABET) for _ in range(10))
+    kept.write_text(made + "\n")
+    return made
 
 
 def prepare_data_dir(path: Path) -> None:
@@ -31,3 +52,10 @@ def prepare_data_dir(path: Path) -> None:
         log.warning("data dir %s was accessible to group or others (mode %04o); "
                     "changed to 0700", path, mode)
         path.chmod(0o700)
+
+
+def make_private_dir(path: Path) -> None:
+    """Create `path` 0700 if missing (whatever the umask); an existing dir is left as is."""
+    if not path.is_dir():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "AWSOrganizationsNotInUse",
     "AccessDenied",
     "AuthError",
     "ChannelExistsForEDS",
@@ -52,11 +53,13 @@ __all__ = [
     "NotFound",
     "NotOrganizationMasterAccount",
     "OpenTrailError",
+    "OrganizationsNotInUse",
     "PayloadTooLarge",
     "QueryIdNotFound",
     "RequestTimeout",
     "ResourceTypeNotSupported",
     "S3BucketDoesNotExist",
+    "ServiceUnavailable",
     "TagsLimitExceeded",
     "Throttled",
     "TrailAlreadyExists",
@@ -127,6 +130,15 @@ class Throttled(OpenTrailError):
 
     code = "ThrottlingException"
     status = 400
+
+
+class ServiceUnavailable(OpenTrailError):
+    """The database cannot be reached now; nothing was changed or acknowledged. HTTP 503
+    with Retry-After, which every AWS SDK retries."""
+
+    code = "ServiceUnavailable"
+    status = 503
+    retry_after: ClassVar[int] = 5
 
 
 class InvalidRecord(OpenTrailError):
@@ -243,6 +255,18 @@ class CloudWatchLogsDeliveryUnavailable(ValidationError):
 
 class NotOrganizationMasterAccount(ValidationError):
     code = "NotOrganizationMasterAccountException"
+
+
+class AWSOrganizationsNotInUse(ValidationError):
+    """AWS Organizations' own code (DescribeOrganization), not CloudTrail's."""
+
+    code = "AWSOrganizationsNotInUseException"
+
+
+class OrganizationsNotInUse(ValidationError):
+    """The server runs without an organization (`--organization-id none`)."""
+
+    code = "OrganizationsNotInUseException"
 
 
 # -- CloudTrail Lake's query errors (spec lake.md §10) ----------------------------------------

@@ -21,10 +21,20 @@ from multiprocessing.process import BaseProcess
 from typing import Any, Literal
 
 from opentrail.auth import KeyStore, SigV4Verifier
+from opentrail.backends import Backend, open_backend
 from opentrail.channels import ChannelRegistry
 from opentrail.clock import Clock, SystemClock
 from opentrail.config import Settings
-from opentrail.datadir import prepare_data_dir
+from opentrail.datadir import organization_id, prepare_data_dir
+from opentrail.detect import (
+    Detector,
+    FindingStore,
+    Publisher,
+    RuleSet,
+    SqliteFindingStore,
+    load_rules,
+    run_detector_process,
+)
 from opentrail.events import Category
 from opentrail.history import (
     HistoryIndexer,
@@ -78,6 +88,16 @@ class Service:
     lake_writer: LakeWriter | None = None  # ledger reader writing stores' Parquet files
     queries: QueryRunner | None = None  # Lake queries (lake-queries.db), docs/lake.md
     lake_imports: ImportRunner | None = None  # StartImport's thread (lake-imports.db)
+    # Sigma rules (--sigma-rules), their findings (findings.db) and the ledger follower
+    # that evaluates each new record once (docs/detect.md).
+    sigma_rules: RuleSet | None = None
+    findings: FindingStore | None = None
+    detector: Detector | None = None  # in a thread (indexer="thread"); else its process:
+    _detector_process: BaseProcess | None = None
+    # Where keys, trails, channels and the Lake catalog live (SQLite or PostgreSQL);
+    # chosen once here, by open_backend (docs/design/scale-out.md).
+    backend: Backend | None = None
+    organization_id: str | None = None  # o-...: organization trails' folder; None: no org
     rules: RuleStore | None = None  # event rules, targets, outbox (rules.db), docs/rules.md
     rule_engine: Any = None  # rules.RuleEngine: a ledger reader filling the outbox
     rule_sender: Any = None  # rules.Sender: delivers the outbox to targets
@@ -88,22 +108,25 @@ class Service:
              indexer: IndexerMode = "process") -> Service:
         clock = clock or SystemClock()
         prepare_data_dir(settings.data_dir)
-        keys = KeyStore(settings.data_dir)
+        backend = open_backend(settings)
+        keys = backend.keys()
         writer = LedgerWriter(settings.data_dir, clock,
                               max_pending=settings.max_pending_events,
                               retention_days=settings.history_retention_days)
         create_history(settings.data_dir).close()
         service = cls(settings, clock, keys, SigV4Verifier(keys, clock), writer,
                       HistoryReader(settings.data_dir, clock, settings.history_retention_days),
-                      ChannelRegistry(settings.data_dir),
-                      TrailStore(settings.data_dir, own_buckets=settings.trail_storage == "folder"),
-                      indexer_mode=indexer, trail_storage=open_storage(settings),
-                      signing_keys=SigningKeys(settings.data_dir / "signing-keys", clock,
-                                               settings.signing_key_rotation_days))
+                      backend.channels(),
+                      backend.trails(own_buckets=settings.trail_storage == "folder"),
+                      indexer_mode=indexer, trail_storage=open_storage(settings, clock),
+                      signing_keys=backend.signing_keys(clock,
+                                                        settings.signing_key_rotation_days),
+                      backend=backend)
         service.checkpoints = Checkpointer(settings.data_dir, clock,
                                            settings.checkpoint_interval)
         service.audit_journal = AuditJournal(settings.data_dir)
-        service.lake = StoreCatalog(settings.data_dir, clock)
+        service.lake = backend.catalog(clock)
+        service.organization_id = organization_id(settings.data_dir, settings.organization_id)
         service.rules = RuleStore(settings.data_dir, keys)
         service._start()
         return service
@@ -128,6 +151,7 @@ class Service:
         self._start_insights()
         self._start_lake_writer()
         self._start_lake_imports()
+        self._start_detect()
         self._start_rules()
 
     def _start_delivery(self) -> None:
@@ -137,7 +161,8 @@ class Service:
             self.settings.data_dir, self.clock, self.trails, self.trail_storage,
             self.signing_keys, selects, delivery_interval=self.settings.delivery_interval,
             digest_interval=self.settings.digest_interval,
-            checkpoint=self._checkpoint_note, notify=self._trail_notification())
+            checkpoint=self._checkpoint_note, organization_id=self.organization_id,
+            notify=self._trail_notification())
         delivery, stop = self.delivery, self._stop
         self._spawn(lambda: delivery.run(stop), "trail-delivery")
 
@@ -197,6 +222,50 @@ class Service:
             source_opener(self.settings.data_dir, self.settings.s3_endpoint_url or None))
         stop = self._stop
         self._spawn(lambda: imports.run(stop), "lake-imports")
+
+    def _start_detect(self) -> None:
+        """Load the Sigma rules (each one refused is logged with its file, id and reason);
+        when at least one loaded, evaluate new records in the detector's own process (a
+        thread with indexer="thread"). The publisher always runs: findings saved before a
+        crash still reach the ledger."""
+        rules = self.sigma_rules = load_rules(self.settings.sigma_rules)
+        for rejected in rules.rejected:
+            log.warning("sigma: rule %s (%s) not loaded: %s", rejected.rule_id or "-",
+                        rejected.file, rejected.reason)
+        if self.settings.sigma_rules:
+            log.info("sigma: %d rule(s) loaded, %d not loaded", len(rules.rules),
+                     len(rules.rejected))
+        findings = self.findings = SqliteFindingStore(self.settings.data_dir)
+        publisher, stop = Publisher(findings, self.writer), self._stop
+        self._spawn(lambda: publisher.run(stop), "sigma-publisher")
+        if not rules.rules:
+            return
+        if self.indexer_mode == "thread":
+            detector = self.detector = Detector(self.settings.data_dir, self.clock, rules,
+                                                findings)
+            self._spawn(lambda: detector.run(stop), "sigma-detector")
+            return
+        from opentrail.detect import begin, open_ledger
+
+        ledger = open_ledger(self.settings.data_dir)
+        try:  # the first start's cursor is now, not whenever the process is up
+            begin(ledger, findings)
+        finally:
+            ledger.close()
+        self._spawn_detector()
+
+    def _spawn_detector(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._detector_process = ctx.Process(
+            target=run_detector_process, name="opentrail-sigma", daemon=True,
+            args=(str(self.settings.data_dir), list(self.settings.sigma_rules)))
+        self._detector_process.start()
+
+    def _close_detect(self) -> None:
+        if self.detector is not None:
+            self.detector.close()
+        if self.findings is not None:
+            self.findings.close()
 
     def _lake_receives(self, store: EventDataStore, account: str, region: str,
                        obj: dict[str, Any], category: Category) -> bool:
@@ -303,6 +372,10 @@ class Service:
             if self._process is not None and not self._process.is_alive():
                 log.error("history indexer exited (%s); restarting", self._process.exitcode)
                 self._spawn_indexer()
+            if self._detector_process is not None and not self._detector_process.is_alive():
+                log.error("sigma detector exited (%s); restarting",
+                          self._detector_process.exitcode)
+                self._spawn_detector()
             days = self.settings.history_retention_days
             if days > 0 and self.clock.now() - last_purge >= MAINTENANCE_EVERY:
                 last_purge = self.clock.now()
@@ -319,33 +392,32 @@ class Service:
             log.exception("lake: purging deleted event data stores failed")
 
     def close(self) -> None:
-        self._stop.set()
-        if self._indexer is not None:
-            self._stop_indexer.set()
-        for thread in self._threads:
-            thread.join(timeout=10)
-        if self._process is not None:
-            self._process.terminate()
-            self._process.join(timeout=10)
-        if self._indexer is not None:
-            self._indexer.close()
+        self._stop_workers()
         self.writer.close()
-        self.channels.close()
-        if self.checkpoints is not None:
-            self.checkpoints.close()
-        if self.delivery is not None:
-            self.delivery.close()
-        self.trails.close()
-        if self.queries is not None:
-            self.queries.close()
-        if self.lake_imports is not None:
-            self.lake_imports.close()
-        if self.lake_writer is not None:
-            self.lake_writer.close()
-        if self.lake is not None:
-            self.lake.close()
+        for component in (self.channels, self.checkpoints, self.delivery, self.trails,
+                          self.queries, self.lake_imports, self.lake_writer, self.lake):
+            if component is not None:
+                component.close()
+        self._close_detect()
         self._close_rules()
         if self.insights is not None:
             self.insights.close()
             assert self.insights_store is not None
             self.insights_store.close()
+        self.keys.close()
+        if self.backend is not None:
+            self.backend.close()
+
+    def _stop_workers(self) -> None:
+        """Threads and processes first, so nothing writes to a store being closed."""
+        self._stop.set()
+        if self._indexer is not None:
+            self._stop_indexer.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        for process in (self._process, self._detector_process):
+            if process is not None:
+                process.terminate()
+                process.join(timeout=10)
+        if self._indexer is not None:
+            self._indexer.close()

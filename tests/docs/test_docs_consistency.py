@@ -32,3 +32,12 @@ def test_every_command_has_help() -> None:
     for name in COMMANDS:
         assert name in top
         assert "Usage:" in _help(name)
+
+
+def test_the_architecture_tour_lists_every_package() -> None:
+    """docs/design/architecture.md's layout names every package under src/opentrail."""
+    tour = (ROOT / "docs" / "design" / "architecture.md").read_text()
+    layout = tour[tour.index("src/opentrail/"):tour.index("```", tour.index("src/opentrail/"))]
+    packages = sorted(p.parent.name for p in (ROOT / "src" / "opentrail").glob("*/__init__.py"))
+    missing = [name for name in packages if f"\n  {name}/" not in layout]
+    assert not missing, f"add to docs/design/architecture.md's layout: {missing}"

@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 
 # Import name -> distribution name, where they differ.
-DISTRIBUTION = {"dateutil": "python-dateutil", "yaml": "pyyaml", "sigma": "pysigma"}
+DISTRIBUTION = {"dateutil": "python-dateutil", "yaml": "pyyaml", "sigma": "pysigma",
+                "psycopg_pool": "psycopg-pool"}
 # Heavy engines the embedded default never needs: extras only. (duckdb and pyarrow left
 # this list with issue 11: the Lake's embedded engine, DuckDB over Parquet, is part of
 # the default server, and its Parquet files are written by pyarrow.)

@@ -27,7 +27,9 @@ def test_the_public_face_is_pinned() -> None:
         "Conversion", "ConversionError", "Converted", "DemoAccount", "DemoBurst", "Format",
         "Options", "burst_plan", "convert", "demo_batches", "generate", "to_ocsf",
         # SIEM exports of CloudTrail records (sources/_siem.py), for `opentrail import`
-        "csv_records", "export_entries", "looks_like_csv", "restore"}
+        "csv_records", "export_entries", "looks_like_csv", "restore",
+        # one raw auditd line's fields, for Sigma's auditd rules (detect/_source.py)
+        "parse_audit_line"}
     assert set(FORMATS) == set(SAMPLES)
 
 

@@ -9,12 +9,20 @@ def test_all_is_pinned() -> None:
     assert sorted(storage.__all__) == [
         "FolderStorage",
         "InvalidObjectName",
+        "LockConfig",
         "NoSuchKey",
+        "ObjectHead",
+        "ObjectVersion",
+        "Retention",
+        "RetentionPolicy",
         "S3Storage",
         "Storage",
         "StorageError",
         "StoredObject",
+        "Written",
+        "guarantee",
         "open_storage",
+        "retain_until",
         "write_atomic",
     ]
     for name in storage.__all__:

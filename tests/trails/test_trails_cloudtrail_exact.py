@@ -516,7 +516,9 @@ GENERIC_CODES = {
 def _model_exceptions() -> set[str]:
     data = Path(botocore.__file__).parent / "data"
     names: set[str] = set()
-    for service in ("cloudtrail", "cloudtrail-data", "events"):  # events: rules/ (AWSEvents.*)
+    # organizations: the one Organizations call OpenTrail serves (DescribeOrganization).
+    for service in ("cloudtrail", "cloudtrail-data", "organizations",
+                    "events"):  # events: rules/ (AWSEvents.*)
         for model in (data / service).glob("*/service-2.json*"):
             opener: Any = gzip.open if model.suffix == ".gz" else open
             with opener(model, "rt") as fh:

@@ -16,7 +16,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from opentrail.api._audit import audit_record, outcome, prepare
+from opentrail.api._deliveries import delivery_routes
 from opentrail.api._edge import edge_middleware
+from opentrail.api._health import healthz, readyz
 from opentrail.api._ingest import ingest_batch, put_audit_events
 from opentrail.api._operations import (
     Operation,
@@ -24,6 +26,7 @@ from opentrail.api._operations import (
     model_operations,
     operations,
 )
+from opentrail.api._organizations import ORGANIZATIONS_TARGET_PREFIX
 from opentrail.api._proofs import REST_JSON, proof_routes
 from opentrail.api._request import read_signed, require
 from opentrail.api._webhook import WEBHOOK_PATH, kubernetes_audit_webhook
@@ -66,6 +69,10 @@ class JsonApi:
         if target.startswith(EVENTS_PREFIX):
             return self._events_operation(target)
         name = target.removeprefix(TARGET_PREFIX) if target.startswith(TARGET_PREFIX) else ""
+        if name == "DescribeOrganization":  # not a CloudTrail operation
+            name = ""
+        if target == f"{ORGANIZATIONS_TARGET_PREFIX}DescribeOrganization":
+            name = "DescribeOrganization"  # validate-logs of organization trails needs it
         if name in self.ops:
             return self.ops[name]
         if name in model_operations():
@@ -127,6 +134,7 @@ class JsonApi:
             read_only=op.read_only, event_source=op.event_source,
             organization_account=self.service.settings.organization_account,
             now=self.service.clock.now())
+        record["eventSource"] = op.event_source
         prepare(record)  # refuses the call if its record could not be stored
         return record
 
@@ -220,10 +228,14 @@ def build_app(service: Service) -> Starlette:
         Route("/PutAuditEvents", guarded(_bind(put_audit_events, service)), methods=["POST"]),
         Route("/opentrail/v1/events", guarded(_bind(ingest_batch, service)), methods=["POST"]),
         Route("/health", health, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", guarded(_bind(readyz, service)), methods=["GET"]),
         Route(WEBHOOK_PATH, guarded(_bind(kubernetes_audit_webhook, service)),
               methods=["POST"]),
         *(Route(r.path, guarded(r.endpoint, REST_JSON), methods=r.methods)
           for r in proof_routes(service)),
+        *(Route(r.path, guarded(r.endpoint, REST_JSON), methods=r.methods)
+          for r in delivery_routes(service)),
     ]
     from opentrail.console import console_routes  # lazy: the console imports api._lookup
 

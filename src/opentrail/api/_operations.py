@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from opentrail.api._channels import CHANNEL_OPERATIONS
+from opentrail.api._detect import DETECT_OPERATIONS, DETECT_READER_OPERATIONS
 from opentrail.api._imports import IMPORT_OPERATIONS
 from opentrail.api._insights import list_insights_metric_data
 from opentrail.api._lookup import lookup_events
+from opentrail.api._organizations import describe_organization
 from opentrail.api._public_keys import list_public_keys
 from opentrail.api._queries import QUERY_OPERATIONS, READER_OPERATIONS
 from opentrail.api._stores import SHARED_OPERATIONS, STORE_OPERATIONS
@@ -43,7 +45,8 @@ def operations(service: Any) -> dict[str, Operation]:
 
     def add(name: str, fn: Callable[..., Any], target: Any) -> None:
         table[name] = Operation(name, functools.partial(fn, target),
-                                name.startswith(READ_PREFIXES), name in READER_OPERATIONS)
+                                name.startswith(READ_PREFIXES),
+                                name in READER_OPERATIONS or name in DETECT_READER_OPERATIONS)
 
     add("LookupEvents", lookup_events, service.history)
     add("ListInsightsMetricData", list_insights_metric_data, service)
@@ -58,6 +61,11 @@ def operations(service: Any) -> dict[str, Operation]:
         add(query_op, handler, service)
     for import_op, handler in IMPORT_OPERATIONS.items():
         add(import_op, handler, service)
+    for detect_op, handler in DETECT_OPERATIONS.items():  # OpenTrail's own (docs/detect.md)
+        add(detect_op, handler, service)
+    table["DescribeOrganization"] = Operation(
+        "DescribeOrganization", functools.partial(describe_organization, service), True,
+        event_source="organizations.amazonaws.com")
     # Tags, Insights selectors and channels also take event data stores: these handlers
     # replace the trail/channel ones above and call them for everything else.
     for shared_op, handler in SHARED_OPERATIONS.items():

@@ -26,6 +26,7 @@ from opentrail.errors import (
     InvalidSnsTopicName,
     NotFound,
     NotOrganizationMasterAccount,
+    OrganizationsNotInUse,
     ResourceTypeNotSupported,
     S3BucketDoesNotExist,
     TrailAlreadyExists,
@@ -67,15 +68,43 @@ def _account(service: Any, ctx: AuthContext) -> str:
 
 def _resolve(service: Any, ctx: AuthContext, value: object, field: str = "Name") -> Trail:
     """The trail a Name/TrailName parameter names; another account's ARN is not found
-    unless an organization key asks."""
+    unless an organization key asks, or it is an organization trail (its shadow)."""
     ref = parse_trail_ref(value, field)
-    return _store(service).get(_ref_account(ref, _account(service, ctx), ctx), ctx.region, ref)
+    try:
+        return _store(service).get(_ref_account(ref, _account(service, ctx), ctx), ctx.region,
+                                   ref)
+    except TrailNotFound:
+        shadow = _shadow(service, ctx, ref)
+        if shadow is None:
+            raise
+        return shadow
+
+
+def _shadow(service: Any, ctx: AuthContext, ref: TrailRef) -> Trail | None:
+    """An organization trail a member account names by ARN: it may read it, as in
+    CloudTrail (GetTrail, GetTrailStatus need the full ARN), never change it."""
+    if not ref.is_arn or ref.account is None or ctx.principal.may_access(ref.account):
+        return None
+    trail = _store(service).find(ref.account, ctx.region, ref)
+    return trail if trail is not None and trail.is_organization_trail else None
+
+
+def _writable(trail: Trail, ctx: AuthContext) -> Trail:
+    if not ctx.principal.may_access(trail.account):
+        raise NotOrganizationMasterAccount(
+            f"The trail {trail.arn} is an organization trail: only the organization's "
+            "management account (an organization key) can change it; member accounts "
+            "see it as a shadow trail.")
+    return trail
 
 
 def _change(service: Any, ctx: AuthContext, value: object, field: str,
             change: Callable[[Trail], None], *, home: bool = True) -> Trail:
     """Change a trail in one store transaction (from its home region, unless home=False)."""
     ref = parse_trail_ref(value, field)
+    shadow = _shadow(service, ctx, ref)
+    if shadow is not None:
+        _writable(shadow, ctx)
 
     def guarded(trail: Trail) -> None:
         if home:
@@ -87,6 +116,7 @@ def _change(service: Any, ctx: AuthContext, value: object, field: str,
 
 
 def _home(trail: Trail, ctx: AuthContext) -> Trail:
+    _writable(trail, ctx)  # every change checks the home region: a shadow is read-only
     if ctx.region != trail.home_region:
         raise InvalidHomeRegion(
             f"The trail {trail.arn} was created in {trail.home_region}; change it there, not "
@@ -141,7 +171,8 @@ def _bool(params: dict[str, Any], key: str, current: bool) -> bool:
     return value
 
 
-def _apply(trail: Trail, params: dict[str, Any], ctx: AuthContext) -> None:
+def _apply(trail: Trail, params: dict[str, Any], ctx: AuthContext,
+           organization: str | None = "") -> None:
     """Apply the settings CreateTrail and UpdateTrail share, checking each."""
     if "S3BucketName" in params:
         trail.s3_bucket_name = check_bucket_name(params["S3BucketName"])
@@ -165,6 +196,10 @@ def _apply(trail: Trail, params: dict[str, Any], ctx: AuthContext) -> None:
         raise NotOrganizationMasterAccount(
             "IsOrganizationTrail needs an organization key (opentrail keys create "
             "--organization); this key belongs to one account.")
+    if params.get("IsOrganizationTrail") is True and organization is None:
+        raise OrganizationsNotInUse(
+            "This OpenTrail server runs without an organization (--organization-id none), "
+            "so it cannot make an organization trail.")
 
 
 _SNS_NAME = re.compile(r"[A-Za-z0-9_-]{1,256}(?:\.fifo)?")
@@ -220,7 +255,7 @@ def create_trail(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
         raise InvalidS3BucketName("S3BucketName is required.")
     trail = Trail(name=name, account=_account(service, ctx), home_region=ctx.region,
                   s3_bucket_name="", created=service.clock.now())
-    _apply(trail, params, ctx)
+    _apply(trail, params, ctx, service.organization_id)
     trail.tags = merge_tags([], check_tags(params.get("TagsList") or []), trail.arn)
     store = _store(service)
     if store.find(trail.account, ctx.region, name) is not None:
@@ -240,7 +275,7 @@ def update_trail(service: Any, params: dict[str, Any], ctx: AuthContext) -> Any:
                                     home_region=current.home_region, s3_bucket_name="",
                                     sns_topic_name=_sns_topic(params["SnsTopicName"])))
     trail = _change(service, ctx, params.get("Name"), "Name",
-                    lambda trail: _apply(trail, params, ctx))
+                    lambda trail: _apply(trail, params, ctx, service.organization_id))
     return _shape(trail, full=False)
 
 
@@ -273,13 +308,15 @@ def describe_trails(service: Any, params: dict[str, Any], ctx: AuthContext) -> A
     if names:
         refs = [parse_trail_ref(n, "trailNameList") for n in names]
         found = [_store(service).find(_ref_account(r, account, ctx), ctx.region, r)
-                 for r in refs]
+                 or _shadow(service, ctx, r) for r in refs]
         trails = list({t.arn: t for t in found if t is not None}.values())
     else:
         trails = _store(service).visible(account, ctx.region)
+        trails += [t for t in _store(service).list(None) if t.is_organization_trail
+                   and t.account != account and t.covers_region(ctx.region)]
     if not shadows:
-        trails = [t for t in trails
-                  if not (t.is_multi_region_trail and t.home_region != ctx.region)]
+        trails = [t for t in trails if t.account == account
+                  and not (t.is_multi_region_trail and t.home_region != ctx.region)]
     return {"trailList": [_shape(t) for t in trails]}
 
 

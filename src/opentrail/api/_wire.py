@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from opentrail.errors import OpenTrailError
+from opentrail.errors import OpenTrailError, ServiceUnavailable
 
 __all__ = ["JSON_11", "error_response", "json_response", "new_request_id"]
 
@@ -31,4 +31,6 @@ def error_response(err: OpenTrailError, request_id: str, *,
     response = json_response({"__type": err.code, "message": err.message}, request_id,
                              status=err.status, content_type=content_type)
     response.headers["x-amzn-ErrorType"] = err.code
+    if isinstance(err, ServiceUnavailable):
+        response.headers["Retry-After"] = str(err.retry_after)
     return response

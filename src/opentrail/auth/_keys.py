@@ -1,9 +1,11 @@
-"""Access keys in SQLite; secrets sealed with a master key kept outside the database.
+"""Access keys in the backend's `KeyRows`; secrets sealed with a key kept apart from them.
 
-Layout: DATA_DIR/keys.db (0600) holds one row per key, the secret AES-256-GCM encrypted
-with the key id as associated data (a sealed secret cannot be moved to another row).
-The master key is DATA_DIR/master.key (0600) or the file named by
-$OPENTRAIL_MASTER_KEY_FILE, so a copy of keys.db alone reveals no secret.
+Each row holds a secret AES-256-GCM encrypted with the key id as associated data (a
+sealed secret cannot be moved to another row). Embedded (given a data dir): the rows
+are DATA_DIR/keys.db (0600) and the sealing key is DATA_DIR/master.key (0600) or the
+file named by $OPENTRAIL_MASTER_KEY_FILE, so a copy of keys.db alone reveals no secret.
+Given rows, the sealing key comes with them (PostgreSQL keeps it in the database, itself
+sealed with the node's master key: backends/postgres/_vault.py).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import contextlib
 import os
 import re
 import secrets
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -24,11 +25,13 @@ from types import TracebackType
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from opentrail.auth._key_rows import KeyRow, KeyRows
 from opentrail.auth._principal import Principal, Role
 from opentrail.clock import Clock, SystemClock
+from opentrail.datadir import make_private_dir
 from opentrail.errors import OpenTrailError, ValidationError
 
-__all__ = ["MASTER_KEY_ENV", "KeyStore"]
+__all__ = ["MASTER_KEY_ENV", "KeyStore", "SecretBox"]
 
 MASTER_KEY_ENV = "OPENTRAIL_MASTER_KEY_FILE"
 
@@ -39,56 +42,50 @@ _MAX_NAME = 128
 _CACHE_LIMIT = 10_000  # bounds the negative cache a scan of random key ids could fill
 _SEAL_VERSION = b"\x01"
 _NONCE_BYTES = 12
-_COLUMNS = "access_key_id, account, organization, role, name, created"
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS access_keys (
-    access_key_id TEXT PRIMARY KEY,
-    account TEXT,                    -- NULL for organization keys
-    organization INTEGER NOT NULL,
-    role TEXT NOT NULL,
-    name TEXT NOT NULL,
-    created REAL NOT NULL,
-    sealed_secret BLOB NOT NULL      -- version || nonce || AES-GCM(secret)
-) STRICT
-"""
-
 _Entry = tuple[Principal, str]
-_Row = tuple[str, str | None, int, str, str, float]
 
 
 class KeyStore:
-    """Access keys for one data dir. Thread-safe; `lookup` is cached for the hot path.
+    """Access keys of one data dir or database. Thread-safe; `lookup` is cached for the
+    hot path.
 
     Keys deleted through this object stop working at once; keys deleted by another
-    process (the CLI while the server runs) within `refresh_interval` seconds, found
-    through SQLite's `PRAGMA data_version`, which changes on any other connection's commit.
+    process or node (the CLI while the server runs) within `refresh_interval` seconds,
+    found through the rows' `change_marker` (SQLite's `PRAGMA data_version`).
     """
 
     def __init__(
         self,
-        data_dir: Path,
+        rows: KeyRows | Path,
         *,
         master_key_file: Path | None = None,
+        sealing_key: bytes | None = None,
         clock: Clock | None = None,
         refresh_interval: float = 1.0,
     ) -> None:
-        self._dir = Path(data_dir)
-        self._master_path = _master_key_path(self._dir, master_key_file)
+        """A data dir keeps its keys in keys.db, sealed with the master key file;
+        `rows` from a backend come with their `sealing_key`."""
+        self._master_path: Path | None = None
+        if isinstance(rows, Path):
+            from opentrail.backends.sqlite import SqliteKeyRows
+
+            self._master_path = _master_key_path(rows, master_key_file)
+            rows = SqliteKeyRows(rows)
+        elif sealing_key is None:
+            raise ValueError("KeyStore over a backend's rows needs their sealing_key.")
+        self._rows = rows
         self._clock: Clock = clock or SystemClock()
         self._refresh_interval = refresh_interval
         self._lock = threading.Lock()
-        # One connection shared under the lock: data_version then sees only other
-        # connections' commits, and ours invalidate the cache directly.
-        self._db = _open_db(self._dir / "keys.db")
-        self._box: _SecretBox | None = None
+        self._box: SecretBox | None = None if sealing_key is None else SecretBox(sealing_key)
         self._cache: dict[str, _Entry | None] = {}
-        self._data_version = self._read_data_version()
+        self._data_version = self._rows.change_marker()
         self._next_check = time.monotonic() + refresh_interval
 
     @property
-    def path(self) -> Path:
-        """The SQLite file holding the keys."""
-        return self._dir / "keys.db"
+    def path(self) -> str:
+        """Where the keys are: the SQLite file, or the database URL without password."""
+        return self._rows.where
 
     def create(
         self,
@@ -107,37 +104,23 @@ class KeyStore:
         principal = Principal(access_key_id, account, organization, role, name, self._clock.now())
         with self._lock:
             sealed = self._secret_box(may_create=True).seal(access_key_id, secret)
-            self._db.execute(
-                f"INSERT INTO access_keys ({_COLUMNS}, sealed_secret) VALUES (?,?,?,?,?,?,?)",
-                (
-                    access_key_id,
-                    account,
-                    int(organization),
-                    role.value,
-                    name,
-                    principal.created,
-                    sealed,
-                ),
-            )
+            self._rows.insert(KeyRow(access_key_id, account, organization, role.value, name,
+                                     principal.created, sealed))
             self._cache.pop(access_key_id, None)  # may hold a cached "unknown"
         return principal, secret
 
     def list(self) -> builtins.list[Principal]:
         """Every key, oldest first, without secrets."""
         with self._lock:
-            rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM access_keys ORDER BY created, access_key_id"
-            ).fetchall()
+            rows = self._rows.select_all()
         return [_principal(row) for row in rows]
 
     def delete(self, access_key_id: str) -> bool:
         """Remove a key; False if there was none with this id."""
         with self._lock:
-            cursor = self._db.execute(
-                "DELETE FROM access_keys WHERE access_key_id = ?", (access_key_id,)
-            )
+            deleted = self._rows.delete(access_key_id)
             self._cache.pop(access_key_id, None)
-        return cursor.rowcount > 0
+        return deleted
 
     def lookup(self, access_key_id: str) -> tuple[Principal, str] | None:
         """The key and its secret, or None. Served from memory on the hot path."""
@@ -150,7 +133,7 @@ class KeyStore:
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            self._rows.close()
 
     def __enter__(self) -> KeyStore:
         return self
@@ -169,7 +152,7 @@ class KeyStore:
             if now < self._next_check:
                 return  # another thread just checked
             self._next_check = now + self._refresh_interval
-            version = self._read_data_version()
+            version = self._rows.change_marker()
             if version != self._data_version:
                 self._data_version = version
                 self._cache = {}
@@ -180,14 +163,12 @@ class KeyStore:
         with self._lock:  # query and cache together, so a concurrent delete cannot interleave
             if access_key_id in self._cache:
                 return self._cache[access_key_id]
-            row = self._db.execute(
-                f"SELECT {_COLUMNS}, sealed_secret FROM access_keys WHERE access_key_id = ?",
-                (access_key_id,),
-            ).fetchone()
+            row = self._rows.select(access_key_id)
             entry = None
             if row is not None:
-                secret = self._secret_box(may_create=False).open(access_key_id, row[6])
-                entry = (_principal(row[:6]), secret)
+                secret = self._secret_box(may_create=False).open(access_key_id,
+                                                                 row.sealed_secret)
+                entry = (_principal(row), secret)
             if len(self._cache) >= _CACHE_LIMIT:
                 self._cache = {}
             self._cache[access_key_id] = entry
@@ -203,53 +184,57 @@ class KeyStore:
         with self._lock:
             return self._secret_box(may_create=False).open(label, blob)
 
-    def _read_data_version(self) -> int:
-        row = self._db.execute("PRAGMA data_version").fetchone()
-        return int(row[0])
-
-    def _secret_box(self, *, may_create: bool) -> _SecretBox:
+    def _secret_box(self, *, may_create: bool) -> SecretBox:
         """Load the master key on first use; create it only while no key depends on it."""
         if self._box is None:
+            assert self._master_path is not None  # rows without a file came with a key
             if not self._master_path.exists():
-                has_keys = self._db.execute("SELECT 1 FROM access_keys LIMIT 1").fetchone()
-                if not may_create or has_keys:
+                if not may_create or self._rows.any():
                     raise OpenTrailError(
                         f"The master key file {self._master_path} is missing, so the secrets"
                         f" in {self.path} cannot be decrypted. Restore it, or set"
                         f" {MASTER_KEY_ENV} to its location."
                     )
                 _create_master_key(self._master_path)
-            self._box = _SecretBox(_read_master_key(self._master_path))
+            self._box = SecretBox(_read_master_key(self._master_path))
         return self._box
 
 
-class _SecretBox:
-    """AES-256-GCM with the access key id as associated data."""
+class SecretBox:
+    """AES-256-GCM with a name (the access key id) as associated data."""
 
     def __init__(self, key: bytes) -> None:
         self._aead = AESGCM(key)
 
     def seal(self, access_key_id: str, secret: str) -> bytes:
-        nonce = os.urandom(_NONCE_BYTES)
-        sealed = self._aead.encrypt(nonce, secret.encode(), access_key_id.encode())
-        return _SEAL_VERSION + nonce + sealed
+        return self.seal_bytes(access_key_id, secret.encode())
 
     def open(self, access_key_id: str, blob: bytes) -> str:
-        nonce, sealed = blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :]
         try:
-            if blob[:1] != _SEAL_VERSION:
-                raise InvalidTag
-            return self._aead.decrypt(nonce, sealed, access_key_id.encode()).decode()
+            return self.open_bytes(access_key_id, blob).decode()
         except InvalidTag:
             raise OpenTrailError(
                 f"Cannot decrypt the secret of access key {access_key_id}: the master key"
                 " is not the one it was sealed with."
             ) from None
 
+    def seal_bytes(self, name: str, secret: bytes) -> bytes:
+        """version || nonce || AES-GCM(secret), bound to `name`."""
+        nonce = os.urandom(_NONCE_BYTES)
+        return _SEAL_VERSION + nonce + self._aead.encrypt(nonce, secret, name.encode())
 
-def _principal(row: _Row) -> Principal:
-    key_id, account, organization, role, name, created = row
-    return Principal(key_id, account, bool(organization), Role(role), name, created)
+    def open_bytes(self, name: str, blob: bytes) -> bytes:
+        """The secret `seal_bytes(name, ...)` sealed; InvalidTag with any other key,
+        name or a changed blob."""
+        if blob[:1] != _SEAL_VERSION:
+            raise InvalidTag
+        nonce, sealed = blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :]
+        return self._aead.decrypt(nonce, sealed, name.encode())
+
+
+def _principal(row: KeyRow) -> Principal:
+    return Principal(row.access_key_id, row.account, bool(row.organization), Role(row.role),
+                     row.name, row.created)
 
 
 def _check_scope(account: str | None, organization: bool) -> str | None:
@@ -288,27 +273,8 @@ def _master_key_path(data_dir: Path, explicit: Path | None) -> Path:
     return Path(env) if env else data_dir / "master.key"
 
 
-def _make_private_dir(path: Path) -> None:
-    if not path.is_dir():
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
-
-
-def _open_db(path: Path) -> sqlite3.Connection:
-    _make_private_dir(path.parent)
-    # SQLite would create the file 0644; its -wal and -shm files copy the db's mode.
-    try:
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
-        os.chmod(path, 0o600)
-    except FileExistsError:
-        pass
-    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
-    db.execute("PRAGMA journal_mode=WAL")  # the server keeps reading while the CLI writes
-    db.execute(_SCHEMA)
-    return db
-
-
 def _read_master_key(path: Path) -> bytes:
+    """The 32 bytes in a master key file (base64); a clear error if it holds none."""
     try:
         key = base64.urlsafe_b64decode(path.read_text().strip())
     except (binascii.Error, ValueError):
@@ -321,7 +287,7 @@ def _read_master_key(path: Path) -> bytes:
 def _create_master_key(path: Path) -> None:
     """Write a fresh key atomically (temp file, fsync, link); if another process won the
     race, its key stays and ours is dropped."""
-    _make_private_dir(path.parent)
+    make_private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:

@@ -1,16 +1,16 @@
 """Channels: named entry points for PutAuditEvents (CloudTrail Lake integrations).
 
-Configuration, not events: kept in channels.db beside the ledger. The registry checks a
-destination's shape only; the API (api/_stores.py) checks that an EVENT_DATA_STORE
-destination is an existing ActivityAuditLog store of the caller, so this package needs
-no Lake import.
+Configuration, not events: kept in the backend's `ChannelRows` (channels/_rows.py;
+channels.db beside the ledger when given a data dir). A channel is found by its exact
+ARN, or by the ARN its bare id makes in the caller's account and region (exactly: an id
+is no pattern, so `%` finds nothing). The registry checks a destination's shape only;
+the API (api/_stores.py) checks that an EVENT_DATA_STORE destination is an existing
+ActivityAuditLog store of the caller, so this package needs no Lake import.
 """
 
 from __future__ import annotations
 
 import re
-import sqlite3
-import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from opentrail.channels._rows import ChannelRow, ChannelRows
 from opentrail.errors import NotFound, ValidationError
 
 __all__ = ["MAX_CHANNELS", "Channel", "ChannelRegistry"]
@@ -29,16 +30,6 @@ STORE_ARN = re.compile(
     r"^arn:aws[a-z\-]*:cloudtrail:[a-z0-9\-]+:\d{12}:eventdatastore/[\w\-]{1,64}$")
 Tags = list[dict[str, Any]]  # `ChannelRegistry.list` hides the builtin in the class body
 CHANNEL_ARN = re.compile(r"^arn:aws[a-z\-]*:cloudtrail:([a-z0-9\-]+):(\d{12}):channel/([\w\-]+)$")
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS channels (
-    arn TEXT PRIMARY KEY, account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL,
-    source TEXT NOT NULL, destinations BLOB NOT NULL, tags BLOB NOT NULL,
-    ingestion BLOB NOT NULL DEFAULT '{}',
-    UNIQUE (account, region, name)
-);
-"""
-
 
 @dataclass
 class Channel:
@@ -74,16 +65,15 @@ def check_destinations(destinations: Any) -> list[dict[str, Any]]:
 
 
 class ChannelRegistry:
-    def __init__(self, data_dir: Path) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(data_dir / "channels.db", isolation_level=None,
-                                     check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.executescript(SCHEMA)
-        self._lock = threading.Lock()
+    def __init__(self, rows: ChannelRows | Path) -> None:
+        if isinstance(rows, Path):
+            from opentrail.backends.sqlite import SqliteChannelRows
+
+            rows = SqliteChannelRows(rows)
+        self._rows = rows
 
     def close(self) -> None:
-        self._conn.close()
+        self._rows.close()
 
     def create(self, account: str, region: str, name: str, source: str,
                destinations: Any, tags: list[dict[str, Any]]) -> Channel:
@@ -95,47 +85,40 @@ class ChannelRegistry:
         dests = check_destinations(destinations)
         channel = Channel(f"arn:aws:cloudtrail:{region}:{account}:channel/{uuid.uuid4()}",
                           account, region, name, source, dests, tags)
-        with self._lock:
-            if len(self.list(account, region)) >= MAX_CHANNELS:
+        with self._rows.write() as tx:
+            if len(tx.select_region(account, region)) >= MAX_CHANNELS:
                 raise _invalid("ChannelMaxLimitExceededException",
                                f"An account can have at most {MAX_CHANNELS} channels per region.")
-            try:
-                self._conn.execute(
-                    "INSERT INTO channels (arn, account, region, name, source, destinations, "
-                    "tags) VALUES (?,?,?,?,?,?,?)",
-                    (channel.arn, account, region, name, source, orjson.dumps(dests),
-                     orjson.dumps(tags)))
-            except sqlite3.IntegrityError:
-                raise _invalid("ChannelAlreadyExistsException",
-                               f"A channel named {name} already exists.") from None
+            if not tx.insert(ChannelRow(channel.arn, account, region, name, source,
+                                        orjson.dumps(dests), orjson.dumps(tags), b"{}")):
+                raise _name_taken(name)
         return channel
 
     def list(self, account: str, region: str) -> list[Channel]:
-        rows = self._conn.execute(
-            "SELECT * FROM channels WHERE account=? AND region=? ORDER BY name",
-            (account, region)).fetchall()
-        return [_row(r) for r in rows]
+        with self._rows.read() as tx:
+            return [_row(r) for r in tx.select_region(account, region)]
 
     def get(self, account: str, region: str, ref: str) -> Channel:
         """A channel by ARN or id (the part after `channel/`), in the caller's account."""
         if ref.startswith("arn:") and not CHANNEL_ARN.match(ref):
             raise _invalid("ChannelARNInvalidException", f"The channel ARN {ref!r} is not valid.")
         suffix = ref if ref.startswith("arn:") else f":{account}:channel/{ref}"
-        row = self._conn.execute(
-            "SELECT * FROM channels WHERE account=? AND (arn = ? OR arn LIKE ?)",
-            (account, ref, f"arn:aws:cloudtrail:{region}{suffix}")).fetchone()
-        if row is None:
+        with self._rows.read() as tx:
+            rows = tx.select_arns(account, (ref, f"arn:aws:cloudtrail:{region}{suffix}"))
+        if not rows:
             raise NotFound(f"The channel {ref} was not found.", code="ChannelNotFoundException")
-        return _row(row)
+        return _row(rows[0])
 
     def owner_of(self, ref: str) -> Channel | None:
         """Any account's channel by ARN: PutAuditEvents checks ownership itself."""
-        row = self._conn.execute("SELECT * FROM channels WHERE arn = ?", (ref,)).fetchone()
-        return _row(row) if row else None
+        with self._rows.read() as tx:
+            rows = tx.select_arns(None, (ref,))
+        return _row(rows[0]) if rows else None
 
     def delete(self, account: str, region: str, ref: str) -> None:
         channel = self.get(account, region, ref)
-        self._conn.execute("DELETE FROM channels WHERE arn = ?", (channel.arn,))
+        with self._rows.write() as tx:
+            tx.delete(channel.arn)
 
     def update(self, account: str, region: str, ref: str, name: str | None,
                destinations: Any | None) -> Channel:
@@ -146,24 +129,26 @@ class ChannelRegistry:
             channel.name = name
         if destinations is not None:
             channel.destinations = check_destinations(destinations)
-        try:
-            self._conn.execute("UPDATE channels SET name=?, destinations=? WHERE arn=?",
-                               (channel.name, orjson.dumps(channel.destinations), channel.arn))
-        except sqlite3.IntegrityError:
-            raise _invalid("ChannelAlreadyExistsException",
-                           f"A channel named {name} already exists.") from None
+        with self._rows.write() as tx:
+            if not tx.update(channel.arn, channel.name, orjson.dumps(channel.destinations)):
+                raise _name_taken(name)
         return channel
 
     def set_tags(self, arn: str, tags: Tags) -> None:
         """AddTags/RemoveTags on a channel ARN (the API checked the tags)."""
-        self._conn.execute("UPDATE channels SET tags = ? WHERE arn = ?", (orjson.dumps(tags), arn))
+        with self._rows.write() as tx:
+            tx.set_tags(arn, orjson.dumps(tags))
 
     def record_ingestion(self, arn: str, status: dict[str, Any]) -> None:
-        self._conn.execute("UPDATE channels SET ingestion = ? WHERE arn = ?",
-                           (orjson.dumps(status), arn))
+        with self._rows.write() as tx:
+            tx.set_ingestion(arn, orjson.dumps(status))
 
 
-def _row(row: tuple[Any, ...]) -> Channel:
+def _name_taken(name: str | None) -> ValidationError:
+    return _invalid("ChannelAlreadyExistsException", f"A channel named {name} already exists.")
+
+
+def _row(row: ChannelRow) -> Channel:
     arn, account, region, name, source, dests, tags, ingestion = row
     return Channel(arn, account, region, name, source, orjson.loads(dests), orjson.loads(tags),
                    orjson.loads(ingestion))

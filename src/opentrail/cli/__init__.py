@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate-lake": ("opentrail.cli.validate_lake", "validate_lake"),
     "collect": ("opentrail.cli.collect", "collect"),
     "query": ("opentrail.cli.query", "query"),
+    "detect": ("opentrail.cli.detect", "detect"),
+    "findings": ("opentrail.cli.findings", "findings"),
 }
 
 HELP = {
@@ -52,6 +54,8 @@ HELP = {
                      "and the ledger.",
     "collect": "Follow log files and trail buckets (config file) and send their events.",
     "query": "Run a CloudTrail Lake SQL query over event data stores and print the rows.",
+    "detect": "Check Sigma rules, or run them over stored history and print the findings.",
+    "findings": "List and acknowledge the Sigma findings of a running server.",
 }
 
 

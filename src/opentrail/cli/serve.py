@@ -18,6 +18,10 @@ def _options(command: Any) -> Any:
     """One flag per declared setting, with its default and help."""
     for setting in reversed(SETTINGS):
         flag = "--" + setting.name.replace("_", "-")
+        if setting.type is tuple:  # repeatable: --sigma-rules A --sigma-rules B
+            command = click.option(flag, setting.name, multiple=True, metavar="DIR",
+                                   help=f"{setting.help} [default: none]")(command)
+            continue
         kind = click.Path(path_type=Path) if setting.type is Path else setting.type
         command = click.option(flag, setting.name, type=kind, default=None,
                                help=f"{setting.help} [default: {setting.default}]")(command)
@@ -39,7 +43,23 @@ def serve(config_file: Path | None, **flags: Any) -> None:
         settings = settings_from(config_file, flags)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
+    if settings.database_url:
+        _refuse_database_url()
     run(settings)
+
+
+def _refuse_database_url() -> None:
+    """Keys, trails, channels and the Lake catalog run on PostgreSQL, but a node is not
+    stateless until everything does: serving half the state from a shared database and
+    half from local files would lose events with the machine."""
+    from opentrail.backends import NOT_ON_POSTGRES
+
+    pending = "".join(f"\n  - {part}" for part in NOT_ON_POSTGRES)
+    raise click.UsageError(
+        "--database-url is not supported by `opentrail serve` yet: these components "
+        f"still keep their state only in the data dir's SQLite files:{pending}\n"
+        "Keys, trails, channels and the Lake catalog are on PostgreSQL already "
+        "(docs/design/scale-out.md); `opentrail keys --database-url` works today.")
 
 
 def run(settings: Settings) -> None:

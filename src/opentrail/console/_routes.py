@@ -17,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 from opentrail.console._console import Console, page
 from opentrail.console._deliveries import deliveries_page
 from opentrail.console._events import download, event_page, events_page
+from opentrail.console._findings import acknowledge_submit, findings_page
 from opentrail.console._insight import insights_page
 from opentrail.console._lake import (
     cancel_submit,
@@ -63,6 +64,8 @@ def console_routes(service: Service) -> list[BaseRoute]:
         Route("/trails", page(console, trails_page), methods=["GET"]),
         Route("/trails/validate", page(console, validate_now), methods=["POST"]),
         Route("/insights", page(console, insights_page), methods=["GET"]),
+        Route("/findings", page(console, findings_page), methods=["GET"]),
+        Route("/findings/acknowledge", page(console, acknowledge_submit), methods=["POST"]),
         Route("/deliveries", page(console, deliveries_page), methods=["GET"]),
         Route("/lake", page(console, lake_page), methods=["GET"]),
         Route("/lake/query", page(console, query_submit), methods=["POST"]),

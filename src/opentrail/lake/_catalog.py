@@ -1,10 +1,12 @@
-"""StoreCatalog: the event data stores of every account, kept in DATA_DIR/lake.db.
+"""StoreCatalog: the event data stores of every account, in the backend's `CatalogRows`
+(lake/_catalog_rows.py; DATA_DIR/lake.db when given a data dir).
 
 Every rule of Create/Get/List/Update/Delete/Restore/Start/StopIngestion (spec lake.md §3)
 lives here; `api/_stores.py` only shapes requests and answers. Each change runs in one
-`BEGIN IMMEDIATE` transaction, so the 10-stores limit and name uniqueness hold even with
-another process writing the same file. Settings arrive with their wire names
-(`RetentionPeriod`, `BillingMode`, ...), are checked, and become an `EventDataStore`.
+write transaction serialised against every other catalog write, so the 10-stores limit
+and name uniqueness hold even with other processes or nodes writing. Settings arrive with
+their wire names (`RetentionPeriod`, `BillingMode`, ...), are checked, and become an
+`EventDataStore`.
 
 Decisions (docs/lake.md "Decisions"):
 * Status changes are immediate: Create answers `CREATED` and the store is then `ENABLED`
@@ -22,11 +24,8 @@ import base64
 import dataclasses
 import logging
 import re
-import sqlite3
-import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +48,7 @@ from opentrail.errors import (
     UnsupportedOperation,
     ValidationError,
 )
+from opentrail.lake._catalog_rows import CatalogRows, CatalogTx, StoreRow
 from opentrail.lake._model import BILLING_MODES, EXTENDABLE, FIXED, EventDataStore
 from opentrail.lake._selection import (
     DEFAULT_STORE_SELECTORS,
@@ -83,19 +83,6 @@ _NAME = re.compile(r"[a-zA-Z0-9._\-]{3,128}")
 _REF = re.compile(r"[a-zA-Z0-9._/\-:]{3,256}")
 _ARN = re.compile(r"arn:aws[a-z\-]*:cloudtrail:([a-z0-9\-]+):(\d{12}):eventdatastore/"
                   r"([a-zA-Z0-9._\-]{1,128})")
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS stores (
-    id TEXT PRIMARY KEY,
-    account TEXT NOT NULL,
-    region TEXT NOT NULL,
-    name TEXT NOT NULL,
-    record BLOB NOT NULL,          -- the EventDataStore's fields as JSON
-    tags BLOB NOT NULL DEFAULT '[]',
-    prior_status TEXT,             -- the status DeleteEventDataStore replaced (for Restore)
-    UNIQUE (account, region, name)
-);
-"""
 
 # `StoreCatalog.list` hides the builtin inside the class body
 Stores = list[EventDataStore]
@@ -235,40 +222,26 @@ def _token_id(token: object) -> str:
 class StoreCatalog:
     """Event data stores by account and region; the writer and queries read them all."""
 
-    def __init__(self, data_dir: Path, clock: Clock) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True)
+    def __init__(self, rows: CatalogRows | Path, clock: Clock) -> None:
+        if isinstance(rows, Path):
+            from opentrail.backends.sqlite import SqliteCatalogRows
+
+            rows = SqliteCatalogRows(rows)
+        self._rows = rows
         self._clock = clock
-        self._conn = sqlite3.connect(data_dir / "lake.db", isolation_level=None,
-                                     check_same_thread=False, timeout=30)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")  # configuration must survive a crash
-        self._conn.executescript(SCHEMA)
-        self._lock = threading.RLock()
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._rows.close()
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+    def _select(self, account: str | None = None, region: str | None = None,
+                store_id: str | None = None) -> Stores:
+        return self._with_sources(self._raw(account, region, store_id))
 
-    def _select(self, where: str, args: tuple[Any, ...]) -> Stores:
-        return self._with_sources(self._raw(where, args))
-
-    def _raw(self, where: str, args: tuple[Any, ...]) -> Stores:
-        with self._lock:
-            rows = self._conn.execute(
-                f"SELECT record FROM stores WHERE {where} ORDER BY account, region, name",
-                args).fetchall()
-        return [_load(row[0]) for row in rows]
+    def _raw(self, account: str | None = None, region: str | None = None,
+             store_id: str | None = None) -> Stores:
+        with self._rows.read() as tx:
+            records = tx.records(account, region, store_id)
+        return [_load(record) for record in records]
 
     def _with_sources(self, stores: Stores) -> Stores:
         """Insight stores with their `insight_sources`: every store not pending deletion
@@ -276,7 +249,7 @@ class StoreCatalog:
         if not any(s.category == "Insight" for s in stores):
             return stores
         sources: dict[str, list[dict[str, Any]]] = {}
-        for source in sorted(self._raw("1", ()), key=lambda s: (s.created, s.id)):
+        for source in sorted(self._raw(), key=lambda s: (s.created, s.id)):
             if (source.insight_selectors and source.insights_destination
                     and source.status != "PENDING_DELETION"):
                 sources.setdefault(source.insights_destination, []).append(
@@ -288,10 +261,10 @@ class StoreCatalog:
 
     def list_all(self) -> Stores:
         """Every store of every account, any status."""
-        return self._select("1", ())
+        return self._select()
 
     def get_any(self, store_id: str) -> EventDataStore | None:
-        found = self._select("id = ?", (store_id,))
+        found = self._select(store_id=store_id)
         return found[0] if found else None
 
     def resolve(self, ref: object, account: str, region: str | None = None, *,
@@ -320,7 +293,7 @@ class StoreCatalog:
 
     def list(self, account: str, region: str) -> Stores:
         """`account`'s stores homed in `region`, PENDING_DELETION included, oldest first."""
-        stores = self._select("account = ? AND region = ?", (account, region))
+        stores = self._select(account, region)
         return sorted(stores, key=lambda s: (s.created, s.id))
 
     def page(self, account: str, region: str, max_results: int,
@@ -357,40 +330,33 @@ class StoreCatalog:
         if len(checked) > MAX_TAGS:
             raise InvalidTagParameter(f"TagsList has {len(checked)} tags; a store may have at "
                                       f"most {MAX_TAGS}.")
-        with self._write() as conn:
-            self._check_room(conn, account, region)
-            self._check_name(conn, store)
-            conn.execute("INSERT INTO stores (id, account, region, name, record, tags) "
-                         "VALUES (?,?,?,?,?,?)", (store.id, account, region, store.name,
-                                                  _dump(store), orjson.dumps(checked)))
+        with self._rows.write() as tx:
+            self._check_room(tx, account, region)
+            self._check_name(tx, store)
+            tx.insert(StoreRow(store.id, account, region, store.name, _dump(store),
+                               orjson.dumps(checked)))
         return store, checked
 
-    def _check_room(self, conn: sqlite3.Connection, account: str, region: str) -> None:
-        (count,) = conn.execute("SELECT COUNT(*) FROM stores WHERE account = ? AND region = ?",
-                                (account, region)).fetchone()
-        if count >= MAX_STORES_PER_REGION:
+    def _check_room(self, tx: CatalogTx, account: str, region: str) -> None:
+        if tx.count(account, region) >= MAX_STORES_PER_REGION:
             raise EventDataStoreMaxLimitExceeded(
                 f"Your account has used the maximum number of event data stores: "
                 f"{MAX_STORES_PER_REGION} per account and Region, stores pending deletion "
                 "included. Delete one (and let it be purged) first.")
 
-    def _check_name(self, conn: sqlite3.Connection, store: EventDataStore) -> None:
-        row = conn.execute("SELECT id FROM stores WHERE account = ? AND region = ? AND "
-                           "name = ? AND id != ?",
-                           (store.account, store.region, store.name, store.id)).fetchone()
-        if row is not None:
+    def _check_name(self, tx: CatalogTx, store: EventDataStore) -> None:
+        if tx.name_taken(store.account, store.region, store.name, store.id):
             raise EventDataStoreAlreadyExists(
                 f"An event data store with the name {store.name} already exists in this "
                 "account and Region (stores pending deletion keep their names).")
 
     def _change(self, account: str, region: str, ref: object,
                 change: Callable[[EventDataStore], EventDataStore]) -> EventDataStore:
-        with self._write() as conn:
+        with self._rows.write() as tx:
             store = self.resolve(ref, account, region)
             new = dataclasses.replace(change(store), updated=self._clock.now())
-            self._check_name(conn, new)
-            conn.execute("UPDATE stores SET name = ?, record = ? WHERE id = ?",
-                         (new.name, _dump(new), new.id))
+            self._check_name(tx, new)
+            tx.update(new.id, new.name, _dump(new))
         return new
 
     def update(self, account: str, region: str, ref: object,
@@ -433,16 +399,16 @@ class StoreCatalog:
 
     def set_insights_source(self, store_id: str, source: str | None) -> None:
         """Mark an Insight store as the destination of `source` (None: of no store)."""
-        with self._write() as conn:
+        with self._rows.write() as tx:
             store = self.get_any(store_id)
             if store is not None:
                 new = dataclasses.replace(store, insights_source=source)
-                conn.execute("UPDATE stores SET record = ? WHERE id = ?", (_dump(new), new.id))
+                tx.update(new.id, new.name, _dump(new))
 
     def delete(self, account: str, region: str, ref: object,
                guard: Callable[[EventDataStore], None] | None = None) -> EventDataStore:
         """PENDING_DELETION for PENDING_DAYS; `guard` raises to refuse (channels, imports)."""
-        with self._write() as conn:
+        with self._rows.write() as tx:
             store = self.resolve(ref, account, region)
             if store.status == "PENDING_DELETION":
                 raise InactiveEventDataStore(f"The event data store {store.arn} is already "
@@ -457,24 +423,21 @@ class StoreCatalog:
             now = self._clock.now()
             new = dataclasses.replace(store, status="PENDING_DELETION", deleted=now,
                                       updated=now)
-            conn.execute("UPDATE stores SET record = ?, prior_status = ? WHERE id = ?",
-                         (_dump(new), store.status, store.id))
+            tx.mark_deleted(store.id, _dump(new), store.status)
         return new
 
     def restore(self, account: str, region: str, ref: object) -> EventDataStore:
         """Back to the status it had before DeleteEventDataStore."""
-        with self._write() as conn:
+        with self._rows.write() as tx:
             store = self.resolve(ref, account, region)
             if store.status != "PENDING_DELETION":
                 raise InvalidEventDataStoreStatus(
                     f"The event data store {store.arn} is {store.status}; only a store "
                     "pending deletion can be restored.")
-            (prior,) = conn.execute("SELECT prior_status FROM stores WHERE id = ?",
-                                    (store.id,)).fetchone()
+            prior = tx.prior_status(store.id)
             new = dataclasses.replace(store, status=prior or "ENABLED", deleted=None,
                                       updated=self._clock.now())
-            conn.execute("UPDATE stores SET record = ?, prior_status = NULL WHERE id = ?",
-                         (_dump(new), store.id))
+            tx.restore(store.id, _dump(new))
         return new
 
     def start_ingestion(self, account: str, region: str, ref: object) -> EventDataStore:
@@ -502,10 +465,9 @@ class StoreCatalog:
     # -- tags -----------------------------------------------------------------------------
 
     def tags(self, store: EventDataStore) -> Tags:
-        with self._lock:
-            row = self._conn.execute("SELECT tags FROM stores WHERE id = ?",
-                                     (store.id,)).fetchone()
-        return list(orjson.loads(row[0])) if row else []
+        with self._rows.read() as tx:
+            tags = tx.tags(store.id)
+        return list(orjson.loads(tags)) if tags is not None else []
 
     def add_tags(self, store: EventDataStore, tags: Tags) -> None:
         self._retag(store, lambda current: merge_tags(current, tags, store.arn))
@@ -515,12 +477,11 @@ class StoreCatalog:
 
     def _retag(self, store: EventDataStore,
                change: Callable[[Tags], Tags]) -> None:
-        with self._write() as conn:
-            row = conn.execute("SELECT tags FROM stores WHERE id = ?", (store.id,)).fetchone()
-            if row is None:
+        with self._rows.write() as tx:
+            tags = tx.tags(store.id)
+            if tags is None:
                 raise _not_found(store.arn)
-            conn.execute("UPDATE stores SET tags = ? WHERE id = ?",
-                         (orjson.dumps(change(orjson.loads(row[0]))), store.id))
+            tx.set_tags(store.id, orjson.dumps(change(orjson.loads(tags))))
 
     # -- the purge ------------------------------------------------------------------------
 
@@ -543,8 +504,7 @@ class StoreCatalog:
                 log.exception("lake: could not delete the files of store %s; will retry",
                               store.id)
                 continue
-            with self._write() as conn:
-                conn.execute("DELETE FROM stores WHERE id = ? AND record = ?",
-                             (store.id, _dump(store)))
+            with self._rows.write() as tx:
+                tx.delete_if(store.id, _dump(store))
             purged.append(store)
         return purged

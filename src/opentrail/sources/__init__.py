@@ -11,6 +11,7 @@
   back into the records (used by `opentrail import`).
 """
 
+from opentrail.sources._auditd import parse_line as parse_audit_line
 from opentrail.sources._bucket import BucketObject, CloudTrailBucket
 from opentrail.sources._ocsf import OCSF_VERSION, to_ocsf
 from opentrail.sources._record import DEFAULT_REGION, ConversionError, Converted, Options
@@ -38,6 +39,7 @@ __all__ = [
     "export_entries",
     "generate",
     "looks_like_csv",
+    "parse_audit_line",
     "restore",
     "to_ocsf",
 ]

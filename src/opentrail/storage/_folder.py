@@ -9,6 +9,13 @@ Durability, step by step: write the bytes to a hidden temp file in the target fo
 fsync it, rename it over the target (atomic on POSIX), then fsync the folder so the rename
 itself survives a crash. The metadata file is written first, so an object that exists
 always has its metadata.
+
+With a Retention (Object Lock asked for), the folder offers what a file system can: the
+object and its metadata are made read-only (mode 0444) and linked into place with
+link(2), which fails rather than replace an existing file, so OpenTrail never overwrites
+it; the same bytes again are a harmless redo. This is **not WORM**: the file's owner or
+root can chmod, replace or delete it, and nothing keeps a retain-until date. A folder has
+no versions: version IDs are None and `versions` lists each file once as its latest.
 """
 
 from __future__ import annotations
@@ -16,15 +23,29 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import uuid
 from pathlib import Path
 
-from opentrail.storage._storage import InvalidObjectName, NoSuchKey, StorageError, StoredObject
+from opentrail.storage._retention import RetentionPolicy
+from opentrail.storage._storage import (
+    InvalidObjectName,
+    LockConfig,
+    NoSuchKey,
+    ObjectHead,
+    ObjectVersion,
+    Retention,
+    StorageError,
+    StoredObject,
+    Versions,
+    Written,
+)
 
 __all__ = ["FolderStorage", "write_atomic"]
 
 META_SUFFIX = ".meta.json"
 TEMP_PREFIX = ".tmp-"
+READ_ONLY = 0o444
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
@@ -36,9 +57,10 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, *, locked: bool = False) -> None:
     """Replace `path` with `data` so a reader sees the old file or the new one, never half:
-    a 0600 temp file beside it, fsync, rename, fsync the folder."""
+    a 0600 temp file beside it, fsync, rename, fsync the folder. `locked`: a read-only
+    file, linked into place only if `path` does not exist yet (FileExistsError if it does)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     temp = path.parent / f"{TEMP_PREFIX}{uuid.uuid4().hex}"
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -46,8 +68,14 @@ def write_atomic(path: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
             out.flush()
+            if locked:
+                os.fchmod(out.fileno(), READ_ONLY)
             os.fsync(out.fileno())
-        os.replace(temp, path)
+        if locked:
+            os.link(temp, path)
+            temp.unlink()
+        else:
+            os.replace(temp, path)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
@@ -58,8 +86,9 @@ class FolderStorage:
     """Buckets as folders under `root`. A bucket folder is created by its first object,
     so every well-formed bucket name "exists" (CreateTrail needs no setup step)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, policy: RetentionPolicy | None = None) -> None:
         self.root = root
+        self.policy = policy or RetentionPolicy()
 
     def _bucket(self, bucket: str) -> Path:
         if not BUCKET_NAME.match(bucket) or ".." in bucket:
@@ -77,11 +106,15 @@ class FolderStorage:
                                     f"with {META_SUFFIX!r}.")
         return self._bucket(bucket).joinpath(*parts)
 
-    def put(self, bucket: str, key: str, body: bytes,
-            metadata: dict[str, str] | None = None) -> None:
+    def put(self, bucket: str, key: str, body: bytes, metadata: dict[str, str] | None = None,
+            *, retention: Retention | None = None) -> Written:
         path = self._path(bucket, key)
         meta = path.with_name(path.name + META_SUFFIX)
+        retention = retention or self.policy.retention(self, bucket)
         try:
+            if retention is not None:
+                self._put_locked(path, meta, body, metadata or {})
+                return Written(None, retention)
             if metadata:
                 write_atomic(meta, json.dumps(metadata, sort_keys=True).encode())
             elif meta.exists():
@@ -89,8 +122,26 @@ class FolderStorage:
             write_atomic(path, body)
         except OSError as exc:
             raise StorageError("InternalError", f"Cannot write {path}: {exc}.") from exc
+        return Written()
 
-    def get(self, bucket: str, key: str) -> StoredObject:
+    def _put_locked(self, path: Path, meta: Path, body: bytes,
+                    metadata: dict[str, str]) -> None:
+        """Read-only files, never replaced: the same bytes again are a redo."""
+        wanted = json.dumps(metadata, sort_keys=True).encode() if metadata else None
+        if path.exists():
+            same_meta = (meta.read_bytes() if meta.exists() else None) == wanted
+            if path.read_bytes() == body and same_meta:
+                return
+            raise StorageError("PreconditionFailed", f"{path} already holds a different "
+                               "object; a locked object is never replaced.")
+        if wanted is not None and not meta.exists():
+            write_atomic(meta, wanted, locked=True)
+        try:
+            write_atomic(path, body, locked=True)
+        except FileExistsError:  # another writer won the race: same rule as above
+            self._put_locked(path, meta, body, metadata)
+
+    def get(self, bucket: str, key: str, version_id: str | None = None) -> StoredObject:
         path = self._path(bucket, key)
         try:
             body = path.read_bytes()
@@ -121,3 +172,23 @@ class FolderStorage:
         except InvalidObjectName:
             return False
         return True
+
+    def lock_config(self, bucket: str) -> LockConfig:
+        self._bucket(bucket)
+        return LockConfig()  # a file system has no Object Lock
+
+    def head(self, bucket: str, key: str, version_id: str | None = None) -> ObjectHead:
+        path = self._path(bucket, key)
+        try:
+            mode = path.stat().st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            raise NoSuchKey(bucket, key) from None
+        writable = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
+        return ObjectHead(None, None, read_only=not mode & writable)
+
+    def versions(self, bucket: str, prefix: str) -> Versions:
+        out = []
+        for key in self.list(bucket, prefix):
+            modified = self._path(bucket, key).stat().st_mtime
+            out.append(ObjectVersion(key, None, True, False, modified))
+        return out

@@ -6,6 +6,7 @@ See docs/design/contracts.md, section "trails/ and storage/", and docs/trails.md
 from opentrail.trails._delivery import Delivery
 from opentrail.trails._model import Trail, TrailStatus
 from opentrail.trails._names import TrailRef, check_trail_name, parse_trail_ref
+from opentrail.trails._record import DeliveredObject, delivered_objects
 from opentrail.trails._selectors import (
     check_advanced_selectors,
     check_event_selectors,
@@ -20,6 +21,7 @@ from opentrail.trails._validate_keys import local_fetcher
 
 __all__ = [
     "MAX_TRAILS_PER_REGION",
+    "DeliveredObject",
     "Delivery",
     "SigningKeys",
     "Trail",
@@ -32,6 +34,7 @@ __all__ = [
     "check_event_selectors",
     "check_insight_selectors",
     "check_trail_name",
+    "delivered_objects",
     "local_fetcher",
     "matches_advanced",
     "parse_cli_time",

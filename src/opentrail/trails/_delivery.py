@@ -3,7 +3,10 @@
 For each trail, a durable cursor (a ledger sequence number) in DATA_DIR/delivery.db says
 how far delivery got. Every delivery interval, the events after the cursor that the trail
 selects become one gzip log file per region (spec 2), and, with log file validation, every
-digest interval one signed digest per region (spec 3).
+digest interval one signed digest per region (spec 3). An organization trail does this
+for every account of the organization: files under AWSLogs/o-ID/ACCOUNT/, and one digest
+chain per account and region (spec 2.1, 2.3), each chain keyed "ACCOUNT/REGION" in the
+`chains` and `undigested` tables (a plain region for other trails).
 
 No gaps, no duplicates, across crashes: the finished objects (key, exact bytes, metadata)
 are written to an outbox in the same transaction that moves the cursor. Uploading then
@@ -34,9 +37,10 @@ from typing import Any, Protocol
 from opentrail.clock import Clock
 from opentrail.events import Category
 from opentrail.ledger import open_reader
-from opentrail.storage import Storage, StorageError
+from opentrail.storage import Storage, StorageError, Written
 from opentrail.trails._digest import ChainLink, LogFile, log_prefix, make_digest
 from opentrail.trails._model import Trail, TrailStatus
+from opentrail.trails._record import DeliveredObject, add_lock_columns, delivered_objects
 from opentrail.trails._signing import SigningKeys
 
 __all__ = ["DELIVERY_FILE", "Delivery", "TrailSource"]
@@ -92,7 +96,7 @@ class TrailSource(Protocol):
 @dataclass(frozen=True)
 class _NewFile:
     kind: str                   # "CloudTrail" or "CloudTrail-Insight"
-    region: str
+    chain: str                  # the digest chain that lists it: region, or ACCOUNT/REGION
     key: str
     body: bytes
     info: LogFile
@@ -117,15 +121,29 @@ def _window(status: TrailStatus) -> tuple[int, float] | None:
     return start, stop
 
 
-def _log_file(trail: Trail, kind: str, region: str, rows: list[Row], now: float) -> _NewFile:
+def _chain(trail: Trail, account: str, region: str, organization: str | None) -> str:
+    """The digest chain of (account, region): per account for organization trails."""
+    return f"{account}/{region}" if organization else region
+
+
+def _owner(trail: Trail, chain: str) -> tuple[str, str]:
+    """(account, region) of a chain key."""
+    account, _, region = chain.rpartition("/")
+    return account or trail.account, region
+
+
+def _log_file(trail: Trail, kind: str, where: tuple[str, str], rows: list[Row], now: float,
+              organization: str | None) -> _NewFile:
+    account, region = where
     raw = b'{"Records":[' + b",".join(r[6] or b"" for r in rows) + b"]}"
     stamp = time.strftime("%Y%m%dT%H%MZ", time.gmtime(now))
-    name = f"{trail.account}_{kind}_{region}_{stamp}_{_unique()}.json.gz"
-    key = log_prefix(trail, kind, region, now) + name
+    name = f"{account}_{kind}_{region}_{stamp}_{_unique()}.json.gz"
+    key = log_prefix(trail, kind, region, now, account, organization) + name
     times = [r[4] for r in rows]
     info = LogFile(trail.s3_bucket_name, key, hashlib.sha256(raw).hexdigest(),
                    min(times), max(times))
-    return _NewFile(kind, region, key, gzip.compress(raw, compresslevel=GZIP_LEVEL, mtime=0), info,
+    return _NewFile(kind, _chain(trail, account, region, organization), key,
+                    gzip.compress(raw, compresslevel=GZIP_LEVEL, mtime=0), info,
                     rows[0][0], rows[-1][0])
 
 
@@ -146,6 +164,8 @@ class _State:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=FULL")
         self.conn.executescript(SCHEMA)
+        with self.tx() as conn:
+            add_lock_columns(conn)
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
@@ -181,11 +201,16 @@ class _State:
         return self.conn.execute("SELECT id, kind, bucket, key, body, metadata FROM outbox "
                                  "WHERE arn = ? ORDER BY id", (arn,)).fetchall()
 
-    def done(self, outbox_id: int, now: float) -> None:
+    def done(self, outbox_id: int, now: float, written: Written) -> None:
+        """Out of the outbox, into the delivery record with the version and lock S3 gave."""
+        lock = written.retention
         with self.tx() as conn:
             conn.execute("INSERT INTO delivered (arn, kind, bucket, key, first_seq, last_seq, "
-                         "created, delivered) SELECT arn, kind, bucket, key, first_seq, "
-                         "last_seq, created, ? FROM outbox WHERE id = ?", (now, outbox_id))
+                         "created, delivered, version_id, lock_mode, retain_until) SELECT "
+                         "arn, kind, bucket, key, first_seq, last_seq, created, ?, ?, ?, ? "
+                         "FROM outbox WHERE id = ?",
+                         (now, written.version_id, lock.mode if lock else None,
+                          lock.retain_until if lock else None, outbox_id))
             conn.execute("DELETE FROM outbox WHERE id = ?", (outbox_id,))
 
     def chains(self, arn: str) -> list[tuple[str, float, ChainLink | None]]:
@@ -213,6 +238,7 @@ class Delivery:
                  keys: SigningKeys, selector: Selector, *, delivery_interval: float = 300,
                  digest_interval: float = 3600,
                  checkpoint: Callable[[], str] | None = None,
+                 organization_id: str | None = None,
                  notify: Callable[[Trail, str, str], None] | None = None) -> None:
         if delivery_interval < 1:
             raise ValueError("delivery_interval must be at least 1 second.")
@@ -227,6 +253,7 @@ class Delivery:
         self.delivery_interval = delivery_interval
         self.digest_interval = digest_interval
         self.checkpoint = checkpoint  # signed note of the ledger's tree, published per digest
+        self.organization_id = organization_id  # o-...: where organization trails deliver
         self.notify = notify  # (trail, bucket, key) of each log file put: SnsTopicName
         self._state = _State(data_dir)
         self._ledger: sqlite3.Connection | None = None
@@ -238,6 +265,12 @@ class Delivery:
             self._state.conn.close()
             if self._ledger is not None:
                 self._ledger.close()
+
+    def delivered_objects(self, arn: str | None = None, start: float | None = None,
+                          end: float | None = None) -> list[DeliveredObject]:
+        """The delivery record (trails/_record.py): what went where, version, lock."""
+        with self._lock:
+            return delivered_objects(self._state.conn, arn, start, end)
 
     def run(self, stop: threading.Event, poll: float = 1.0) -> None:
         """The delivery thread: a pass every `poll` seconds until `stop` is set."""
@@ -309,7 +342,7 @@ class Delivery:
                                                 trail.status.start_logging_time, started))
             if trail.log_file_validation_enabled and trail.status.is_logging:
                 conn.execute("INSERT INTO chains (arn, region, start, prev) VALUES "
-                             "(?,?,?,NULL)", (trail.arn, trail.home_region, int(started)))
+                             "(?,?,?,NULL)", (trail.arn, self._home_chain(trail), int(started)))
         return started
 
     def _deliver(self, trail: Trail, window: tuple[int, float], now: float) -> bool:
@@ -337,29 +370,40 @@ class Delivery:
         # undocumented, spec 7 question 2; awscli would not check them either way).
         if trail.log_file_validation_enabled and f.kind == "CloudTrail":
             conn.execute("INSERT INTO undigested (arn, region, file) VALUES (?,?,?)",
-                         (trail.arn, f.region, json.dumps(f.info.__dict__)))
-            # A region's chain shares the home region's digest windows.
+                         (trail.arn, f.chain, json.dumps(f.info.__dict__)))
+            # A region's (or member account's) chain shares the home chain's windows.
             conn.execute("INSERT OR IGNORE INTO chains (arn, region, start, prev) SELECT "
                          "?, ?, COALESCE((SELECT start FROM chains WHERE arn = ? AND "
-                         "region = ?), ?), NULL", (trail.arn, f.region, trail.arn,
-                                                    trail.home_region, int(now)))
+                         "region = ?), ?), NULL", (trail.arn, f.chain, trail.arn,
+                                                    self._home_chain(trail), int(now)))
 
     def _files(self, trail: Trail, rows: list[Row], window: tuple[int, float],
                now: float) -> list[_NewFile]:
-        groups: dict[tuple[str, str], list[Row]] = {}
+        groups: dict[tuple[str, str, str], list[Row]] = {}
         for row in rows:
             kind = self._kind(trail, row, window)
             if kind is not None:
-                groups.setdefault((kind, row[2]), []).append(row)
-        return [_log_file(trail, kind, region, chunk[i:i + MAX_RECORDS_PER_FILE], now)
-                for (kind, region), chunk in sorted(groups.items())
+                groups.setdefault((kind, row[1], row[2]), []).append(row)
+        org = self._organization(trail)
+        return [_log_file(trail, kind, (account, region),
+                          chunk[i:i + MAX_RECORDS_PER_FILE], now, org)
+                for (kind, account, region), chunk in sorted(groups.items())
                 for i in range(0, len(chunk), MAX_RECORDS_PER_FILE)]
+
+    def _organization(self, trail: Trail) -> str | None:
+        """The organization ID an organization trail delivers under (None otherwise, and
+        when the server runs without an organization)."""
+        return self.organization_id if trail.is_organization_trail else None
+
+    def _home_chain(self, trail: Trail) -> str:
+        return _chain(trail, trail.account, trail.home_region, self._organization(trail))
 
     def _kind(self, trail: Trail, row: Row, window: tuple[int, float]) -> str | None:
         """Which files of the trail the row goes to: CloudTrail/, CloudTrail-Insight/,
         or none."""
         _seq, account, region, category, _event_time, ingested, body = row
-        if body is None or account != trail.account or not trail.covers_region(region):
+        mine = account == trail.account or self._organization(trail) is not None
+        if body is None or not mine or not trail.covers_region(region):
             return None
         if not window[0] <= ingested <= window[1]:
             return None
@@ -385,18 +429,29 @@ class Delivery:
         if trail.status.is_logging:
             with self._state.tx() as conn:
                 conn.execute("INSERT OR IGNORE INTO chains (arn, region, start, prev) "
-                             "VALUES (?,?,?,NULL)", (trail.arn, trail.home_region, int(now)))
-        for region, start, prev in self._state.chains(trail.arn):
-            if final or now - start >= self.digest_interval:
-                self._digest(trail, region, (start, max(int(now), int(start) + 1)), prev)
+                             "VALUES (?,?,?,NULL)", (trail.arn, self._home_chain(trail),
+                                                     int(now)))
+        org = self._organization(trail) is not None
+        for chain, start, prev in self._state.chains(trail.arn):
+            # UpdateTrail switched IsOrganizationTrail: the old layout's chain ends here.
+            stale = ("/" in chain) != org
+            if final or stale or now - start >= self.digest_interval:
+                self._digest(trail, chain, (start, max(int(now), int(start) + 1)), prev)
+            if stale:
+                with self._state.tx() as conn:
+                    conn.execute("DELETE FROM chains WHERE arn = ? AND region = ?",
+                                 (trail.arn, chain))
         if final:
             with self._state.tx() as conn:
                 conn.execute("DELETE FROM chains WHERE arn = ?", (trail.arn,))
 
-    def _digest(self, trail: Trail, region: str, window: tuple[float, float],
+    def _digest(self, trail: Trail, chain: str, window: tuple[float, float],
                 prev: ChainLink | None) -> None:
-        ids, files = self._state.undigested(trail.arn, region)
-        digest = make_digest(trail, region, window, files, prev, self.keys.current(region))
+        ids, files = self._state.undigested(trail.arn, chain)
+        account, region = _owner(trail, chain)
+        org = self.organization_id if "/" in chain else None  # the chain's own layout
+        digest = make_digest(trail, region, window, files, prev, self.keys.current(region),
+                             account, org)
         with self._state.tx() as conn:
             self._state.put_outbox(conn, trail.arn, "digest", trail.s3_bucket_name,
                                    digest.key, digest.body, digest.metadata, None, window[1])
@@ -406,7 +461,7 @@ class Delivery:
                                        {}, None, window[1])
             conn.executemany("DELETE FROM undigested WHERE id = ?", [(i,) for i in ids])
             conn.execute("UPDATE chains SET start = ?, prev = ? WHERE arn = ? AND region = ?",
-                         (window[1], json.dumps(digest.link.__dict__), trail.arn, region))
+                         (window[1], json.dumps(digest.link.__dict__), trail.arn, chain))
 
     # -- uploading ---------------------------------------------------------------------
 
@@ -415,11 +470,12 @@ class Delivery:
         kinds: set[str] = set()
         for outbox_id, kind, bucket, key, body, metadata in self._state.outbox(trail.arn):
             try:
-                self.storage.put(bucket, key, body, json.loads(metadata))
+                written = self.storage.put(bucket, key, body, json.loads(metadata))
             except Exception as exc:
                 self._failed(trail, kind, exc, now)
                 return False
-            self._state.done(outbox_id, now)
+            self._state.done(outbox_id, now, written if isinstance(written, Written)
+                             else Written())
             kinds.add(kind)
             if kind == "log" and self.notify is not None and trail.sns_topic_name:
                 self.notify(trail, bucket, key)

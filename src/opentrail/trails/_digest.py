@@ -26,19 +26,24 @@ def iso(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
-def log_prefix(trail: Trail, kind: str, region: str, when: float) -> str:
-    """[prefix/]AWSLogs/ACCOUNT/KIND/REGION/YYYY/MM/DD/ (the date of `when`, UTC)."""
+def log_prefix(trail: Trail, kind: str, region: str, when: float, account: str | None = None,
+               organization: str | None = None) -> str:
+    """[prefix/]AWSLogs/[o-ID/]ACCOUNT/KIND/REGION/YYYY/MM/DD/ (the date of `when`, UTC).
+    An organization trail files each member account's objects under the organization ID
+    (spec 2.1); `account` is the member (default: the trail's own account)."""
     head = f"{trail.s3_key_prefix}/" if trail.s3_key_prefix else ""
+    org = f"{organization}/" if organization else ""
     day = time.strftime("%Y/%m/%d", time.gmtime(when))
-    return f"{head}AWSLogs/{trail.account}/{kind}/{region}/{day}/"
+    return f"{head}AWSLogs/{org}{account or trail.account}/{kind}/{region}/{day}/"
 
 
-def digest_key(trail: Trail, region: str, end: float) -> str:
+def digest_key(trail: Trail, region: str, end: float, account: str | None = None,
+               organization: str | None = None) -> str:
     """Spec 2.3; validate-logs reads the timestamp at key[-24:-8], so the tail is exact."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(end))
-    name = (f"{trail.account}_CloudTrail-Digest_{region}_{trail.name}_{trail.home_region}_"
-            f"{stamp}.json.gz")
-    return log_prefix(trail, "CloudTrail-Digest", region, end) + name
+    name = (f"{account or trail.account}_CloudTrail-Digest_{region}_{trail.name}_"
+            f"{trail.home_region}_{stamp}.json.gz")
+    return log_prefix(trail, "CloudTrail-Digest", region, end, account, organization) + name
 
 
 @dataclass(frozen=True)
@@ -76,11 +81,11 @@ def string_to_sign(end: str, bucket: str, key: str, sha256_hex: str,
                       previous_signature or "null"]).encode()
 
 
-def _document(trail: Trail, bucket: str, key: str, window: tuple[float, float],
+def _document(account: str, bucket: str, key: str, window: tuple[float, float],
               files: list[LogFile], previous: ChainLink | None,
               fingerprint: str) -> dict[str, object]:
     return {
-        "awsAccountId": trail.account,
+        "awsAccountId": account,
         "digestStartTime": iso(window[0]),
         "digestEndTime": iso(window[1]),
         "digestS3Bucket": bucket,
@@ -102,11 +107,14 @@ def _document(trail: Trail, bucket: str, key: str, window: tuple[float, float],
 
 def make_digest(trail: Trail, region: str, window: tuple[float, float],
                 files: list[LogFile], previous: ChainLink | None,
-                signer: SigningKey) -> Digest:
-    """The digest of `files` for (trail, region) over `window` = (start, end)."""
+                signer: SigningKey, account: str | None = None,
+                organization: str | None = None) -> Digest:
+    """The digest of `files` for (trail, region) over `window` = (start, end); for an
+    organization trail, of one member `account`'s chain (its own awsAccountId and key)."""
     bucket = trail.s3_bucket_name
-    key = digest_key(trail, region, window[1])
-    doc = _document(trail, bucket, key, window, files, previous, signer.fingerprint)
+    key = digest_key(trail, region, window[1], account, organization)
+    doc = _document(account or trail.account, bucket, key, window, files, previous,
+                    signer.fingerprint)
     raw = json.dumps(doc, separators=(",", ":")).encode()
     sha = hashlib.sha256(raw).hexdigest()
     signature = signer.sign(string_to_sign(iso(window[1]), bucket, key, sha,

@@ -1,15 +1,18 @@
 """Digest signing keys: one RSA-2048 key at a time per region, rotated on a schedule.
 
-Keys live in DATA_DIR/signing-keys/REGION/VALIDFROM-FINGERPRINT.pem (folder 0700, files
-0600, PKCS#8 PEM). A key is valid from its creation until the next key of its region
-replaces it, `rotation_days` later. Old keys are kept: digests they signed must stay
-verifiable, and ListPublicKeys hands them out by validity window.
+Keys are kept by the backend's `SigningKeyRows` (trails/_signing_rows.py): embedded, in
+DATA_DIR/signing-keys/REGION/VALIDFROM-FINGERPRINT.pem (folder 0700, files 0600, PKCS#8
+PEM); on PostgreSQL, in the database, sealed with the cluster's master key. A key is
+valid from its creation until the next key of its region replaces it, `rotation_days`
+later. Old keys are kept: digests they signed must stay verifiable, and ListPublicKeys
+hands them out by validity window. A rotation is decided under the rows' `creating`
+lock after reading the keys again, so nodes sharing the rows rotate once; `between`
+reads the rows each time, so every node hands out a key another node made.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import threading
 from dataclasses import dataclass
@@ -19,6 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from opentrail.clock import Clock
+from opentrail.trails._signing_rows import SigningKeyRow, SigningKeyRows
 
 __all__ = ["SIGNATURE_ALGORITHM", "SigningKey", "SigningKeys"]
 
@@ -50,66 +54,72 @@ class SigningKey:
 
 
 class SigningKeys:
-    def __init__(self, root: Path, clock: Clock, rotation_days: float = 30) -> None:
+    def __init__(self, rows: SigningKeyRows | Path, clock: Clock,
+                 rotation_days: float = 30) -> None:
         if rotation_days <= 0:
             raise ValueError("signing_key_rotation_days must be greater than 0.")
-        self.root = root
+        if isinstance(rows, Path):
+            from opentrail.backends.sqlite import FolderSigningKeyRows
+
+            rows = FolderSigningKeyRows(rows)
+        self._rows = rows
         self.clock = clock
         self.lifetime = rotation_days * 86400
         self._lock = threading.Lock()
         self._cache: dict[str, list[SigningKey]] = {}
+        self._parsed: dict[tuple[str, float], rsa.RSAPrivateKey] = {}
 
-    def _folder(self, region: str) -> Path:
+    def _check(self, region: str) -> str:
         if not REGION.match(region):
             raise ValueError(f"{region!r} is not a region name.")
-        return self.root / region
+        return region
 
-    def _load(self, region: str) -> list[SigningKey]:
-        if region not in self._cache:
-            folder = self._folder(region)
-            entries = sorted(folder.glob("*.pem")) if folder.exists() else []
-            starts = [float(p.name.split("-", 1)[0]) for p in entries]
+    def _load(self, region: str, *, fresh: bool = False) -> list[SigningKey]:
+        if fresh or region not in self._cache:
+            rows = self._rows.load(self._check(region))
             keys = []
-            for i, path in enumerate(entries):
-                private = serialization.load_pem_private_key(path.read_bytes(), None)
-                assert isinstance(private, rsa.RSAPrivateKey)
-                until = starts[i + 1] if i + 1 < len(starts) else starts[i] + self.lifetime
-                keys.append(SigningKey(region, private, starts[i], until))
+            for i, row in enumerate(rows):
+                until = (rows[i + 1].valid_from if i + 1 < len(rows)
+                         else row.valid_from + self.lifetime)
+                keys.append(SigningKey(region, self._private(region, row), row.valid_from,
+                                       until))
             self._cache[region] = keys
         return self._cache[region]
 
-    def _create(self, region: str, valid_from: float) -> SigningKey:
+    def _private(self, region: str, row: SigningKeyRow) -> rsa.RSAPrivateKey:
+        """Parsed once per key (parsing a PEM costs milliseconds)."""
+        found = self._parsed.get((region, row.valid_from))
+        if found is None:
+            private = serialization.load_pem_private_key(row.pem, None)
+            assert isinstance(private, rsa.RSAPrivateKey)
+            found = self._parsed[(region, row.valid_from)] = private
+        return found
+
+    def _create(self, region: str, valid_from: float) -> None:
         private = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
         key = SigningKey(region, private, valid_from, valid_from + self.lifetime)
-        folder = self._folder(region)
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         pem = private.private_bytes(serialization.Encoding.PEM,
                                     serialization.PrivateFormat.PKCS8,
                                     serialization.NoEncryption())
-        path = folder / f"{int(valid_from):012d}-{key.fingerprint}.pem"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(pem)
-            out.flush()
-            os.fsync(out.fileno())
-        return key
+        self._rows.add(self._check(region), SigningKeyRow(valid_from, key.fingerprint, pem))
 
     def current(self, region: str) -> SigningKey:
         """The key that signs now, creating or rotating it when due."""
         now = self.clock.now()
         with self._lock:
             keys = self._load(region)
-            if not keys or now >= keys[-1].valid_until:
-                if keys:  # the retiring key's window ends where the new one starts
-                    last = keys[-1]
-                    keys[-1] = SigningKey(region, last.private_key, last.valid_from,
-                                          float(int(now)))
-                keys.append(self._create(region, float(int(now))))
+            if keys and now < keys[-1].valid_until:
+                return keys[-1]
+            with self._rows.creating(self._check(region)):
+                keys = self._load(region, fresh=True)  # another node may have rotated
+                if not keys or now >= keys[-1].valid_until:
+                    self._create(region, float(int(now)))
+                    keys = self._load(region, fresh=True)
             return keys[-1]
 
     def between(self, region: str, start: float, end: float) -> list[SigningKey]:
         """Every key of the region whose validity window meets [start, end]. Read-only:
         a region gets its first key when it first signs a digest."""
         with self._lock:
-            return [k for k in self._load(region)
+            return [k for k in self._load(region, fresh=True)
                     if k.valid_from <= end and k.valid_until >= start]

@@ -1,18 +1,17 @@
-"""TrailStore: the trails of every account, kept in DATA_DIR/trails.db.
+"""TrailStore: the trails of every account, in the backend's `TrailRows` (trails/_rows.py).
 
 Configuration and status are separate columns so that delivery's `set_status` and the
-API's `update` never overwrite each other's fields. Every change runs in one
-`BEGIN IMMEDIATE` transaction, so the 5-trails rule and name uniqueness hold even with
-another process writing the same file.
+API's `update` never overwrite each other's fields. Every change runs in one write
+transaction, serialised against every other trail write (SQLite's `BEGIN IMMEDIATE`,
+a transaction-scoped advisory lock in PostgreSQL), so the 5-trails rule and name
+uniqueness hold with other processes or nodes writing too. Given a data dir instead of
+rows, the store keeps its trails in DATA_DIR/trails.db (the embedded default).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,24 +21,11 @@ from opentrail.errors import MaximumNumberOfTrailsExceeded, TrailAlreadyExists, 
 from opentrail.trails import _buckets
 from opentrail.trails._model import Trail, TrailStatus
 from opentrail.trails._names import TrailRef, parse_trail_ref
+from opentrail.trails._rows import TrailRow, TrailRows, TrailTx
 
 __all__ = ["MAX_TRAILS_PER_REGION", "TrailStore", "trail_arn"]
 
 MAX_TRAILS_PER_REGION = 5
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS trails (
-    arn TEXT PRIMARY KEY,
-    account TEXT NOT NULL,
-    home_region TEXT NOT NULL,
-    name TEXT NOT NULL,
-    multi_region INTEGER NOT NULL,
-    config BLOB NOT NULL,
-    status BLOB NOT NULL,
-    UNIQUE (account, home_region, name)
-);
-CREATE INDEX IF NOT EXISTS trails_by_account ON trails (account, name);
-"""
 
 Trails = list[Trail]  # `TrailStore.list` hides the builtin inside the class body
 _CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(Trail) if f.name != "status")
@@ -59,63 +45,42 @@ def not_found(arn: str, account: str) -> TrailNotFound:
 class TrailStore:
     """Trails by account; a name resolves among the trails visible in a region."""
 
-    def __init__(self, data_dir: Path, *, own_buckets: bool = False) -> None:
+    def __init__(self, rows: TrailRows | Path, *, own_buckets: bool = False) -> None:
         """`own_buckets`: a bucket belongs to the first account whose trail uses it
         (folder mode, trails/_buckets.py); off where the storage enforces its own
         policy (S3)."""
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(data_dir / "trails.db", isolation_level=None,
-                                     check_same_thread=False, timeout=30)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")  # configuration must survive a crash
-        self._conn.executescript(SCHEMA + _buckets.SCHEMA)
-        self._lock = threading.RLock()
+        if isinstance(rows, Path):
+            from opentrail.backends.sqlite import SqliteTrailRows
+
+            rows = SqliteTrailRows(rows)
+        self._rows = rows
         self._own_buckets = own_buckets
         if own_buckets:
-            with self._write() as conn:
-                _buckets.backfill_owners(conn, self._select("1", ()))
+            with self._rows.write() as tx:
+                _buckets.backfill_owners(tx, _loaded(tx.select_all()))
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-
-    def _select(self, where: str, args: tuple[Any, ...]) -> Trails:
-        with self._lock:
-            rows = self._conn.execute(
-                f"SELECT config, status FROM trails WHERE {where} ORDER BY name, home_region",
-                args).fetchall()
-        return [_load(config, status) for config, status in rows]
+        self._rows.close()
 
     # -- reads ---------------------------------------------------------------------------
 
     def list(self, account: str | None = None) -> Trails:
         """Every trail of `account` in every region; of every account when None."""
-        if account is None:
-            return self._select("1", ())
-        return self._select("account = ?", (account,))
+        with self._rows.read() as tx:
+            return _loaded(tx.select_all() if account is None else tx.select_account(account))
 
     def visible(self, account: str, region: str) -> Trails:
         """Trails that log `region`: its own, plus multi-region trails homed elsewhere."""
-        return self._select("account = ? AND (home_region = ? OR multi_region = 1)",
-                            (account, region))
+        with self._rows.read() as tx:
+            return _loaded(tx.select_visible(account, region))
 
     def find(self, account: str, region: str, name_or_arn: str | TrailRef) -> Trail | None:
         ref = _ref(name_or_arn)
         if ref.is_arn:
             if ref.account != account:
                 return None
-            found = self._select("arn = ?", (trail_arn(account, str(ref.region), ref.name),))
+            with self._rows.read() as tx:
+                found = _loaded(tx.select_arn(trail_arn(account, str(ref.region), ref.name)))
         else:
             found = [t for t in self.visible(account, region) if t.name == ref.name]
         return found[0] if found else None
@@ -132,64 +97,53 @@ class TrailStore:
 
     def create(self, trail: Trail) -> Trail:
         """Store a new trail, enforcing unique names and 5 trails per region."""
-        with self._write() as conn:
-            others = self._account_trails(conn, trail.account)
+        with self._rows.write() as tx:
+            others = _loaded(tx.select_account(trail.account))
             _check_name_free(trail, others)
             _check_limit(trail, others)
-            self._claim(conn, trail)
-            conn.execute(
-                "INSERT INTO trails (arn, account, home_region, name, multi_region, config, "
-                "status) VALUES (?,?,?,?,?,?,?)",
-                (trail.arn, trail.account, trail.home_region, trail.name,
-                 int(trail.is_multi_region_trail), _config(trail),
-                 orjson.dumps(dataclasses.asdict(trail.status))))
+            self._claim(tx, trail)
+            tx.insert(TrailRow(trail.arn, trail.account, trail.home_region, trail.name,
+                               trail.is_multi_region_trail, _config(trail),
+                               orjson.dumps(dataclasses.asdict(trail.status))))
         return trail
 
     def update(self, trail: Trail) -> Trail:
         """Replace a trail's configuration; its status is left to `set_status`."""
-        with self._write() as conn:
-            return self._save(conn, trail)
+        with self._rows.write() as tx:
+            return self._save(tx, trail)
 
     def modify(self, account: str, region: str, name_or_arn: str | TrailRef,
                change: Callable[[Trail], None]) -> Trail:
         """Read, change and save a trail in one transaction, so concurrent changes (AddTags
         beside PutEventSelectors) never overwrite each other. `change` may raise to abort."""
-        with self._write() as conn:
+        with self._rows.write() as tx:
             trail = self.get(account, region, name_or_arn)
             change(trail)
-            return self._save(conn, trail)
+            return self._save(tx, trail)
 
-    def _save(self, conn: sqlite3.Connection, trail: Trail) -> Trail:
-        others: Trails = [t for t in self._account_trails(conn, trail.account)
+    def _save(self, tx: TrailTx, trail: Trail) -> Trail:
+        others: Trails = [t for t in _loaded(tx.select_account(trail.account))
                           if t.arn != trail.arn]
         _check_name_free(trail, others)
         _check_limit(trail, others)
-        if self._bucket_of(conn, trail.arn) != trail.s3_bucket_name:
-            self._claim(conn, trail)
-        cursor = conn.execute(
-            "UPDATE trails SET multi_region = ?, config = ? WHERE arn = ?",
-            (int(trail.is_multi_region_trail), _config(trail), trail.arn))
-        if cursor.rowcount == 0:
+        if _bucket_of(tx, trail.arn) != trail.s3_bucket_name:
+            self._claim(tx, trail)
+        if not tx.update_config(trail.arn, trail.is_multi_region_trail, _config(trail)):
             raise not_found(trail.arn, trail.account)
-        row = conn.execute("SELECT status FROM trails WHERE arn = ?", (trail.arn,)).fetchone()
-        trail.status = TrailStatus(**_known(orjson.loads(row[0]), _STATUS_FIELDS))
+        status = tx.status(trail.arn)
+        assert status is not None  # updated just now, in this transaction
+        trail.status = TrailStatus(**_known(orjson.loads(status), _STATUS_FIELDS))
         return trail
 
-    def _claim(self, conn: sqlite3.Connection, trail: Trail) -> None:
+    def _claim(self, tx: TrailTx, trail: Trail) -> None:
         """The trail's account must own its bucket (claimed now if nobody does)."""
         if self._own_buckets and trail.s3_bucket_name:
-            _buckets.claim_bucket(conn, trail.s3_bucket_name, trail.account)
-
-    def _bucket_of(self, conn: sqlite3.Connection, arn: str) -> str | None:
-        """The bucket a stored trail uses (a trail that shared a bucket before owners
-        were recorded may keep it, but not move to another account's)."""
-        row = conn.execute("SELECT config FROM trails WHERE arn = ?", (arn,)).fetchone()
-        return None if row is None else str(orjson.loads(row[0]).get("s3_bucket_name"))
+            _buckets.claim_bucket(tx, trail.s3_bucket_name, trail.account)
 
     def delete(self, account: str, region: str, name_or_arn: str | TrailRef) -> Trail:
         trail = self.get(account, region, name_or_arn)
-        with self._write() as conn:
-            conn.execute("DELETE FROM trails WHERE arn = ?", (trail.arn,))
+        with self._rows.write() as tx:
+            tx.delete(trail.arn)
         return trail
 
     def set_status(self, arn: str, **fields: Any) -> TrailStatus:
@@ -197,21 +151,25 @@ class TrailStore:
         unknown = set(fields) - _STATUS_FIELDS
         if unknown:
             raise TypeError(f"TrailStatus has no field(s) {sorted(unknown)}")
-        with self._write() as conn:
-            row = conn.execute("SELECT status, account FROM trails WHERE arn = ?",
-                               (arn,)).fetchone()
-            if row is None:
+        with self._rows.write() as tx:
+            stored = tx.status(arn)
+            if stored is None:
                 raise not_found(arn, arn.split(":")[4] if arn.count(":") >= 5 else "")
-            status = TrailStatus(**_known(orjson.loads(row[0]), _STATUS_FIELDS))
+            status = TrailStatus(**_known(orjson.loads(stored), _STATUS_FIELDS))
             status = dataclasses.replace(status, **fields)
-            conn.execute("UPDATE trails SET status = ? WHERE arn = ?",
-                         (orjson.dumps(dataclasses.asdict(status)), arn))
+            tx.set_status(arn, orjson.dumps(dataclasses.asdict(status)))
         return status
 
-    def _account_trails(self, conn: sqlite3.Connection, account: str) -> Trails:
-        rows = conn.execute("SELECT config, status FROM trails WHERE account = ?",
-                            (account,)).fetchall()
-        return [_load(config, status) for config, status in rows]
+
+def _bucket_of(tx: TrailTx, arn: str) -> str | None:
+    """The bucket a stored trail uses (a trail that shared a bucket before owners
+    were recorded may keep it, but not move to another account's)."""
+    config = tx.config(arn)
+    return None if config is None else str(orjson.loads(config).get("s3_bucket_name"))
+
+
+def _loaded(rows: list[tuple[bytes, bytes]]) -> Trails:
+    return [_load(config, status) for config, status in rows]
 
 
 def _ref(name_or_arn: str | TrailRef) -> TrailRef:

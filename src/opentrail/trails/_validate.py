@@ -42,6 +42,7 @@ from opentrail.trails._validate_keys import (
 from opentrail.trails._validate_logfile import LogCheck, check_log_file
 from opentrail.trails._validate_report import Report
 from opentrail.trails._validate_source import FolderSource, ObjectMissing, ObjectSource, S3Source
+from opentrail.trails._validate_versions import recorded_versions
 
 __all__ = ["TrailInfo", "ValidateOptions", "Validator", "parse_cli_time"]
 
@@ -129,8 +130,17 @@ class Validator:
                 self._source = FolderSource(self.options.local_folder)
             else:
                 self._source = S3Source(self.session(), self.options.s3_endpoint_url,
-                                        self._region(), self.options.workers)
+                                        self._region(), self.options.workers,
+                                        recorded=self._recorded())
         return self._source
+
+    def _recorded(self) -> dict[tuple[str, str], str]:
+        """The version IDs an OpenTrail server recorded for this trail's objects."""
+        if not self.options.endpoint_url or self.options.public_keys_file is not None:
+            return {}
+        return recorded_versions(self.session(), self.options.endpoint_url,
+                                 self.options.trail_arn, self._region() or self.home_region,
+                                 self.options.start, self.end)
 
     def key_fetcher(self) -> KeyFetcher:
         if self._keys is None:
@@ -167,8 +177,11 @@ class Validator:
             if not self.options.account_id:
                 raise ValueError("Missing required parameter for organization trail: "
                                  "'--account-id'")
+            # Unlike awscli, the Organizations call goes to --endpoint-url too: an OpenTrail
+            # server answers DescribeOrganization from its own configuration.
             organizations = self.session().create_client(
-                "organizations", region_name=self._region() or self.home_region)
+                "organizations", region_name=self._region() or self.home_region,
+                endpoint_url=self.options.endpoint_url)
             organization = organizations.describe_organization()["Organization"]["Id"]
         return TrailInfo(trail["S3BucketName"], trail.get("S3KeyPrefix"), organization,
                          trail.get("LogFileValidationEnabled"), stopped)
@@ -195,7 +208,7 @@ class Validator:
     def _fetch_digest(self, bucket: str, key: str) -> Digest | Invalid | None:
         try:
             opened = self.source().open(bucket, key)
-            return parse_digest(bucket, key, opened.read(), opened.metadata)
+            return parse_digest(bucket, key, opened.read(), opened.metadata, opened.notice)
         except ObjectMissing:
             return None
         except Invalid as exc:

@@ -143,6 +143,7 @@ class Digest:
     signature: str                  # x-amz-meta-signature
     start: datetime
     end: datetime
+    notice: str | None = None       # hidden or replaced in S3 (its first version was read)
 
     @property
     def sha256(self) -> str:
@@ -182,7 +183,8 @@ def _document(body: bytes) -> tuple[bytes, dict[str, Any]]:
     return raw, doc
 
 
-def parse_digest(bucket: str, key: str, body: bytes, metadata: dict[str, str]) -> Digest:
+def parse_digest(bucket: str, key: str, body: bytes, metadata: dict[str, str],
+                 notice: str | None = None) -> Digest:
     """Check a digest object as awscli does, in awscli's order; raises Invalid."""
     raw, doc = _document(body)
     if "signature" not in metadata or "signature-algorithm" not in metadata:
@@ -195,4 +197,4 @@ def parse_digest(bucket: str, key: str, body: bytes, metadata: dict[str, str]) -
         start, end = parse_time(doc["digestStartTime"]), parse_time(doc["digestEndTime"])
     except (TypeError, ValueError):
         raise Invalid("invalid format") from None
-    return Digest(bucket, key, raw, doc, metadata["signature"], start, end)
+    return Digest(bucket, key, raw, doc, metadata["signature"], start, end, notice)

@@ -80,16 +80,20 @@ class LogCheck:
     bucket: str
     key: str
     problem: str | None    # None: valid
+    notice: str | None = None  # hidden or replaced in S3; its first version was checked
 
 
-def _stream(source: ObjectSource, bucket: str, key: str) -> tuple[str, EventTimes]:
-    """SHA-256 of the uncompressed bytes and their event times; Invalid on bad gzip."""
+def _stream(source: ObjectSource, bucket: str,
+            key: str) -> tuple[str, EventTimes, str | None]:
+    """SHA-256 of the uncompressed bytes and their event times, and the object's notice;
+    Invalid on bad gzip."""
     digest, times = hashlib.sha256(), EventTimes()
-    for data in gunzip_chunks(source.open(bucket, key).chunks):
+    opened = source.open(bucket, key)
+    for data in gunzip_chunks(opened.chunks):
         digest.update(data)
         times.feed(data)
     times.close()
-    return digest.hexdigest(), times
+    return digest.hexdigest(), times, opened.notice
 
 
 def _delivered(key: str, digest: Digest, pattern: re.Pattern[str]) -> datetime:
@@ -125,15 +129,16 @@ def check_log_file(source: ObjectSource, entry: dict[str, Any], digest: Digest,
     """awscli's verdicts (not found, hash value doesn't match, invalid format) first, then
     ours. Never raises: an unreadable file is reported, not fatal."""
     bucket, key = str(entry.get("s3Bucket")), str(entry.get("s3Object"))
+    notice = None
     try:
-        sha, times = _stream(source, bucket, key)
+        sha, times, notice = _stream(source, bucket, key)
         if sha != entry.get("hashValue"):
             raise Invalid("hash value doesn't match")
         _times(entry, times, _delivered(key, digest, pattern))
     except ObjectMissing:
         return LogCheck(bucket, key, "not found")
     except Invalid as exc:
-        return LogCheck(bucket, key, exc.reason)
+        return LogCheck(bucket, key, exc.reason, notice)
     except Exception as exc:  # S3 refused, folder unreadable: this file is unverified
         return LogCheck(bucket, key, f"invalid format ({type(exc).__name__}: {exc})")
-    return LogCheck(bucket, key, None)
+    return LogCheck(bucket, key, None, notice)

@@ -54,12 +54,20 @@ class Report:
             self._status(f"{where}\tINVALID: {entry.problem}", error=True)
             return
         assert entry.digest is not None
+        self.notice(where, entry.digest.notice)
         self.counts[kind][0] += 1
         self._track(entry.digest.start, entry.digest.end)
         self._status(f"{where}\tvalid")
 
+    def notice(self, where: str, text: str | None) -> None:
+        """An object hidden by a delete marker or replaced in S3: its first (delivered)
+        version was validated, so this is not INVALID, but it is always shown."""
+        if text is not None:
+            self._status(f"{where}\tNOTICE: {text}", error=True)
+
     def log(self, check: LogCheck) -> None:
         where = f"Log file\ts3://{check.bucket}/{check.key}"
+        self.notice(where, check.notice)
         if check.problem is None:
             self.counts["log"][0] += 1
             self._status(f"{where}\tvalid")

@@ -1,0 +1,82 @@
+"""The one seam between OpenTrail and where its state lives: a `Backend`.
+
+`open_backend(settings)` is called once, by service.py (and by CLI commands that open a
+store): SQLite files under the data dir by default, PostgreSQL when `database_url` is
+set. A backend hands out the stores the packages declare interfaces for (auth/_key_rows,
+trails/_rows, channels/_rows, lake/_catalog_rows) already wired to their rows; nothing
+above this package asks which backend is in use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from opentrail.backends._errors import BackendError
+from opentrail.backends._master_key import MASTER_KEY_VALUE_ENV, load_master_key
+
+if TYPE_CHECKING:
+    from opentrail.auth import KeyStore
+    from opentrail.channels import ChannelRegistry
+    from opentrail.clock import Clock
+    from opentrail.config import Settings
+    from opentrail.lake import StoreCatalog
+    from opentrail.trails import SigningKeys, TrailStore
+
+__all__ = ["NOT_ON_POSTGRES", "Backend", "open_backend"]
+
+# State that still lives only in SQLite files under the data dir: until this is empty,
+# `opentrail serve` refuses --database-url (docs/design/scale-out.md, "What remains").
+NOT_ON_POSTGRES = (
+    "the ledger (events, sequence numbers, the Merkle tree, signed checkpoints)",
+    "the self-audit journal",
+    "the history index (LookupEvents)",
+    "Insights state",
+    "trail delivery state",
+    "the Lake writer, queries and imports",
+)
+
+
+class Backend(Protocol):
+    kind: str  # "sqlite" or "postgresql"
+    where: str  # the data dir, or the database URL without its password
+
+    def keys(self, clock: Clock | None = None) -> KeyStore: ...
+
+    def trails(self, *, own_buckets: bool) -> TrailStore: ...
+
+    def channels(self) -> ChannelRegistry: ...
+
+    def catalog(self, clock: Clock) -> StoreCatalog: ...
+
+    def signing_keys(self, clock: Clock, rotation_days: float) -> SigningKeys:
+        """The digest signing keys (shared by every node on PostgreSQL)."""
+        ...
+
+    def problems(self) -> list[str]:
+        """Why this backend cannot serve now (readiness); empty when it can."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def open_backend(settings: Settings) -> Backend:
+    """SQLite under `settings.data_dir`, or the PostgreSQL database `database_url` names
+    (migrated to this release's schema, its master key checked)."""
+    if settings.database_url:
+        try:
+            from opentrail.backends.postgres import PostgresBackend
+        except ImportError as exc:
+            raise BackendError(f"A database URL needs psycopg 3, which is not installed "
+                               f"({exc}): pip install 'opentrail[postgres]'.") from None
+        key = load_master_key(settings.master_key_file)
+        if key is None:
+            raise BackendError(
+                f"A database URL needs the cluster's master key: set {MASTER_KEY_VALUE_ENV} "
+                "(base64 of 32 random bytes, from `opentrail keys master-key`) or "
+                "--master-key-file PATH, the same on every node.")
+        return PostgresBackend.open(settings.database_url, key)
+    from opentrail.backends.sqlite import SqliteBackend
+
+    master = Path(settings.master_key_file) if settings.master_key_file else None
+    return SqliteBackend(settings.data_dir, master_key_file=master)

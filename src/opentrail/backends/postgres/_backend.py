@@ -1,0 +1,112 @@
+"""The scale-out backend: every node's state in one PostgreSQL database.
+
+`PostgresBackend.open(url, master_key)` connects (DatabaseUnreachable names the URL
+without its password), migrates the schema (SchemaTooNew if a newer release migrated
+it), and checks the master key against the database's key check (MasterKeyMismatch) —
+all before any store exists, so a node that cannot work refuses to start instead of
+failing requests. Readiness: the database answers and its schema is this release's.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from opentrail.backends._url import redact_url
+from opentrail.backends.postgres._catalog import PgCatalogRows
+from opentrail.backends.postgres._channels import PgChannelRows
+from opentrail.backends.postgres._db import Conn, PgDb, connect
+from opentrail.backends.postgres._keys import PgKeyRows
+from opentrail.backends.postgres._migrations import LATEST, migrate, schema_version
+from opentrail.backends.postgres._signing_keys import PgSigningKeyRows
+from opentrail.backends.postgres._trails import PgTrailRows
+from opentrail.backends.postgres._vault import Vault
+
+if TYPE_CHECKING:
+    from opentrail.auth import KeyStore
+    from opentrail.channels import ChannelRegistry
+    from opentrail.clock import Clock
+    from opentrail.lake import StoreCatalog
+    from opentrail.trails import SigningKeys, TrailStore
+
+__all__ = ["ACCESS_KEY_SEAL", "PostgresBackend"]
+
+log = logging.getLogger(__name__)
+
+ACCESS_KEY_SEAL = "access-key-seal"  # the vault secret that seals access-key secrets
+
+
+class PostgresBackend:
+    kind = "postgresql"
+
+    def __init__(self, db: PgDb, vault: Vault) -> None:
+        self.db = db
+        self.where = db.where
+        self.vault = vault
+
+    @classmethod
+    def open(cls, url: str, master_key: bytes, *, pool_size: int = 10,
+             wait: float = 5.0) -> PostgresBackend:
+        """`wait`: seconds a request waits for a connection before ServiceUnavailable."""
+        with connect(url) as conn:
+            migrate(conn, redact_url(url))
+            _warn_if_not_durable(conn, redact_url(url))
+        db = PgDb(url, max_size=pool_size, wait=wait)
+        try:
+            vault = Vault(db, master_key)
+            vault.check()
+        except BaseException:
+            db.close()
+            raise
+        return cls(db, vault)
+
+    def keys(self, clock: Clock | None = None) -> KeyStore:
+        from opentrail.auth import KeyStore
+
+        return KeyStore(PgKeyRows(self.db), sealing_key=self.vault.secret(ACCESS_KEY_SEAL),
+                        clock=clock)
+
+    def trails(self, *, own_buckets: bool) -> TrailStore:
+        from opentrail.trails import TrailStore
+
+        return TrailStore(PgTrailRows(self.db), own_buckets=own_buckets)
+
+    def channels(self) -> ChannelRegistry:
+        from opentrail.channels import ChannelRegistry
+
+        return ChannelRegistry(PgChannelRows(self.db))
+
+    def catalog(self, clock: Clock) -> StoreCatalog:
+        from opentrail.lake import StoreCatalog
+
+        return StoreCatalog(PgCatalogRows(self.db), clock)
+
+    def signing_keys(self, clock: Clock, rotation_days: float) -> SigningKeys:
+        from opentrail.trails import SigningKeys
+
+        return SigningKeys(PgSigningKeyRows(self.db, self.vault), clock, rotation_days)
+
+    def problems(self) -> list[str]:
+        try:
+            with self.db.transaction() as conn:
+                version = schema_version(conn)
+        except Exception as exc:  # any failure to answer is "not ready", said plainly
+            return [f"the database {self.where} does not answer: {type(exc).__name__}"]
+        if version != LATEST:
+            return [f"the database {self.where} has schema version {version}, this node "
+                    f"needs {LATEST}"]
+        return []
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _warn_if_not_durable(conn: Conn, where: str) -> None:
+    """OpenTrail keeps the operator's synchronous_commit; `off` would acknowledge changes
+    a crash can lose, so say so at start (docs/design/scale-out.md)."""
+    row = conn.execute("SHOW synchronous_commit").fetchone()
+    if row is not None and row[0] == "off":
+        log.warning("the database %s has synchronous_commit = off: a change is "
+                    "acknowledged before it is durable, and a crash can lose the last "
+                    "acknowledged ones. Use on (with a synchronous standby to survive a "
+                    "lost machine).", where)

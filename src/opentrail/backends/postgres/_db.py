@@ -1,0 +1,97 @@
+"""A pool of PostgreSQL connections and the one transaction helper every store uses.
+
+`transaction(lock)` runs one transaction on a pooled connection; with `lock`, it first
+takes that transaction-scoped advisory lock, so writes to one store are serialised
+across every node as `BEGIN IMMEDIATE` serialises them within one SQLite file. A
+transaction opened inside another on the same thread joins it (taking the lock too),
+so a store's reads inside its write see that write's view. Advisory lock ids live here,
+in one list, so no two users share one by accident. A database lost mid-run (no
+connection within `wait` seconds, or one that breaks) is ServiceUnavailable: the change
+was not acknowledged, the client retries, and the pool reconnects when it is back.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from opentrail.backends._errors import DatabaseUnreachable
+from opentrail.backends._url import redact_url, scrub
+from opentrail.errors import ServiceUnavailable
+
+__all__ = ["CATALOG_LOCK", "CHANNEL_LOCK", "KEY_LOCK", "MIGRATION_LOCK", "SIGNING_KEY_LOCK",
+           "TRAIL_LOCK",
+           "VAULT_LOCK", "Conn", "PgDb", "connect"]
+
+Conn = psycopg.Connection[tuple[Any, ...]]
+
+# Advisory lock ids: 0x4F54 ("OT") then a number per user.
+MIGRATION_LOCK = 0x4F54_0001
+VAULT_LOCK = 0x4F54_0002
+KEY_LOCK = 0x4F54_0003
+TRAIL_LOCK = 0x4F54_0004
+CHANNEL_LOCK = 0x4F54_0005
+CATALOG_LOCK = 0x4F54_0006
+SIGNING_KEY_LOCK = 0x4F54_0007
+
+CONNECT_TIMEOUT = 10
+
+
+def connect(url: str) -> Conn:
+    """One autocommit connection, or DatabaseUnreachable naming the URL without password."""
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+    except psycopg.Error as exc:
+        reason = scrub(str(exc).strip(), url)
+        raise DatabaseUnreachable(
+            f"Cannot reach the database {redact_url(url)}: {reason}") from None
+
+
+class PgDb:
+    def __init__(self, url: str, *, max_size: int = 10, wait: float = 5.0) -> None:
+        """`wait`: seconds a transaction waits for a connection before ServiceUnavailable."""
+        self.where = redact_url(url)
+        connect(url).close()  # a clear error now rather than a pool timeout later
+        # `check`: a connection the server dropped (restart, failover, idle timeout) is
+        # replaced when taken from the pool instead of failing the next request.
+        self.pool = ConnectionPool(url, min_size=1, max_size=max_size, open=False,
+                                   kwargs={"autocommit": True,
+                                           "connect_timeout": CONNECT_TIMEOUT},
+                                   check=ConnectionPool.check_connection,
+                                   timeout=wait, name="opentrail")
+        try:
+            self.pool.open(wait=True, timeout=CONNECT_TIMEOUT)
+        except PoolTimeout:
+            raise DatabaseUnreachable(f"Cannot reach the database {self.where}: no "
+                                      f"connection within {CONNECT_TIMEOUT} s.") from None
+        self._local = threading.local()
+
+    @contextmanager
+    def transaction(self, lock: int | None = None) -> Iterator[Conn]:
+        current: Conn | None = getattr(self._local, "conn", None)
+        if current is not None:  # nested on this thread: the same transaction
+            if lock is not None:
+                current.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+            yield current
+            return
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                if lock is not None:
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+                self._local.conn = conn
+                try:
+                    yield conn
+                finally:
+                    self._local.conn = None
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise ServiceUnavailable(
+                "The database is unreachable right now, so nothing was changed. Retry in a "
+                "few seconds.") from exc
+
+    def close(self) -> None:
+        self.pool.close()

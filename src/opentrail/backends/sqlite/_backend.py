@@ -1,0 +1,90 @@
+"""The embedded backend: stores in SQLite files under the data dir, as always.
+
+Readiness here means the data dir takes a durable write and the ledger file opens.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from opentrail.backends.sqlite._catalog import SqliteCatalogRows
+from opentrail.backends.sqlite._channels import SqliteChannelRows
+from opentrail.backends.sqlite._signing_keys import FolderSigningKeyRows
+from opentrail.backends.sqlite._trails import SqliteTrailRows
+
+if TYPE_CHECKING:
+    from opentrail.auth import KeyStore
+    from opentrail.channels import ChannelRegistry
+    from opentrail.clock import Clock
+    from opentrail.lake import StoreCatalog
+    from opentrail.trails import SigningKeys, TrailStore
+
+__all__ = ["SqliteBackend"]
+
+_PROBE = ".ready-probe"
+
+
+class SqliteBackend:
+    kind = "sqlite"
+
+    def __init__(self, data_dir: Path, *, master_key_file: Path | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.where = str(self.data_dir)
+        self._master_key_file = master_key_file
+
+    def keys(self, clock: Clock | None = None) -> KeyStore:
+        from opentrail.auth import KeyStore
+
+        return KeyStore(self.data_dir, master_key_file=self._master_key_file, clock=clock)
+
+    def trails(self, *, own_buckets: bool) -> TrailStore:
+        from opentrail.trails import TrailStore
+
+        return TrailStore(SqliteTrailRows(self.data_dir), own_buckets=own_buckets)
+
+    def channels(self) -> ChannelRegistry:
+        from opentrail.channels import ChannelRegistry
+
+        return ChannelRegistry(SqliteChannelRows(self.data_dir))
+
+    def catalog(self, clock: Clock) -> StoreCatalog:
+        from opentrail.lake import StoreCatalog
+
+        return StoreCatalog(SqliteCatalogRows(self.data_dir), clock)
+
+    def signing_keys(self, clock: Clock, rotation_days: float) -> SigningKeys:
+        from opentrail.trails import SigningKeys
+
+        return SigningKeys(FolderSigningKeyRows(self.data_dir / "signing-keys"), clock,
+                           rotation_days)
+
+    def problems(self) -> list[str]:
+        found = []
+        probe = self.data_dir / _PROBE
+        try:
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, b"ok")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            probe.unlink()
+        except OSError as exc:
+            found.append(f"the data dir {self.data_dir} takes no writes: "
+                         f"{exc.strerror or exc}")
+        ledger = self.data_dir / "ledger.db"
+        try:
+            conn = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=2)
+            try:
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            found.append(f"the ledger {ledger} cannot be read: {exc}")
+        return found
+
+    def close(self) -> None:
+        """Nothing to close: each store closes its own file."""

@@ -1,0 +1,30 @@
+"""Where digest signing keys are kept: the interface SigningKeys needs (opentrail.backends).
+
+A key is stored once and never changed: its region, the time it becomes valid, its
+fingerprint and its private key as PKCS#8 PEM (a backend that shares keys between nodes
+seals the PEM; SigningKeys never sees how). `creating(region)` serialises the creation
+of a region's keys across every process or node, so a rotation happens once.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import NamedTuple, Protocol
+
+__all__ = ["SigningKeyRow", "SigningKeyRows"]
+
+
+class SigningKeyRow(NamedTuple):
+    valid_from: float
+    fingerprint: str
+    pem: bytes
+
+
+class SigningKeyRows(Protocol):
+    def load(self, region: str) -> list[SigningKeyRow]:
+        """The region's keys, oldest first."""
+        ...
+
+    def add(self, region: str, row: SigningKeyRow) -> None: ...
+
+    def creating(self, region: str) -> AbstractContextManager[None]: ...

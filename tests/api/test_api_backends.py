@@ -1,0 +1,124 @@
+"""The API on either backend, in process: the same calls answer the same on SQLite and
+PostgreSQL, and on PostgreSQL two nodes (two services, one database) share keys, trails,
+channels and event data stores at once."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from conftest import TEST_MASTER_KEY, wait_until
+from opentrail.api import build_app
+from opentrail.api._app import TARGET_PREFIX
+from opentrail.auth import Role
+from opentrail.config import Settings
+from opentrail.service import Service
+
+ACCOUNT = "123456789012"
+Call = Callable[[str, dict[str, Any]], tuple[int, dict[str, Any]]]
+
+
+def _caller(service: Service, key: tuple[str, str]) -> Call:
+    app = build_app(service)
+
+    def call(op: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        data = json.dumps(body).encode()
+        request = AWSRequest(method="POST", url="http://testserver/", data=data, headers={
+            "X-Amz-Target": TARGET_PREFIX + op, "Content-Type": "application/x-amz-json-1.1"})
+        SigV4Auth(Credentials(*key), "cloudtrail", "us-east-1").add_auth(request)
+
+        async def send() -> httpx.Response:
+            transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 5000))
+            async with httpx.AsyncClient(transport=transport,
+                                         base_url="http://testserver") as client:
+                return await client.post("/", content=data,
+                                         headers=dict(request.headers.items()))
+
+        answer = asyncio.run(send())
+        return answer.status_code, json.loads(answer.content or b"{}")
+
+    return call
+
+
+def _nodes(url: str, tmp_path: Path,
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], Service]]:
+    monkeypatch.setenv("OPENTRAIL_MASTER_KEY", base64.b64encode(TEST_MASTER_KEY).decode())
+    opened: list[Service] = []
+
+    def open_one() -> Service:
+        data = tmp_path / f"node{len(opened)}"
+        service = Service.open(Settings(data_dir=data, database_url=url), indexer="thread")
+        opened.append(service)
+        return service
+
+    yield open_one
+    for service in opened:
+        service.close()
+
+
+@pytest.fixture
+def open_node(backends: Any, tmp_path: Path,
+              monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], Service]]:
+    """Opens a service (a node) on the test's backend, each with its own data dir."""
+    yield from _nodes(backends.url, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def open_pg_node(postgres_url: str, tmp_path: Path,
+                 monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], Service]]:
+    """Opens nodes on one PostgreSQL database (the embedded mode has one node by design)."""
+    yield from _nodes(postgres_url, tmp_path, monkeypatch)
+
+
+def _admin(service: Service) -> tuple[str, str]:
+    principal, secret = service.keys.create(account=ACCOUNT, organization=False,
+                                            role=Role.ADMIN)
+    return principal.access_key_id, secret
+
+
+def test_configuration_calls_answer_the_same_on_both_backends(
+        open_node: Callable[[], Service]) -> None:
+    service = open_node()
+    call = _caller(service, _admin(service))
+    status, trail = call("CreateTrail", {"Name": "main", "S3BucketName": "audit-logs"})
+    assert status == 200 and trail["Name"] == "main"
+    assert call("CreateTrail", {"Name": "main", "S3BucketName": "audit-logs"})[1][
+        "__type"] == "TrailAlreadyExistsException"
+    assert [t["Name"] for t in call("DescribeTrails", {})[1]["trailList"]] == ["main"]
+    status, channel = call("CreateChannel", {"Name": "apps", "Source": "Custom",
+                                             "Destinations": [{"Type": "AWS_SERVICE",
+                                                               "Location": "x"}]})
+    assert status == 200
+    assert call("GetChannel", {"Channel": channel["ChannelArn"]})[1]["Name"] == "apps"
+    status, store = call("CreateEventDataStore", {"Name": "audit",
+                                                  "TerminationProtectionEnabled": False})
+    assert status == 200 and store["Status"] == "CREATED"
+    listed = call("ListEventDataStores", {})[1]["EventDataStores"]
+    assert [s["Name"] for s in listed] == ["audit"]
+    assert call("DeleteTrail", {"Name": "main"})[0] == 200
+    assert call("GetTrail", {"Name": "main"})[1]["__type"] == "TrailNotFoundException"
+
+
+def test_two_nodes_on_one_database_share_what_either_creates(
+        open_pg_node: Callable[[], Service]) -> None:
+    one, two = open_pg_node(), open_pg_node()
+    key = _admin(one)  # made on node one, used on node two at once
+    on_one, on_two = _caller(one, key), _caller(two, key)
+    assert on_one("CreateTrail", {"Name": "main", "S3BucketName": "audit-logs"})[0] == 200
+    assert on_two("GetTrail", {"Name": "main"})[1]["Trail"]["Name"] == "main"
+    on_two("CreateEventDataStore", {"Name": "audit", "TerminationProtectionEnabled": False})
+    assert [s["Name"] for s in on_one("ListEventDataStores", {})[1]["EventDataStores"]] == [
+        "audit"]
+    two.keys.delete(key[0])  # node one stops taking it within its cache's refresh
+    wait_until(lambda: on_one("ListTrails", {})[1].get("__type") ==
+               "UnrecognizedClientException")

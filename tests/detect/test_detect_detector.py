@@ -1,0 +1,271 @@
+"""The continuous detector: a ledger follower appending findings, once each, never looping."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from sigmahq_rules import RULES
+
+from opentrail.clock import ManualClock
+from opentrail.detect import (
+    DETECT_SOURCE,
+    Detector,
+    Publisher,
+    RuleSet,
+    SqliteFindingStore,
+    load_rules,
+    replay,
+)
+from opentrail.events import parse_record
+from opentrail.ledger import LedgerWriter, open_reader
+
+DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
+INVICTUS_ACCOUNT = "123837392027"
+NOW = 1_790_000_000.0
+# Matches every AwsServiceEvent, the eventType findings have: a loop would show here.
+SERVICE_EVENTS = """\
+title: Any service event
+id: 22222222-0000-0000-0000-000000000001
+author: OpenTrail tests
+logsource:
+  product: aws
+  service: cloudtrail
+detection:
+  s:
+    eventType: AwsServiceEvent
+  condition: s
+level: low
+"""
+
+
+def invictus() -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
+    for path in sorted((DATASETS / "invictus-aws" / "CloudTrail").glob("*.json")):
+        records += json.loads(path.read_text())["Records"]
+    return records
+
+
+@pytest.fixture
+def rules(tmp_path: Path) -> RuleSet:
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    for name in ("DISABLE_LOGGING", "CONSOLE_LOGIN_WITHOUT_MFA", "IAM_BACKDOOR_USERS_KEYS"):
+        (folder / f"{name.lower()}.yml").write_text(RULES[name])
+    (folder / "service.yml").write_text(SERVICE_EVENTS)
+    return load_rules([folder])
+
+
+@pytest.fixture
+def writer(tmp_path: Path) -> Iterator[LedgerWriter]:
+    writer = LedgerWriter(tmp_path / "data", ManualClock(NOW))
+    writer.start()
+    yield writer
+    writer.close()
+
+
+def _append(writer: LedgerWriter, records: list[dict[str, Any]]) -> None:
+    parsed = [parse_record(r, default_account="111111111111", default_region="us-east-1")
+              for r in records]
+    for i in range(0, len(parsed), 5000):
+        writer.submit(parsed[i : i + 5000]).result()
+
+
+def _run(detector: Detector, writer: LedgerWriter) -> None:
+    """Evaluate everything stored, then append the findings to the ledger."""
+    while detector.step():
+        pass
+    publisher = Publisher(detector.store, writer)
+    while publisher.step():
+        pass
+
+
+def _ledger_findings(data_dir: Path) -> list[dict[str, Any]]:
+    conn = open_reader(data_dir)
+    try:
+        bodies = [orjson.loads(b) for (b,) in conn.execute("SELECT body FROM events")]
+    finally:
+        conn.close()
+    return [b for b in bodies if b.get("eventSource") == DETECT_SOURCE]
+
+
+def test_findings_are_ledgered_once_and_never_evaluated(tmp_path: Path, rules: RuleSet,
+                                                        writer: LedgerWriter) -> None:
+    data_dir = tmp_path / "data"
+    store = SqliteFindingStore(data_dir)
+    detector = Detector(data_dir, ManualClock(NOW), rules, store)
+    records = invictus()
+    _append(writer, records)
+    _run(detector, writer)
+    _run(detector, writer)  # the findings it appended are read, and skipped
+    expected = Counter({"AWS CloudTrail Important Change": 6, "AWS IAM Backdoor Users Keys": 2,
+                        "AWS Successful Console Login Without MFA": 1,
+                        # the sample's 42 + 34 AwsServiceEvents (none of them findings)
+                        "Any service event": sum(r.get("eventType") == "AwsServiceEvent"
+                                                 for r in records)})
+    ledgered = _ledger_findings(data_dir)
+    assert Counter(f["serviceEventDetails"]["ruleTitle"] for f in ledgered) == expected
+    listed = store.listed(None, None, 1000)
+    assert len(listed) == sum(expected.values())
+    mfa = next(f for f in ledgered if f["serviceEventDetails"]["ruleTitle"].endswith("MFA"))
+    assert mfa["eventName"] == "SigmaRuleMatch" and mfa["eventType"] == "AwsServiceEvent"
+    assert mfa["recipientAccountId"] == INVICTUS_ACCOUNT
+    detail = mfa["serviceEventDetails"]
+    assert detail["eventId"] == "70e5932e-9022-4b38-837e-ca10dad94eb7"
+    assert detail["eventName"] == "ConsoleLogin"
+    assert detail["author"] == "Thuya@Hacktilizer, Ivan Saakov"
+    assert detail["ruleId"] == "77caf516-34e5-4df9-b4db-20744fea0a60"
+    assert detail["source"] == "aws/cloudtrail"
+    store.close()
+    detector.close()
+
+
+def test_crash_before_the_cursor_moved_doubles_nothing(tmp_path: Path, rules: RuleSet,
+                                                       writer: LedgerWriter) -> None:
+    data_dir = tmp_path / "data"
+    store = SqliteFindingStore(data_dir)
+    Detector(data_dir, ManualClock(NOW), rules, store).close()  # cursor at 0
+    _append(writer, invictus()[:1000])
+    first = Detector(data_dir, ManualClock(NOW), rules, store)
+    _run(first, writer)
+    made = len(_ledger_findings(data_dir))
+    assert made > 0
+    store.save([], 0)  # as if the batch were evaluated again (a lost cursor)
+    db = sqlite3.connect(data_dir / "findings.db")  # as if appended but never marked
+    with db:
+        db.execute("UPDATE findings SET published = 0")
+    db.close()
+    again = Detector(data_dir, ManualClock(NOW + 60), rules, store)
+    _run(again, writer)
+    assert len(_ledger_findings(data_dir)) == made
+    assert len(store.listed(None, None, 10_000)) == made
+    first.close()
+    again.close()
+    store.close()
+
+
+def test_first_start_begins_at_the_head_and_restarts_resume(
+        tmp_path: Path, rules: RuleSet, writer: LedgerWriter) -> None:
+    data_dir = tmp_path / "data"
+    records = invictus()
+    _append(writer, records[:1500])  # stored before any rule was loaded: not evaluated
+    store = SqliteFindingStore(data_dir)
+    detector = Detector(data_dir, ManualClock(NOW), rules, store)
+    _run(detector, writer)
+    assert detector.found == 0
+    detector.close()
+    _append(writer, records[1500:])  # stored while detection was off: evaluated at restart
+    detector = Detector(data_dir, ManualClock(NOW), rules, store)
+    _run(detector, writer)
+    late = {r["eventID"] for r in records[1500:]}
+    found = _ledger_findings(data_dir)
+    assert found and all(f["serviceEventDetails"]["eventId"] in late for f in found)
+    detector.close()
+    store.close()
+
+
+def test_acknowledge_and_account_isolation(tmp_path: Path, rules: RuleSet,
+                                           writer: LedgerWriter) -> None:
+    data_dir = tmp_path / "data"
+    store = SqliteFindingStore(data_dir)
+    detector = Detector(data_dir, ManualClock(NOW), rules, store)
+    _append(writer, invictus())
+    _run(detector, writer)
+    mine = store.listed((INVICTUS_ACCOUNT,), "open", 5)
+    assert len(mine) == 5 and store.listed(("999999999999",), None, 5) == []
+    target = mine[0].finding.id
+    assert store.acknowledge(target, ("999999999999",), "intruder", NOW) is None
+    done = store.acknowledge(target, (INVICTUS_ACCOUNT,), "AKIDEXAMPLE", NOW + 5)
+    assert done is not None and done.state == "acknowledged"
+    assert done.acknowledged_by == "AKIDEXAMPLE" and done.acknowledged_at == NOW + 5
+    assert target not in {f.finding.id for f in store.listed(None, "open", 10_000)}
+    page = store.listed(None, None, 3)
+    after = page[-1].finding
+    rest = store.listed(None, None, 10_000, after=(after.created, after.id))
+    assert not {f.finding.id for f in page} & {f.finding.id for f in rest}
+    detector.close()
+    store.close()
+
+
+def test_replay_pages_through_history(tmp_path: Path, rules: RuleSet,
+                                      writer: LedgerWriter) -> None:
+    data_dir = tmp_path / "data"
+    _append(writer, invictus())
+    conn = open_reader(data_dir)
+    found, start, end, pages = [], 0, None, 0
+    while True:
+        page = replay(conn, rules, (INVICTUS_ACCOUNT,), None, None, start, end, 700, NOW)
+        found += page.findings
+        end, pages = page.end, pages + 1
+        if page.next_seq is None:
+            break
+        start = page.next_seq
+    assert pages == 5  # 2,900 rows in pages of 700
+    titles = Counter(f.detail["ruleTitle"] for f in found)
+    assert titles["AWS CloudTrail Important Change"] == 6
+    assert replay(conn, rules, ("999999999999",), None, None, 0, None, 5000, NOW).findings == []
+    conn.close()
+
+
+def test_converted_sources_are_evaluated_with_their_own_rules(tmp_path: Path,
+                                                              writer: LedgerWriter) -> None:
+    """An auditd log imported as CloudTrail records: the auditd rule reads the raw lines;
+    the AWS rules never see those records."""
+    from opentrail.sources import Options, convert
+
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "padding.yml").write_text(RULES["AUDITD_BINARY_PADDING"])
+    # An AWS rule that would match the converted records, were it shown them.
+    (folder / "aws.yml").write_text(SERVICE_EVENTS.replace("eventType: AwsServiceEvent",
+                                                           "eventSource: auditd"))
+    rules = load_rules([folder])
+    data_dir = tmp_path / "data"
+    store = SqliteFindingStore(data_dir)
+    detector = Detector(data_dir, ManualClock(NOW), rules, store)
+    log = DATASETS / "auditd" / "otrf-linux" / "sh_binary_padding_dd_2020-11-10081941.log"
+    records = [c.record for c in convert("auditd", log.read_bytes(), Options(
+        account="123456789012")) if hasattr(c, "record")]
+    assert records and all(r["eventSource"] == "auditd" for r in records)
+    _append(writer, records)
+    _run(detector, writer)
+    [finding] = _ledger_findings(data_dir)
+    detail = finding["serviceEventDetails"]
+    assert detail["ruleTitle"] == "Binary Padding - Linux"
+    assert detail["source"] == "linux/auditd" and detail["eventSource"] == "auditd"
+    assert finding["recipientAccountId"] == "123456789012"
+    detector.close()
+    store.close()
+
+
+def test_service_in_process_detects_and_publishes(tmp_path: Path, rules: RuleSet) -> None:
+    """Service.open with --sigma-rules (indexer="thread": the detector is a thread): new
+    events become findings, listed and ledgered; the rules are kept for the API."""
+    from opentrail.config import Settings
+    from opentrail.service import Service
+
+    folder = tmp_path / "rules"  # written by the `rules` fixture
+    settings = Settings(data_dir=tmp_path / "svc", sigma_rules=(str(folder),),
+                        history_retention_days=0)  # the sample is from 2023: keep it
+    service = Service.open(settings, ManualClock(NOW), indexer="thread")
+    records = invictus()
+    expected = 9 + sum(r.get("eventType") == "AwsServiceEvent" for r in records)
+    try:
+        assert service.sigma_rules is not None and len(service.sigma_rules.rules) == 4
+        _append(service.writer, records)
+        deadline = time.monotonic() + 60
+        while len(_ledger_findings(settings.data_dir)) < expected \
+                and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert service.findings is not None
+        listed = service.findings.listed(None, None, 1000)
+        assert len(listed) == len(_ledger_findings(settings.data_dir)) == expected
+    finally:
+        service.close()
