@@ -508,6 +508,8 @@ GENERIC_CODES = {
                    "exception shape",
     "RequestTimeoutException": "the edge's 408 for a body that did not arrive in time "
                                "(--body-timeout); CloudTrail's model has no such shape",
+    "ServiceUnavailable": "AWS common error (HTTP 503, with Retry-After): the database "
+                          "cannot be reached now (backends)",
     "ValidationException": "AWS-wide input validation error; EventBridge answers it for "
                            "malformed parameters though its model declares no such shape",
 }
