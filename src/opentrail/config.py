@@ -178,6 +178,16 @@ class Settings:
         3600, "Seconds between background verifier runs (every trail's digests and log "
         "files, and the ledger's checkpoints), each logged as a VerifierRun; 0 runs none."
     )
+    sns_endpoint_url: str = _setting(
+        "", "SNS-compatible endpoint that event rules' SNS targets (arn:aws:sns:...) and "
+        "trails' SnsTopicName notifications are published to; empty means AWS SNS. "
+        "Credentials come from the standard AWS chain."
+    )
+    smtp_url: str = _setting(
+        "", "SMTP server for event rules' e-mail targets (mailto:...): "
+        "smtp://[USER:PASSWORD@]HOST[:PORT] (STARTTLS when offered) or smtps://...; "
+        "empty leaves e-mail targets pending."
+    )
 
 
 @dataclass(frozen=True)
@@ -298,6 +308,9 @@ def validate_settings(settings: Settings, explicit: frozenset[str] = frozenset()
         raise ValueError("--keep-alive-timeout must be 0 (no keep-alive) or more, "
                          f"not {settings.keep_alive_timeout}.")
     _check_proxies(settings.trusted_proxies)
+    if settings.smtp_url and not re.match(r"smtps?://[^/]+", settings.smtp_url):
+        raise ValueError("--smtp-url must be smtp://[USER:PASSWORD@]HOST[:PORT] or "
+                         f"smtps://..., not {settings.smtp_url!r}.")
     _check_database(settings)
     _check_object_lock(settings)
     _check_lake_engine(settings)

@@ -21,6 +21,10 @@ __all__ = [
     "EventDataStoreMaxLimitExceeded",
     "EventDataStoreNotFound",
     "EventDataStoreTerminationProtected",
+    "EventsAlreadyExists",
+    "EventsLimitExceeded",
+    "EventsNotFound",
+    "EventsValidation",
     "InactiveEventDataStore",
     "InactiveQuery",
     "InsightNotEnabled",
@@ -29,6 +33,7 @@ __all__ = [
     "InvalidDateRange",
     "InvalidEventDataStoreCategory",
     "InvalidEventDataStoreStatus",
+    "InvalidEventPattern",
     "InvalidEventSelectors",
     "InvalidHomeRegion",
     "InvalidInsightSelectors",
@@ -369,3 +374,36 @@ class EventDataStoreHasOngoingImport(ValidationError):
     """An event data store is updated or deleted while an import into it is in progress."""
 
     code = "EventDataStoreHasOngoingImportException"
+
+
+# -- EventBridge (the `events` service model): event rules, connections, API destinations ------
+# tests/rules/test_errors.py checks every code here against botocore's events model.
+
+class InvalidEventPattern(ValidationError):
+    """The event pattern is not valid JSON or breaks EventBridge's pattern grammar."""
+
+    code = "InvalidEventPatternException"
+
+
+class EventsNotFound(NotFound):
+    """A rule, connection or API destination that does not exist."""
+
+    code = "ResourceNotFoundException"
+
+
+class EventsAlreadyExists(ValidationError):
+    """A connection or API destination of that name already exists."""
+
+    code = "ResourceAlreadyExistsException"
+
+
+class EventsLimitExceeded(ValidationError):
+    """A limit of EventBridge (targets per rule, rules per account) was reached."""
+
+    code = "LimitExceededException"
+
+
+class EventsValidation(ValidationError):
+    """A parameter is missing or out of range (EventBridge's generic validation error)."""
+
+    code = "ValidationException"

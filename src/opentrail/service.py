@@ -47,6 +47,7 @@ from opentrail.history import (
 from opentrail.insights import CounterStore, InsightsEngine
 from opentrail.lake import EventDataStore, ImportRunner, LakeWriter, QueryRunner, StoreCatalog
 from opentrail.ledger import AuditJournal, Checkpointer, LedgerWriter
+from opentrail.rules import RuleStore
 from opentrail.storage import Storage, open_storage
 from opentrail.trails import Delivery, SigningKeys, TrailStore
 
@@ -98,6 +99,10 @@ class Service:
     # chosen once here, by open_backend (docs/design/scale-out.md).
     backend: Backend | None = None
     organization_id: str | None = None  # o-...: organization trails' folder; None: no org
+    rules: RuleStore | None = None  # event rules, targets, outbox (rules.db), docs/rules.md
+    rule_engine: Any = None  # rules.RuleEngine: a ledger reader filling the outbox
+    rule_sender: Any = None  # rules.Sender: delivers the outbox to targets
+    sns: Any = None  # rules.SnsNotifier, with --sns-endpoint-url: trails' SnsTopicName
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None,
@@ -123,6 +128,7 @@ class Service:
         service.audit_journal = AuditJournal(settings.data_dir)
         service.lake = backend.catalog(clock)
         service.organization_id = organization_id(settings.data_dir, settings.organization_id)
+        service.rules = RuleStore(settings.data_dir, keys)
         service._start()
         return service
 
@@ -147,6 +153,7 @@ class Service:
         self._start_lake_writer()
         self._start_lake_imports()
         self._start_detect()
+        self._start_rules()
         self._start_health()
         self._start_verifier()
 
@@ -205,9 +212,20 @@ class Service:
             self.settings.data_dir, self.clock, self.trails, self.trail_storage,
             self.signing_keys, selects, delivery_interval=self.settings.delivery_interval,
             digest_interval=self.settings.digest_interval,
-            checkpoint=self._checkpoint_note, organization_id=self.organization_id)
+            checkpoint=self._checkpoint_note, organization_id=self.organization_id,
+            notify=self._trail_notification())
         delivery, stop = self.delivery, self._stop
         self._spawn(lambda: delivery.run(stop), "trail-delivery")
+
+    def _trail_notification(self) -> Callable[[Any, str, str], None] | None:
+        """SnsTopicName: a notification per delivered log file, once SNS is configured."""
+        if not self.settings.sns_endpoint_url:
+            return None
+        from opentrail.rules import SnsNotifier, topic_arn
+
+        notifier = self.sns = SnsNotifier(self.settings.sns_endpoint_url)
+        return lambda trail, bucket, key: notifier.log_file(
+            topic_arn(trail.sns_topic_name, trail.account, trail.home_region), bucket, key)
 
     def _checkpoint_note(self) -> str:
         """A checkpoint of the ledger's Merkle tree, published with every digest."""
@@ -315,6 +333,25 @@ class Service:
                               if d.get("Type") == "EVENT_DATA_STORE"} if channel else set()
         return receives(store, account, region, obj, category, channel_stores=channel_stores)
 
+    def _start_rules(self) -> None:
+        """The rule engine follows the ledger into the outbox; the sender empties it."""
+        from opentrail.rules import RuleEngine, Sender, Transport
+
+        assert self.rules is not None
+        sender = self.rule_sender = Sender(self.rules, self.clock, Transport(
+            self.rules, sns_endpoint_url=self.settings.sns_endpoint_url,
+            smtp_url=self.settings.smtp_url))
+        engine = self.rule_engine = RuleEngine(self.settings.data_dir, self.clock, self.rules,
+                                               enqueued=sender.wake)
+        stop = self._stop
+        self._spawn(lambda: engine.run(stop), "rule-engine")
+        self._spawn(lambda: sender.run(stop), "rule-sender")
+
+    def _close_rules(self) -> None:
+        for part in (self.rule_engine, self.rule_sender, self.rules):
+            if part is not None:
+                part.close()
+
     def _start_insights(self) -> None:
         self.insights = InsightsEngine(self.settings.data_dir, self.clock, self.writer,
                                        self.insights_enabled)
@@ -413,6 +450,7 @@ class Service:
             if component is not None:
                 component.close()
         self._close_detect()
+        self._close_rules()
         if self.insights is not None:
             self.insights.close()
             assert self.insights_store is not None

@@ -508,6 +508,10 @@ GENERIC_CODES = {
                    "exception shape",
     "RequestTimeoutException": "the edge's 408 for a body that did not arrive in time "
                                "(--body-timeout); CloudTrail's model has no such shape",
+    "ServiceUnavailable": "AWS common error (HTTP 503, with Retry-After): the database "
+                          "cannot be reached now (backends)",
+    "ValidationException": "AWS-wide input validation error; EventBridge answers it for "
+                           "malformed parameters though its model declares no such shape",
 }
 
 
@@ -515,7 +519,8 @@ def _model_exceptions() -> set[str]:
     data = Path(botocore.__file__).parent / "data"
     names: set[str] = set()
     # organizations: the one Organizations call OpenTrail serves (DescribeOrganization).
-    for service in ("cloudtrail", "cloudtrail-data", "organizations"):
+    for service in ("cloudtrail", "cloudtrail-data", "organizations",
+                    "events"):  # events: rules/ (AWSEvents.*)
         for model in (data / service).glob("*/service-2.json*"):
             opener: Any = gzip.open if model.suffix == ".gz" else open
             with opener(model, "rt") as fh:

@@ -21,7 +21,12 @@ from opentrail.api._deliveries import delivery_routes
 from opentrail.api._edge import edge_middleware
 from opentrail.api._health import healthz, readyz
 from opentrail.api._ingest import ingest_batch, put_audit_events
-from opentrail.api._operations import Operation, model_operations, operations
+from opentrail.api._operations import (
+    Operation,
+    events_operations,
+    model_operations,
+    operations,
+)
 from opentrail.api._organizations import ORGANIZATIONS_TARGET_PREFIX
 from opentrail.api._proofs import REST_JSON, proof_routes
 from opentrail.api._request import read_signed, require
@@ -32,7 +37,7 @@ from opentrail.errors import OpenTrailError, ValidationError
 from opentrail.events import Record
 from opentrail.service import Service
 
-__all__ = ["TARGET_PREFIX", "build_app"]
+__all__ = ["EVENTS_PREFIX", "TARGET_PREFIX", "build_app"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +45,7 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 PARSE_OFF_LOOP_BYTES = 64 * 1024  # larger JSON bodies are parsed in the threadpool
 
 TARGET_PREFIX = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101."
+EVENTS_PREFIX = "AWSEvents."  # EventBridge's event rules (rules/, docs/rules.md)
 
 
 class JsonApi:
@@ -48,6 +54,7 @@ class JsonApi:
     def __init__(self, service: Service) -> None:
         self.service = service
         self.ops = operations(service)
+        self.events_ops = events_operations(service)
 
     async def handle(self, request: Request) -> Response:
         request_id = new_request_id()
@@ -60,6 +67,8 @@ class JsonApi:
         return await self._run(request, request_id, ctx, op, body)
 
     def _operation(self, target: str) -> Operation:
+        if target.startswith(EVENTS_PREFIX):
+            return self._events_operation(target)
         name = target.removeprefix(TARGET_PREFIX) if target.startswith(TARGET_PREFIX) else ""
         if name == "DescribeOrganization":  # not a CloudTrail operation
             name = ""
@@ -69,6 +78,16 @@ class JsonApi:
             return self.ops[name]
         if name in model_operations():
             raise ValidationError(f"OpenTrail does not implement {name} yet.",
+                                  code="UnsupportedOperationException")
+        raise ValidationError(f"The operation {target!r} is not known.",
+                              code="UnknownOperationException")
+
+    def _events_operation(self, target: str) -> Operation:
+        name = target.removeprefix(EVENTS_PREFIX)
+        if name in self.events_ops:
+            return self.events_ops[name]
+        if name in model_operations("events"):
+            raise ValidationError(f"OpenTrail does not implement EventBridge's {name}.",
                                   code="UnsupportedOperationException")
         raise ValidationError(f"The operation {target!r} is not known.",
                               code="UnknownOperationException")
@@ -113,7 +132,7 @@ class JsonApi:
         record = audit_record(
             ctx, op.name, params, source_ip=request.client.host if request.client else "",
             user_agent=request.headers.get("user-agent", ""), request_id=request_id,
-            read_only=op.read_only,
+            read_only=op.read_only, event_source=op.event_source,
             organization_account=self.service.settings.organization_account,
             now=self.service.clock.now())
         record["eventSource"] = op.event_source

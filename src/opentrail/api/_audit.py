@@ -26,7 +26,7 @@ __all__ = ["MAX_DEPTH", "MAX_FIELD_BYTES", "audit_record", "fit", "outcome", "pr
            "redact"]
 
 HIDDEN = "HIDDEN_DUE_TO_SECURITY_REASONS"
-SECRET_WORDS = ("secret", "password", "token", "credential", "privatekey")
+SECRET_WORDS = ("secret", "password", "token", "credential", "privatekey", "apikeyvalue")
 SAFE = frozenset({"nextToken"})  # pagination tokens carry no secret
 MAX_FIELD_BYTES = 100 * 1024  # CloudTrail's limit for requestParameters/responseElements
 MAX_DEPTH = 32  # levels of objects/arrays in one field, the field itself being level 1
@@ -43,9 +43,11 @@ def redact(value: Any) -> Any:
     """CloudTrail-style requestParameters: camelCase keys, secrets hidden."""
     if isinstance(value, dict):
         out = {}
+        secret_value = value.get("IsValueSecret") is True  # EventBridge's connection params
         for key, item in value.items():
             name = _camel(key)
-            hidden = name not in SAFE and any(w in name.lower() for w in SECRET_WORDS)
+            hidden = (name not in SAFE and any(w in name.lower() for w in SECRET_WORDS)) or (
+                secret_value and name == "value")
             out[name] = HIDDEN if hidden else redact(item)
         return out
     if isinstance(value, list):
@@ -142,14 +144,15 @@ def _identity(ctx: AuthContext, organization_account: str) -> dict[str, Any]:
 
 def audit_record(ctx: AuthContext, operation: str, params: dict[str, Any], *,
                  source_ip: str, user_agent: str, request_id: str, read_only: bool,
-                 organization_account: str, now: float | None = None) -> dict[str, Any]:
+                 organization_account: str, now: float | None = None,
+                 event_source: str = "cloudtrail.amazonaws.com") -> dict[str, Any]:
     """The record of a call, before its outcome is known (`outcome` adds it)."""
     identity = _identity(ctx, organization_account)
     return {
         "eventVersion": "1.11",
         "userIdentity": identity,
         "eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now or time.time())),
-        "eventSource": "cloudtrail.amazonaws.com",
+        "eventSource": event_source,
         "eventName": operation,
         "awsRegion": ctx.region,
         "sourceIPAddress": _text(source_ip),

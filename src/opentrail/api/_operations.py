@@ -22,7 +22,7 @@ from opentrail.auth import AuthContext, Role
 if TYPE_CHECKING:
     from opentrail.service import Service
 
-__all__ = ["Operation", "model_operations", "operations"]
+__all__ = ["Operation", "events_operations", "model_operations", "operations"]
 
 Handler = Callable[[dict[str, Any], AuthContext], Any]
 
@@ -76,10 +76,22 @@ def operations(service: Service) -> dict[str, Operation]:
     return table
 
 
+def events_operations(service: Any) -> dict[str, Operation]:
+    """EventBridge's operations (X-Amz-Target `AWSEvents.*`), audited as events.amazonaws.com.
+    TestEventPattern changes nothing, so a reader key may call it."""
+    from opentrail.api._destinations import DESTINATION_OPERATIONS
+    from opentrail.api._events import RULE_OPERATIONS
+
+    return {name: Operation(name, functools.partial(fn, service),
+                            name.startswith(READ_PREFIXES), name == "TestEventPattern",
+                            "events.amazonaws.com")
+            for name, fn in {**RULE_OPERATIONS, **DESTINATION_OPERATIONS}.items()}
+
+
 @functools.cache
-def model_operations() -> frozenset[str]:
-    """Every operation botocore's cloudtrail model names (for UnsupportedOperation)."""
+def model_operations(service_name: str = "cloudtrail") -> frozenset[str]:
+    """Every operation botocore's model of the service names (for UnsupportedOperation)."""
     import botocore.session
 
-    model = botocore.session.get_session().get_service_model("cloudtrail")
+    model = botocore.session.get_session().get_service_model(service_name)
     return frozenset(model.operation_names)

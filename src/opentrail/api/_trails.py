@@ -18,6 +18,7 @@ from opentrail.errors import (
     CloudTrailARNInvalid,
     CloudWatchLogsDeliveryUnavailable,
     InsightNotEnabled,
+    InsufficientSnsTopicPolicy,
     InvalidEventSelectors,
     InvalidHomeRegion,
     InvalidParameterCombination,
@@ -211,9 +212,8 @@ _SNS_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z][a-z0-9-]*:\d{12}:(.+)")
 def _sns_topic(value: object) -> str | None:
     """SnsTopicName: a topic name or ARN, stored as given ("" removes it).
 
-    OpenTrail has no SNS targets yet: the topic is kept and reported (SnsTopicName,
-    SnsTopicARN) but nothing is published, so its existence is not checked. Once SNS
-    targets exist, a missing topic answers InsufficientSnsTopicPolicyException.
+    With --sns-endpoint-url, CreateTrail and UpdateTrail also check that the topic exists
+    (`_check_topic`) and each delivered log file is announced on it (docs/trails.md).
     """
     if value in (None, ""):
         return None
@@ -244,6 +244,14 @@ def _check_bucket(service: Service, name: str) -> None:
         raise S3BucketDoesNotExist(f"S3 bucket {name} does not exist!")
 
 
+def _check_topic(service: Service, trail: Trail) -> None:
+    """With --sns-endpoint-url, the topic must exist (CloudTrail's error otherwise)."""
+    arn = _sns_arn(trail)
+    if arn and service.sns is not None and not service.sns.topic_exists(arn):
+        raise InsufficientSnsTopicPolicy("SNS Topic does not exist or the topic policy is "
+                                         "incorrect!")
+
+
 def create_trail(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     name = check_trail_name(params.get("Name"))
     if "S3BucketName" not in params:
@@ -256,6 +264,7 @@ def create_trail(service: Service, params: dict[str, Any], ctx: AuthContext) -> 
     if store.find(trail.account, ctx.region, name) is not None:
         raise TrailAlreadyExists(f"Trail {name} already exists for customer: {trail.account}")
     _check_bucket(service, trail.s3_bucket_name)
+    _check_topic(service, trail)
     return _shape(store.create(trail), full=False)
 
 
@@ -264,6 +273,10 @@ def update_trail(service: Service, params: dict[str, Any], ctx: AuthContext) -> 
     bucket = params.get("S3BucketName")
     if bucket is not None and bucket != current.s3_bucket_name:
         _check_bucket(service, check_bucket_name(bucket))  # before the write transaction
+    if params.get("SnsTopicName"):
+        _check_topic(service, Trail(name=current.name, account=current.account,
+                                    home_region=current.home_region, s3_bucket_name="",
+                                    sns_topic_name=_sns_topic(params["SnsTopicName"])))
     trail = _change(service, ctx, params.get("Name"), "Name",
                     lambda trail: _apply(trail, params, ctx, service.organization_id))
     return _shape(trail, full=False)
@@ -325,7 +338,8 @@ def list_trails(service: Service, params: dict[str, Any], ctx: AuthContext) -> A
 
 def get_trail_status(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     """Numbers and errors only once they happened; the six legacy strings always, "" when
-    never (as CloudTrail). No SNS notification is ever sent, so those stay ""."""
+    never (as CloudTrail). Notifications (SnsTopicName) are best effort and not tracked, so
+    those stay ""."""
     s = _resolve(service, ctx, params.get("Name")).status
     out: dict[str, Any] = {"IsLogging": s.is_logging}
     _set(out, LatestDeliveryError=s.latest_delivery_error,

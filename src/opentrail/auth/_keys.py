@@ -174,6 +174,16 @@ class KeyStore:
             self._cache[access_key_id] = entry
             return entry
 
+    def seal(self, label: str, secret: str) -> bytes:
+        """Seal another secret (a connection's credentials) with the master key, bound to
+        `label` as the access-key secrets are bound to their key id."""
+        with self._lock:
+            return self._secret_box(may_create=True).seal(label, secret)
+
+    def unseal(self, label: str, blob: bytes) -> str:
+        with self._lock:
+            return self._secret_box(may_create=False).open(label, blob)
+
     def _secret_box(self, *, may_create: bool) -> SecretBox:
         """Load the master key on first use; create it only while no key depends on it."""
         if self._box is None:

@@ -23,6 +23,7 @@ from opentrail.console._compliance import (
     compliance_run,
 )
 from opentrail.console._console import Console, Handler, Viewer, page
+from opentrail.console._deliveries import deliveries_page
 from opentrail.console._events import download, event_page, events_page
 from opentrail.console._findings import acknowledge_submit, findings_page
 from opentrail.console._insight import insights_page
@@ -81,6 +82,7 @@ def console_routes(service: Service) -> list[BaseRoute]:
         Route("/insights", page(console, insights_page), methods=["GET"]),
         Route("/findings", page(console, findings_page), methods=["GET"]),
         Route("/findings/acknowledge", page(console, acknowledge_submit), methods=["POST"]),
+        Route("/deliveries", page(console, deliveries_page), methods=["GET"]),
         Route("/lake", page(console, lake_page), methods=["GET"]),
         Route("/lake/query", page(console, query_submit), methods=["POST"]),
         Route("/lake/queries/{query_id}", page(console, query_page), methods=["GET"]),

@@ -274,7 +274,8 @@ class Delivery:
                  digest_interval: float = 3600,
                  checkpoint: Callable[[], str] | None = None,
                  organization_id: str | None = None,
-                 ledger: LedgerReader | None = None) -> None:
+                 ledger: LedgerReader | None = None,
+                 notify: Callable[[Trail, str, str], None] | None = None) -> None:
         if delivery_interval < 1:
             raise ValueError("delivery_interval must be at least 1 second.")
         if digest_interval < 1:
@@ -289,6 +290,7 @@ class Delivery:
         self.digest_interval = digest_interval
         self.checkpoint = checkpoint  # signed note of the ledger's tree, published per digest
         self.organization_id = organization_id  # o-...: where organization trails deliver
+        self.notify = notify  # (trail, bucket, key) of each log file put: SnsTopicName
         self._state = _State(data_dir)
         self._ledger: LedgerReader | None = ledger
         self._owns_ledger = ledger is None
@@ -516,6 +518,8 @@ class Delivery:
             self._state.done(out.id, now, written if isinstance(written, Written)
                              else Written())
             kinds.add(out.kind)
+            if out.kind == "log" and self.notify is not None and trail.sns_topic_name:
+                self.notify(trail, out.bucket, out.key)
         self._retry.pop(trail.arn, None)
         if "log" in kinds:
             self._status(trail, latest_delivery_time=now, latest_delivery_attempt_time=now,

@@ -1,0 +1,227 @@
+"""The rule engine: a ledger follower that envelopes each new record once, matches it
+against its account's enabled rules in its region, and puts one delivery per (match,
+target) in the outbox.
+
+    ledger ──ledger_rows(cursor)──▶ envelope ──▶ matches(rule) ──▶ outbox (+ cursor, one txn)
+
+Invariants:
+* The cursor and the deliveries of the rows it passed commit together (`RuleStore.enqueue`),
+  so after a crash every match is enqueued exactly once. A cursor that passed only rows
+  matching nothing is written at most once per CURSOR_EVERY seconds (after a crash those
+  rows are matched again, which enqueues nothing unless a rule was added meanwhile).
+* The engine starts at the ledger's head the first time it runs (rules see events
+  acknowledged from then on, as EventBridge does), and never reads a body while no rule
+  has a target.
+* Rule state: ENABLED skips read-only management API calls (Describe*/Get*/List*, readOnly);
+  ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS includes them; DISABLED matches nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import orjson
+
+from opentrail.clock import Clock
+from opentrail.ledger import LedgerReader, open_ledger_reader
+from opentrail.rules._envelope import envelope
+from opentrail.rules._match import matches
+from opentrail.rules._model import Delivery, Rule
+from opentrail.rules._pattern import Leaf, Node, Pattern, compile_pattern
+from opentrail.rules._store import RuleStore
+
+__all__ = ["BATCH", "RuleEngine", "ledger_rows"]
+
+log = logging.getLogger(__name__)
+
+BATCH = 2000
+CURSOR_EVERY = 1.0  # seconds a cursor with nothing enqueued may wait to be written
+POLL = 0.05  # seconds between looks at an idle ledger (ack -> delivery latency)
+READ_PREFIXES = ("Describe", "Get", "List")
+
+
+class Row(NamedTuple):
+    seq: int
+    account: str
+    region: str
+    body: bytes | None
+
+
+def ledger_rows(ledger: LedgerReader, start: int, limit: int) -> tuple[list[Row], int]:
+    """The engine's one access to the ledger: up to `limit` rows from `start`, and the
+    ledger's head (the seq the next event gets)."""
+    head = ledger.size()
+    rows = ledger.rows(start, limit) if limit > 0 and start < head else []
+    return [Row(r.seq, r.account, r.region, r.body) for r in rows], head
+
+
+class Armed(NamedTuple):
+    rule: Rule
+    pattern: Pattern
+    targets: list[dict[str, Any]]
+
+
+EVENT_NAME = re.compile(rb'"eventName":"([^"\\]*)(\\?)')
+
+
+class Armory:
+    """An account-region's armed rules, indexed by the eventNames a rule requires, so a
+    record whose eventName no rule names is never parsed. The index only prunes: the full
+    match still decides (a record's bytes are canonical JSON, so its eventName appears as
+    `"eventName":"..."`; one with an escape in it is always parsed)."""
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, list[Armed]] = {}
+        self.always: list[Armed] = []
+
+    def add(self, arm: Armed) -> None:
+        names = _required_names(arm.pattern)
+        if names is None:
+            self.always.append(arm)
+        for name in names or ():
+            self.by_name.setdefault(name, []).append(arm)
+
+    def candidates(self, body: bytes) -> list[Armed]:
+        if not self.by_name:
+            return self.always
+        found: list[Armed] = list(self.always)
+        seen: set[int] = set()
+        for match in EVENT_NAME.finditer(body):
+            if match.group(2):  # an escaped quote or backslash: no cheap answer
+                every = {id(a): a for arms in self.by_name.values() for a in arms}
+                return self.always + list(every.values())
+            for arm in self.by_name.get(match.group(1).decode("utf-8", "replace"), ()):
+                if id(arm) not in seen:
+                    seen.add(id(arm))
+                    found.append(arm)
+        return found
+
+
+def _required_names(pattern: Pattern) -> set[str] | None:
+    """The eventNames a pattern requires (`detail.eventName` a leaf of exact strings
+    only), or None when it requires none."""
+    detail = dict(pattern.root.fields).get("detail")
+    if not isinstance(detail, Node):
+        return None
+    leaf = dict(detail.fields).get("eventName")
+    if not isinstance(leaf, Leaf) or leaf.tests or leaf.absent or leaf.numbers \
+            or leaf.literals or not leaf.strings:
+        return None
+    return set(leaf.strings)
+
+
+class RuleEngine:
+    def __init__(self, data_dir: Path, clock: Clock, store: RuleStore,
+                 reader: Callable[[], LedgerReader] | None = None,
+                 enqueued: Callable[[], None] | None = None) -> None:
+        self._clock, self._store = clock, store
+        self._ledger = (reader or (lambda: open_ledger_reader(data_dir)))()
+        self._armed: dict[tuple[str, str], Armory] = {}
+        self._version = -1
+        self.cursor: int | None = store.cursor_or_none()
+        self.matched = 0  # deliveries enqueued since start
+        self._saved = float("-inf")  # clock time the cursor was last written
+        self._saved_cursor = self.cursor
+        self._enqueued = enqueued  # told when deliveries were added (wakes the sender)
+
+    def close(self) -> None:
+        self._ledger.close()
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                busy = self.step()
+            except Exception:  # a bad batch must not end rule matching for good
+                log.exception("rule engine: a batch failed; retrying")
+                stop.wait(1.0)
+                continue
+            if not busy:
+                stop.wait(POLL)
+
+    def step(self) -> int:
+        """Match the next batch; returns the rows passed."""
+        armed = self._arm()
+        if self.cursor is None:  # first run: start at the head
+            _, head = ledger_rows(self._ledger, 0, 0)
+            self._store.enqueue(head, [])
+            self.cursor = self._saved_cursor = head
+            return 0
+        if not armed:  # nothing can match: skip to the head without reading a body
+            _, head = ledger_rows(self._ledger, self.cursor, 0)
+            self.cursor = max(self.cursor, head)
+            self._save([])
+            return 0
+        rows, _ = ledger_rows(self._ledger, self.cursor, BATCH)
+        if not rows:
+            return 0
+        deliveries = self._match(rows, armed)
+        self.cursor = rows[-1].seq + 1
+        self._save(deliveries)
+        if deliveries and self._enqueued is not None:
+            self._enqueued()
+        self.matched += len(deliveries)
+        return len(rows)
+
+    def _save(self, deliveries: list[Delivery]) -> None:
+        """Deliveries and the cursor in one transaction; a cursor alone at most once per
+        CURSOR_EVERY seconds."""
+        now = self._clock.now()
+        if deliveries or (now - self._saved >= CURSOR_EVERY
+                          and self.cursor != self._saved_cursor):
+            assert self.cursor is not None
+            self._store.enqueue(self.cursor, deliveries)
+            self._saved, self._saved_cursor = now, self.cursor
+
+    def _arm(self) -> dict[tuple[str, str], Armory]:
+        """Enabled rules with targets, by (account, region); rebuilt after any change."""
+        version = self._store.version
+        if version != self._version:
+            targets = self._store.all_targets()
+            armed: dict[tuple[str, str], Armory] = {}
+            for rule in self._store.all_rules():
+                wanted = targets.get((rule.account, rule.region, rule.name))
+                if rule.state == "DISABLED" or not wanted or not rule.pattern:
+                    continue
+                armed.setdefault((rule.account, rule.region), Armory()).add(
+                    Armed(rule, compile_pattern(rule.pattern), wanted))
+            self._armed, self._version = armed, version
+        return self._armed
+
+    def _match(self, rows: list[Row], armed: dict[tuple[str, str], Armory]
+               ) -> list[Delivery]:
+        now = self._clock.now()
+        out: list[Delivery] = []
+        for row in rows:
+            armory = armed.get((row.account, row.region))
+            if armory is None or row.body is None:
+                continue
+            candidates = armory.candidates(row.body)
+            if not candidates:
+                continue
+            record = orjson.loads(row.body)
+            event = envelope(record, account=row.account, region=row.region)
+            read_only = _read_only(record)
+            for arm in candidates:
+                if read_only and arm.rule.state == "ENABLED":
+                    continue
+                if matches(arm.pattern, event):
+                    out.extend(Delivery(0, row.account, row.region, arm.rule.name, target,
+                                        event, now, next_try=now) for target in arm.targets)
+        return out
+
+
+def _read_only(record: dict[str, Any]) -> bool:
+    """A read-only management API call (what an ENABLED rule does not see)."""
+    if record.get("eventType") != "AwsApiCall" or record.get("eventCategory", "Management") \
+            != "Management":
+        return False
+    flag = record.get("readOnly")
+    if isinstance(flag, bool):
+        return flag
+    name = record.get("eventName")
+    return isinstance(name, str) and name.startswith(READ_PREFIXES)

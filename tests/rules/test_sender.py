@@ -1,0 +1,69 @@
+"""The sender's retry policy, in process with a manual clock and a scripted transport."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from conftest import wait_until
+from opentrail.auth import KeyStore
+from opentrail.clock import ManualClock
+from opentrail.rules import Delivery, RuleStore, Sender, SendError
+
+NOW = 1_790_000_000.0
+
+
+class Scripted:
+    """Answers each target id with its scripted outcomes: True delivers, else raises."""
+
+    def __init__(self, script: dict[str, list[Any]]) -> None:
+        self.script = script
+        self.calls: list[str] = []
+
+    def send(self, delivery: Delivery) -> None:
+        target = str(delivery.target["Id"])
+        self.calls.append(target)
+        outcome = self.script[target].pop(0) if self.script[target] else True
+        if outcome is not True:
+            raise outcome
+
+    def close(self) -> None:
+        pass
+
+
+def _delivery(target: dict[str, Any], enqueued: float = NOW) -> Delivery:
+    return Delivery(0, "123456789012", "us-east-1", "r", target, {"detail": {}}, enqueued,
+                    next_try=NOW)
+
+
+def _states(store: RuleStore) -> dict[str, tuple[str, int]]:
+    pending = {str(d.target["Id"]): ("PENDING", d.attempts) for d in store.due(NOW + 1e9, 99)}
+    dead = {str(d.target["Id"]): ("DEAD", d.attempts) for d in store.dead_letters(None)}
+    return {**pending, **dead}
+
+
+def test_retry_policy(tmp_path: Path) -> None:
+    clock = ManualClock(NOW)
+    store = RuleStore(tmp_path, KeyStore(tmp_path))
+    flaky = SendError("HTTP 503", retryable=True)
+    transport = Scripted({"ok": [], "twice": [flaky, flaky], "final": [
+        SendError("HTTP 400", retryable=False)], "stubborn": [flaky] * 10, "old": [flaky]})
+    store.enqueue(0, [
+        _delivery({"Id": "ok"}), _delivery({"Id": "twice"}), _delivery({"Id": "final"}),
+        _delivery({"Id": "stubborn", "RetryPolicy": {"MaximumRetryAttempts": 2}}),
+        _delivery({"Id": "old", "RetryPolicy": {"MaximumEventAgeInSeconds": 60}},
+                  enqueued=NOW - 59.5)])  # its next try (>= 0.8 s later) is too late
+    sender = Sender(store, clock, transport)  # type: ignore[arg-type]
+    try:
+        for _ in range(4):  # four passes, each after every backoff has passed
+            sender.step()
+            wait_until(lambda: sender.sending == 0)
+            clock.advance(1000)
+        sender.step()
+    finally:
+        sender.close()
+    assert _states(store) == {"final": ("DEAD", 1), "stubborn": ("DEAD", 3),
+                              "old": ("DEAD", 1)}
+    assert transport.calls.count("twice") == 3 and transport.calls.count("ok") == 1
+    assert sender.sent == 2
+    store.close()
