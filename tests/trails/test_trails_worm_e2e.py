@@ -10,6 +10,8 @@ OpenTrail sends, records and reads.
 
 from __future__ import annotations
 
+import gzip
+import json
 import subprocess
 import sys
 import time
@@ -84,7 +86,36 @@ def _deliver(rig: Rig) -> Any:
     post_records(server, [make_event("StopInstances") for _ in range(20)])
     ct.stop_logging(Name="main")
     wait_until(lambda: final_digest_delivered(ct, "main"), timeout=60)
+    # The status times have second granularity: a scheduled digest in the pass that ran
+    # while StopLogging was recorded satisfies them before the last log file (the one
+    # holding StopLogging itself) and the final digest are out. Nothing follows those.
+    wait_until(lambda: _digested(rig, _stop_logged_in(rig)), timeout=60)
     return ct
+
+
+def _records(rig: Rig, key: str) -> list[dict[str, Any]]:
+    body = rig.s3.get_object(Bucket=rig.bucket, Key=key)["Body"].read()
+    records: list[dict[str, Any]] = json.loads(gzip.decompress(body))["Records"]
+    return records
+
+
+def _stop_logged_in(rig: Rig) -> str | None:
+    """The log file holding the trail's StopLogging event, once delivered."""
+    for key in rig.keys(f"AWSLogs/{ACCOUNT}/CloudTrail/"):
+        if any(r["eventName"] == "StopLogging" for r in _records(rig, key)):
+            return key
+    return None
+
+
+def _digested(rig: Rig, log_key: str | None) -> bool:
+    """A delivered digest lists `log_key` (the final digest, for StopLogging's file)."""
+    if log_key is None:
+        return False
+    for key in rig.keys(f"AWSLogs/{ACCOUNT}/CloudTrail-Digest/"):
+        body = rig.s3.get_object(Bucket=rig.bucket, Key=key)["Body"].read()
+        if any(f["s3Object"] == log_key for f in json.loads(gzip.decompress(body))["logFiles"]):
+            return True
+    return False
 
 
 def _validate(server: Server, moto_url: str, start: str, *, stock: bool
