@@ -67,12 +67,14 @@ ROW_GROUP = 8_192  # rows per row group: min/max statistics skip most of a file
 # eventsource/eventname read 2.4x faster) and zstd packs them 18% smaller.
 ORDER = (("eventsource", "ascending"), ("eventname", "ascending"),
          ("eventtime", "ascending"))
-# Columns of one random value per row (ids, checksum, the record's text): no dictionary
-# (it never pays and slows the writer), lengths delta-encoded, and one page per row
-# group's column chunk so zstd sees 8,192 records at once instead of 1,024. bench.lake on
-# 1 M events: 9% fewer bytes than dictionary + plain (docs/benchmarks.md, "Lake").
+# Columns of one distinct value per row (ids, checksum, the record's text): no dictionary
+# (it never pays: the writer fell back to plain after 1 MB of dictionary, and slowed) and
+# lengths delta-encoded (DELTA_LENGTH_BYTE_ARRAY: the values' bytes back to back, which
+# zstd packs closer to their entropy). bench.lake, 1 M events: the ids and checksum 12%
+# smaller, the whole store 6% (docs/benchmarks.md, "Lake"). Pages stay at ~1,024 rows:
+# one page per row group packed eventjson 6% smaller but made console-login ~30% slower
+# (a page is decompressed whole to read any of its rows).
 UNIQUE = ("eventjson", "eventjsonchecksum", "eventid", "requestid")
-PAGE_BYTES = 64 << 20
 # A date partition is closed CLOSED_AFTER seconds after its day ended: compaction then
 # merges all its files into as few sorted files of up to MAX_ROWS rows as it can, so a
 # day's events of one eventsource/eventname sit in one or two row groups instead of one
@@ -137,7 +139,6 @@ def parquet_bytes(table: Any) -> bytes:
     unique = [name for name in UNIQUE if name in table.column_names]
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd", row_group_size=ROW_GROUP,
-                   write_batch_size=ROW_GROUP, data_page_size=PAGE_BYTES,
                    use_dictionary=[p for p in _leaf_paths(table.schema) if p not in unique],
                    column_encoding=dict.fromkeys(unique, "DELTA_LENGTH_BYTE_ARRAY"))
     return buf.getvalue()
