@@ -408,22 +408,8 @@ class LakeWriter:
         db.execute("BEGIN IMMEDIATE")
         try:
             for change in changes:
-                sid, chain = change.store.id, chains[change.store.id]
-                db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)",
-                               [(sid, e.key, e.sha256, e.rows, e.bytes, e.first_seq,
-                                 e.last_seq) for e, _ in change.added])
-                db.executemany("DELETE FROM files WHERE store_id = ? AND key = ?",
-                               [(sid, key) for key, _ in change.removed])
-                if sid in manifests:
-                    n, data = manifests[sid]
-                    db.execute("INSERT OR REPLACE INTO chain VALUES (?,?,?,'[]',?,NULL)",
-                               (sid, n + 1, hashlib.sha256(data).hexdigest(),
-                                _store_json(change.store)))
-                elif change.ranges:
-                    db.execute("INSERT OR REPLACE INTO chain VALUES (?,?,?,?,?,?)",
-                               (sid, chain["next"], chain["head"], orjson.dumps(_merge(
-                                   chain["ranges"] + change.ranges)).decode(),
-                                _store_json(change.store), chain["since"] or now))
+                self._record_change(change, chains[change.store.id],
+                                    manifests.get(change.store.id), now)
             # Removed files stay pending until deleted: a crash before that deletes them
             # at recovery, since no committed file has their key any more.
             db.execute("DELETE FROM pending")
@@ -443,6 +429,26 @@ class LakeWriter:
                 health = self._health.setdefault(change.store.id, _Health())
                 health.last_error = health.last_error_time = None
                 health.last_write_time = now
+
+    def _record_change(self, change: _Change, chain: dict[str, Any],
+                       manifest: tuple[int, bytes] | None, now: float) -> None:
+        """One store's files and chain, inside _record's transaction."""
+        db, sid = self._db, change.store.id
+        db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)",
+                       [(sid, e.key, e.sha256, e.rows, e.bytes, e.first_seq, e.last_seq)
+                        for e, _ in change.added])
+        db.executemany("DELETE FROM files WHERE store_id = ? AND key = ?",
+                       [(sid, key) for key, _ in change.removed])
+        if manifest is not None:
+            n, data = manifest
+            db.execute("INSERT OR REPLACE INTO chain VALUES (?,?,?,'[]',?,NULL)",
+                       (sid, n + 1, hashlib.sha256(data).hexdigest(),
+                        _store_json(change.store)))
+        elif change.ranges:
+            db.execute("INSERT OR REPLACE INTO chain VALUES (?,?,?,?,?,?)",
+                       (sid, chain["next"], chain["head"], orjson.dumps(_merge(
+                           chain["ranges"] + change.ranges)).decode(),
+                        _store_json(change.store), chain["since"] or now))
 
     def _delete_removed(self, changes: list[_Change]) -> None:
         keys = [f"{c.store.id}/{k}" for c in changes for k, _ in c.removed]
