@@ -58,11 +58,18 @@ _SCOPE = ("awsRegion = 'us-east-1' AND coalesce(recipientAccountId, userIdentity
 class DuckReference:
     """`shape` chooses the fields the `cloudtrail` view extracts (the lookups' by
     default); with `raw`, a `cloudtrail_raw` view has them plus `raw`, each record's own
-    JSON text (what a `SELECT *` over delivered logs returns)."""
+    JSON text (what a `SELECT *` over delivered logs returns). `memory_limit` and
+    `temp_dir` bound DuckDB's memory (it spills there) for stores of millions of events."""
 
     def __init__(self, files: Path, shape: dict[str, Any] | None = None, *,
-                 raw: bool = False) -> None:
+                 raw: bool = False, memory_limit: str | None = None,
+                 temp_dir: Path | None = None) -> None:
         self._con = duckdb.connect()
+        if memory_limit:  # without it a GROUP BY over 3 M records took 24 GB and the OOM killer
+            self._con.execute(f"SET memory_limit = '{memory_limit}'")
+            self._con.execute("SET preserve_insertion_order = false")
+        if temp_dir:
+            self._con.execute(f"SET temp_directory = '{temp_dir}'")
         source = (f"read_json_objects('{files}', maximum_object_size=268435456)")
         fields = json.dumps(shape or SHAPE)
         self._con.execute(

@@ -27,6 +27,7 @@ import gc
 import gzip
 import io
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -164,19 +165,44 @@ def make_store() -> Any:
 
 
 def build(work: Path, events: int, seed: int) -> dict[str, Any]:
-    """Log files, ledger and store; returns the build's numbers."""
+    """Log files, ledger and store; returns the build's numbers. The log files and the
+    ledger are kept in `work` (with build.json) and reused by a later run with the same
+    --events and --seed; the store is always written anew by the current writer."""
+    logs = _logs_and_ledger(work, events, seed)
+    data = work / "data"
+    shutil.rmtree(data / "lake", ignore_errors=True)
+    shutil.rmtree(data / "lake-tmp", ignore_errors=True)
+    for name in ("lake-writer.db", "lake-writer.db-wal", "lake-writer.db-shm"):
+        (data / name).unlink(missing_ok=True)
+    return {**logs, **_write_store(data, logs["events"])}
+
+
+def _logs_and_ledger(work: Path, events: int, seed: int) -> dict[str, Any]:
+    cache = work / "build.json"
+    if cache.exists():
+        logs = orjson.loads(cache.read_bytes())
+        if logs["requested"] == events and logs["seed"] == seed:
+            say(f"reusing the log files and ledger of {cache}")
+            return {**logs, "files": work / "files", "data": work / "data"}
+    logs = _generate(work, events, seed)
+    cache.write_bytes(orjson.dumps({k: v for k, v in logs.items()
+                                    if k not in ("files", "data")}))
+    return logs
+
+
+def _generate(work: Path, events: int, seed: int) -> dict[str, Any]:
     from opentrail.clock import SystemClock
     from opentrail.events import parse_record
-    from opentrail.lake import FolderLocation, LakeWriter, receives
-    from opentrail.ledger import LedgerWriter, load_signer
+    from opentrail.ledger import LedgerWriter
 
     files, data = work / "files", work / "data"
+    shutil.rmtree(files, ignore_errors=True)
+    shutil.rmtree(data, ignore_errors=True)
     files.mkdir(parents=True)
     data.mkdir()
     end = float(int(time.time() - 600))
     start = end - SPAN_DAYS * 86400
-    clock = SystemClock()
-    ledger = LedgerWriter(data, clock)
+    ledger = LedgerWriter(data, SystemClock())
     ledger.start()
     gzip_s = ledger_s = 0.0
     raw = 0
@@ -200,30 +226,40 @@ def build(work: Path, events: int, seed: int) -> dict[str, Any]:
         gc.enable()
         ledger.close()
     say(f"ledger: {size:,} events in {ledger_s:,.1f} s ({size / ledger_s:,.0f}/s)")
+    return {"requested": events, "seed": seed, "files": files, "data": data,
+            "start": start, "end": end, "events": size, "json_bytes": raw,
+            "gzip_seconds": gzip_s, "ledger_seconds": ledger_s,
+            "ledger_rate": size / ledger_s}
+
+
+def _write_store(data: Path, size: int) -> dict[str, Any]:
+    from opentrail.clock import SystemClock
+    from opentrail.lake import FolderLocation, LakeWriter, receives
+    from opentrail.ledger import load_signer
+
     store = make_store()
-    writer = LakeWriter(data, clock, FolderLocation(data / "lake"), lambda: [store],
+    writer = LakeWriter(data, SystemClock(), FolderLocation(data / "lake"), lambda: [store],
                         receives, load_signer(data))
+    writer._last_maintain = float("inf")  # compaction is timed apart, below
     began = time.perf_counter()
     while writer.cursor < size:
         writer.step(force=True)
     writer.step(force=True)  # caught up: the manifest of the examined ranges
     write_s = time.perf_counter() - began
-    say(f"lake writer: {writer.written:,} events in {write_s:,.1f} s "
-        f"({writer.written / write_s:,.0f}/s)")
+    written = writer.written
+    say(f"lake writer: {written:,} events in {write_s:,.1f} s ({written / write_s:,.0f}/s)")
     files_before = len(writer.files(store.id))
     began = time.perf_counter()
     writer.maintain()
     compact_s = time.perf_counter() - began
-    written = writer.written
+    say(f"compaction: {files_before} -> {len(writer.files(store.id))} files in "
+        f"{compact_s:,.1f} s")
     store_files = writer.files(store.id)
     writer.close()
-    return {"store": store, "data": data, "files": files, "start": start, "end": end,
-            "events": size, "store_rows": sum(f.rows for f in store_files),
-            "json_bytes": raw, "gzip_seconds": gzip_s, "ledger_seconds": ledger_s,
-            "ledger_rate": size / ledger_s, "writer_seconds": write_s,
-            "writer_events": written, "writer_rate": size / write_s,
-            "compact_seconds": compact_s, "files_before_compaction": files_before,
-            "parquet_files": len(store_files)}
+    return {"store": store, "store_rows": sum(f.rows for f in store_files),
+            "writer_seconds": write_s, "writer_events": written,
+            "writer_rate": size / write_s, "compact_seconds": compact_s,
+            "files_before_compaction": files_before, "parquet_files": len(store_files)}
 
 
 # -- 2. queries -------------------------------------------------------------------------
@@ -307,7 +343,9 @@ def query_part(built: dict[str, Any], queries: list[Query], runs: int,
         say(f"Lake {q.name}: p50 {secs(ours.p(50))} ({ours.rows:,} rows); "
             f"QueryRunner {secs(full.p(50))}")
     runner._pool.shutdown(wait=True)
-    duck = DuckReference(built["files"] / "*.json.gz", SHAPE, raw=True)
+    spill = built["data"].parent / "reference-tmp"
+    duck = DuckReference(built["files"] / "*.json.gz", SHAPE, raw=True,
+                         memory_limit="8GB", temp_dir=spill)
     try:
         for q in queries:
             ref = Timing()
@@ -620,7 +658,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--skip-variants", action="store_true",
                    help="do not try other Parquet writer settings")
     p.add_argument("--seed", type=int, default=20261125)
-    p.add_argument("--work", type=Path, help="build here (kept) instead of a temp dir")
+    p.add_argument("--work", type=Path, help="build here (kept) instead of a temp dir; "
+                   "its log files and ledger are reused by a later run with the same "
+                   "--events and --seed")
+    p.add_argument("--logs-only", action="store_true",
+                   help="with --work: make the log files and the ledger, then stop")
     p.add_argument("--no-write", action="store_true", help="print only, no JSON (tests)")
     return p.parse_args(argv)
 
@@ -651,7 +693,7 @@ def run(args: argparse.Namespace, work: Path) -> tuple[list[Row], dict[str, Any]
     details = {"args": {k: str(v) for k, v in vars(args).items()},
                "load_average_before_after": load,
                "build": {k: v for k, v in built.items()
-                         if k not in ("store", "data", "files")},
+                         if k not in ("store", "data", "files", "requested", "seed")},
                "queries": {q.name: {"lake_sql": q.lake, "reference_sql": q.reference,
                                     **_timing_json(q.name, timings[q.name], spark)}
                            for q in queries},
@@ -687,6 +729,9 @@ def main(argv: list[str] | None = None, out: Callable[[list[Row]], None] = print
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="opentrail-bench-lake-") as tmp:
         work = args.work or Path(tmp)
+        if args.logs_only:
+            _logs_and_ledger(work, args.events, args.seed)
+            return 0
         rows, details = run(args, work)
     out(rows)
     if not args.no_write:

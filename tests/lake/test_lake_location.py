@@ -4,6 +4,7 @@ of a store by pyarrow and DuckDB without any DuckDB extension, and a location th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -251,4 +252,51 @@ def test_the_server_writes_stores_to_an_s3_lake(moto_url: str, tmp_path: Path) -
     finally:
         import signal
 
+        server.kill(signal.SIGTERM)
+
+
+@pytest.mark.e2e
+def test_get_event_data_store_shows_the_lake_locations_error(moto_url: str,
+                                                             tmp_path: Path) -> None:
+    """The bucket of the Lake disappears: GetEventDataStore's JSON carries
+    `OpenTrailLakeError` (the writer's last error) for raw HTTP clients, botocore leaves
+    the unknown member out without failing, and it goes once a write succeeds."""
+    import signal
+
+    from conftest import Server, free_port, post_records, wait_until
+
+    s3 = _s3(moto_url)
+    s3.create_bucket(Bucket="failing-lake")
+    server = Server(tmp_path / "data", free_port(), extra_args=(
+        "--lake-location", "s3://failing-lake/lake", "--s3-endpoint-url", moto_url))
+    server.start()
+    try:
+        client: Any = server.client()
+        raw: list[dict[str, Any]] = []
+        client.meta.events.register(
+            "after-call.cloudtrail.GetEventDataStore",
+            lambda http_response, **_: raw.append(json.loads(http_response.content)))
+        store_id = client.create_event_data_store(Name="failing")["EventDataStoreArn"]
+        post_records(server, [make_event("BeforeTheFailure")])
+        location = S3Location("failing-lake", "lake", moto_url)
+        wait_until(lambda: bool(location.scan(store_id.rsplit("/", 1)[1]).paths), timeout=30)
+        got = client.get_event_data_store(EventDataStore=store_id)
+        assert "OpenTrailLakeError" not in raw[-1] and "OpenTrailLakeError" not in got
+        for key in location.keys(""):
+            s3.delete_object(Bucket="failing-lake", Key=f"lake/{key}")
+        s3.delete_bucket(Bucket="failing-lake")
+        post_records(server, [make_event("DuringTheFailure")])
+
+        def failing() -> bool:
+            got = client.get_event_data_store(EventDataStore=store_id)
+            assert got["Status"] == "ENABLED" and "OpenTrailLakeError" not in got
+            return "OpenTrailLakeError" in raw[-1]
+
+        wait_until(failing, timeout=30)
+        error = raw[-1]["OpenTrailLakeError"]
+        assert "NoSuchBucket" in error["Message"] and isinstance(error["Timestamp"], float)
+        s3.create_bucket(Bucket="failing-lake")
+        wait_until(lambda: client.get_event_data_store(EventDataStore=store_id) and
+                   "OpenTrailLakeError" not in raw[-1], timeout=90)
+    finally:
         server.kill(signal.SIGTERM)

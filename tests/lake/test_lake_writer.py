@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -544,3 +545,65 @@ def test_rows_ordered_by_source_and_name_in_row_groups_of_8192(tmp_path: Path) -
     # the ledger's order is still there: one seq per management event, once each
     seqs = table.column("seq").to_pylist()
     assert len(set(seqs)) == len(seqs) == len(management_ids(records))
+
+
+def test_a_closed_day_is_compacted_whole_and_today_is_not(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files of a day that ended over an hour ago are merged into one file sorted by
+    (eventsource, eventname, eventtime), even when none is small; recorded in the
+    manifest, so validation still holds. Today's full files stay as they are."""
+    from opentrail.lake import _writer
+
+    monkeypatch.setattr(_writer, "SMALL_FILE", 50)  # the batches below are all "full"
+    data = tmp_path / "data"
+    clock = ManualClock(NOW)
+    today = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(NOW - 60))
+    names = ["RunInstances", "GetObject", "ConsoleLogin", "ListBuckets"]
+    store = make_store()
+    writer = None
+    for i in range(3):  # three batches: three files per day, past and today
+        batch = [make_event(names[(i + n) % 4], account=INVICTUS_ACCOUNT,
+                            when=f"2026-09-19T{n % 24:02d}:00:00Z") for n in range(60)]
+        batch += [make_event(names[n % 4], account=INVICTUS_ACCOUNT, when=today)
+                  for n in range(60)]
+        size = ingest(data, batch, clock)
+        writer = writer or make_writer(data, [store], clock=clock)
+        writer._last_maintain = float("inf")
+        drain(writer, size)
+    assert writer is not None
+    folder = data / "lake" / store.id / f"account={INVICTUS_ACCOUNT}" / "region=us-east-1"
+    assert len(list((folder / "date=2026-09-19").glob("*.parquet"))) == 3
+    writer.maintain()
+    [merged] = (folder / "date=2026-09-19").glob("*.parquet")
+    assert len(list((folder / "date=2026-09-21").glob("*.parquet"))) == 3
+    table = pq.read_table(merged, partitioning=None)
+    assert table.num_rows == 180
+    keys = list(zip(table.column("eventsource").to_pylist(),
+                    table.column("eventname").to_pylist(),
+                    table.column("eventtime").to_pylist(), strict=True))
+    assert keys == sorted(keys)
+    manifests = sorted((data / "lake" / store.id / "_manifests").glob("*.json"))
+    last = orjson.loads(manifests[-1].read_bytes())
+    assert [r["reason"] for r in last["removed"]] == ["compaction"] * 3
+    assert check(data, writer.location, store.id) == []
+    writer.maintain()  # compact already: nothing is rewritten
+    assert list((folder / "date=2026-09-19").glob("*.parquet")) == [merged]
+
+
+def test_unique_columns_have_no_dictionary(tmp_path: Path) -> None:
+    """eventjson, eventjsonchecksum, eventid and requestid: no dictionary, lengths delta-
+    encoded; the other columns (struct leaves included) keep their dictionaries."""
+    data = tmp_path / "data"
+    size = ingest(data, invictus()[:300])
+    store = make_store()
+    writer = make_writer(data, [store])
+    drain(writer, size)
+    path = next((data / "lake" / store.id).glob("*/*/*/*.parquet"))
+    meta = pq.ParquetFile(path).metadata.row_group(0)
+    encodings = {meta.column(i).path_in_schema: set(meta.column(i).encodings)
+                 for i in range(meta.num_columns)}
+    for name in ("eventjson", "eventjsonchecksum", "eventid", "requestid"):
+        assert "DELTA_LENGTH_BYTE_ARRAY" in encodings[name], (name, encodings[name])
+        assert not encodings[name] & {"PLAIN_DICTIONARY", "RLE_DICTIONARY"}
+    for name in ("eventsource", "useridentity.arn"):
+        assert encodings[name] & {"PLAIN_DICTIONARY", "RLE_DICTIONARY"}, name

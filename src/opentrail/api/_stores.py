@@ -129,7 +129,21 @@ def create_event_data_store(service: Service, params: dict[str, Any], ctx: AuthC
 
 def get_event_data_store(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:
     store = _resolve(service, ctx, _required(params, "EventDataStore"))
-    return _federation(_shape(store))
+    return {**_federation(_shape(store)), **_lake_error(service, store)}
+
+
+def _lake_error(service: Any, store: EventDataStore) -> dict[str, Any]:
+    """`OpenTrailLakeError` while the store's Parquet files cannot be written (the Lake
+    location fails; docs/lake.md): the writer's last error and when it happened (epoch
+    seconds), until a write succeeds. Not in CloudTrail's model: botocore's parser reads
+    only the members of the output shape and leaves this one out; raw HTTP clients and
+    the console see it."""
+    writer = getattr(service, "lake_writer", None)
+    status = writer.status(store.id) if writer is not None else None
+    if status is None or status.last_error is None:
+        return {}
+    return {"OpenTrailLakeError": {"Message": status.last_error,
+                                   "Timestamp": status.last_error_time}}
 
 
 def list_event_data_stores(service: Service, params: dict[str, Any], ctx: AuthContext) -> Any:

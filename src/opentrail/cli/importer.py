@@ -391,27 +391,7 @@ def _import_files(files: Sequence[Path], client: IngestClient, tally: Tally,
         sender.flush()
 
 
-@click.command("import")
-@click.argument("paths", nargs=-1, required=True, metavar="PATH...",
-                type=click.Path(exists=True, path_type=Path))
-@client_options
-@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH_RECORDS), default=1000,
-              show_default=True, help="Events per request (requests also stay under 16 MiB).")
-@click.option("--format", "fmt", type=click.Choice(["cloudtrail", *FORMATS]),
-              default="cloudtrail", show_default=True,
-              help="What the files hold: CloudTrail logs, or another system's audit log "
-                   "converted to CloudTrail records (see docs/sources.md).")
-@click.option("--account", metavar="ACCOUNT_ID",
-              help="recipientAccountId of converted records (other formats only). "
-                   "Default: the key's account.")
-@click.option("--time-field", metavar="NAME",
-              help="The field of each exported entry that holds the event time (a dotted "
-                   "path for nested fields, e.g. event.created); it becomes eventTime. "
-                   "Default: eventTime, else @timestamp, _time or timestamp.")
-def import_(paths: tuple[Path, ...], endpoint_url: str, profile: str | None,
-            region: str | None, batch_size: int, fmt: str, account: str | None,
-            time_field: str | None) -> None:
-    """Send CloudTrail log files to a running OpenTrail server.
+IMPORT_HELP = """Send CloudTrail log files to a running OpenTrail server.
 
     Each PATH is a file or a folder; folders are searched recursively for *.json,
     *.json.gz, *.jsonl and *.ndjson files (CloudTrail-Digest folders and dot-files are
@@ -444,6 +424,9 @@ def import_(paths: tuple[Path, ...], endpoint_url: str, profile: str | None,
     Example:
       opentrail import ./AWSLogs --endpoint-url http://127.0.0.1:8420 --profile audit
     """
+
+
+def _check_options(fmt: str, account: str | None, time_field: str | None) -> None:
     if time_field is not None and fmt != "cloudtrail":
         raise click.UsageError("--time-field applies to --format cloudtrail (exports of "
                                "CloudTrail records), not to --format " + fmt + ".")
@@ -451,6 +434,29 @@ def import_(paths: tuple[Path, ...], endpoint_url: str, profile: str | None,
         raise click.UsageError("--account sets the account of converted records (--format "
                                "gcp, azure, entra, k8s, auditd); CloudTrail records carry "
                                "their own recipientAccountId.")
+
+
+@click.command("import", help=IMPORT_HELP)
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...",
+                type=click.Path(exists=True, path_type=Path))
+@client_options
+@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH_RECORDS), default=1000,
+              show_default=True, help="Events per request (requests also stay under 16 MiB).")
+@click.option("--format", "fmt", type=click.Choice(["cloudtrail", *FORMATS]),
+              default="cloudtrail", show_default=True,
+              help="What the files hold: CloudTrail logs, or another system's audit log "
+                   "converted to CloudTrail records (see docs/sources.md).")
+@click.option("--account", metavar="ACCOUNT_ID",
+              help="recipientAccountId of converted records (other formats only). "
+                   "Default: the key's account.")
+@click.option("--time-field", metavar="NAME",
+              help="The field of each exported entry that holds the event time (a dotted "
+                   "path for nested fields, e.g. event.created); it becomes eventTime. "
+                   "Default: eventTime, else @timestamp, _time or timestamp.")
+def import_(paths: tuple[Path, ...], endpoint_url: str, profile: str | None,
+            region: str | None, batch_size: int, fmt: str, account: str | None,
+            time_field: str | None) -> None:
+    _check_options(fmt, account, time_field)
     files = discover(paths, _is_any_file if fmt == "auditd" else _is_log_name)
     options = Options(region=region or SOURCE_REGION, account=account)
 

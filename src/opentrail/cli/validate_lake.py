@@ -12,6 +12,7 @@ import click
 from opentrail.config import default_data_dir
 
 if TYPE_CHECKING:
+    from opentrail.lake import LakeLocation, LakeReport
     from opentrail.ledger import NoteVerifier
 
 __all__ = ["validate_lake"]
@@ -72,10 +73,15 @@ def validate_lake(store: str, data_dir: Path, lake_location: str,
                        recorded_head(data_dir, store_id))
     finally:
         ledger.close()
+    sys.exit(_report(store_id, location, report))
+
+
+def _report(store_id: str, location: LakeLocation, report: LakeReport) -> int:
+    """Print the report; the exit status (0 valid, 1 not, 2 nothing to validate)."""
     if report.manifests == 0 and report.ok:
         click.echo(f"Event data store {store_id} has no manifest at "
                    f"{location.describe(store_id)}: nothing to validate.", err=True)
-        sys.exit(2)
+        return 2
     for problem in report.problems:
         click.echo(f"INVALID\t{problem}")
     click.echo(f"store {store_id}: manifests {report.manifests}, files {report.files}, rows "
@@ -83,4 +89,4 @@ def validate_lake(store: str, data_dir: Path, lake_location: str,
                f"{report.selected}, not rechecked (body expired) {report.unchecked}; "
                f"problems {len(report.problems)}")
     click.echo("VALID" if report.ok else "NOT VALID")
-    sys.exit(0 if report.ok else 1)
+    return 0 if report.ok else 1

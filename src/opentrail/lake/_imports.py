@@ -448,25 +448,11 @@ class _Run:
 
     def run(self) -> None:
         runner, job = self.runner, self.job
-        self.store = runner._stores(job.store_id)
-        if self.store is None:
-            runner._fail(job.id, job.store_arn, "EventDataStoreNotFound",
-                         f"The destination event data store {job.store_arn} no longer exists.")
+        listed = self._list()
+        if listed is None:
             runner._finish(job.id)
             return
-        s3 = job.source.get("S3", {})
-        try:
-            source = runner.open_source(s3)
-            keys = source.storage.list(source.bucket, source.prefix)
-        except StorageError as exc:
-            runner._fail(job.id, str(s3.get("S3LocationUri")), exc.code,
-                         f"Cannot list {s3.get('S3LocationUri')}: {exc.message}")
-            runner._finish(job.id)
-            return
-        files = self._select(keys)
-        prefixes: dict[str, list[_LogFile]] = {}
-        for f in files:
-            prefixes.setdefault(f.prefix, []).append(f)
+        source, prefixes = listed
         with runner._lock:
             done = {loc for (loc,) in runner._db.execute(
                 "SELECT location FROM done WHERE import_id=?", (job.id,))}
@@ -479,21 +465,50 @@ class _Run:
                         *ONGOING))
         for prefix in sorted(prefixes):
             todo = [f for f in prefixes[prefix] if source.uri(f.key) not in done]
-            if not todo:
-                continue
-            for f in todo:
-                if self.stopped():
-                    self._flush()
-                    return
-                self._read(source, f)
-                if len(self.buffer) >= BATCH_EVENTS:
-                    self._flush()
-            self._flush()
-            if prefix:
-                with runner._tx() as db:
-                    db.execute("UPDATE imports SET prefixes_completed=prefixes_completed+1, "
-                               "updated=? WHERE id=?", (runner._clock.now(), job.id))
+            if todo and not self._import_prefix(source, prefix, todo):
+                return
         runner._finish(job.id)
+
+    def _list(self) -> tuple[ImportSource, dict[str, list[_LogFile]]] | None:
+        """The source and its log files by prefix; None (the import FAILED) when the
+        store is gone or the source cannot be listed."""
+        runner, job = self.runner, self.job
+        self.store = runner._stores(job.store_id)
+        if self.store is None:
+            runner._fail(job.id, job.store_arn, "EventDataStoreNotFound",
+                         f"The destination event data store {job.store_arn} no longer exists.")
+            return None
+        s3 = job.source.get("S3", {})
+        try:
+            source = runner.open_source(s3)
+            keys = source.storage.list(source.bucket, source.prefix)
+        except StorageError as exc:
+            runner._fail(job.id, str(s3.get("S3LocationUri")), exc.code,
+                         f"Cannot list {s3.get('S3LocationUri')}: {exc.message}")
+            return None
+        prefixes: dict[str, list[_LogFile]] = {}
+        for f in self._select(keys):
+            prefixes.setdefault(f.prefix, []).append(f)
+        return source, prefixes
+
+    def _import_prefix(self, source: ImportSource, prefix: str, todo: list[_LogFile]
+                       ) -> bool:
+        """Read and write `todo`, the files of `prefix` not done yet; False when the
+        import was stopped on the way (what was read is written first)."""
+        runner = self.runner
+        for f in todo:
+            if self.stopped():
+                self._flush()
+                return False
+            self._read(source, f)
+            if len(self.buffer) >= BATCH_EVENTS:
+                self._flush()
+        self._flush()
+        if prefix:
+            with runner._tx() as db:
+                db.execute("UPDATE imports SET prefixes_completed=prefixes_completed+1, "
+                           "updated=? WHERE id=?", (runner._clock.now(), self.job.id))
+        return True
 
     def _select(self, keys: list[str]) -> list[_LogFile]:
         """The trail log files under the URI within the window; foreign files too (they
@@ -548,8 +563,6 @@ class _Run:
         self.buffered_files.append(location)
 
     def _parse(self, location: str, f: _LogFile, raw: bytes) -> None:
-        from opentrail.lake._schema import LakeEntry
-
         if not raw.startswith(GZIP_MAGIC):
             raise _FileFailed("FileNotCompressed", f"{location} is not gzip-compressed: "
                               "trail log files are imported only as delivered (.json.gz).")
@@ -565,6 +578,17 @@ class _Run:
         if not isinstance(records, list):
             raise _FileFailed("InvalidFileFormat", f"{location} is not a CloudTrail log "
                               'file: it has no "Records" list.')
+        bad = self._buffer_records(f, records)
+        if bad:
+            self._flush()  # what the file held of valid events is kept
+            raise _FileFailed("InvalidRecord", f"{location}: {len(bad)} of {len(records)} "
+                              f"records are not valid CloudTrail events (first: {bad[0]}).")
+
+    def _buffer_records(self, f: _LogFile, records: list[Any]) -> list[str]:
+        """Buffer the file's valid records within the window and the retention that the
+        store does not hold yet; returns why each invalid one is not."""
+        from opentrail.lake._schema import LakeEntry
+
         store = self.store
         assert store is not None
         job = self.job
@@ -590,10 +614,7 @@ class _Run:
             self.buffer.append((partition_of(record.account, record.region,
                                              record.event_time),
                                 LakeEntry(None, body, parsed)))
-        if bad:
-            self._flush()  # what the file held of valid events is kept
-            raise _FileFailed("InvalidRecord", f"{location}: {len(bad)} of {len(records)} "
-                              f"records are not valid CloudTrail events (first: {bad[0]}).")
+        return bad
 
     def _known(self, event_time: int) -> set[str]:
         """eventIDs the store holds on the event's date (any account or region)."""
@@ -625,29 +646,7 @@ class _Run:
         runner, job = self.runner, self.job
         if not self.buffer and not self.buffered_files:
             return
-        store = self.store
-        assert store is not None
-        entries = self.buffer
-        if entries:
-            sink = runner._sink
-            with sink.exclusive():
-                # Again under the writer's lock: what it wrote since the ids were read.
-                for date in {p.rsplit("date=", 1)[1] for p, _ in entries}:
-                    self._read_ids(date)
-                entries = [(p, e) for p, e in entries
-                           if e.obj.get("eventID") not in self.known[p.rsplit("date=", 1)[1]]]
-                if entries:
-                    # The number is taken before writing: a batch redone after a crash
-                    # gets a new one and never replaces the file of the one before.
-                    with runner._tx() as db:
-                        n = db.execute("SELECT next_file FROM imports WHERE id=?",
-                                       (job.id,)).fetchone()[0]
-                        db.execute("UPDATE imports SET next_file=? WHERE id=?", (n + 1, job.id))
-                    write_import_batch(sink, store, f"import-{job.id}-{n:06d}",
-                                       [e for _, e in entries])
-            for part, entry in entries:
-                self.known.setdefault(part.rsplit("date=", 1)[1], set()).add(
-                    str(entry.obj.get("eventID")))
+        entries = self._write_buffer() if self.buffer else []
         now = runner._clock.now()
         with runner._tx() as db:
             db.executemany("INSERT OR IGNORE INTO done VALUES (?,?)",
@@ -660,6 +659,32 @@ class _Run:
                        (len(self.buffered_files), len(entries), now, job.id))
         self.buffer, self.buffered_files = [], []
         self.pending_ids.clear()
+
+    def _write_buffer(self) -> list[tuple[str, Any]]:
+        """Write the buffered events the store still does not hold (checked again under
+        the writer's lock); returns them."""
+        runner, job, store = self.runner, self.job, self.store
+        assert store is not None
+        sink = runner._sink
+        with sink.exclusive():
+            # Again under the writer's lock: what it wrote since the ids were read.
+            for date in {p.rsplit("date=", 1)[1] for p, _ in self.buffer}:
+                self._read_ids(date)
+            entries = [(p, e) for p, e in self.buffer
+                       if e.obj.get("eventID") not in self.known[p.rsplit("date=", 1)[1]]]
+            if entries:
+                # The number is taken before writing: a batch redone after a crash
+                # gets a new one and never replaces the file of the one before.
+                with runner._tx() as db:
+                    n = db.execute("SELECT next_file FROM imports WHERE id=?",
+                                   (job.id,)).fetchone()[0]
+                    db.execute("UPDATE imports SET next_file=? WHERE id=?", (n + 1, job.id))
+                write_import_batch(sink, store, f"import-{job.id}-{n:06d}",
+                                   [e for _, e in entries])
+        for part, entry in entries:
+            self.known.setdefault(part.rsplit("date=", 1)[1], set()).add(
+                str(entry.obj.get("eventID")))
+        return entries
 
 
 def source_opener(data_dir: Path, endpoint_url: str | None

@@ -22,6 +22,7 @@ error of each store is kept for GetEventDataStore and the console (`status`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import logging
@@ -66,6 +67,19 @@ ROW_GROUP = 8_192  # rows per row group: min/max statistics skip most of a file
 # eventsource/eventname read 2.4x faster) and zstd packs them 18% smaller.
 ORDER = (("eventsource", "ascending"), ("eventname", "ascending"),
          ("eventtime", "ascending"))
+# Columns of one distinct value per row (ids, checksum, the record's text): no dictionary
+# (it never pays: the writer fell back to plain after 1 MB of dictionary, and slowed) and
+# lengths delta-encoded (DELTA_LENGTH_BYTE_ARRAY: the values' bytes back to back, which
+# zstd packs closer to their entropy). bench.lake, 1 M events: the ids and checksum 12%
+# smaller, the whole store 6% (docs/benchmarks.md, "Lake"). Pages stay at ~1,024 rows:
+# one page per row group packed eventjson 6% smaller but made console-login ~30% slower
+# (a page is decompressed whole to read any of its rows).
+UNIQUE = ("eventjson", "eventjsonchecksum", "eventid", "requestid")
+# A date partition is closed CLOSED_AFTER seconds after its day ended: compaction then
+# merges all its files into as few sorted files of up to MAX_ROWS rows as it can, so a
+# day's events of one eventsource/eventname sit in one or two row groups instead of one
+# per batch file (bench.lake: console logins at 10 M events).
+CLOSED_AFTER = 3600.0
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cursor (name TEXT PRIMARY KEY, seq INTEGER NOT NULL);
@@ -122,9 +136,25 @@ def parquet_bytes(table: Any) -> bytes:
 
     if all(name in table.column_names for name, _ in ORDER):  # cloudtrail stores
         table = table.sort_by(list(ORDER))
+    unique = [name for name in UNIQUE if name in table.column_names]
     buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd", row_group_size=ROW_GROUP)
+    pq.write_table(table, buf, compression="zstd", row_group_size=ROW_GROUP,
+                   use_dictionary=[p for p in _leaf_paths(table.schema) if p not in unique],
+                   column_encoding=dict.fromkeys(unique, "DELTA_LENGTH_BYTE_ARRAY"))
     return buf.getvalue()
+
+
+@functools.lru_cache(maxsize=16)
+def _leaf_paths(schema: Any) -> tuple[str, ...]:
+    """The Parquet column paths of `schema` (`useridentity.arn`, `requestparameters.
+    key_value.key`, ...): what `use_dictionary` names (a top-level name does not reach
+    the leaves of a struct or map)."""
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(schema.empty_table(), buf)
+    parquet = pq.ParquetFile(io.BytesIO(buf.getvalue())).schema
+    return tuple(parquet.column(i).path for i in range(len(parquet)))
 
 
 def _file_entry(key: str, data: bytes, rows: int, seqs: list[int | None]) -> FileEntry:
@@ -380,22 +410,8 @@ class LakeWriter:
         db.execute("BEGIN IMMEDIATE")
         try:
             for change in changes:
-                sid, chain = change.store.id, chains[change.store.id]
-                db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)",
-                               [(sid, e.key, e.sha256, e.rows, e.bytes, e.first_seq,
-                                 e.last_seq) for e, _ in change.added])
-                db.executemany("DELETE FROM files WHERE store_id = ? AND key = ?",
-                               [(sid, key) for key, _ in change.removed])
-                if sid in manifests:
-                    n, data = manifests[sid]
-                    db.execute("INSERT OR REPLACE INTO chain VALUES (?,?,?,'[]',?,NULL)",
-                               (sid, n + 1, hashlib.sha256(data).hexdigest(),
-                                _store_json(change.store)))
-                elif change.ranges:
-                    db.execute("INSERT OR REPLACE INTO chain VALUES (?,?,?,?,?,?)",
-                               (sid, chain["next"], chain["head"], orjson.dumps(_merge(
-                                   chain["ranges"] + change.ranges)).decode(),
-                                _store_json(change.store), chain["since"] or now))
+                self._record_change(change, chains[change.store.id],
+                                    manifests.get(change.store.id), now)
             # Removed files stay pending until deleted: a crash before that deletes them
             # at recovery, since no committed file has their key any more.
             db.execute("DELETE FROM pending")
@@ -415,6 +431,26 @@ class LakeWriter:
                 health = self._health.setdefault(change.store.id, _Health())
                 health.last_error = health.last_error_time = None
                 health.last_write_time = now
+
+    def _record_change(self, change: _Change, chain: dict[str, Any],
+                       manifest: tuple[int, bytes] | None, now: float) -> None:
+        """One store's files and chain, inside _record's transaction."""
+        db, sid = self._db, change.store.id
+        db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)",
+                       [(sid, e.key, e.sha256, e.rows, e.bytes, e.first_seq, e.last_seq)
+                        for e, _ in change.added])
+        db.executemany("DELETE FROM files WHERE store_id = ? AND key = ?",
+                       [(sid, key) for key, _ in change.removed])
+        if manifest is not None:
+            n, data = manifest
+            db.execute("INSERT OR REPLACE INTO chain VALUES (?,?,?,'[]',?,NULL)",
+                       (sid, n + 1, hashlib.sha256(data).hexdigest(),
+                        _store_json(change.store)))
+        elif change.ranges:
+            db.execute("INSERT OR REPLACE INTO chain VALUES (?,?,?,?,?,?)",
+                       (sid, chain["next"], chain["head"], orjson.dumps(_merge(
+                           chain["ranges"] + change.ranges)).decode(),
+                        _store_json(change.store), chain["since"] or now))
 
     def _delete_removed(self, changes: list[_Change]) -> None:
         keys = [f"{c.store.id}/{k}" for c in changes for k, _ in c.removed]
@@ -505,27 +541,30 @@ class LakeWriter:
             self._commit([change], None)
 
     def _compact(self, store: EventDataStore) -> None:
+        """Open partitions: merge small files once COMPACT_MIN of them wait. Closed ones
+        (whole days past): merge every file into the fewest files of up to MAX_ROWS."""
         parts: dict[str, list[FileEntry]] = {}
         for entry in self.files(store.id):
-            if entry.rows < SMALL_FILE and entry.first_seq is not None:
+            if entry.first_seq is not None:  # imported files keep their names
                 parts.setdefault(entry.key.rsplit("/", 1)[0], []).append(entry)
-        for part, small in parts.items():
-            if len(small) >= COMPACT_MIN:
-                self._merge_files(store, part, small)
+        closed = time.strftime("%Y-%m-%d", time.gmtime(self._clock.now() - CLOSED_AFTER))
+        for part, entries in parts.items():
+            entries.sort(key=lambda e: e.first_seq or 0)
+            if _date(part) < closed:
+                groups = _day_groups(entries)
+            else:
+                small = [e for e in entries if e.rows < SMALL_FILE]
+                groups = [_first_rows(small)] if len(small) >= COMPACT_MIN else []
+            for group in groups:
+                if len(group) >= 2:
+                    self._merge_files(store, part, group)
 
-    def _merge_files(self, store: EventDataStore, part: str, small: list[FileEntry]) -> None:
+    def _merge_files(self, store: EventDataStore, part: str, group: list[FileEntry]) -> None:
+        """One file of `group`'s rows (sorted as every file is), recorded in the store's
+        manifest as added, with each merged file as removed ("compaction")."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        group: list[FileEntry] = []
-        total = 0
-        for entry in sorted(small, key=lambda e: e.first_seq or 0):
-            if total + entry.rows > MAX_ROWS:
-                break
-            group.append(entry)
-            total += entry.rows
-        if len(group) < 2:
-            return
         tables = []
         for entry in group:
             raw = self.location.get(f"{store.id}/{entry.key}")
@@ -539,8 +578,10 @@ class LakeWriter:
         last = max(e.last_seq or 0 for e in group)
         key = f"{part}/{first:020d}-{last:020d}.parquet"
         data = parquet_bytes(table)
+        del tables, table
         change = _Change(self._pending_store(store),
-                         added=[(_file_entry(key, data, table.num_rows, [first, last]), data)],
+                         added=[(_file_entry(key, data, sum(e.rows for e in group),
+                                             [first, last]), data)],
                          removed=[(e.key, "compaction") for e in group])
         self._commit([change], None)
 
@@ -619,6 +660,37 @@ def _date(key: str) -> str:
         if part.startswith("date="):
             return part[5:]
     return "9999-99-99"
+
+
+def _first_rows(entries: list[FileEntry]) -> list[FileEntry]:
+    """The first entries (in ledger order) whose rows fit in one file of MAX_ROWS."""
+    group: list[FileEntry] = []
+    total = 0
+    for entry in entries:
+        if total + entry.rows > MAX_ROWS:
+            break
+        group.append(entry)
+        total += entry.rows
+    return group
+
+
+def _day_groups(entries: list[FileEntry]) -> list[list[FileEntry]]:
+    """A closed partition's files (in ledger order) cut into the fewest groups of up to
+    MAX_ROWS rows, of about equal size; none when it already has that many files."""
+    total = sum(e.rows for e in entries)
+    count = max(1, -(-total // MAX_ROWS))
+    if len(entries) <= count:
+        return []
+    target = -(-total // count)
+    groups: list[list[FileEntry]] = [[]]
+    rows = 0
+    for entry in entries:
+        if groups[-1] and (rows + entry.rows > MAX_ROWS or rows >= target):
+            groups.append([])
+            rows = 0
+        groups[-1].append(entry)
+        rows += entry.rows
+    return groups
 
 
 def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
