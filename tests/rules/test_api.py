@@ -266,3 +266,15 @@ def test_targets_refuse_what_they_would_ignore(events: Any, account: str) -> Non
     assert [t["Id"] for t in events.list_targets_by_rule(Rule="unused")["Targets"]] == ["ok"]
     events.remove_targets(Rule="unused", Ids=["ok"])
     events.delete_rule(Name="unused")
+
+
+def test_put_rule_refuses_what_it_would_ignore(events: Any, account: str) -> None:
+    """ScheduleExpression and RoleArn are refused by name (no rule is made)."""
+    for extra in ({"ScheduleExpression": "rate(5 minutes)"},
+                  {"RoleArn": f"arn:aws:iam::{account}:role/events"}):
+        with pytest.raises(ClientError) as info:
+            events.put_rule(Name="ignored", EventPattern=PATTERN, **extra)
+        assert _code(info) == "ValidationException"
+        assert next(iter(extra)) in info.value.response["Error"]["Message"]
+    names = [r["Name"] for r in events.list_rules()["Rules"]]
+    assert "ignored" not in names
