@@ -90,8 +90,7 @@ class Sender:
         room = MAX_INFLIGHT - len(inflight)
         if room <= 0:
             return 0
-        due = [d for d in self._store.due(self._clock.now(), room + len(inflight))
-               if d.id not in inflight][:room]
+        due = self._store.due(self._clock.now(), room, exclude=inflight)
         with self._lock:
             self._inflight.update(d.id for d in due)
         for delivery in due:
