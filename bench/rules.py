@@ -7,6 +7,13 @@
    ingest without rules: two fresh servers, the same batches.
 3. Ack -> webhook received: every batch carries one probe event; a webhook receiver on
    loopback notes when its delivery arrives; p50/p99 over the batches of run 2.
+
+`--sigma-rules N` makes run 2 the issue's combined target: the server also runs N Sigma
+rules (bench.sigma's set in SigmaHQ's CloudTrail shape, about 1% of events matching) plus
+a Sigma probe rule on the probe event, and an event rule sends every finding ("Sigma Rule
+Match") to the same webhook, so ack -> finding's webhook is measured too. `--rounds R`
+repeats the pair R times, alternating which server runs first (the machine is shared and
+noisy); every round is reported, and the median ratio.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import argparse
 import collections
 import json
 import shutil
+import statistics
 import tempfile
 import threading
 import time
@@ -31,13 +39,25 @@ from bench.client import ApiClient, Key
 from bench.events import ACCOUNT, batches
 from bench.parallel import run_threads
 from bench.report import RESULTS, Row, machine, percentile, print_table, source_state
-from bench.server import BenchServer
+from bench.server import BenchServer, TreeMonitor
 from opentrail.rules import compile_pattern, envelope, matches
 
 LATENCY_TARGET = 2.0
 INGEST_RATIO_TARGET = 0.9
 PROBE = "OpenTrailBenchProbe"
 RULES = 100
+SIGMA_RULES = 50
+SIGMA_PROBE = """title: bench probe
+id: 00000000-0000-4000-8000-999999999999
+logsource:
+  product: aws
+  service: cloudtrail
+detection:
+  sel:
+    eventName: OpenTrailBenchProbe
+  condition: sel
+level: high
+"""
 START = 1_764_547_200.0  # 2025-12-01
 
 
@@ -47,6 +67,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--match-events", type=int, default=20_000,
                    help="events for the matcher throughput")
     p.add_argument("--seed", type=int, default=20261202)
+    p.add_argument("--sigma-rules", type=int, default=0, choices=(0, SIGMA_RULES),
+                   help=f"also load {SIGMA_RULES} Sigma rules (bench.sigma's set) and a probe")
+    p.add_argument("--rounds", type=int, default=1, help="with/without pairs, alternated")
     return p.parse_args(argv)
 
 
@@ -139,21 +162,22 @@ class _Server(ThreadingHTTPServer):
 
 
 class Receiver:
-    """Notes the arrival time of every probe event's delivery, by eventID."""
+    """Notes the arrival time of every probe event's delivery, by eventID, and of every
+    finding about a probe event (by the probe's eventID)."""
 
     def __init__(self) -> None:
         self.arrived: dict[str, float] = {}
+        self.findings: dict[str, float] = {}
         self.count = 0
+        self.finding_count = 0
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as webhook receivers allow
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                now = time.perf_counter()
-                receiver.count += 1
-                detail = orjson.loads(body).get("detail") or {}
-                if detail.get("eventName") == PROBE:
-                    receiver.arrived.setdefault(detail["eventID"], now)
+                receiver.note(orjson.loads(body), time.perf_counter())
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -165,13 +189,26 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def note(self, event: dict[str, Any], now: float) -> None:
+        self.count += 1
+        detail = event.get("detail") or {}
+        if event.get("source") == "opentrail.detect":
+            self.finding_count += 1
+            found = detail.get("serviceEventDetails") or {}
+            if found.get("eventName") == PROBE:
+                self.findings.setdefault(found["eventId"], now)
+        elif detail.get("eventName") == PROBE:
+            self.arrived.setdefault(detail["eventID"], now)
+
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
 
 
 def install_rules(server: BenchServer, key: Key, url: str,
-                  patterns: list[dict[str, Any]]) -> None:
+                  patterns: list[dict[str, Any]], findings: bool = False) -> None:
+    """The probe rule and `patterns`, each with the webhook as target; `findings`: also a
+    rule sending every Sigma finding there."""
     import boto3
 
     events = boto3.client("events", endpoint_url=server.endpoint, region_name="us-east-1",
@@ -182,7 +219,8 @@ def install_rules(server: BenchServer, key: Key, url: str,
     dest = events.create_api_destination(Name="bench", ConnectionArn=conn["ConnectionArn"],
                                          InvocationEndpoint=url, HttpMethod="POST")
     probe = {"detail": {"eventName": [PROBE]}}
-    for i, pattern in enumerate([probe, *patterns]):
+    sigma = [{"source": ["opentrail.detect"], "detail-type": ["Sigma Rule Match"]}]
+    for i, pattern in enumerate([probe, *patterns, *(sigma if findings else [])]):
         events.put_rule(Name=f"rule-{i}", EventPattern=json.dumps(pattern))
         events.put_targets(Rule=f"rule-{i}", Targets=[
             {"Id": "hook", "Arn": dest["ApiDestinationArn"]}])
@@ -226,23 +264,91 @@ def ingest(server: BenchServer, key: Key, payloads: list[bytes]) -> tuple[float,
     return time.perf_counter() - start, acked
 
 
-def run_plain(root: Path, payloads: list[bytes]) -> float:
-    """The reference: the same batches into a server without rules."""
-    server = BenchServer(root / "plain", root / "plain.log")
+def latencies(probes: list[str], acked: list[float], arrived: dict[str, float],
+              timeout: float = 60.0) -> list[float]:
+    deadline = time.perf_counter() + timeout
+    while len(arrived) < len(probes) and time.perf_counter() < deadline:
+        time.sleep(0.1)
+    return [arrived.get(p, float("inf")) - a for p, a in zip(probes, acked, strict=True)]
+
+
+def sigma_folder(root: Path, sample: list[dict[str, Any]]) -> Path:
+    """bench.sigma's 50 rules in SigmaHQ's CloudTrail shape over this traffic's own rare
+    eventNames, and a probe rule matching each batch's probe event."""
+    from bench.sigma import synthetic
+
+    folder = root / "sigma"
+    folder.mkdir()
+    synthetic(sample, folder, rare=True)
+    (folder / "probe.yml").write_text(SIGMA_PROBE)
+    return folder
+
+
+def run_plain(root: Path, name: str, payloads: list[bytes]) -> dict[str, Any]:
+    """The reference: the same batches into a fresh server without rules."""
+    server = BenchServer(root / name, root / f"{name}.log")
     server.start()
+    assert server.proc is not None
     try:
-        return ingest(server, server.create_key(), payloads)[0]
+        key = server.create_key()
+        with TreeMonitor(server.proc.pid) as tree:
+            seconds = ingest(server, key, payloads)[0]
+        return {"seconds": seconds, "cpu_seconds": tree.cpu_seconds}
     finally:
         server.stop()
 
 
-def latencies(probes: list[str], acked: list[float], receiver: Receiver,
-              timeout: float = 60.0) -> list[float]:
-    deadline = time.perf_counter() + timeout
-    while len(receiver.arrived) < len(probes) and time.perf_counter() < deadline:
-        time.sleep(0.1)
-    return [receiver.arrived.get(p, float("inf")) - a for p, a in zip(probes, acked,
-                                                                      strict=True)]
+def run_rules(root: Path, name: str, payloads: list[bytes], patterns: list[dict[str, Any]],
+              probes: list[str], sigma: Path | None) -> dict[str, Any]:
+    """The rules run (and Sigma rules when `sigma`); latencies are read while its server
+    still runs (deliveries land)."""
+    extra = ("--sigma-rules", str(sigma)) if sigma else ()
+    server = BenchServer(root / name, root / f"{name}.log", extra)
+    receiver = Receiver()
+    server.start()
+    try:
+        key = server.create_key()
+        install_rules(server, key, receiver.url, patterns, findings=sigma is not None)
+        time.sleep(1.5)  # the engine arms the new rules
+        assert server.proc is not None
+        with TreeMonitor(server.proc.pid) as tree:
+            seconds, acked = ingest(server, key, payloads)
+        lat = latencies(probes, acked, receiver.arrived)
+        found = latencies(probes, acked, receiver.findings) if sigma else []
+        return {"seconds": seconds, "cpu_seconds": tree.cpu_seconds, "latencies": lat,
+                "finding_latencies": found,
+                "deliveries": receiver.count, "finding_deliveries": receiver.finding_count}
+    finally:
+        server.stop()
+        receiver.close()
+
+
+def rounds(args: argparse.Namespace, payloads: list[bytes], patterns: list[dict[str, Any]],
+           probes: list[str], sample: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`args.rounds` with/without pairs on fresh servers, alternating which goes first."""
+    out = []
+    root = Path(tempfile.mkdtemp(prefix="bench-rules-"))
+    try:
+        sigma = sigma_folder(root, sample) if args.sigma_rules else None
+        for n in range(args.rounds):
+            first_plain = n % 2 == 0
+            if first_plain:
+                plain = run_plain(root, f"plain{n}", payloads)
+            rules = run_rules(root, f"rules{n}", payloads, patterns, probes, sigma)
+            if not first_plain:
+                plain = run_plain(root, f"plain{n}", payloads)
+            out.append({"round": n + 1, "first": "without" if first_plain else "with",
+                        "plain_seconds": plain["seconds"], "rules_seconds": rules.pop("seconds"),
+                        "plain_cpu_seconds": plain["cpu_seconds"],
+                        "rules_cpu_seconds": rules.pop("cpu_seconds"), **rules})
+            r = out[-1]
+            print(f"round {n + 1}: without {args.events / r['plain_seconds']:,.0f}/s "
+                  f"(server CPU {r['plain_cpu_seconds']:.1f} s), with "
+                  f"{args.events / r['rules_seconds']:,.0f}/s ({r['rules_cpu_seconds']:.1f} s)",
+                  flush=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -252,39 +358,36 @@ def main(argv: list[str] | None = None) -> None:
     match_events = [envelope(e) for e in sample[: args.match_events]]
     ours, floor, matched = throughput(match_events, patterns)
     engine = engine_rate(sample[: args.match_events], patterns)
-    root = Path(tempfile.mkdtemp(prefix="bench-rules-"))
-    receiver = Receiver()
-    try:
-        plain_s = run_plain(root, payloads)
-        rules_s, acked = run_with_latency(root, payloads, patterns, probes, receiver)
-    finally:
-        receiver.close()
-        shutil.rmtree(root, ignore_errors=True)
-    report(args, (ours, floor, engine), matched, len(match_events), plain_s, rules_s, acked,
-           receiver)
+    results = rounds(args, payloads, patterns, probes, sample)
+    report(args, (ours, floor, engine), matched, len(match_events), results)
 
 
-def run_with_latency(root: Path, payloads: list[bytes], patterns: list[dict[str, Any]],
-                     probes: list[str], receiver: Receiver) -> tuple[float, list[float]]:
-    """The rules run; latencies are read while its server still runs (deliveries land)."""
-    server = BenchServer(root / "rules", root / "rules.log")
-    server.start()
-    try:
-        key = server.create_key()
-        install_rules(server, key, receiver.url, patterns)
-        time.sleep(1.5)  # the engine arms the new rules
-        seconds, acked = ingest(server, key, payloads)
-        return seconds, latencies(probes, acked, receiver)
-    finally:
-        server.stop()
+def _loaded(args: argparse.Namespace) -> str:
+    sigma = f" + {args.sigma_rules + 1} Sigma rules" if args.sigma_rules else ""
+    return f"{RULES + 1 + bool(args.sigma_rules)} rules{sigma}"
+
+
+def round_rows(args: argparse.Namespace, results: list[dict[str, Any]]) -> list[Row]:
+    """One row per round: both ingest rates, the ratio, the round's p50/p99."""
+    rows = []
+    for r in results:
+        with_, without = args.events / r["rules_seconds"], args.events / r["plain_seconds"]
+        lat = r["latencies"]
+        extra = ""
+        if r["finding_latencies"]:
+            extra = f", finding p99 {percentile(r['finding_latencies'], 99):.2f} s"
+        rows.append(Row(f"round {r['round']} ({r['first']} first): ingest/s; ack->webhook "
+                        f"p50/p99 {percentile(lat, 50):.2f}/{percentile(lat, 99):.2f} s{extra}",
+                        f"{with_:,.0f}", f"{without:,.0f} (no rules)", f"{with_ / without:.2f}x"))
+    return rows
 
 
 def report(args: argparse.Namespace, rates: tuple[float, float, float], matched: int, n: int,
-           plain_s: float, rules_s: float, lat: list[float], receiver: Receiver) -> None:
+           results: list[dict[str, Any]]) -> None:
     ours, floor, engine = rates
-    events = args.events
-    ratio = (events / rules_s) / (events / plain_s)
-    p50, p99 = percentile(lat, 50), percentile(lat, 99)
+    ratios = [r["plain_seconds"] / r["rules_seconds"] for r in results]
+    ratio = statistics.median(ratios)
+    lat = [x for r in results for x in r["latencies"]]
     rows = [
         Row(f"matcher, {RULES} rules x {n} events (events x rules/s)", f"{ours:,.0f}",
             f"{floor:,.0f} (dict floor)", f"{ours / floor:.2f}x"),
@@ -292,17 +395,46 @@ def report(args: argparse.Namespace, rates: tuple[float, float, float], matched:
         Row(f"engine path, {RULES} rules: index, parse, envelope, match (events/s)",
             f"{engine:,.0f}", f"{floor / RULES:,.0f} (dict floor, parsed)",
             f"{engine / (floor / RULES):.2f}x"),
-        Row(f"ingest with {RULES + 1} rules (events/s)", f"{events / rules_s:,.0f}",
-            f"{events / plain_s:,.0f} (no rules)", f"{ratio:.2f}x",
+        *round_rows(args, results),
+        Row(f"ingest with {_loaded(args)}, median of {len(results)} rounds (ratio)",
+            f"{ratio:.2f}x", "1.00x (no rules)", f"{ratio:.2f}x",
             f">= {INGEST_RATIO_TARGET}x", ratio >= INGEST_RATIO_TARGET),
-        Row("ack -> webhook received p50 (s)", f"{p50:.3f}"),
-        Row("ack -> webhook received p99 (s)", f"{p99:.3f}", target=f"<= {LATENCY_TARGET}",
-            met=p99 <= LATENCY_TARGET),
-        Row("webhook deliveries received", f"{receiver.count:,}"),
+        *latency_rows(results, lat),
+        cpu_row(args, results),
     ]
     print_table(rows)
-    save(rows, {"events": events, "rules": RULES + 1, "probes": len(lat),
-                "latencies": lat, "plain_seconds": plain_s, "rules_seconds": rules_s})
+    save(rows, {"events": args.events, "rules": RULES + 1 + bool(args.sigma_rules),
+                "sigma_rules": args.sigma_rules + bool(args.sigma_rules),
+                "rounds": results, "ratios": ratios, "median_ratio": ratio})
+
+
+def cpu_row(args: argparse.Namespace, results: list[dict[str, Any]]) -> Row:
+    """CPU the server's process tree used while ingesting: steadier than wall time."""
+    with_ = statistics.median(r["rules_cpu_seconds"] for r in results)
+    without = statistics.median(r["plain_cpu_seconds"] for r in results)
+    ratio = statistics.median(r["rules_cpu_seconds"] / r["plain_cpu_seconds"]
+                              for r in results)
+    return Row(f"server CPU (process tree) during ingest with {_loaded(args)}, median (s)",
+               f"{with_:.1f}", f"{without:.1f} (no rules)", f"{ratio:.2f}x")
+
+
+def latency_rows(results: list[dict[str, Any]], lat: list[float]) -> list[Row]:
+    found = [x for r in results for x in r["finding_latencies"]]
+    rows = [
+        Row("ack -> webhook received p50 (s), all rounds", f"{percentile(lat, 50):.3f}"),
+        Row("ack -> webhook received p99 (s), all rounds", f"{percentile(lat, 99):.3f}",
+            target=f"<= {LATENCY_TARGET}", met=percentile(lat, 99) <= LATENCY_TARGET),
+        Row("webhook deliveries received, all rounds",
+            f"{sum(r['deliveries'] for r in results):,}"),
+    ]
+    if found:
+        rows += [
+            Row("ack -> Sigma finding's webhook p50 (s)", f"{percentile(found, 50):.3f}"),
+            Row("ack -> Sigma finding's webhook p99 (s)", f"{percentile(found, 99):.3f}"),
+            Row("finding deliveries received, all rounds",
+                f"{sum(r['finding_deliveries'] for r in results):,}"),
+        ]
+    return rows
 
 
 def save(rows: list[Row], details: dict[str, Any]) -> Path:

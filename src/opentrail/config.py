@@ -183,6 +183,11 @@ class Settings:
         "trails' SnsTopicName notifications are published to; empty means AWS SNS. "
         "Credentials come from the standard AWS chain."
     )
+    sqs_endpoint_url: str = _setting(
+        "", "SQS-compatible endpoint that event rule targets' DeadLetterConfig queues "
+        "(arn:aws:sqs:...) are sent to; empty means AWS SQS. Credentials come from the "
+        "standard AWS chain."
+    )
     smtp_url: str = _setting(
         "", "SMTP server for event rules' e-mail targets (mailto:...): "
         "smtp://[USER:PASSWORD@]HOST[:PORT] (STARTTLS when offered) or smtps://...; "

@@ -335,12 +335,13 @@ class Service:
 
     def _start_rules(self) -> None:
         """The rule engine follows the ledger into the outbox; the sender empties it."""
-        from opentrail.rules import RuleEngine, Sender, Transport
+        from opentrail.rules import DeadLetterQueues, RuleEngine, Sender, Transport
 
         assert self.rules is not None
         sender = self.rule_sender = Sender(self.rules, self.clock, Transport(
             self.rules, sns_endpoint_url=self.settings.sns_endpoint_url,
-            smtp_url=self.settings.smtp_url))
+            smtp_url=self.settings.smtp_url),
+            dead_letters=DeadLetterQueues(self.settings.sqs_endpoint_url))
         engine = self.rule_engine = RuleEngine(self.settings.data_dir, self.clock, self.rules,
                                                enqueued=sender.wake)
         stop = self._stop

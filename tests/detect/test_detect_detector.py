@@ -269,3 +269,27 @@ def test_service_in_process_detects_and_publishes(tmp_path: Path, rules: RuleSet
         assert len(listed) == len(_ledger_findings(settings.data_dir)) == expected
     finally:
         service.close()
+
+
+def test_byte_prefilter_only_prunes(tmp_path: Path) -> None:
+    """RuleSet.might_match skips parsing a stored record only when no rule can match it:
+    over the invictus sample, the rules anchored on eventName find the same as trying every
+    record; names compare case-insensitively; a rule anchored elsewhere turns it off."""
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    for name in ("DISABLE_LOGGING", "CONSOLE_LOGIN_WITHOUT_MFA"):
+        (folder / f"{name.lower()}.yml").write_text(RULES[name])
+    rules = load_rules([folder])
+    records = invictus()
+    bodies = [orjson.dumps(r, option=orjson.OPT_SORT_KEYS) for r in records]
+    every = [(i, r.id) for i, rec in enumerate(records) for r in rules.match(rec)]
+    pruned = [(i, r.id) for i, body in enumerate(bodies) if rules.might_match(body)
+              for r in rules.match(orjson.loads(body))]
+    assert every == pruned and every
+    assert sum(rules.might_match(b) for b in bodies) < len(bodies) // 10
+    assert rules.might_match(b'{"eventName":"stoplogging"}')
+    assert not rules.might_match(b'{"eventName":"RunInstances"}')
+    assert rules.might_match(b'{"eventName":"Odd\\"Name"}')  # escapes: parsed
+    assert rules.might_match(b'{"additionalEventData":{"sourceFormat":"gcp"}}')
+    (folder / "service.yml").write_text(SERVICE_EVENTS)  # anchored on eventType
+    assert load_rules([folder]).might_match(b'{"eventName":"RunInstances"}')

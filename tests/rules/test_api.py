@@ -241,3 +241,40 @@ def test_unsupported_operation(events: Any) -> None:
     with pytest.raises(ClientError) as info:
         events.put_events(Entries=[{"Source": "x", "DetailType": "y", "Detail": "{}"}])
     assert _code(info) == "UnsupportedOperationException"
+
+
+def test_targets_refuse_what_they_would_ignore(events: Any, account: str) -> None:
+    """Parameters of target types OpenTrail does not deliver to, a DeadLetterConfig that
+    is not an SQS queue, and HttpParameters off API destinations are refused by name."""
+    events.put_rule(Name="unused", EventPattern=PATTERN)
+    topic = f"arn:aws:sns:us-east-1:{account}:alerts"
+    out = events.put_targets(Rule="unused", Targets=[
+        {"Id": "kin", "Arn": topic, "KinesisParameters": {"PartitionKeyPath": "$.id"}},
+        {"Id": "sqsp", "Arn": topic, "SqsParameters": {"MessageGroupId": "g"}},
+        {"Id": "http", "Arn": topic, "HttpParameters": {"HeaderParameters": {"a": "b"}}},
+        {"Id": "dlq", "Arn": topic, "DeadLetterConfig": {"Arn": topic}},
+        {"Id": "fifo", "Arn": topic, "DeadLetterConfig": {
+            "Arn": f"arn:aws:sqs:us-east-1:{account}:q.fifo"}},
+        {"Id": "ok", "Arn": topic, "RoleArn": f"arn:aws:iam::{account}:role/r",
+         "DeadLetterConfig": {"Arn": f"arn:aws:sqs:us-east-1:{account}:q"}}])
+    reasons = {f["TargetId"]: f["ErrorMessage"] for f in out["FailedEntries"]}
+    assert {f["ErrorCode"] for f in out["FailedEntries"]} == {"ValidationException"}
+    assert "KinesisParameters" in reasons["kin"] and "SqsParameters" in reasons["sqsp"]
+    assert "HttpParameters" in reasons["http"]
+    assert "DeadLetterConfig.Arn" in reasons["dlq"] and "FIFO" in reasons["fifo"]
+    assert sorted(reasons) == ["dlq", "fifo", "http", "kin", "sqsp"]
+    assert [t["Id"] for t in events.list_targets_by_rule(Rule="unused")["Targets"]] == ["ok"]
+    events.remove_targets(Rule="unused", Ids=["ok"])
+    events.delete_rule(Name="unused")
+
+
+def test_put_rule_refuses_what_it_would_ignore(events: Any, account: str) -> None:
+    """ScheduleExpression and RoleArn are refused by name (no rule is made)."""
+    for extra in ({"ScheduleExpression": "rate(5 minutes)"},
+                  {"RoleArn": f"arn:aws:iam::{account}:role/events"}):
+        with pytest.raises(ClientError) as info:
+            events.put_rule(Name="ignored", EventPattern=PATTERN, **extra)
+        assert _code(info) == "ValidationException"
+        assert next(iter(extra)) in info.value.response["Error"]["Message"]
+    names = [r["Name"] for r in events.list_rules()["Rules"]]
+    assert "ignored" not in names

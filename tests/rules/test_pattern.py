@@ -247,6 +247,31 @@ def test_engine_index_only_prunes() -> None:
     assert armory.candidates(b'{"eventName":"RunInstances"}') == [loose]
 
 
+def test_engine_indexes_sigma_finding_rules() -> None:
+    """A rule on detail-type "Sigma Rule Match" alone is tried only on findings (eventName
+    SigmaRuleMatch): it does not make the engine parse every record. A rule on source
+    "opentrail.detect" is not indexed (a record of yours may have that eventSource)."""
+    from opentrail.rules import envelope
+    from opentrail.rules._engine import Armed, Armory
+    from opentrail.rules._model import Rule
+
+    def arm(pattern: dict[str, Any]) -> Armed:
+        return Armed(Rule("1", "r", "n", json.dumps(pattern), "ENABLED"),
+                     compile_pattern(json.dumps(pattern)), [])
+
+    findings = arm({"source": ["opentrail.detect"], "detail-type": ["Sigma Rule Match"]})
+    armory = Armory()
+    armory.add(findings)
+    assert armory.candidates(b'{"eventName":"RunInstances"}') == []
+    finding = {"eventSource": "detect.opentrail.local", "eventName": "SigmaRuleMatch",
+               "eventType": "AwsServiceEvent", "eventTime": "2026-12-02T10:00:00Z"}
+    assert armory.candidates(json.dumps(finding, separators=(",", ":")).encode()) == [findings]
+    assert matches(findings.pattern, envelope(finding))
+    by_source = arm({"source": ["opentrail.detect"]})
+    armory.add(by_source)
+    assert armory.candidates(b'{"eventName":"RunInstances"}') == [by_source]
+
+
 def test_agrees_with_moto_on_generated_flat_patterns() -> None:
     """Hypothesis: exact, prefix, suffix, anything-but, numeric and exists over flat events
     (no arrays of objects, where moto is known to differ) answer as moto does."""

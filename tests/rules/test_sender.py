@@ -67,3 +67,49 @@ def test_retry_policy(tmp_path: Path) -> None:
     assert transport.calls.count("twice") == 3 and transport.calls.count("ok") == 1
     assert sender.sent == 2
     store.close()
+
+
+def test_throttled_is_not_an_attempt(tmp_path: Path) -> None:
+    """InvocationRateLimitPerSecond: a delivery whose slot is not yet due goes back to the
+    outbox for then, its attempts unchanged (MaximumRetryAttempts 0 does not kill it)."""
+    from opentrail.rules._pace import Throttled
+
+    clock = ManualClock(NOW)
+    store = RuleStore(tmp_path, KeyStore(tmp_path))
+    transport = Scripted({"paced": [Throttled(0.5), Throttled(0.5)]})
+    store.enqueue(0, [_delivery({"Id": "paced", "RetryPolicy": {"MaximumRetryAttempts": 0}})])
+    sender = Sender(store, clock, transport)  # type: ignore[arg-type]
+    try:
+        for _ in range(2):
+            sender.step()
+            wait_until(lambda: sender.sending == 0)
+            assert _states(store) == {"paced": ("PENDING", 0)}
+            assert store.due(NOW, 9) == []  # not due before its slot
+            clock.advance(1)
+        sender.step()
+        wait_until(lambda: sender.sent == 1 or sender.sending == 0)
+        sender.step()
+    finally:
+        sender.close()
+    assert transport.calls == ["paced"] * 3 and _states(store) == {}
+    store.close()
+
+
+def test_pacer_spaces_requests() -> None:
+    """Slots 1/rate apart: a near one is slept for, a far one is Throttled (not reserved)."""
+    import time
+
+    import pytest
+
+    from opentrail.rules._pace import Pacer, Throttled
+
+    pacer = Pacer()
+    started = time.monotonic()
+    for _ in range(3):
+        pacer.wait("fast", 5)  # slots 0.2 s apart: slept for
+    assert time.monotonic() - started >= 0.4 - 1e-3
+    pacer.wait("slow", 1)
+    with pytest.raises(Throttled) as info:
+        pacer.wait("slow", 1)
+    assert 0 < info.value.delay <= 1.0
+    pacer.wait("other", None)  # no limit

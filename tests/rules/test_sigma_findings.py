@@ -1,5 +1,6 @@
 """A Sigma finding reaches an event rule's webhook: its envelope is "Sigma Rule Match" from
-"opentrail.detect" (detect/ ledgers it, the rule engine matches it like any event)."""
+"opentrail.detect" (detect/ ledgers it, the rule engine matches it like any event), with
+the detector in its own process and the rule engine in the server's, as `serve` runs them."""
 
 from __future__ import annotations
 
@@ -41,6 +42,17 @@ def server(tmp_path: Path) -> Iterator[Server]:
     server.kill(signal.SIGTERM)
 
 
+def _detector_is_a_child(server: Server) -> bool:
+    """A child of the server's process (not the server itself) holds findings.db: the
+    detector ran in its own process, the way `opentrail serve` runs it."""
+    import psutil
+
+    assert server.proc is not None
+    children = psutil.Process(server.proc.pid).children(recursive=True)
+    return any(f.path.endswith("findings.db") for child in children
+               for f in child.open_files())
+
+
 def test_findings_go_to_event_rule_targets(server: Server, webhook: Webhook) -> None:
     events = server.client("events")
     events.put_rule(Name="findings", EventPattern=json.dumps(
@@ -51,6 +63,7 @@ def test_findings_go_to_event_rule_targets(server: Server, webhook: Webhook) -> 
     post_records(server, [make_event("StopLogging", eventSource="cloudtrail.amazonaws.com",
                                      readOnly=False)])
     wait_until(lambda: bool(webhook.at("/slack")) and bool(webhook.at("/raw")), timeout=60)
+    assert _detector_is_a_child(server)  # as `serve` runs it: its own process
     assert "Sigma Rule Match" in webhook.at("/slack")[0].json()["text"]
     finding = json.loads(webhook.at("/raw")[0].json()["text"])
     assert finding["eventSource"] == "detect.opentrail.local"

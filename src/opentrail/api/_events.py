@@ -102,6 +102,9 @@ def put_rule(service: Any, params: dict[str, Any], ctx: AuthContext) -> dict[str
     if params.get("ScheduleExpression"):
         raise EventsValidation("ScheduleExpression is not supported by OpenTrail: its rules "
                                "match events (EventPattern).")
+    if params.get("RoleArn"):
+        raise EventsValidation("RoleArn is not supported by OpenTrail: a rule assumes no "
+                               "role (its targets are webhooks, SNS topics and e-mail).")
     if not isinstance(pattern, str) or not pattern:
         raise EventsValidation("Parameter(s) EventPattern or ScheduleExpression must be "
                                "specified.")

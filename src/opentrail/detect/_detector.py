@@ -149,6 +149,8 @@ def _matches(rules: RuleSet, rows: list[LedgerRow], now: float) -> Iterator[Find
     for row in rows:
         if row.body is None:  # expired by retention before it was evaluated
             continue
+        if not rules.might_match(row.body):  # most records: no rule names their eventName
+            continue
         record = orjson.loads(row.body)
         if is_finding(record):
             continue

@@ -13,6 +13,7 @@ every finding to keep the rule's author and a link to it): nothing is bundled.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,14 @@ from opentrail.detect._condition import (
     getter,
     text_of,
 )
-from opentrail.detect._source import Source, path_of, source_of, source_of_rule, views_of
+from opentrail.detect._source import (
+    CLOUDTRAIL,
+    Source,
+    path_of,
+    source_of,
+    source_of_rule,
+    views_of,
+)
 
 __all__ = ["SIGMAHQ_BLOB", "Rejection", "Rule", "RuleSet", "load_rules", "parse_rules"]
 
@@ -42,6 +50,7 @@ SIGMAHQ_FOLDERS = ("rules", "rules-emerging-threats", "rules-threat-hunting",
 SIGMAHQ_SECOND = frozenset({"application", "category", "cloud", "identity", "linux", "macos",
                             "network", "web", "windows", "compliance"})
 MAX_RULE_BYTES = 1024 * 1024
+EVENT_NAME = re.compile(rb'"eventName":"([^"\\]*)(\\?)')
 
 
 @dataclass(frozen=True)
@@ -126,6 +135,31 @@ class RuleSet:
     def __post_init__(self) -> None:
         for rule in self.rules:
             self._by_source.setdefault(rule.source, _SourceRules()).add(rule)
+
+    def might_match(self, body: bytes) -> bool:
+        """False only when no rule can match the stored record `body` (canonical JSON),
+        read without parsing it: when every CloudTrail rule needs an eventName (their
+        usual anchor) and no `"eventName":"..."` in the bytes is one of them (compared
+        case-insensitively, as Sigma does). Records of other sources (converted ones
+        carry `sourceFormat`) and names with escapes are always parsed."""
+        names = self._names
+        if names is None or b'"sourceFormat"' in body:
+            return True
+        for found in EVENT_NAME.finditer(body):
+            if found.group(2) or found.group(1).decode("utf-8", "replace").lower() in names:
+                return True
+        return False
+
+    @functools.cached_property
+    def _names(self) -> frozenset[str] | None:
+        """The eventNames the CloudTrail rules are indexed by, when every one of them is
+        (None: a byte-level look cannot rule a record out)."""
+        rules = self._by_source.get(CLOUDTRAIL)
+        if rules is None:
+            return frozenset()
+        if rules.free or set(rules.index) != {("eventName",)}:
+            return None
+        return frozenset(rules.index[("eventName",)][1])
 
     def match(self, record: Mapping[str, Any]) -> list[Rule]:
         """The rules the record matches (rules of its own source only)."""

@@ -8,6 +8,7 @@ See docs/rules.md.
 """
 
 from opentrail.rules._auth import AUTH_TYPES, check_auth, check_endpoint, merge, public
+from opentrail.rules._deadletter import DeadLetterQueues
 from opentrail.rules._engine import RuleEngine, ledger_rows
 from opentrail.rules._envelope import (
     SIGMA_DETAIL_TYPE,
@@ -29,7 +30,8 @@ from opentrail.rules._targets import check_target, kind_of, retry_policy
 from opentrail.rules._transform import payload, select
 
 __all__ = ["AUTH_TYPES", "RULES_FILE", "SIGMA_DETAIL_TYPE", "SIGMA_EVENT_NAME",
-           "SIGMA_EVENT_SOURCE", "SIGMA_SOURCE", "ApiDestination", "Connection", "Delivery",
+           "SIGMA_EVENT_SOURCE", "SIGMA_SOURCE", "ApiDestination", "Connection", "DeadLetterQueues",
+           "Delivery",
            "Pattern", "Rule", "RuleEngine", "RuleStore", "Sealer", "SendError", "Sender",
            "SnsNotifier", "Transport", "check_auth", "check_endpoint", "check_target",
            "compile_pattern", "detail_type", "envelope", "kind_of", "ledger_rows", "matches",

@@ -29,7 +29,7 @@ import orjson
 
 from opentrail.clock import Clock
 from opentrail.ledger import LedgerReader, open_ledger_reader
-from opentrail.rules._envelope import envelope
+from opentrail.rules._envelope import SIGMA_DETAIL_TYPE, SIGMA_EVENT_NAME, envelope
 from opentrail.rules._match import matches
 from opentrail.rules._model import Delivery, Rule
 from opentrail.rules._pattern import Leaf, Node, Pattern, compile_pattern
@@ -104,11 +104,20 @@ class Armory:
 
 def _required_names(pattern: Pattern) -> set[str] | None:
     """The eventNames a pattern requires (`detail.eventName` a leaf of exact strings
-    only), or None when it requires none."""
-    detail = dict(pattern.root.fields).get("detail")
+    only; or `detail-type` "Sigma Rule Match" only, which findings alone have, and their
+    eventName is SigmaRuleMatch), or None when it requires none."""
+    fields = dict(pattern.root.fields)
+    kind = _exact_strings(fields.get("detail-type"))
+    if kind == {SIGMA_DETAIL_TYPE}:
+        return {SIGMA_EVENT_NAME}
+    detail = fields.get("detail")
     if not isinstance(detail, Node):
         return None
-    leaf = dict(detail.fields).get("eventName")
+    return _exact_strings(dict(detail.fields).get("eventName"))
+
+
+def _exact_strings(leaf: object) -> set[str] | None:
+    """A leaf's values when it matches only exact strings, else None."""
     if not isinstance(leaf, Leaf) or leaf.tests or leaf.absent or leaf.numbers \
             or leaf.literals or not leaf.strings:
         return None

@@ -1,9 +1,11 @@
 """Sending one delivery to its target: webhooks (API destinations, Slack, Teams), SNS, SMTP.
 
-Invariant: `Transport.send` either returns (delivered) or raises `SendError` saying whether
-a retry may help (EventBridge retries timeouts, connection errors, 401, 407, 409, 429 and
-5xx; other answers are final). Outbound HTTP never follows a redirect to another host and
-gives up after TIMEOUT seconds. Secrets are read from the store only here and never logged.
+Invariant: `Transport.send` either returns (delivered), raises `Throttled` (an API
+destination's InvocationRateLimitPerSecond: not sent, try later) or raises `SendError`
+saying whether a retry may help (EventBridge retries timeouts, connection errors, 401,
+407, 409, 429 and 5xx; other answers are final). Outbound HTTP never follows a redirect
+to another host and gives up after TIMEOUT seconds. Secrets are read from the store only
+here and never logged.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import httpx
 import orjson
 
 from opentrail.rules._model import Connection, Delivery
+from opentrail.rules._pace import Pacer
 from opentrail.rules._store import RuleStore
 from opentrail.rules._targets import destination_name, kind_of
 from opentrail.rules._transform import payload
@@ -59,6 +62,7 @@ class Transport:
         self._tokens: dict[tuple[str, float], str] = {}
         self._lock = threading.Lock()
         self._sns: dict[str, Any] = {}
+        self._pacer = Pacer()
 
     def close(self) -> None:
         self._http.close()
@@ -125,6 +129,7 @@ class Transport:
         url = _fill_path(dest.endpoint, target_http.get("PathParameterValues") or [])
         content = _with_body_parameters(text, body)
         headers.setdefault("Content-Type", "application/json; charset=utf-8")
+        self._pacer.wait(dest.arn, dest.rate)  # InvocationRateLimitPerSecond
         response = self._request(dest.method, url, params=query, headers=headers,
                                  content=content if dest.method not in ("GET", "HEAD")
                                  else None)

@@ -6,7 +6,9 @@ Invariants:
 * Retries back off exponentially (BASE_DELAY doubling, at most MAX_DELAY, with jitter) and
   stop after the target's RetryPolicy: MaximumRetryAttempts retries or an event older than
   MaximumEventAgeInSeconds; then, or at once for a final error, the delivery becomes a dead
-  letter (state DEAD, with its last error), listed by `RuleStore.dead_letters`.
+  letter (state DEAD, with its last error), listed by `RuleStore.dead_letters`; a target
+  with a DeadLetterConfig also has it sent to that SQS queue first (the error says whether
+  the queue took it), so a crash in between sends it again rather than never.
 * Sending happens on worker threads of its own: it never holds up the ledger or the engine.
 """
 
@@ -19,7 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from opentrail.clock import Clock
 from opentrail.errors import OpenTrailError
+from opentrail.rules._deadletter import DeadLetterQueues
 from opentrail.rules._model import Delivery
+from opentrail.rules._pace import Throttled
 from opentrail.rules._send import SendError, Transport
 from opentrail.rules._store import RuleStore
 from opentrail.rules._targets import retry_policy
@@ -37,8 +41,10 @@ POLL = 0.05
 
 class Sender:
     def __init__(self, store: RuleStore, clock: Clock, transport: Transport, *,
-                 base_delay: float = BASE_DELAY) -> None:
+                 base_delay: float = BASE_DELAY,
+                 dead_letters: DeadLetterQueues | None = None) -> None:
         self._store, self._clock, self._transport = store, clock, transport
+        self._dead_letters = dead_letters or DeadLetterQueues()
         self._base_delay = base_delay
         self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="rule-send")
         self._wake = threading.Event()
@@ -84,8 +90,7 @@ class Sender:
         room = MAX_INFLIGHT - len(inflight)
         if room <= 0:
             return 0
-        due = [d for d in self._store.due(self._clock.now(), room + len(inflight))
-               if d.id not in inflight][:room]
+        due = self._store.due(self._clock.now(), room, exclude=inflight)
         with self._lock:
             self._inflight.update(d.id for d in due)
         for delivery in due:
@@ -106,6 +111,9 @@ class Sender:
         retry or dead letter at once."""
         try:
             self._transport.send(delivery)
+        except Throttled as wait:  # not an attempt: back to the outbox until its slot
+            self._store.retry(delivery.id, delivery.attempts, self._clock.now() + wait.delay,
+                              delivery.last_error)
         except SendError as err:
             self._failed(delivery, str(err), err.retryable)
         except (OpenTrailError, KeyError, ValueError, TypeError) as exc:
@@ -132,6 +140,9 @@ class Sender:
         next_try = self._clock.now() + delay * random.uniform(0.8, 1.2)
         too_old = next_try - delivery.enqueued > max_age
         if not retryable or attempts > max_retries or too_old:
+            condition = ("" if not retryable else "MaximumRetryAttempts"
+                         if attempts > max_retries else "MaximumEventAgeInSeconds")
+            error += self._dead_letters.send(delivery, error, condition, attempts)
             log.warning("rule %s: delivery %d to %s dead-lettered after %d attempt(s): %s",
                         delivery.rule, delivery.id, delivery.target.get("Id"), attempts, error)
             self._store.dead(delivery.id, attempts, error)

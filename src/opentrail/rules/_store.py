@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -281,9 +281,13 @@ class RuleStore:
                 self._flow.execute("ROLLBACK")
                 raise
 
-    def due(self, now: float, limit: int) -> list[Delivery]:
+    def due(self, now: float, limit: int, exclude: Collection[int] = ()) -> list[Delivery]:
+        """Pending deliveries due by `now`, oldest first, but those in `exclude` (the
+        sender's in-flight ones: not decoded again on every pass)."""
+        skip = f" AND id NOT IN ({','.join('?' * len(exclude))})" if exclude else ""
         rows = self._flow_rows(f"SELECT {_DELIVERY} FROM outbox WHERE state='PENDING' AND "
-                          "next_try <= ? ORDER BY next_try, id LIMIT ?", (now, limit))
+                               f"next_try <= ?{skip} ORDER BY next_try, id LIMIT ?",
+                               (now, *exclude, limit))
         return [_delivery(row) for row in rows]
 
     def next_due(self) -> float | None:

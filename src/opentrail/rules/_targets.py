@@ -20,6 +20,7 @@ from typing import Any
 
 from opentrail.errors import EventsValidation
 from opentrail.rules._auth import check_endpoint
+from opentrail.rules._deadletter import check_dead_letter
 
 __all__ = ["DEFAULT_RETRY", "check_target", "destination_name", "kind_of", "retry_policy"]
 
@@ -29,6 +30,9 @@ EMAIL = re.compile(r"[^@\s,]+@[^@\s,]+")
 DEST = re.compile(r"arn:aws:events:([a-z0-9-]+):(\d{12}):api-destination/([.\-_A-Za-z0-9]+)"
                   r"(/[-A-Za-z0-9]+)?")
 SNS = re.compile(r"arn:aws:sns:([a-z0-9-]+):(\d{12}):([A-Za-z0-9_-]{1,256})")
+UNUSED = ("KinesisParameters", "RunCommandParameters", "EcsParameters", "BatchParameters",
+          "SqsParameters", "RedshiftDataParameters", "SageMakerPipelineParameters",
+          "AppSyncParameters")
 DEFAULT_RETRY = (185, 86400)  # EventBridge: attempts, seconds
 
 
@@ -61,12 +65,26 @@ def check_target(target: Any, store: Any, account: str, region: str) -> str | No
     if kind is None:
         return (f"OpenTrail cannot deliver to {arn!r}: use an api-destination or SNS topic "
                 "ARN, mailto:ADDRESS, slack:URL or teams:URL.")
+    problem = check_dead_letter(target) or _unused(target)
+    if problem:
+        return problem
     try:
         _check_kind(kind, str(arn), store, account, region)
         _check_input(target)
         retry_policy(target)
     except EventsValidation as err:
         return err.message
+    return None
+
+
+def _unused(target: dict[str, Any]) -> str | None:
+    """The parameters of target kinds OpenTrail does not deliver to are refused, not
+    ignored. (RoleArn is accepted and unused: OpenTrail assumes no role.)"""
+    for key in UNUSED:
+        if key in target:
+            return f"{key} is not supported: OpenTrail does not deliver to that target type."
+    if "HttpParameters" in target and kind_of(str(target.get("Arn"))) != "api-destination":
+        return "HttpParameters applies only to API destination targets."
     return None
 
 
