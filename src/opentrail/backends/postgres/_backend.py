@@ -17,6 +17,8 @@ from opentrail.backends.postgres._catalog import PgCatalogRows
 from opentrail.backends.postgres._channels import PgChannelRows
 from opentrail.backends.postgres._db import Conn, PgDb, connect
 from opentrail.backends.postgres._keys import PgKeyRows
+from opentrail.backends.postgres._ledger_reader import PgLedgerReader
+from opentrail.backends.postgres._ledger_sequencer import PgSequencer
 from opentrail.backends.postgres._migrations import LATEST, migrate, schema_version
 from opentrail.backends.postgres._signing_keys import PgSigningKeyRows
 from opentrail.backends.postgres._trails import PgTrailRows
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from opentrail.channels import ChannelRegistry
     from opentrail.clock import Clock
     from opentrail.lake import StoreCatalog
+    from opentrail.ledger import LedgerReader, LedgerWriter
     from opentrail.trails import SigningKeys, TrailStore
 
 __all__ = ["ACCESS_KEY_SEAL", "PostgresBackend"]
@@ -85,6 +88,17 @@ class PostgresBackend:
         from opentrail.trails import SigningKeys
 
         return SigningKeys(PgSigningKeyRows(self.db, self.vault), clock, rotation_days)
+
+    def ledger_reader(self) -> LedgerReader:
+        return PgLedgerReader(self.db)
+
+    def ledger_writer(self, clock: Clock, *, max_pending: int = 100_000,
+                      retention_days: int | None = None) -> LedgerWriter:
+        from opentrail.ledger import LedgerWriter
+
+        retention = None if retention_days is None else (retention_days, clock.now())
+        return LedgerWriter(None, clock, max_pending=max_pending,
+                            sequencer=PgSequencer(self.db, retention=retention))
 
     def problems(self) -> list[str]:
         try:

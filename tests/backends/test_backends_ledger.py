@@ -1,0 +1,73 @@
+"""The ledger's PostgreSQL tables guard themselves as SQLite's do (ledger/_schema.py):
+append-only except the retention purge dropping old bodies; the retention each writer
+ran with is recorded. (The reader and writer contracts run on both backends in
+tests/ledger/.)"""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+
+from conftest import TEST_MASTER_KEY
+from opentrail.backends.postgres import PostgresBackend
+from opentrail.clock import ManualClock
+from opentrail.events import parse_record
+
+T0 = 1795600000
+
+
+def _appended(url: str, count: int) -> None:
+    backend = PostgresBackend.open(url, TEST_MASTER_KEY)
+    writer = backend.ledger_writer(ManualClock(T0))
+    writer.start()
+    records = [parse_record({"eventTime": "2026-01-01T00:00:00Z", "eventSource": "s3",
+                             "eventName": "ListBuckets", "eventID": str(uuid.uuid4())},
+                            default_account="111111111111", default_region="us-east-1")
+               for _ in range(count)]
+    assert writer.submit(records).result(timeout=30) == [True] * count
+    writer.close()
+    backend.close()
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE events SET body = NULL WHERE seq = 0",  # no purge cutoff raised
+    "UPDATE events SET region = 'eu-west-1' WHERE seq = 0",
+    "UPDATE events SET leaf = body, body = NULL WHERE seq = 0",
+    "DELETE FROM events WHERE seq = 1",
+    "TRUNCATE events",
+    "DELETE FROM ledger_purge",
+])
+def test_the_ledger_refuses_changes(postgres_url: str, statement: str) -> None:
+    _appended(postgres_url, 2)
+    with psycopg.connect(postgres_url) as conn, pytest.raises(psycopg.errors.RaiseException):
+        conn.execute(statement)
+    with psycopg.connect(postgres_url) as conn:
+        rows = conn.execute("SELECT seq, body IS NULL FROM events ORDER BY seq").fetchall()
+    assert rows == [(0, False), (1, False)]
+
+
+def test_only_old_bodies_expire_and_only_inside_the_purge(postgres_url: str) -> None:
+    _appended(postgres_url, 2)  # event time 2026-01-01, ingested T0
+    with psycopg.connect(postgres_url) as conn:
+        conn.execute("UPDATE ledger_purge SET cutoff = %s", (T0 + 1,))
+        conn.execute("UPDATE events SET body = NULL WHERE seq = 0")
+        conn.execute("UPDATE ledger_purge SET cutoff = 0")
+    with psycopg.connect(postgres_url) as conn, pytest.raises(psycopg.errors.RaiseException):
+        conn.execute("UPDATE ledger_purge SET cutoff = %s", (T0,))  # not older than it
+        conn.execute("UPDATE events SET body = NULL WHERE seq = 1")
+    with psycopg.connect(postgres_url) as conn:
+        rows = conn.execute("SELECT body IS NULL FROM events ORDER BY seq").fetchall()
+        assert rows == [(True,), (False,)]
+        assert conn.execute("SELECT cutoff FROM ledger_purge").fetchone() == (0,)
+
+
+def test_each_retention_setting_is_recorded_once(postgres_url: str) -> None:
+    backend = PostgresBackend.open(postgres_url, TEST_MASTER_KEY)
+    for now, days in ((T0, 90), (T0 + 10, 90), (T0 + 20, 30)):
+        backend.ledger_writer(ManualClock(now), retention_days=days).close()
+    with psycopg.connect(postgres_url) as conn:
+        rows = conn.execute("SELECT since, days FROM ledger_retention ORDER BY 1").fetchall()
+    assert rows == [(T0, 90), (T0 + 20, 30)]
+    backend.close()
