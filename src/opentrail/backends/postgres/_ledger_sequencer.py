@@ -61,12 +61,9 @@ class PgSequencer:
         """Nothing to release: connections belong to the backend's pool."""
 
     def append(self, records: Sequence[Record], now: int) -> list[bool]:
-        with self._db.transaction(LEDGER_LOCK) as conn:
-            conn.execute(f"SET LOCAL idle_in_transaction_session_timeout = '{IDLE_TIMEOUT}'")
-            last = conn.execute(
-                "SELECT seq, ingested FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        with self._db.transaction() as conn:
+            last, stored = _under_lock(conn, records)
             seq, now = (0, now) if last is None else (last[0] + 1, max(now, last[1]))
-            stored = _stored(conn, records)
             fresh, rows = [], list[tuple[Any, ...]]()
             for r in records:
                 key = (r.account, r.event_id)
@@ -110,8 +107,16 @@ class PgSequencer:
         return purged
 
 
-def _stored(conn: Conn, records: Sequence[Record]) -> set[tuple[str, str]]:
-    """(account, eventID) pairs of `records` the ledger already holds."""
-    rows = conn.execute(_STORED, ([r.account for r in records],
-                                  [r.event_id for r in records])).fetchall()
-    return {(account, event_id) for account, event_id in rows}
+def _under_lock(conn: Conn, records: Sequence[Record]
+                ) -> tuple[tuple[Any, ...] | None, set[tuple[str, str]]]:
+    """Take LEDGER_LOCK, then read the last (seq, ingested) and which (account, eventID)
+    pairs of `records` are stored: one round trip (pipelined; the server runs the reads
+    after the lock is granted, in order)."""
+    with conn.pipeline():
+        conn.execute("SELECT pg_advisory_xact_lock(%s), set_config("
+                     "'idle_in_transaction_session_timeout', %s, true)",
+                     (LEDGER_LOCK, IDLE_TIMEOUT))
+        last = conn.execute("SELECT seq, ingested FROM events ORDER BY seq DESC LIMIT 1")
+        stored = conn.execute(_STORED, ([r.account for r in records],
+                                        [r.event_id for r in records]))
+    return last.fetchone(), {(account, event_id) for account, event_id in stored}
