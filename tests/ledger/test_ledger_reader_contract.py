@@ -26,12 +26,16 @@ from opentrail.ledger import (
     EMPTY_ROOT,
     LedgerReader,
     LedgerWriter,
+    TreeFollower,
+    TreeReader,
     leaf_hash,
     open_ledger_reader,
+    root_from_inclusion,
     root_of,
     scan,
     tree_head,
 )
+from opentrail.ledger._tree import CHUNK
 
 T0 = 1795600000  # the clock at the first append (epoch seconds)
 DAY = 86400
@@ -240,3 +244,28 @@ def test_one_reader_serves_many_threads(ledger: LedgerUnderTest) -> None:
     for thread in threads:
         thread.join()
     assert failures == []
+
+
+def test_accounts_lists_every_account_in_byte_order(ledger: LedgerUnderTest) -> None:
+    assert ledger.reader.accounts() == []
+    _append(ledger, 2, account=OTHER)
+    _append(ledger, 3, first=2)
+    assert ledger.reader.accounts() == [ACCOUNT, OTHER]
+
+
+def test_the_merkle_tree_follows_the_reader(ledger: LedgerUnderTest, tmp_path: Path) -> None:
+    """tree.db (derived, in a local folder) is built and read over any backend's reader."""
+    records = _append(ledger, 3 * CHUNK + 5)
+    follower = TreeFollower(tmp_path, ledger.reader)
+    assert follower.step() == 3 * CHUNK  # whole chunks only
+    follower.close()
+    tree = TreeReader(tmp_path, ledger.reader)
+    size, root = tree_head(ledger.reader)
+    assert tree.size() == size and tree.root(size) == root
+    entry = tree.entry(ACCOUNT, records[CHUNK + 1].event_id)
+    assert entry is not None and entry.seq == CHUNK + 1
+    proof = tree.inclusion(entry.seq, size)
+    assert root_from_inclusion(entry.seq, size, entry.leaf, proof) == root
+    assert tree.accounts() == [ACCOUNT]
+    tree.close()
+    assert ledger.reader.size() == size  # the borrowed reader is still open

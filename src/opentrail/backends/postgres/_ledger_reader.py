@@ -68,6 +68,16 @@ class PgLedgerReader:
                                (account, event_id)).fetchone()
         return None if row is None else _row(row)
 
+    def accounts(self) -> list[str]:
+        """A skip-scan of the (account, event_id) index ("C" collation: byte order)."""
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                "WITH RECURSIVE a(account) AS (SELECT min(account) FROM events UNION ALL "
+                "SELECT (SELECT min(account) FROM events WHERE account > a.account) FROM a "
+                "WHERE a.account IS NOT NULL) SELECT account FROM a "
+                "WHERE account IS NOT NULL").fetchall()
+        return [account for (account,) in rows]
+
     def first_ingested_at(self, ingested: int) -> int:
         """A binary search over point reads in one transaction: ingest time grows
         with seq and seqs have no gaps (no index on `ingested` to slow every append)."""

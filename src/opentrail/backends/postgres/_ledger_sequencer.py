@@ -61,17 +61,18 @@ class PgSequencer:
         """Nothing to release: connections belong to the backend's pool."""
 
     def append(self, records: Sequence[Record], now: int) -> list[bool]:
+        # Hashed before the lock is taken: the lock is held for database work only.
+        leaves = [hashlib.sha256(b"\x00" + r.body).digest() for r in records]
         with self._db.transaction() as conn:
             last, stored = _under_lock(conn, records)
             seq, now = (0, now) if last is None else (last[0] + 1, max(now, last[1]))
             fresh, rows = [], list[tuple[Any, ...]]()
-            for r in records:
+            for r, leaf in zip(records, leaves, strict=True):
                 key = (r.account, r.event_id)
                 fresh.append(key not in stored)
                 if key in stored:
                     continue
                 stored.add(key)
-                leaf = hashlib.sha256(b"\x00" + r.body).digest()
                 rows.append((seq, r.account, r.region, int(r.category), r.event_time, now,
                              r.event_id, leaf, r.body))
                 seq += 1
