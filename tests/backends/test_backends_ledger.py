@@ -1,11 +1,13 @@
 """The ledger's PostgreSQL tables guard themselves as SQLite's do (ledger/_schema.py):
 append-only except the retention purge dropping old bodies; the retention each writer
-ran with is recorded. (The reader and writer contracts run on both backends in
-tests/ledger/.)"""
+ran with is recorded; every node signs checkpoints with one key. (The reader and writer
+contracts run on both backends in tests/ledger/.)"""
 
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -14,6 +16,7 @@ from conftest import TEST_MASTER_KEY
 from opentrail.backends.postgres import PostgresBackend
 from opentrail.clock import ManualClock
 from opentrail.events import parse_record
+from opentrail.ledger import Checkpointer, tree_head
 
 T0 = 1795600000
 
@@ -70,4 +73,41 @@ def test_each_retention_setting_is_recorded_once(postgres_url: str) -> None:
     with psycopg.connect(postgres_url) as conn:
         rows = conn.execute("SELECT since, days FROM ledger_retention ORDER BY 1").fetchall()
     assert rows == [(T0, 90), (T0 + 20, 30)]
+    backend.close()
+
+
+def test_every_node_signs_checkpoints_with_one_key(backends: Any, tmp_path: Path) -> None:
+    """Over either backend: the checkpoint key is shared by every node (SQLite: the
+    data dir's file; PostgreSQL: the vault), and a Checkpointer following the backend's
+    ledger signs the tree head of that ledger."""
+    one, two = backends.open(), backends.open()
+    signer = one.checkpoint_signer()
+    assert two.checkpoint_signer().text() == signer.text()
+    writer = one.ledger_writer(ManualClock(T0))
+    writer.start()
+    records = [parse_record({"eventTime": "2026-01-01T00:00:00Z", "eventSource": "s3",
+                             "eventName": "ListBuckets", "eventID": str(uuid.uuid4())},
+                            default_account="111111111111", default_region="us-east-1")
+               for _ in range(300)]
+    assert all(writer.submit(records).result(timeout=30))
+    writer.close()
+    reader = two.ledger_reader()
+    scratch = tmp_path / "node-two"
+    scratch.mkdir()
+    checkpoints = Checkpointer(scratch, ManualClock(T0), 60.0, ledger=reader,
+                               signer=two.checkpoint_signer())
+    made = checkpoints.make_checkpoint()
+    assert (made.size, made.root) == tree_head(reader)
+    assert made.origin == signer.name
+    assert signer.verifier().open(made.note).startswith(signer.name + "\n")
+    checkpoints.close()
+    reader.close()
+
+
+def test_the_vault_holds_the_checkpoint_key_sealed(postgres_url: str) -> None:
+    backend = PostgresBackend.open(postgres_url, TEST_MASTER_KEY)
+    key = backend.checkpoint_signer().text()
+    with psycopg.connect(postgres_url) as conn:
+        stored = b"".join(bytes(r[0]) for r in conn.execute("SELECT sealed FROM secrets"))
+    assert key.encode() not in stored and key.split("+")[-1].encode() not in stored
     backend.close()

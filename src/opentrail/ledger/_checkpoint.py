@@ -164,11 +164,13 @@ class Checkpointer:
     """Keeps tree.db following the ledger and publishes signed checkpoints. Thread-safe."""
 
     def __init__(self, data_dir: Path, clock: Clock, interval: float,
-                 ledger: LedgerReader | None = None) -> None:
+                 ledger: LedgerReader | None = None,
+                 signer: NoteSigner | None = None) -> None:
         """`ledger`: the ledger to follow (the SQLite one in `data_dir` by default); the
-        caller keeps owning it."""
+        caller keeps owning it. `signer`: the checkpoint key (by default
+        DATA_DIR/checkpoint.key; `Backend.checkpoint_signer()` gives the backend's)."""
         self.tree = TreeReader(data_dir, ledger)
-        self.signer = load_signer(data_dir)
+        self.signer = load_signer(data_dir) if signer is None else signer
         public = data_dir / PUBLIC_KEY_FILE
         if not public.exists():
             public.write_text(self.signer.verifier().text() + "\n")

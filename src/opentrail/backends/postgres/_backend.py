@@ -10,6 +10,7 @@ failing requests. Readiness: the database answers and its schema is this release
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import TYPE_CHECKING
 
 from opentrail.backends._url import redact_url
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from opentrail.channels import ChannelRegistry
     from opentrail.clock import Clock
     from opentrail.lake import StoreCatalog
-    from opentrail.ledger import LedgerReader, LedgerWriter
+    from opentrail.ledger import LedgerReader, LedgerWriter, NoteSigner
     from opentrail.trails import SigningKeys, TrailStore
 
 __all__ = ["ACCESS_KEY_SEAL", "PostgresBackend"]
@@ -37,6 +38,7 @@ __all__ = ["ACCESS_KEY_SEAL", "PostgresBackend"]
 log = logging.getLogger(__name__)
 
 ACCESS_KEY_SEAL = "access-key-seal"  # the vault secret that seals access-key secrets
+CHECKPOINT_KEY = "checkpoint-signing-key"  # the vault secret: the ledger's note key text
 
 
 class PostgresBackend:
@@ -99,6 +101,17 @@ class PostgresBackend:
         retention = None if retention_days is None else (retention_days, clock.now())
         return LedgerWriter(None, clock, max_pending=max_pending,
                             sequencer=PgSequencer(self.db, retention=retention))
+
+    def checkpoint_signer(self) -> NoteSigner:
+        """One checkpoint key for the cluster, in the vault (sealed with the master key),
+        made by the first node that asks."""
+        from opentrail.ledger import NoteSigner
+
+        def make() -> bytes:
+            name = f"opentrail.local/ledger/{secrets.token_hex(6)}"
+            return NoteSigner.generate(name).text().encode()
+
+        return NoteSigner.parse(self.vault.secret(CHECKPOINT_KEY, make).decode())
 
     def problems(self) -> list[str]:
         try:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from opentrail.channels import ChannelRegistry
     from opentrail.clock import Clock
     from opentrail.lake import StoreCatalog
-    from opentrail.ledger import LedgerReader, LedgerWriter
+    from opentrail.ledger import LedgerReader, LedgerWriter, NoteSigner
     from opentrail.trails import SigningKeys, TrailStore
 
 __all__ = ["SqliteBackend"]
@@ -73,6 +73,12 @@ class SqliteBackend:
 
         return LedgerWriter(self.data_dir, clock, max_pending=max_pending,
                             retention_days=retention_days)
+
+    def checkpoint_signer(self) -> NoteSigner:
+        from opentrail.ledger import load_signer
+
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return load_signer(self.data_dir)
 
     def problems(self) -> list[str]:
         found = []
