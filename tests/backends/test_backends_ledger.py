@@ -5,6 +5,7 @@ contracts run on both backends in tests/ledger/.)"""
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 
 from conftest import TEST_MASTER_KEY
 from opentrail.backends.postgres import PostgresBackend
+from opentrail.backends.postgres import _ledger_sequencer as ledger_sequencer
 from opentrail.clock import ManualClock
 from opentrail.events import parse_record
 from opentrail.ledger import Checkpointer, tree_head
@@ -110,4 +112,36 @@ def test_the_vault_holds_the_checkpoint_key_sealed(postgres_url: str) -> None:
     with psycopg.connect(postgres_url) as conn:
         stored = b"".join(bytes(r[0]) for r in conn.execute("SELECT sealed FROM secrets"))
     assert key.encode() not in stored and key.split("+")[-1].encode() not in stored
+    backend.close()
+
+
+def _at(when: float) -> Any:
+    return parse_record({"eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when)),
+                         "eventSource": "s3", "eventName": "ListBuckets",
+                         "eventID": str(uuid.uuid4())},
+                        default_account="111111111111", default_region="us-east-1")
+
+
+def test_the_purge_goes_in_chunks_and_comes_back_for_what_expires_later(
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As SQLite's (tests/history/test_history_retention.py): short transactions over
+    the ingested-before-cutoff prefix only; old ingests of then-recent events are purged
+    by a later pass, once their time expires."""
+    monkeypatch.setattr(ledger_sequencer, "PURGE_CHUNK", 3)
+    day, now = 86400, float(T0)
+    backend = PostgresBackend.open(postgres_url, TEST_MASTER_KEY)
+    clock = ManualClock(now - 200 * day)
+    writer = backend.ledger_writer(clock)
+    writer.start()
+    writer.submit([_at(now - 210 * day) for _ in range(7)]
+                  + [_at(now) for _ in range(3)]).result(timeout=30)
+    clock.advance(190 * day)
+    writer.submit([_at(now - 10 * day) for _ in range(2)]).result(timeout=30)
+    assert writer.purge(int(now) - 90 * day) == 7
+    assert writer.purge(int(now) - 90 * day) == 0
+    assert writer.purge(int(now) + 91 * day) == 5
+    writer.close()
+    rows = backend.ledger_reader().rows(0, 20)
+    assert [r.body is None for r in rows] == [True] * 12
+    assert tree_head(backend.ledger_reader())[0] == 12
     backend.close()
