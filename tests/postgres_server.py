@@ -37,7 +37,9 @@ def _free_port() -> int:
 class PostgresServer:
     """One running server; `new_database()` answers the URL of an empty database."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, durable: bool = False) -> None:
+        """`durable`: fsync on (the benchmarks compare it with SQLite's fsync'd commits)."""
+        self._fsync = "on" if durable else "off"
         for tool in ("initdb", "pg_ctl", "postgres"):
             if not (BIN / tool).is_file():
                 raise RuntimeError(
@@ -64,15 +66,28 @@ class PostgresServer:
     def start(self) -> None:
         self._run(str(BIN / "initdb"), "-D", str(self.data), "-U", SUPERUSER,
                   "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync")
-        # Durability is not under test here (the server is thrown away): fsync off is
-        # what makes a database per test cheap.
+        # Durability is not under test in the tests (the server is thrown away): fsync off
+        # is what makes a database per test cheap; benchmarks ask for it on.
         options = (f"-c listen_addresses=127.0.0.1 -c port={self.port} "
-                   f"-c unix_socket_directories={self.root} -c fsync=off "
-                   "-c full_page_writes=off -c max_connections=200")
+                   f"-c unix_socket_directories={self.root} -c fsync={self._fsync} "
+                   f"-c full_page_writes={self._fsync} -c max_connections=200")
         self._run(str(BIN / "pg_ctl"), "-D", str(self.data), "-l",
                   str(self.root / "server.log"), "-o", options, "-w", "-t", "60", "start")
         self._started = True
         self._admin(f"CREATE DATABASE {TEMPLATE}")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the server and its live backends so far (from /proc)."""
+        main = int((self.data / "postmaster.pid").read_text().split()[0])
+        ticks = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat.parent.name) == main or int(fields[1]) == main:
+                ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def new_database(self) -> str:
         """A fresh empty database (copied from an empty template) and its URL."""

@@ -12,7 +12,7 @@ from opentrail.clock import ManualClock
 from opentrail.events import Category, parse_record
 from opentrail.history import HistoryIndexer, HistoryReader, LookupQuery
 from opentrail.ledger import LedgerWriter, open_reader, verify_ledger
-from opentrail.ledger import _writer as ledger_writer
+from opentrail.ledger import _sqlite_sequencer as ledger_writer
 
 NOW = 1795600000.0
 DAY = 86400

@@ -1,10 +1,11 @@
 """The contract of `LedgerReader`: what every ledger backend's reader must answer.
 
 Each test runs once per entry of BACKENDS. To add a backend, write a context manager
-that takes a fresh temporary folder and yields a `LedgerUnderTest` (a way to append
-acknowledged events at the clock's time, to expire bodies as the retention purge does,
-and the backend's reader), and add it to BACKENDS under the backend's name. Nothing
-else here may know which backend is in use.
+that takes a fresh temporary folder (and the test's request, for a fixture such as a
+fresh database) and yields a `LedgerUnderTest` (a way to append acknowledged events at
+the clock's time, to expire bodies as the retention purge does, and the backend's
+reader), and add it to BACKENDS under the backend's name. Nothing else here may know
+which backend is in use.
 """
 
 from __future__ import annotations
@@ -25,12 +26,16 @@ from opentrail.ledger import (
     EMPTY_ROOT,
     LedgerReader,
     LedgerWriter,
+    TreeFollower,
+    TreeReader,
     leaf_hash,
     open_ledger_reader,
+    root_from_inclusion,
     root_of,
     scan,
     tree_head,
 )
+from opentrail.ledger._tree import CHUNK
 
 T0 = 1795600000  # the clock at the first append (epoch seconds)
 DAY = 86400
@@ -48,11 +53,9 @@ class LedgerUnderTest:
 
 
 @contextmanager
-def sqlite_ledger(folder: Path) -> Iterator[LedgerUnderTest]:
-    clock = ManualClock(T0)
-    writer = LedgerWriter(folder, clock)
+def _driven(writer: LedgerWriter, reader: LedgerReader,
+            clock: ManualClock) -> Iterator[LedgerUnderTest]:
     writer.start()
-    reader = open_ledger_reader(folder)
     try:
         yield LedgerUnderTest(clock, lambda records: writer.submit(records).result(),
                               writer.purge, reader)
@@ -61,14 +64,37 @@ def sqlite_ledger(folder: Path) -> Iterator[LedgerUnderTest]:
         writer.close()
 
 
-BACKENDS: dict[str, Callable[[Path], AbstractContextManager[LedgerUnderTest]]] = {
+@contextmanager
+def sqlite_ledger(folder: Path, request: pytest.FixtureRequest) -> Iterator[LedgerUnderTest]:
+    clock = ManualClock(T0)
+    with _driven(LedgerWriter(folder, clock), open_ledger_reader(folder), clock) as ledger:
+        yield ledger
+
+
+@contextmanager
+def postgres_ledger(folder: Path, request: pytest.FixtureRequest) -> Iterator[LedgerUnderTest]:
+    from conftest import TEST_MASTER_KEY
+    from opentrail.backends.postgres import PostgresBackend
+
+    backend = PostgresBackend.open(request.getfixturevalue("postgres_url"), TEST_MASTER_KEY)
+    clock = ManualClock(T0)
+    try:
+        with _driven(backend.ledger_writer(clock), backend.ledger_reader(), clock) as ledger:
+            yield ledger
+    finally:
+        backend.close()
+
+
+BACKENDS: dict[str, Callable[[Path, pytest.FixtureRequest],
+                             AbstractContextManager[LedgerUnderTest]]] = {
     "sqlite": sqlite_ledger,
+    "postgresql": postgres_ledger,
 }
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerUnderTest]:
-    with BACKENDS[request.param](tmp_path) as under_test:
+    with BACKENDS[request.param](tmp_path, request) as under_test:
         yield under_test
 
 
@@ -218,3 +244,28 @@ def test_one_reader_serves_many_threads(ledger: LedgerUnderTest) -> None:
     for thread in threads:
         thread.join()
     assert failures == []
+
+
+def test_accounts_lists_every_account_in_byte_order(ledger: LedgerUnderTest) -> None:
+    assert ledger.reader.accounts() == []
+    _append(ledger, 2, account=OTHER)
+    _append(ledger, 3, first=2)
+    assert ledger.reader.accounts() == [ACCOUNT, OTHER]
+
+
+def test_the_merkle_tree_follows_the_reader(ledger: LedgerUnderTest, tmp_path: Path) -> None:
+    """tree.db (derived, in a local folder) is built and read over any backend's reader."""
+    records = _append(ledger, 3 * CHUNK + 5)
+    follower = TreeFollower(tmp_path, ledger.reader)
+    assert follower.step() == 3 * CHUNK  # whole chunks only
+    follower.close()
+    tree = TreeReader(tmp_path, ledger.reader)
+    size, root = tree_head(ledger.reader)
+    assert tree.size() == size and tree.root(size) == root
+    entry = tree.entry(ACCOUNT, records[CHUNK + 1].event_id)
+    assert entry is not None and entry.seq == CHUNK + 1
+    proof = tree.inclusion(entry.seq, size)
+    assert root_from_inclusion(entry.seq, size, entry.leaf, proof) == root
+    assert tree.accounts() == [ACCOUNT]
+    tree.close()
+    assert ledger.reader.size() == size  # the borrowed reader is still open

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from opentrail.clock import Clock
     from opentrail.config import Settings
     from opentrail.lake import StoreCatalog
+    from opentrail.ledger import LedgerReader, LedgerWriter, NoteSigner
     from opentrail.trails import SigningKeys, TrailStore
 
 __all__ = ["NOT_ON_POSTGRES", "Backend", "open_backend"]
@@ -51,6 +52,20 @@ class Backend(Protocol):
 
     def signing_keys(self, clock: Clock, rotation_days: float) -> SigningKeys:
         """The digest signing keys (shared by every node on PostgreSQL)."""
+        ...
+
+    def ledger_reader(self) -> LedgerReader:
+        """The ledger as its followers read it (not yet what `Service` uses)."""
+        ...
+
+    def ledger_writer(self, clock: Clock, *, max_pending: int = 100_000,
+                      retention_days: int | None = None) -> LedgerWriter:
+        """A writer appending to this backend's ledger (not started), one per node."""
+        ...
+
+    def checkpoint_signer(self) -> NoteSigner:
+        """The key that signs the ledger's checkpoints: DATA_DIR/checkpoint.key, or one
+        key in the vault shared by every node (not yet what `Service` uses)."""
         ...
 
     def problems(self) -> list[str]:

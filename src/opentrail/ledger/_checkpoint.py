@@ -33,6 +33,7 @@ from opentrail.clock import Clock
 from opentrail.errors import OpenTrailError, Throttled
 from opentrail.ledger._note import NoteError, NoteSigner, NoteVerifier
 from opentrail.ledger._proof import ProofError, verify_consistency
+from opentrail.ledger._reader import LedgerReader
 from opentrail.ledger._tree import TreeFollower, TreeReader
 
 __all__ = [
@@ -162,13 +163,18 @@ class _Store:
 class Checkpointer:
     """Keeps tree.db following the ledger and publishes signed checkpoints. Thread-safe."""
 
-    def __init__(self, data_dir: Path, clock: Clock, interval: float) -> None:
-        self.tree = TreeReader(data_dir)
-        self.signer = load_signer(data_dir)
+    def __init__(self, data_dir: Path, clock: Clock, interval: float,
+                 ledger: LedgerReader | None = None,
+                 signer: NoteSigner | None = None) -> None:
+        """`ledger`: the ledger to follow (the SQLite one in `data_dir` by default); the
+        caller keeps owning it. `signer`: the checkpoint key (by default
+        DATA_DIR/checkpoint.key; `Backend.checkpoint_signer()` gives the backend's)."""
+        self.tree = TreeReader(data_dir, ledger)
+        self.signer = load_signer(data_dir) if signer is None else signer
         public = data_dir / PUBLIC_KEY_FILE
         if not public.exists():
             public.write_text(self.signer.verifier().text() + "\n")
-        self._follower = TreeFollower(data_dir)
+        self._follower = TreeFollower(data_dir, ledger)
         self._store = _Store(data_dir)
         self._clock = clock
         self._interval = interval

@@ -65,6 +65,10 @@ class LedgerReader(Protocol):
         """The row of (account, eventID), unique in the ledger, if stored."""
         ...
 
+    def accounts(self) -> list[str]:
+        """Every account with an event in the ledger, in byte order."""
+        ...
+
     def first_ingested_at(self, ingested: int) -> int:
         """The first seq acknowledged at or after `ingested` (epoch seconds); `size()`
         when none is."""

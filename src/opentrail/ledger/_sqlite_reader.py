@@ -102,6 +102,14 @@ class SqliteLedgerReader:
             (account, event_id)).fetchone()
         return None if row is None else _row(row)
 
+    def accounts(self) -> list[str]:
+        """A skip-scan of the (account, event_id) index: one probe per account."""
+        rows = self._conn().execute(
+            "WITH RECURSIVE a(account) AS (SELECT MIN(account) FROM events UNION ALL "
+            "SELECT (SELECT MIN(account) FROM events WHERE account > a.account) FROM a "
+            "WHERE a.account IS NOT NULL) SELECT account FROM a WHERE account IS NOT NULL")
+        return [account for (account,) in rows]
+
     def first_ingested_at(self, ingested: int) -> int:
         """Binary search over point reads: ingest time grows with seq, seqs have no gaps."""
         conn = self._conn()

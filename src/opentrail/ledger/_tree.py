@@ -11,6 +11,10 @@ from its cursor and commits the new nodes together with the cursor, so a crash n
 leaves a gap or a half-written chunk; deleting tree.db rebuilds it. `TreeReader`
 answers subtree hashes, roots and proofs for any size up to the ledger's, recomputing
 the few leaves past the cursor from the ledger itself.
+
+Both read the ledger only through a `LedgerReader` (the SQLite one on the data dir
+unless given one), so they work over either backend; tree.db itself is derived state in
+the data dir (each node can keep its own, rebuilt from the shared ledger).
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from pathlib import Path
 from opentrail.errors import NotFound, Throttled, ValidationError
 from opentrail.ledger._merkle import EMPTY_ROOT, node_hash
 from opentrail.ledger._proof import consistency_proof, inclusion_proof
-from opentrail.ledger._schema import open_reader
+from opentrail.ledger._reader import LedgerReader
+from opentrail.ledger._sqlite_reader import open_ledger_reader
 
 __all__ = ["FLOOR", "TREE_FILE", "LedgerEntry", "TreeFollower", "TreeReader", "open_tree"]
 
@@ -70,23 +75,38 @@ def perfect_root(leaves: Sequence[bytes]) -> bytes:
     return level[0]
 
 
+def _leaf_run(ledger: LedgerReader, start: int, end: int) -> list[bytes]:
+    """Leaf hashes from `start` up to `end` or the first seq the ledger lacks."""
+    found = ledger.leaves(range(start, end))
+    run = []
+    for seq in range(start, end):
+        leaf = found.get(seq)
+        if leaf is None:
+            break
+        run.append(bytes(leaf))
+    return run
+
+
 class TreeFollower:
     """Follows the ledger chunk by chunk, writing perfect-subtree hashes to tree.db."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, ledger: LedgerReader | None = None) -> None:
+        """`ledger`: the reader to follow (the caller keeps owning it); by default the
+        SQLite ledger in `data_dir`."""
         self._conn = open_tree(data_dir)
-        self._ledger = open_reader(data_dir)
+        self._owned = ledger is None
+        self._ledger = open_ledger_reader(data_dir) if ledger is None else ledger
         self.size = _cursor(self._conn)  # leaves covered: always a multiple of CHUNK
 
     def close(self) -> None:
         self._conn.close()
-        self._ledger.close()
+        if self._owned:
+            self._ledger.close()
 
     def step(self, max_chunks: int = BATCH_CHUNKS) -> int:
         """Fold the next whole chunks of the ledger into tree.db; returns leaves consumed."""
-        leaves = [leaf for (leaf,) in self._ledger.execute(
-            "SELECT leaf FROM events WHERE seq >= ? AND seq < ? ORDER BY seq",
-            (self.size, self.size + max_chunks * CHUNK))]
+        end = min(self.size + max_chunks * CHUNK, self._ledger.size())
+        leaves = _leaf_run(self._ledger, self.size, end)
         whole = len(leaves) // CHUNK * CHUNK
         if whole == 0:
             return 0
@@ -136,24 +156,23 @@ class LedgerEntry:
 class TreeReader:
     """Subtree hashes, roots and proofs over tree.db plus the ledger's leaves. Thread-safe."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, ledger: LedgerReader | None = None) -> None:
+        """`ledger`: as for `TreeFollower`."""
         self._tree = open_tree(data_dir)
-        self._ledger = open_reader(data_dir)
-        self._lock = threading.RLock()  # one pair of connections, shared by request threads
+        self._owned = ledger is None
+        self._ledger = open_ledger_reader(data_dir) if ledger is None else ledger
+        self._lock = threading.RLock()  # one tree.db connection, shared by request threads
 
     def close(self) -> None:
         with self._lock:
             self._tree.close()
-            self._ledger.close()
+            if self._owned:
+                self._ledger.close()
 
     def size(self) -> int:
         """The largest tree size proofs are served for: the ledger's, unless tree.db lags."""
         with self._lock:
-            return min(self._ledger_size(), _cursor(self._tree) + MAX_LAG)
-
-    def _ledger_size(self) -> int:
-        row = self._ledger.execute("SELECT MAX(seq) FROM events").fetchone()
-        return 0 if row[0] is None else int(row[0]) + 1
+            return min(self._ledger.size(), _cursor(self._tree) + MAX_LAG)
 
     def root(self, size: int) -> bytes:
         if size == 0:
@@ -172,7 +191,7 @@ class TreeReader:
             return consistency_proof(first, second, snap.mth)
 
     def _check(self, size: int, name: str = "treeSize") -> int:
-        ledger = self._ledger_size()
+        ledger = self._ledger.size()
         if size > ledger:
             raise ValidationError(f"{name} {size} is larger than the ledger ({ledger} "
                                   "events).")
@@ -184,27 +203,16 @@ class TreeReader:
 
     def entry(self, account: str, event_id: str) -> LedgerEntry | None:
         """The ledger entry of (account, eventID), by the ledger's unique index."""
-        with self._lock:
-            row = self._ledger.execute(
-                "SELECT seq, account, leaf, body FROM events WHERE account=? AND event_id=?",
-                (account, event_id)).fetchone()
-        return None if row is None else LedgerEntry(*row)
+        row = self._ledger.event(account, event_id)
+        return None if row is None else LedgerEntry(row.seq, row.account, row.leaf, row.body)
 
     def accounts(self) -> list[str]:
-        """Every account in the ledger: a skip-scan of the (account, event_id) index."""
-        with self._lock:
-            rows = self._ledger.execute(
-                "WITH RECURSIVE a(account) AS (SELECT MIN(account) FROM events UNION ALL "
-                "SELECT (SELECT MIN(account) FROM events WHERE account > a.account) FROM a "
-                "WHERE a.account IS NOT NULL) SELECT account FROM a WHERE account IS NOT NULL")
-            return [account for (account,) in rows]
+        """Every account in the ledger."""
+        return self._ledger.accounts()
 
     def leaves(self, start: int, end: int) -> list[bytes]:
         """Leaf hashes [start, end) from the ledger; NotFound if any is missing."""
-        with self._lock:
-            rows = self._ledger.execute(
-                "SELECT leaf FROM events WHERE seq >= ? AND seq < ? ORDER BY seq", (start, end))
-            leaves = [leaf for (leaf,) in rows]
+        leaves = _leaf_run(self._ledger, start, end)
         if len(leaves) != end - start:
             raise NotFound(f"The ledger holds {len(leaves)} of the leaves {start}..{end - 1}.")
         return leaves

@@ -1,17 +1,16 @@
 """The ledger's single writer: a thread fed by a queue, one transaction per batch.
 
 Requests hand over validated records and get a Future; the writer gathers whatever is
-queued (group commit), drops events whose (account, eventID) is already stored, appends
-the rest with consecutive sequence numbers, commits (fsync) and only then resolves the
-futures. Back-pressure is explicit: past `max_pending` queued events `submit` raises
-Throttled instead of queueing without bound.
+queued (group commit) and hands the batch to its `Sequencer` (SQLite's by default,
+PostgreSQL's on a shared database), which drops events whose (account, eventID) is
+already stored, appends the rest with consecutive sequence numbers and commits durably;
+only then are the futures resolved. Back-pressure is explicit: past `max_pending` queued
+events `submit` raises Throttled instead of queueing without bound.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import sqlite3
 import threading
 from collections import deque
 from collections.abc import Sequence
@@ -22,15 +21,14 @@ from pathlib import Path
 from opentrail.clock import Clock
 from opentrail.errors import Throttled
 from opentrail.events import Record
-from opentrail.ledger._schema import open_ledger, record_retention
+from opentrail.ledger._sequencer import Sequencer
+from opentrail.ledger._sqlite_sequencer import SqliteSequencer
 
 __all__ = ["LedgerWriter"]
 
 log = logging.getLogger(__name__)
 
 GROUP_LIMIT = 20_000  # events per transaction: large enough to amortise the fsync
-ID_CHUNK = 500  # ids per dedup query, under SQLite's parameter limit
-PURGE_CHUNK = 20_000  # seqs per retention-purge transaction (a few ms of write lock)
 
 
 @dataclass
@@ -40,28 +38,31 @@ class _Job:
 
 
 class LedgerWriter:
-    """Owns the write connection. `submit` is thread-safe; results say stored or duplicate."""
+    """Owns the write thread and its sequencer. `submit` is thread-safe; results say
+    stored or duplicate."""
 
-    def __init__(self, data_dir: Path, clock: Clock, *, max_pending: int = 100_000,
-                 retention_days: int | None = None) -> None:
-        self._conn = open_ledger(data_dir)
-        if retention_days is not None:  # what `opentrail verify` checks missing bodies by
-            record_retention(self._conn, retention_days, clock.now())
+    def __init__(self, data_dir: Path | None, clock: Clock, *, max_pending: int = 100_000,
+                 retention_days: int | None = None,
+                 sequencer: Sequencer | None = None) -> None:
+        """Appends to DATA_DIR/ledger.db, or through `sequencer` when given (then
+        `data_dir` is unused and the sequencer records the retention itself)."""
+        if sequencer is None:
+            assert data_dir is not None, "a data dir or a sequencer"
+            retention = None if retention_days is None else (retention_days, clock.now())
+            sequencer = SqliteSequencer(data_dir, retention=retention)
+        self._sequencer = sequencer
         self._clock = clock
         self._max_pending = max_pending
         self._queue: deque[_Job] = deque()
         self._pending = 0
         self._cond = threading.Condition()
         self._closed = False
-        row = self._conn.execute("SELECT COALESCE(MAX(seq) + 1, 0) FROM events").fetchone()
-        self._next_seq: int = row[0]
-        self._purge_from = 0  # seqs below it hold no body that has expired yet
         self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
 
     @property
     def size(self) -> int:
-        """Number of events committed so far (the next sequence number)."""
-        return self._next_seq
+        """Number of events committed so far, by any writer (the next sequence number)."""
+        return self._sequencer.size()
 
     def start(self) -> None:
         self._thread.start()
@@ -72,7 +73,7 @@ class LedgerWriter:
             self._cond.notify_all()
         if self._thread.is_alive():
             self._thread.join()
-        self._conn.close()
+        self._sequencer.close()
 
     def submit(self, records: Sequence[Record], *,
                reserved: bool = False) -> Future[list[bool]]:
@@ -131,8 +132,6 @@ class LedgerWriter:
                 results = self._commit(jobs)
             except Exception as exc:  # a failed commit fails its requests, not the server
                 log.exception("ledger commit failed")
-                if self._conn.in_transaction:
-                    self._conn.rollback()
                 for job in jobs:
                     job.future.set_exception(exc)
             else:
@@ -143,110 +142,14 @@ class LedgerWriter:
                     self._pending -= sum(len(job.records) for job in jobs)
 
     def _commit(self, jobs: list[_Job]) -> list[list[bool]]:
-        records = [r for job in jobs for r in job.records]
-        stored = self._existing(records)
-        fresh: list[bool] = []
-        rows = []
-        seq = self._next_seq
-        now = int(self._clock.now())
-        for r in records:
-            key = (r.account, r.event_id)
-            if key in stored:
-                fresh.append(False)
-                continue
-            stored.add(key)
-            leaf = hashlib.sha256(b"\x00" + r.body).digest()
-            rows.append((seq, r.account, r.region, int(r.category), r.event_time, now,
-                         r.event_id, leaf, r.body))
-            fresh.append(True)
-            seq += 1
-        self._conn.execute("BEGIN IMMEDIATE")
-        self._conn.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?)", rows)
-        self._conn.execute("COMMIT")
-        self._next_seq = seq
+        fresh = self._sequencer.append([r for job in jobs for r in job.records],
+                                       int(self._clock.now()))
         return _split(fresh, [len(job.records) for job in jobs])
 
-    def _existing(self, records: Sequence[Record]) -> set[tuple[str, str]]:
-        """(account, eventID) pairs of this batch that the ledger already holds."""
-        by_account: dict[str, list[str]] = {}
-        for r in records:
-            by_account.setdefault(r.account, []).append(r.event_id)
-        found: set[tuple[str, str]] = set()
-        for account, ids in by_account.items():
-            for i in range(0, len(ids), ID_CHUNK):
-                chunk = ids[i : i + ID_CHUNK]
-                marks = ",".join("?" * len(chunk))
-                sql = f"SELECT event_id FROM events WHERE account = ? AND event_id IN ({marks})"
-                rows = self._conn.execute(sql, [account, *chunk])
-                found.update((account, eid) for (eid,) in rows)
-        return found
-
     def purge(self, cutoff: int) -> int:
-        """Drop bodies of events older than `cutoff` by event time and by ingest time.
-
-        Runs on its own connection (SQLite serialises it against the writer's commits).
-        Each chunk is one transaction that raises the cutoff in the `purge` table (what
-        the append-only trigger lets bodies expire by), drops the bodies and sets the
-        cutoff back to 0, so no reader ever sees a non-zero cutoff. An UPDATE
-        holds the write lock for as long as it scans, so the purge goes in short seq
-        ranges (the writer waits for one range at most, never for a scan of the whole
-        ledger), only over events ingested before the cutoff, and from the lowest seq
-        the previous purge left a body at.
-        """
-        path = self._conn.execute("PRAGMA database_list").fetchone()[2]
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        try:
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute("PRAGMA synchronous=FULL")
-            end = _first_ingested_at(conn, cutoff, self._next_seq)
-            purged, self._purge_from = _purge(conn, cutoff, self._purge_from, end)
-            return purged
-        finally:
-            conn.close()
-
-
-def _first_ingested_at(conn: sqlite3.Connection, cutoff: int, size: int) -> int:
-    """The first seq ingested at or after `cutoff` (`size` if none): ingest time grows
-    with seq, and seqs have no gaps, so a binary search over point reads finds it."""
-    lo, hi = 0, size
-    while lo < hi:
-        mid = (lo + hi) // 2
-        row = conn.execute("SELECT ingested FROM events WHERE seq = ?", (mid,)).fetchone()
-        if row is None or row[0] >= cutoff:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
-
-
-def _purge(conn: sqlite3.Connection, cutoff: int, start: int, end: int) -> tuple[int, int]:
-    """Purge seqs [start, end) chunk by chunk; returns (bodies dropped, the lowest seq in
-    the range still holding a body, or `end`: where the next purge starts)."""
-    purged, kept = 0, None
-    for lo in range(start, end, PURGE_CHUNK):
-        hi = min(lo + PURGE_CHUNK, end)
-        purged += _purge_chunk(conn, cutoff, lo, hi)
-        if kept is None:  # an old ingest of recent events: expires later, by its time
-            kept = conn.execute("SELECT MIN(seq) FROM events WHERE seq >= ? AND seq < ? "
-                                "AND body IS NOT NULL", (lo, hi)).fetchone()[0]
-    return purged, end if kept is None else kept
-
-
-def _purge_chunk(conn: sqlite3.Connection, cutoff: int, lo: int, hi: int) -> int:
-    """One transaction: raise the trigger's cutoff, drop the bodies, lower it to 0."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.execute("UPDATE purge SET cutoff = ? WHERE id = 0", (cutoff,))
-        purged: int = conn.execute(
-            "UPDATE events SET body = NULL WHERE seq >= ? AND seq < ? "
-            "AND body IS NOT NULL AND event_time < ? AND ingested < ?",
-            (lo, hi, cutoff, cutoff)).rowcount
-        conn.execute("UPDATE purge SET cutoff = 0 WHERE id = 0")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return purged
+        """Drop bodies of events older than `cutoff` by event time and by ingest time
+        (the retention purge; leaves stay); returns how many were dropped."""
+        return self._sequencer.purge(cutoff)
 
 
 def _split(flat: list[bool], sizes: list[int]) -> list[list[bool]]:

@@ -10,11 +10,14 @@ from opentrail.backends.postgres._catalog import PgCatalogRows
 from opentrail.backends.postgres._channels import PgChannelRows
 from opentrail.backends.postgres._db import PgDb, connect
 from opentrail.backends.postgres._keys import PgKeyRows
+from opentrail.backends.postgres._ledger_reader import PgLedgerReader
+from opentrail.backends.postgres._ledger_sequencer import PgSequencer
 from opentrail.backends.postgres._migrations import LATEST, MIGRATIONS, migrate, schema_version
 from opentrail.backends.postgres._signing_keys import PgSigningKeyRows
 from opentrail.backends.postgres._trails import PgTrailRows
 from opentrail.backends.postgres._vault import Vault
 
 __all__ = ["ACCESS_KEY_SEAL", "LATEST", "MIGRATIONS", "PgCatalogRows", "PgChannelRows",
-           "PgDb", "PgKeyRows", "PgSigningKeyRows", "PgTrailRows", "PostgresBackend", "Vault",
+           "PgDb", "PgKeyRows", "PgLedgerReader", "PgSequencer", "PgSigningKeyRows",
+           "PgTrailRows", "PostgresBackend", "Vault",
            "connect", "migrate", "schema_version"]

@@ -10,6 +10,7 @@ failing requests. Readiness: the database answers and its schema is this release
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import TYPE_CHECKING
 
 from opentrail.backends._url import redact_url
@@ -17,6 +18,8 @@ from opentrail.backends.postgres._catalog import PgCatalogRows
 from opentrail.backends.postgres._channels import PgChannelRows
 from opentrail.backends.postgres._db import Conn, PgDb, connect
 from opentrail.backends.postgres._keys import PgKeyRows
+from opentrail.backends.postgres._ledger_reader import PgLedgerReader
+from opentrail.backends.postgres._ledger_sequencer import PgSequencer
 from opentrail.backends.postgres._migrations import LATEST, migrate, schema_version
 from opentrail.backends.postgres._signing_keys import PgSigningKeyRows
 from opentrail.backends.postgres._trails import PgTrailRows
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
     from opentrail.channels import ChannelRegistry
     from opentrail.clock import Clock
     from opentrail.lake import StoreCatalog
+    from opentrail.ledger import LedgerReader, LedgerWriter, NoteSigner
     from opentrail.trails import SigningKeys, TrailStore
 
 __all__ = ["ACCESS_KEY_SEAL", "PostgresBackend"]
@@ -34,6 +38,7 @@ __all__ = ["ACCESS_KEY_SEAL", "PostgresBackend"]
 log = logging.getLogger(__name__)
 
 ACCESS_KEY_SEAL = "access-key-seal"  # the vault secret that seals access-key secrets
+CHECKPOINT_KEY = "checkpoint-signing-key"  # the vault secret: the ledger's note key text
 
 
 class PostgresBackend:
@@ -85,6 +90,28 @@ class PostgresBackend:
         from opentrail.trails import SigningKeys
 
         return SigningKeys(PgSigningKeyRows(self.db, self.vault), clock, rotation_days)
+
+    def ledger_reader(self) -> LedgerReader:
+        return PgLedgerReader(self.db)
+
+    def ledger_writer(self, clock: Clock, *, max_pending: int = 100_000,
+                      retention_days: int | None = None) -> LedgerWriter:
+        from opentrail.ledger import LedgerWriter
+
+        retention = None if retention_days is None else (retention_days, clock.now())
+        return LedgerWriter(None, clock, max_pending=max_pending,
+                            sequencer=PgSequencer(self.db, retention=retention))
+
+    def checkpoint_signer(self) -> NoteSigner:
+        """One checkpoint key for the cluster, in the vault (sealed with the master key),
+        made by the first node that asks."""
+        from opentrail.ledger import NoteSigner
+
+        def make() -> bytes:
+            name = f"opentrail.local/ledger/{secrets.token_hex(6)}"
+            return NoteSigner.generate(name).text().encode()
+
+        return NoteSigner.parse(self.vault.secret(CHECKPOINT_KEY, make).decode())
 
     def problems(self) -> list[str]:
         try:

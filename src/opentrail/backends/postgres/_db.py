@@ -24,7 +24,8 @@ from opentrail.backends._errors import DatabaseUnreachable
 from opentrail.backends._url import redact_url, scrub
 from opentrail.errors import ServiceUnavailable
 
-__all__ = ["CATALOG_LOCK", "CHANNEL_LOCK", "KEY_LOCK", "MIGRATION_LOCK", "SIGNING_KEY_LOCK",
+__all__ = ["CATALOG_LOCK", "CHANNEL_LOCK", "KEY_LOCK", "LEDGER_LOCK", "MIGRATION_LOCK",
+           "SIGNING_KEY_LOCK",
            "TRAIL_LOCK",
            "VAULT_LOCK", "Conn", "PgDb", "connect"]
 
@@ -38,6 +39,7 @@ TRAIL_LOCK = 0x4F54_0004
 CHANNEL_LOCK = 0x4F54_0005
 CATALOG_LOCK = 0x4F54_0006
 SIGNING_KEY_LOCK = 0x4F54_0007
+LEDGER_LOCK = 0x4F54_0008  # the sequencer: one ledger batch at a time, cluster-wide
 
 CONNECT_TIMEOUT = 10
 

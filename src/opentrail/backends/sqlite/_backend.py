@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from opentrail.channels import ChannelRegistry
     from opentrail.clock import Clock
     from opentrail.lake import StoreCatalog
+    from opentrail.ledger import LedgerReader, LedgerWriter, NoteSigner
     from opentrail.trails import SigningKeys, TrailStore
 
 __all__ = ["SqliteBackend"]
@@ -60,6 +61,24 @@ class SqliteBackend:
 
         return SigningKeys(FolderSigningKeyRows(self.data_dir / "signing-keys"), clock,
                            rotation_days)
+
+    def ledger_reader(self) -> LedgerReader:
+        from opentrail.ledger import open_ledger_reader
+
+        return open_ledger_reader(self.data_dir)
+
+    def ledger_writer(self, clock: Clock, *, max_pending: int = 100_000,
+                      retention_days: int | None = None) -> LedgerWriter:
+        from opentrail.ledger import LedgerWriter
+
+        return LedgerWriter(self.data_dir, clock, max_pending=max_pending,
+                            retention_days=retention_days)
+
+    def checkpoint_signer(self) -> NoteSigner:
+        from opentrail.ledger import load_signer
+
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return load_signer(self.data_dir)
 
     def problems(self) -> list[str]:
         found = []
