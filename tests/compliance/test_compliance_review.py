@@ -47,6 +47,10 @@ ALL_RULES = {
     "root-use": {"detail": {"userIdentity": {"type": ["Root"]}}},
     "denied": {"detail": {"errorCode": [{"prefix": "AccessDenied"}]}},
     "iam-policy": {"source": ["aws.iam"], "detail": {"eventName": ["PutUserPolicy"]}},
+    "delivery-errors": {"source": ["opentrail.internal"],
+                        "detail": {"eventName": ["DeliveryError"]}},
+    "verifier-failures": {"source": ["opentrail.internal"], "detail": {
+        "eventName": ["VerifierRun"], "serviceEventDetails": {"result": ["FAIL", "ERROR"]}}},
 }
 
 

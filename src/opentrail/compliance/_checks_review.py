@@ -10,12 +10,11 @@ enabled rule with a target matches each critical event of the CIS monitoring set
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
+from opentrail.compliance._alerting import event_rules, matching
 from opentrail.compliance._checks_logging import lookup_command
 from opentrail.compliance._evidence import Evidence, row_of
 from opentrail.compliance._result import CheckResult, iso
@@ -112,6 +111,13 @@ def _api_call(name: str, source: str = "cloudtrail.amazonaws.com",
                        **detail}}
 
 
+def _internal(name: str, **details: Any) -> dict[str, Any]:
+    """One of OpenTrail's own health records (docs/compliance.md "Log from day one")."""
+    return {"detail-type": "AWS Service Event via CloudTrail", "source": "opentrail.internal",
+            "detail": {"eventName": name, "eventSource": "opentrail.internal",
+                       "eventType": "AwsServiceEvent", "serviceEventDetails": details}}
+
+
 _SIGNIN = {"detail-type": "AWS Console Sign In via CloudTrail", "source": "aws.signin",
            "detail": {"eventName": "ConsoleLogin", "eventSource": "signin.amazonaws.com",
                       "eventType": "AwsConsoleSignIn",
@@ -120,7 +126,8 @@ _SIGNIN = {"detail-type": "AWS Console Sign In via CloudTrail", "source": "aws.s
                       "additionalEventData": {"MFAUsed": "No"}}}
 
 # What an alert must exist for (the CIS monitoring set's logging and root items): FAIL if
-# missing. RECOMMENDED_EVENTS are the rest of it: WARN if missing.
+# missing. RECOMMENDED_EVENTS are the rest of it and OpenTrail's own failures (its health
+# records reach event rules like any ledger record): WARN if missing.
 CRITICAL_EVENTS: dict[str, dict[str, Any]] = {
     "StopLogging": _api_call("StopLogging"),
     "DeleteTrail": _api_call("DeleteTrail"),
@@ -131,64 +138,35 @@ CRITICAL_EVENTS: dict[str, dict[str, Any]] = {
 RECOMMENDED_EVENTS: dict[str, dict[str, Any]] = {
     "UpdateTrail": _api_call("UpdateTrail"),
     "PutEventSelectors": _api_call("PutEventSelectors"),
-    "Unauthorized API call": _api_call("DescribeInstances", "ec2.amazonaws.com",
-                                       errorCode="AccessDenied"),
+    "Unauthorized API call": _api_call("RunInstances", "ec2.amazonaws.com",
+                                       errorCode="AccessDenied", readOnly=False),
     "IAM policy change": _api_call("PutUserPolicy", "iam.amazonaws.com"),
+    "OpenTrail delivery error": _internal("DeliveryError", kind="log", error="AccessDenied"),
+    "OpenTrail verifier failure": _internal("VerifierRun", result="FAIL"),
 }
 
 
-def _target(arn: str) -> str:
-    """A target as evidence: ARNs as they are; webhook URLs (whose paths are secrets) by
-    kind and origin only."""
-    if arn.startswith("arn:"):
-        return arn
-    kind, _, url = arn.partition(":")
-    parts = urlsplit(url)
-    return f"{kind}:{parts.scheme}://{parts.netloc}" if parts.netloc else kind
-
-
-def _rules(evidence: Evidence) -> list[dict[str, Any]]:
-    """Every rule of the caller's default bus, with its targets."""
-    client, rules = evidence.source.events_client(), []
-    kwargs: dict[str, Any] = {}
-    while True:
-        page = client.list_rules(**kwargs)
-        for rule in page.get("Rules", []):
-            targets = client.list_targets_by_rule(Rule=rule["Name"]).get("Targets", [])
-            rules.append({"name": rule["Name"], "arn": rule.get("Arn"),
-                          "state": rule.get("State"), "pattern": rule.get("EventPattern"),
-                          "targets": sorted(_target(t["Arn"]) for t in targets)})
-        if not page.get("NextToken"):
-            return sorted(rules, key=lambda r: str(r["name"]))
-        kwargs["NextToken"] = page["NextToken"]
-
-
-def _envelope(sample: dict[str, Any], evidence: Evidence) -> str:
+def _envelope(sample: dict[str, Any], evidence: Evidence) -> dict[str, Any]:
     when = iso(evidence.period.start)
     detail = {"eventTime": when, "awsRegion": evidence.source.region, **sample["detail"]}
-    return json.dumps({"version": "0", "id": "00000000-0000-0000-0000-000000000000",
-                       "account": "000000000000", "time": when,
-                       "region": evidence.source.region, "resources": [], **sample,
-                       "detail": detail})
+    return {"version": "0", "id": "00000000-0000-0000-0000-000000000000",
+            "account": "000000000000", "time": when, "region": evidence.source.region,
+            "resources": [], **sample, "detail": detail}
 
 
-def _covering(evidence: Evidence, rules: list[dict[str, Any]], sample: dict[str, Any]
-              ) -> list[str]:
-    client, event = evidence.source.events_client(), _envelope(sample, evidence)
-    return [r["name"] for r in rules
-            if r["state"] == "ENABLED" and r["targets"] and r["pattern"]
-            and client.test_event_pattern(EventPattern=r["pattern"], Event=event)["Result"]]
+def _covering(evidence: Evidence, sample: dict[str, Any]) -> list[str]:
+    return matching(evidence, _envelope(sample, evidence))
 
 
 def ot20(evidence: Evidence) -> CheckResult:
-    rules = _rules(evidence)
+    rules = event_rules(evidence)
     rows: list[dict[str, Any]] = [{"rule": r["name"], "state": r["state"],
                                    "eventPattern": r["pattern"], "targets": r["targets"]}
                                   for r in rules]
     missing: dict[str, list[str]] = {"critical": [], "recommended": []}
     for level, events in (("critical", CRITICAL_EVENTS), ("recommended", RECOMMENDED_EVENTS)):
         for name, sample in events.items():
-            covered = _covering(evidence, rules, sample)
+            covered = _covering(evidence, sample)
             rows.append({"event": name, "level": level, "coveredBy": covered})
             if not covered:
                 missing[level].append(name)
