@@ -487,9 +487,21 @@ def test_delivery_error_open_too_long_fails_ot08(server: Server, tmp_path: Path)
     wait_until(lambda: ct.get_trail_status(Name="main").get("LatestDeliveryError"),
                timeout=60)
     time.sleep(3)  # a health sample sees it, and it stays open
-    run = report(server, account, start, now_iso(), tmp_path / "r", "--error-tolerance", "1")
+    end = now_iso()
+    run = report(server, account, start, end, tmp_path / "r", "--error-tolerance", "1")
     folder.unlink()
     assert run.result("OT-08") == "FAIL", run.check("OT-08")["reason"]
     error = run.rows("OT-08")[0]
     assert error["eventName"] == "DeliveryError" and error["end"] is None
     assert error["durationSeconds"] >= 2
+    assert error["alertedBy"] == []
+    # An event rule on OpenTrail's own DeliveryError records: the error was alerted on,
+    # so it is a WARN (rules are read as they are when the report runs).
+    events: Any = server.client("events", account=account)
+    events.put_rule(Name="delivery-errors", EventPattern=json.dumps({
+        "source": ["opentrail.internal"], "detail": {"eventName": ["DeliveryError"]}}))
+    events.put_targets(Rule="delivery-errors", Targets=[
+        {"Id": "chat", "Arn": "slack:http://127.0.0.1:9/services/T0/B0/secret"}])
+    run = report(server, account, start, end, tmp_path / "alerted", "--error-tolerance", "1")
+    assert run.result("OT-08") == "WARN", run.check("OT-08")["reason"]
+    assert run.rows("OT-08")[0]["alertedBy"] == ["delivery-errors"]

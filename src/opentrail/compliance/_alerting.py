@@ -66,11 +66,14 @@ def _read_only(detail: dict[str, Any]) -> bool:
 def matching(evidence: Evidence, event: dict[str, Any]) -> list[str]:
     """Names of the enabled rules with a target that see and match `event` (an
     envelope)."""
-    client, text = evidence.source.events_client(), json.dumps(event)
     states = {ALL_EVENTS} if _read_only(event.get("detail") or {}) else {"ENABLED", ALL_EVENTS}
-    return [r["name"] for r in event_rules(evidence)
-            if r["state"] in states and r["targets"] and r["pattern"]
-            and client.test_event_pattern(EventPattern=r["pattern"], Event=text)["Result"]]
+    armed = [r for r in event_rules(evidence)
+             if r["state"] in states and r["targets"] and r["pattern"]]
+    if not armed:
+        return []
+    client, text = evidence.source.events_client(), json.dumps(event)
+    return [r["name"] for r in armed
+            if client.test_event_pattern(EventPattern=r["pattern"], Event=text)["Result"]]
 
 
 def alerting_rules(evidence: Evidence, record: dict[str, Any]) -> list[str]:

@@ -13,6 +13,7 @@ only for what a file system can show (the file is read-only), with `--local-fold
 from __future__ import annotations
 
 import posixpath
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from opentrail.storage import FolderStorage, NoSuchKey, ObjectVersion, S3Storage
 __all__ = ["ObjectLockFindings", "examine_objects"]
 
 DAY = 86_400
+WORKERS = 8
 SLACK = 1.0  # retain-until is written in whole seconds, rounded up from the delivery time
 
 
@@ -110,26 +112,33 @@ def _folder_problems(obj: dict[str, Any], folder: FolderStorage | None
 
 
 def examine_objects(evidence: Evidence, days: int) -> ObjectLockFindings:
-    """Every trail's objects delivered in the period, checked object by object."""
+    """Every trail's objects delivered in the period, checked object by object (S3:
+    WORKERS HeadObject calls at a time, rows in delivery order)."""
     found = ObjectLockFindings()
     folder_root = evidence.options.get("local_folder")
     folder = FolderStorage(Path(folder_root)) if folder_root else None
-    s3: S3Storage | None = None
-    versions: _Versions | None = None
+    delivered: list[tuple[str, dict[str, Any]]] = []
     for trail in evidence.trails:
         answer = evidence.source.trail_objects(trail["TrailARN"], evidence.period.start,
                                                evidence.period.end)
         found.storage.extend({"trailARN": trail["TrailARN"], **s} for s in answer["Storage"])
-        for obj in answer["Objects"]:
-            if evidence.system.get("trailStorage") == "folder":
-                seen, problems = _folder_problems(obj, folder)
-            else:
-                s3 = s3 or _s3(evidence)
-                versions = versions or _Versions(s3)
-                # A bucket that cannot be read raises StorageError: the check is an
-                # ERROR, never a verdict about the object.
-                seen, problems = _s3_problems(obj, s3, versions, days)
-            found.objects.append(_row(trail["TrailARN"], obj, seen, problems))
+        delivered.extend((trail["TrailARN"], obj) for obj in answer["Objects"])
+    if evidence.system.get("trailStorage") == "folder":
+        checked = [_folder_problems(obj, folder) for _, obj in delivered]
+    elif delivered:
+        s3 = _s3(evidence)
+        versions = _Versions(s3)
+        for _, obj in delivered:  # each folder listed once, before the threads share it
+            versions.of(obj["Bucket"], obj["Key"])
+        # A bucket that cannot be read raises StorageError: the check is an ERROR, never
+        # a verdict about the object.
+        with ThreadPoolExecutor(WORKERS) as pool:
+            checked = list(pool.map(lambda d: _s3_problems(d[1], s3, versions, days),
+                                    delivered))
+    else:
+        checked = []
+    found.objects = [_row(arn, obj, seen, problems)
+                     for (arn, obj), (seen, problems) in zip(delivered, checked, strict=True)]
     return found
 
 
