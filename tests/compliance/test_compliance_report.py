@@ -291,6 +291,9 @@ def test_stop_logging_without_restart_fails(server: Server, tmp_path: Path) -> N
     assert "user/opentrail/admin" in interval["initiator"]["principal"]
     assert run.result("OT-01") == "FAIL"
     assert run.result("OT-06") == "FAIL"  # StopLogging by a principal not approved
+    stop = next(r for r in run.rows("OT-06") if r["eventName"] == "StopLogging")
+    assert stop["alertedBy"] == []  # and no event rule alerted on it
+    assert run.check("OT-06")["counts"]["unalerted"] >= 1
     assert run.result("OT-12") == "FAIL"  # LookupEvents by a reader not approved
     html = (run.dir / "report.html").read_text()
     assert "Example Bank" in html and "Card processing platform" in html
@@ -300,6 +303,11 @@ def test_approved_principals_pass_ot06(server: Server, tmp_path: Path) -> None:
     account = "333333333333"
     ct = logging_trail(server, account)
     start = now_iso(-1)
+    events: Any = server.client("events", account=account)
+    events.put_rule(Name="config-changes", EventPattern=json.dumps({
+        "source": ["aws.cloudtrail"], "detail": {"eventName": ["PutEventSelectors"]}}))
+    events.put_targets(Rule="config-changes", Targets=[
+        {"Id": "chat", "Arn": "slack:http://127.0.0.1:9/services/T0/B0/secret"}])
     ct.put_event_selectors(TrailName="main", EventSelectors=[
         {"ReadWriteType": "All", "IncludeManagementEvents": True}])
     time.sleep(1.1)
@@ -310,6 +318,7 @@ def test_approved_principals_pass_ot06(server: Server, tmp_path: Path) -> None:
                  "--approved-admin", principal)
     assert run.result("OT-06") == "PASS", run.check("OT-06")["reason"]
     assert run.rows("OT-06")[0]["eventName"] == "PutEventSelectors"
+    assert run.rows("OT-06")[0]["alertedBy"] == ["config-changes"]
 
 
 def test_deleted_digest_and_rewritten_log_file_fail(server: Server, tmp_path: Path) -> None:
@@ -478,9 +487,21 @@ def test_delivery_error_open_too_long_fails_ot08(server: Server, tmp_path: Path)
     wait_until(lambda: ct.get_trail_status(Name="main").get("LatestDeliveryError"),
                timeout=60)
     time.sleep(3)  # a health sample sees it, and it stays open
-    run = report(server, account, start, now_iso(), tmp_path / "r", "--error-tolerance", "1")
+    end = now_iso()
+    run = report(server, account, start, end, tmp_path / "r", "--error-tolerance", "1")
     folder.unlink()
     assert run.result("OT-08") == "FAIL", run.check("OT-08")["reason"]
     error = run.rows("OT-08")[0]
     assert error["eventName"] == "DeliveryError" and error["end"] is None
     assert error["durationSeconds"] >= 2
+    assert error["alertedBy"] == []
+    # An event rule on OpenTrail's own DeliveryError records: the error was alerted on,
+    # so it is a WARN (rules are read as they are when the report runs).
+    events: Any = server.client("events", account=account)
+    events.put_rule(Name="delivery-errors", EventPattern=json.dumps({
+        "source": ["opentrail.internal"], "detail": {"eventName": ["DeliveryError"]}}))
+    events.put_targets(Rule="delivery-errors", Targets=[
+        {"Id": "chat", "Arn": "slack:http://127.0.0.1:9/services/T0/B0/secret"}])
+    run = report(server, account, start, end, tmp_path / "alerted", "--error-tolerance", "1")
+    assert run.result("OT-08") == "WARN", run.check("OT-08")["reason"]
+    assert run.rows("OT-08")[0]["alertedBy"] == ["delivery-errors"]

@@ -98,9 +98,17 @@ def test_internal_records_cannot_be_ingested() -> None:
         == Category.MANAGEMENT
 
 
+class NoRules:
+    def list_rules(self) -> dict[str, Any]:
+        return {"Rules": []}
+
+
 class NoSource:
     endpoint = "http://127.0.0.1:8420"
     region = "us-east-1"
+
+    def events_client(self) -> NoRules:
+        return NoRules()
 
 
 def _evidence(samples: list[dict[str, Any]]) -> Evidence:

@@ -391,6 +391,49 @@ def test_delivery_to_s3_with_a_signed_sign_file(tmp_path: Path, lake_root: Path,
         runner.close()
 
 
+def test_delivery_to_an_object_lock_bucket_records_each_version(
+        tmp_path: Path, lake_root: Path, clock: ManualClock, moto_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under Object Lock each result object is written with a lock, and its VersionId and
+    lock are recorded; the record outlives the query's 7 days, as evidence needs."""
+    import boto3
+
+    for name, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"),
+                        ("AWS_DEFAULT_REGION", "us-east-1")):
+        monkeypatch.setenv(name, value)
+    s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1")
+    s3.create_bucket(Bucket="lake-worm", ObjectLockEnabledForBucket=True)
+    s3.put_object_lock_configuration(Bucket="lake-worm", ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}})
+    runner = make_runner(tmp_path, lake_root, clock, storage=S3Storage(moto_url),
+                         signing_keys=SigningKeys(tmp_path / "signing-keys", clock))
+    try:
+        query_id = runner.start(ACCOUNT, f"SELECT eventname FROM {STORE} LIMIT 3",
+                                delivery_uri="s3://lake-worm/q")
+        assert wait_done(runner, query_id) == "FINISHED"
+        deadline = time.monotonic() + 30
+        while runner.describe(ACCOUNT, query_id).delivery_status == "PENDING":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert runner.describe(ACCOUNT, query_id).delivery_status == "SUCCESS"
+        delivered = runner.delivered(ACCOUNT, query_id)
+        assert [d.key.rsplit("/", 1)[1] for d in delivered] == ["result_1.csv.gz",
+                                                                "result_sign.json"]
+        for d in delivered:
+            assert d.bucket == "lake-worm" and d.version_id and d.lock_mode == "GOVERNANCE"
+            head = s3.head_object(Bucket="lake-worm", Key=d.key, VersionId=d.version_id)
+            assert head["VersionId"] == d.version_id
+            assert head["ObjectLockMode"] == "GOVERNANCE"
+            assert head["ObjectLockRetainUntilDate"].timestamp() == d.retain_until
+        assert runner.delivered("999999999999", query_id) == []  # another account's
+        clock.advance(8 * 86400)
+        assert runner.purge() >= 1
+        assert runner.delivered(ACCOUNT, query_id) == delivered  # kept as evidence
+    finally:
+        runner.close()
+
+
 def test_delivery_to_the_folder_storage(tmp_path: Path, lake_root: Path,
                                         clock: ManualClock) -> None:
     storage = FolderStorage(tmp_path / "buckets")

@@ -80,6 +80,9 @@ def compliance() -> None:
               help="Longest logging-off interval OT-07 accepts (default 3600).")
 @click.option("--error-tolerance", type=click.IntRange(min=0), metavar="SECONDS",
               help="Longest a delivery error may stay open for OT-08 (default 3600).")
+@click.option("--review-window", type=click.IntRange(min=1), metavar="SECONDS",
+              help="Longest a Sigma finding may stay unacknowledged for OT-19 "
+                   "(default 86400: the daily review).")
 @click.option("--max-proofs", type=click.IntRange(min=0), default=2000, show_default=True,
               help="Evidence events proven by inclusion proofs (the rest say so).")
 @click.option("--aws-profile", "profile", metavar="NAME",
@@ -95,7 +98,7 @@ def report(profile_name: str, start_time: datetime, end_time: datetime | None,
            s3_endpoint_url: str | None, approved_admins: tuple[str, ...],
            approved_readers: tuple[str, ...], organization: str,
            system_description: Path | None, stop_tolerance: int | None,
-           error_tolerance: int | None,
+           error_tolerance: int | None, review_window: int | None,
            max_proofs: int,
            endpoint_url: str, profile: str | None, region: str | None) -> None:
     """Run every check of the profile over [--start-time, --end-time) and write a signed
@@ -118,6 +121,8 @@ def report(profile_name: str, start_time: datetime, end_time: datetime | None,
             chosen = replace(chosen, stop_tolerance_seconds=stop_tolerance)
         if error_tolerance is not None:
             chosen = replace(chosen, error_tolerance_seconds=error_tolerance)
+        if review_window is not None:
+            chosen = replace(chosen, review_window_seconds=review_window)
         options = ReportOptions(chosen, Period(start_time, end), output,
                                 formats, local_folder, s3_endpoint_url, approved_admins,
                                 approved_readers, max_proofs, organization,

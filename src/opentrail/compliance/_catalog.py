@@ -85,6 +85,7 @@ class Profile:
     query_window_days: int = 92  # OT-16: "last 3 months immediately available"
     stop_tolerance_seconds: int = 3600  # OT-07: longest acceptable logging-off interval
     error_tolerance_seconds: int = 3600  # OT-08: longest a delivery error may stay open
+    review_window_seconds: int = 86400  # OT-19: a finding is acknowledged within (daily)
 
     def checks(self) -> tuple[CheckInfo, ...]:
         return tuple(c for c in CHECKS if any(f in c.clauses for f in self.frameworks))

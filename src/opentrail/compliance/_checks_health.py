@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from opentrail.compliance._alerting import alerting_rules
 from opentrail.compliance._checks_logging import lookup_command
 from opentrail.compliance._evidence import Evidence, event_time, row_of
 from opentrail.compliance._result import CheckResult, iso
@@ -40,7 +41,8 @@ def ot08(evidence: Evidence) -> CheckResult:
         key = (str(d.get("trailARN")), str(d.get("kind")))
         if name == "DeliveryError" and key not in open_:
             open_[key] = {**row_of(r), "trailARN": key[0], "kind": key[1],
-                          "error": d.get("error"), "start": r["eventTime"], "end": None}
+                          "error": d.get("error"), "start": r["eventTime"], "end": None,
+                          "alertedBy": alerting_rules(evidence, r)}
         elif name == "DeliveryRecovered" and key in open_:
             rows.append({**open_.pop(key), "end": r["eventTime"]})
     rows.extend(open_.values())
@@ -51,15 +53,21 @@ def ot08(evidence: Evidence) -> CheckResult:
     rows = [r for r in rows if r["durationSeconds"] > 0]
     tolerance = evidence.profile.error_tolerance_seconds
     long = [r for r in rows if r["durationSeconds"] > tolerance]
+    silent = [r for r in long if not r["alertedBy"]]
     samples = evidence.internal_named("ClockSample")
-    counts = {"errors": len(rows), "openLongerThanHour": len(long), "healthSamples": len(samples)}
+    counts = {"errors": len(rows), "openLongerThanHour": len(long), "unalerted": len(silent),
+              "healthSamples": len(samples)}
     cmd = _internal_cmd(evidence, "DeliveryError")
     params = {"maxOpenSeconds": tolerance, "deliveryLag": "not measured"}
-    if long:
-        return CheckResult("OT-08", "FAIL", f"{len(long)} delivery error(s) stayed open longer "
-                           f"than {tolerance} s; first: {long[0]['trailARN']} "
-                           f"({long[0]['error']}).",
+    if silent:
+        return CheckResult("OT-08", "FAIL", f"{len(silent)} delivery error(s) stayed open "
+                           f"longer than {tolerance} s and no event rule alerted on them; "
+                           f"first: {silent[0]['trailARN']} ({silent[0]['error']}).",
                            counts, rows, cmd, params)
+    if long:
+        return CheckResult("OT-08", "WARN", f"{len(long)} delivery error(s) stayed open "
+                           f"longer than {tolerance} s; event rules alerted on each (first: "
+                           f"{', '.join(long[0]['alertedBy'])}).", counts, rows, cmd, params)
     if not samples:
         return CheckResult("OT-08", "FAIL", "The health log holds no samples for the period, "
                            "so delivery errors were not watched.", counts, rows, cmd, params)
@@ -126,10 +134,13 @@ def _failed(details: dict[str, Any]) -> bool:
 def ot22(evidence: Evidence) -> CheckResult:
     runs = evidence.internal_named("VerifierRun")
     missed = _hours_with(evidence, runs)
-    rows = [row_of(r, **(r.get("serviceEventDetails") or {})) for r in runs]
+    rows = [row_of(r, **(r.get("serviceEventDetails") or {}), alertedBy=alerting_rules(
+        evidence, r) if _failed(r.get("serviceEventDetails") or {}) else None) for r in runs]
     failed = [r for r in rows if _failed(r)]
+    alerted = [r for r in failed if r["alertedBy"]]
     counts = {"hours": evidence.period.hours, "verifierRuns": len(runs),
-              "hoursWithoutRun": len(missed), "failedRuns": len(failed)}
+              "hoursWithoutRun": len(missed), "failedRuns": len(failed),
+              "failedRunsAlerted": len(alerted)}
     cmd = _internal_cmd(evidence, "VerifierRun")
     if missed:
         return CheckResult("OT-22", "FAIL", f"{len(missed)} of {evidence.period.hours} hour(s) "
@@ -140,6 +151,7 @@ def ot22(evidence: Evidence) -> CheckResult:
         return CheckResult("OT-22", "FAIL", f"{len(failed)} verifier run(s) found problems, "
                            f"first at {first['eventTime']}"
                            + (f" on {first['trailARN']}" if first.get("trailARN") else "")
-                           + "; alerting on them is not recorded.", counts, rows, cmd)
+                           + f"; event rules alerted on {len(alerted)} of them.", counts, rows,
+                           cmd)
     return CheckResult("OT-22", "PASS", "A verifier ran and logged its result every hour, "
                        "and every run passed.", counts, rows, cmd)

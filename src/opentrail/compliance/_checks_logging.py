@@ -6,6 +6,7 @@ import shlex
 from datetime import timedelta
 from typing import Any
 
+from opentrail.compliance._alerting import alerting_rules
 from opentrail.compliance._evidence import Evidence, principal_of, row_of
 from opentrail.compliance._result import CheckResult, iso
 from opentrail.compliance._timeline import OffInterval, timelines, trail_key
@@ -133,24 +134,32 @@ def ot06(evidence: Evidence) -> CheckResult:
     changes += evidence.internal_named("SettingChanged") + evidence.internal_named("KeyRotated")
     approved = set(evidence.options.get("approved_admins") or ())
     # The server's own records (a setting changed at a restart, a key rotated) name no
-    # person: listed for review, never counted as unapproved.
+    # person: listed for review, never counted as unapproved, and no event rule sees them.
     rows = [row_of(r, approved=principal_of(r) in approved
-                   if approved and not is_internal(r) else None)
+                   if approved and not is_internal(r) else None,
+                   alertedBy=None if is_internal(r) else alerting_rules(evidence, r))
             for r in sorted(changes, key=lambda r: (r["eventTime"], r["eventID"]))]
     others = sorted({str(r["principal"]) for r in rows if r["approved"] is False})
+    silent = [r for r in rows if r["alertedBy"] == []]
     counts = {"changes": len(rows), "principals": len({r["principal"] for r in rows}),
-              "unapproved": len(others)}
+              "unapproved": len(others), "unalerted": len(silent)}
     cmd = lookup_command(evidence, "EventSource", "cloudtrail.amazonaws.com")
     if others:
         return CheckResult("OT-06", "FAIL", f"Logging configuration changed by principals not "
                            f"approved: {', '.join(others)}.", counts, rows, cmd)
+    if silent:
+        return CheckResult("OT-06", "WARN", f"{len(silent)} logging-configuration change(s) "
+                           "matched no enabled event rule with a target, so nobody was "
+                           f"alerted (first: {silent[0]['eventName']} at "
+                           f"{silent[0]['eventTime']}).", counts, rows, cmd)
     if rows and not approved:
         return CheckResult("OT-06", "WARN", f"{len(rows)} logging-configuration change(s) "
                            "listed for review; no approved principals were given "
                            "(--approved-admin).", counts, rows, cmd)
     return CheckResult("OT-06", "PASS", "Every logging-configuration change was made by an "
-                       "approved principal." if rows else "No logging-configuration change "
-                       "in the period.", counts, rows, cmd)
+                       "approved principal and matched an alerting event rule." if rows
+                       else "No logging-configuration change in the period.", counts, rows,
+                       cmd)
 
 
 def ot07(evidence: Evidence) -> CheckResult:

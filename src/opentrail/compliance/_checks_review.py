@@ -1,43 +1,186 @@
 """Review checks: OT-19 (detectors ran and findings were reviewed) and OT-20 (alerting).
 
-Insights exist today; event rules and Sigma findings come with other work. Their absence
-is reported as such: a detector that is not configured is a FAIL, a review that is not
-recorded is a WARN naming what would complete it.
+OT-19 reads the Sigma detector (ListSigmaRules, ListSigmaFindings) and the trails'
+Insights. A finding is judged as of the period's end: due `review_window_seconds` after it
+was made, reviewed when acknowledged by then; one left open past its due time, or
+acknowledged late, is overdue. OT-20 reads the event rules (ListRules, DescribeRule,
+ListTargetsByRule) and asks the server's own pattern matcher (TestEventPattern) whether an
+enabled rule with a target matches each critical event of the CIS monitoring set.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from opentrail.compliance._alerting import event_rules, matching
 from opentrail.compliance._checks_logging import lookup_command
 from opentrail.compliance._evidence import Evidence, row_of
-from opentrail.compliance._result import CheckResult
+from opentrail.compliance._result import CheckResult, iso
 
-__all__ = ["ot19", "ot20"]
+__all__ = ["CRITICAL_EVENTS", "RECOMMENDED_EVENTS", "ot19", "ot20"]
+
+
+def _findings(evidence: Evidence) -> Iterator[dict[str, Any]]:
+    """The Sigma findings made in the period, newest first (paging stops before it)."""
+    start, end = evidence.period.start.timestamp(), evidence.period.end.timestamp()
+    params: dict[str, Any] = {"MaxResults": 1000}
+    while True:
+        page = evidence.source.operation("ListSigmaFindings", params)
+        for finding in page.get("Findings", []):
+            created = float(finding.get("createdAt") or 0)
+            if created < start:
+                return
+            if created < end:
+                yield finding
+        if not page.get("NextToken"):
+            return
+        params["NextToken"] = page["NextToken"]
+
+
+def _when(epoch: float | None) -> str | None:
+    return None if epoch is None else iso(datetime.fromtimestamp(epoch, UTC))
+
+
+def _finding_row(finding: dict[str, Any], window: int, end: float) -> dict[str, Any]:
+    created = float(finding.get("createdAt") or 0)
+    acked = finding.get("acknowledgedAt")
+    acked_at = float(acked) if acked is not None and float(acked) < end else None
+    due = created + window
+    overdue = due < end and (acked_at is None or acked_at > due)
+    return {"eventID": finding.get("findingId"), "accountId": finding.get("accountId"),
+            "ruleId": finding.get("ruleId"), "ruleTitle": finding.get("ruleTitle"),
+            "level": finding.get("level"), "matchedEventId": finding.get("eventId"),
+            "matchedEventName": finding.get("eventName"), "createdAt": _when(created),
+            "state": "acknowledged" if acked_at is not None else "open",
+            "acknowledgedBy": finding.get("acknowledgedBy") if acked_at else None,
+            "acknowledgedAt": _when(acked_at), "reviewDue": _when(due), "overdue": overdue}
+
+
+def _insight_row(record: dict[str, Any]) -> dict[str, Any]:
+    details = record.get("insightDetails") or {}
+    return row_of(record, insightType=details.get("insightType"), state=details.get("state"))
 
 
 def ot19(evidence: Evidence) -> CheckResult:
+    window = evidence.profile.review_window_seconds
+    end = evidence.period.end.timestamp()
     with_insights = sorted(t["TrailARN"] for t in evidence.trails
                            if t.get("HasInsightSelectors"))
-    rows = [row_of(r, insightType=(r.get("insightDetails") or {}).get("insightType"),
-                   state=(r.get("insightDetails") or {}).get("state"))
-            for r in evidence.insights]
-    runs: list[object] = []  # DetectorRun records: not written yet
-    counts = {"trailsWithInsights": len(with_insights), "insightsEvents": len(rows),
-              "detectorRuns": len(runs), "ruleFindings": None}
-    cmd = lookup_command(evidence, "EventName", "ApiCallRateInsight").replace(
-        " --lookup-attributes AttributeKey=EventName,AttributeValue=ApiCallRateInsight",
-        " --event-category insight")
-    if not with_insights:
-        return CheckResult("OT-19", "FAIL", "No trail has Insights selectors and no event "
-                           "rule or Sigma detector is evidenced: nothing reviewed the events "
-                           "automatically.", counts, rows, cmd)
-    return CheckResult("OT-19", "WARN", f"Insights are on for {len(with_insights)} trail(s) "
-                       f"({len(rows)} Insights events in the period); daily runs "
-                       "(DetectorRun) and reviews of findings (AlertDispositioned) are not "
-                       "recorded yet, so the daily review is MANUAL.", counts, rows, cmd)
+    rules = evidence.source.operation("ListSigmaRules", {}).get("Rules", [])
+    findings = sorted((_finding_row(f, window, end) for f in _findings(evidence)),
+                      key=lambda r: (str(r["createdAt"]), str(r["eventID"])))
+    overdue = [r for r in findings if r["overdue"]]
+    rows = [*findings, *(_insight_row(r) for r in evidence.insights)]
+    counts = {"trailsWithInsights": len(with_insights), "insightsEvents": len(evidence.insights),
+              "sigmaRules": len(rules), "findings": len(findings), "overdue": len(overdue),
+              "open": sum(1 for r in findings if r["state"] == "open")}
+    cmd = (f"opentrail findings list --endpoint-url {evidence.source.endpoint} --output jsonl; "
+           + lookup_command(evidence, "EventName", "ApiCallRateInsight").replace(
+               " --lookup-attributes AttributeKey=EventName,AttributeValue=ApiCallRateInsight",
+               " --event-category insight"))
+    params = {"reviewWindowSeconds": window}
+    if not with_insights and not rules:
+        return CheckResult("OT-19", "FAIL", "No Sigma rules are loaded and no trail has "
+                           "Insights selectors: nothing reviewed the events automatically.",
+                           counts, rows, cmd, params)
+    if overdue:
+        return CheckResult("OT-19", "FAIL", f"{len(overdue)} finding(s) were not acknowledged "
+                           f"within {window} s of being raised (first: "
+                           f"{overdue[0]['ruleTitle']} at {overdue[0]['createdAt']}).",
+                           counts, rows, cmd, params)
+    if not rules:
+        return CheckResult("OT-19", "WARN", f"Insights are on for {len(with_insights)} "
+                           "trail(s), but Insights events carry no review state and no Sigma "
+                           "rules are loaded: the daily review is MANUAL.", counts, rows, cmd,
+                           params)
+    return CheckResult("OT-19", "PASS", f"{len(rules)} Sigma rule(s) loaded and evaluated "
+                       f"continuously; all {len(findings)} finding(s) of the period were "
+                       f"acknowledged within {window} s or are not yet due.", counts, rows,
+                       cmd, params)
+
+
+# --- OT-20 ---------------------------------------------------------------------------
+
+def _api_call(name: str, source: str = "cloudtrail.amazonaws.com",
+              **detail: Any) -> dict[str, Any]:
+    service = source.partition(".")[0]
+    return {"detail-type": "AWS API Call via CloudTrail", "source": f"aws.{service}",
+            "detail": {"eventName": name, "eventSource": source, "eventType": "AwsApiCall",
+                       **detail}}
+
+
+def _internal(name: str, **details: Any) -> dict[str, Any]:
+    """One of OpenTrail's own health records (docs/compliance.md "Log from day one")."""
+    return {"detail-type": "AWS Service Event via CloudTrail", "source": "opentrail.internal",
+            "detail": {"eventName": name, "eventSource": "opentrail.internal",
+                       "eventType": "AwsServiceEvent", "serviceEventDetails": details}}
+
+
+_SIGNIN = {"detail-type": "AWS Console Sign In via CloudTrail", "source": "aws.signin",
+           "detail": {"eventName": "ConsoleLogin", "eventSource": "signin.amazonaws.com",
+                      "eventType": "AwsConsoleSignIn",
+                      "userIdentity": {"type": "IAMUser"},
+                      "responseElements": {"ConsoleLogin": "Success"},
+                      "additionalEventData": {"MFAUsed": "No"}}}
+
+# What an alert must exist for (the CIS monitoring set's logging and root items): FAIL if
+# missing. RECOMMENDED_EVENTS are the rest of it and OpenTrail's own failures (its health
+# records reach event rules like any ledger record): WARN if missing.
+CRITICAL_EVENTS: dict[str, dict[str, Any]] = {
+    "StopLogging": _api_call("StopLogging"),
+    "DeleteTrail": _api_call("DeleteTrail"),
+    "ConsoleLogin without MFA": _SIGNIN,
+    "Root account use": _api_call("CreateAccessKey", "iam.amazonaws.com",
+                                  userIdentity={"type": "Root"}),
+}
+RECOMMENDED_EVENTS: dict[str, dict[str, Any]] = {
+    "UpdateTrail": _api_call("UpdateTrail"),
+    "PutEventSelectors": _api_call("PutEventSelectors"),
+    "Unauthorized API call": _api_call("RunInstances", "ec2.amazonaws.com",
+                                       errorCode="AccessDenied", readOnly=False),
+    "IAM policy change": _api_call("PutUserPolicy", "iam.amazonaws.com"),
+    "OpenTrail delivery error": _internal("DeliveryError", kind="log", error="AccessDenied"),
+    "OpenTrail verifier failure": _internal("VerifierRun", result="FAIL"),
+}
+
+
+def _envelope(sample: dict[str, Any], evidence: Evidence) -> dict[str, Any]:
+    when = iso(evidence.period.start)
+    detail = {"eventTime": when, "awsRegion": evidence.source.region, **sample["detail"]}
+    return {"version": "0", "id": "00000000-0000-0000-0000-000000000000",
+            "account": "000000000000", "time": when, "region": evidence.source.region,
+            "resources": [], **sample, "detail": detail}
+
+
+def _covering(evidence: Evidence, sample: dict[str, Any]) -> list[str]:
+    return matching(evidence, _envelope(sample, evidence))
 
 
 def ot20(evidence: Evidence) -> CheckResult:
-    return CheckResult("OT-20", "N/A", "Not evidenced: OpenTrail holds no alert rules or "
-                       "notification records here yet (event rules complete this check).",
-                       {}, [], "aws events list-rules --endpoint-url "
-                       f"{evidence.source.endpoint}")
+    rules = event_rules(evidence)
+    rows: list[dict[str, Any]] = [{"rule": r["name"], "state": r["state"],
+                                   "eventPattern": r["pattern"], "targets": r["targets"]}
+                                  for r in rules]
+    missing: dict[str, list[str]] = {"critical": [], "recommended": []}
+    for level, events in (("critical", CRITICAL_EVENTS), ("recommended", RECOMMENDED_EVENTS)):
+        for name, sample in events.items():
+            covered = _covering(evidence, sample)
+            rows.append({"event": name, "level": level, "coveredBy": covered})
+            if not covered:
+                missing[level].append(name)
+    counts = {"rules": len(rules), "enabledWithTargets": sum(
+        1 for r in rules if r["state"] == "ENABLED" and r["targets"]),
+        "criticalUncovered": len(missing["critical"]),
+        "recommendedUncovered": len(missing["recommended"])}
+    cmd = f"aws events list-rules --endpoint-url {evidence.source.endpoint}"
+    if missing["critical"]:
+        return CheckResult("OT-20", "FAIL", "No enabled event rule with a target alerts on: "
+                           + ", ".join(missing["critical"]) + ".", counts, rows, cmd)
+    gaps = (f" No rule covers: {', '.join(missing['recommended'])}."
+            if missing["recommended"] else "")
+    return CheckResult("OT-20", "WARN", "Enabled rules with targets alert on every critical "
+                       f"event.{gaps} A delivered test notification is not evidenced: "
+                       "OpenTrail does not record successful rule deliveries (AlertDelivered) "
+                       "yet, so that part is MANUAL.", counts, rows, cmd)

@@ -2,8 +2,9 @@
 (encryption), OT-16 (retention settings), OT-17 (retention achieved).
 
 They read what the server's storage reports in the system description (GET
-/opentrail/v1/compliance/system). Where it reports nothing (Object Lock facts come with
-the WORM storage work), the check says "not evidenced" instead of guessing.
+/opentrail/v1/compliance/system) and, for OT-14, every delivered object as the bucket
+shows it now (compliance/_object_lock.py). Where the server reports nothing, the check
+says "not evidenced" instead of guessing.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from opentrail.compliance._evidence import Evidence
+from opentrail.compliance._object_lock import ObjectLockFindings, examine_objects
 from opentrail.compliance._result import CheckResult, iso
 
 __all__ = ["ot13", "ot14", "ot15", "ot16", "ot17"]
@@ -47,25 +49,53 @@ def _lock_result(lock: dict[str, Any], days: int) -> tuple[str, str]:
     return "PASS", f"Object Lock COMPLIANCE for {period} days (>= {days})."
 
 
+def _objects_result(found: ObjectLockFindings, bucket: tuple[str, str]
+                    ) -> tuple[str, str]:
+    """The bucket-level verdict, then the objects': any object problem FAILs, any object
+    locked only in GOVERNANCE mode WARNs."""
+    problems = found.problems
+    if problems:
+        first = problems[0]
+        return "FAIL", (f"{len(problems)} of {len(found.objects)} delivered object(s) are "
+                        f"not locked as required (first: {first['key']}: "
+                        f"{'; '.join(first['problems'])}). {bucket[1]}")
+    if bucket[0] == "FAIL":
+        return bucket
+    if not found.objects:
+        return "WARN", f"{bucket[1]} No object was delivered in the period to check."
+    if bucket[0] == "WARN" or any(o["now"].get("mode") != "COMPLIANCE"
+                                  for o in found.objects):
+        return "WARN", (f"{bucket[1]} Every delivered object is locked, but not all in "
+                        "COMPLIANCE mode (GOVERNANCE can be bypassed).")
+    return "PASS", (f"{bucket[1]} All {len(found.objects)} delivered object(s), read by "
+                    "version ID, are locked in COMPLIANCE mode long enough, with no delete "
+                    "marker or other version.")
+
+
 def ot14(evidence: Evidence) -> CheckResult:
     storage, lock = evidence.system.get("trailStorage"), evidence.system.get("objectLock")
     days = evidence.profile.retention_days
     params = {"requiredDays": days}
-    cmd = "aws s3api get-object-lock-configuration --bucket BUCKET"
+    cmd = ("aws s3api get-object-lock-configuration --bucket BUCKET; aws s3api head-object "
+           "--bucket BUCKET --key KEY --version-id VERSION; aws s3api list-object-versions "
+           "--bucket BUCKET --prefix FOLDER")
+    found = examine_objects(evidence, days)
+    counts = {"objects": len(found.objects), "objectsWithProblems": len(found.problems)}
+    rows = [*found.storage, *found.objects]
     if storage == "folder":
-        return CheckResult("OT-14", "FAIL", "Trails deliver to a local folder, which is not "
-                           "WORM: root can change or delete files. Deliver to an S3 bucket "
-                           "with Object Lock in COMPLIANCE mode.", {}, [{"trailStorage":
-                                                                           storage}],
+        said = next((s["Guarantee"] for s in found.storage), "A local folder is not WORM.")
+        return CheckResult("OT-14", "FAIL", f"Trails deliver to a local folder, which is not "
+                           f"WORM. {said} Deliver to an S3 bucket with Object Lock in "
+                           "COMPLIANCE mode.", counts, [{"trailStorage": storage}, *rows],
                            cmd, params)
     if not isinstance(lock, dict):
         return CheckResult("OT-14", "N/A", "Not evidenced: the server's storage does not "
-                           "report Object Lock settings or per-object retention yet.", {},
-                           [{"trailStorage": storage}], cmd, params)
-    result, reason = _lock_result(lock, days)
-    return CheckResult("OT-14", result, reason, {k: v for k, v in lock.items()
-                                                 if isinstance(v, int | bool)},
-                       [{"trailStorage": storage, **lock}], cmd, params)
+                           "report Object Lock settings.", counts,
+                           [{"trailStorage": storage}, *rows], cmd, params)
+    result, reason = _objects_result(found, _lock_result(lock, days))
+    counts.update({k: v for k, v in lock.items() if isinstance(v, int | bool)})
+    return CheckResult("OT-14", result, reason, counts,
+                       [{"trailStorage": storage, **lock}, *rows], cmd, params)
 
 
 def ot15(evidence: Evidence) -> CheckResult:

@@ -18,6 +18,7 @@ from urllib.parse import quote, urlencode
 __all__ = ["ApiError", "ServerSource"]
 
 API = "/opentrail/v1"
+TARGET_PREFIX = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101."
 
 
 class ApiError(Exception):
@@ -36,6 +37,7 @@ class ServerSource:
         self.session = session or botocore.session.Session(profile=profile)
         self.region = region or self.session.get_config_variable("region") or "us-east-1"
         self._cloudtrail: Any = None
+        self._events: Any = None
         self._http: Any = None      # one keep-alive client for every route call
         self._signer: Any = None
 
@@ -44,6 +46,13 @@ class ServerSource:
             self._cloudtrail = self.session.create_client(
                 "cloudtrail", region_name=self.region, endpoint_url=self.endpoint)
         return self._cloudtrail
+
+    def events_client(self) -> Any:
+        """EventBridge's API (event rules) on the same server."""
+        if self._events is None:
+            self._events = self.session.create_client(
+                "events", region_name=self.region, endpoint_url=self.endpoint)
+        return self._events
 
     # --- OpenTrail's own routes -----------------------------------------------------
 
@@ -81,6 +90,34 @@ class ServerSource:
     def inclusion(self, event_id: str, account: str, tree_size: int) -> dict[str, Any]:
         return self._call("GET", "/proofs/inclusion", {
             "eventId": event_id, "accountId": account, "treeSize": str(tree_size)})
+
+    def trail_objects(self, arn: str, start: datetime, end: datetime) -> dict[str, Any]:
+        """The trail's delivery record for [start, end): objects with version IDs and
+        locks, and each bucket's guarantee (docs/trails.md "Object Lock")."""
+        return self._call("GET", "/trails/objects", {
+            "trailArn": arn, "startTime": str(start.timestamp()),
+            "endTime": str(end.timestamp())})
+
+    def operation(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
+        """One of OpenTrail's own JSON 1.1 operations (ListSigmaFindings, ...): `POST /`
+        with X-Amz-Target, not in botocore's model."""
+        import httpx
+
+        from opentrail.client import Signer, error_from_response
+
+        if self._http is None:
+            self._http = httpx.Client(timeout=120)
+            self._signer = Signer(self.session, self.region)
+        url, body = f"{self.endpoint}/", json.dumps(params).encode()
+        headers = {"Content-Type": "application/x-amz-json-1.1",
+                   "X-Amz-Target": TARGET_PREFIX + name}
+        response = self._http.post(url, content=body,
+                                   headers=self._signer.sign("POST", url, headers, body))
+        if response.status_code != 200:
+            err = error_from_response(response)
+            raise ApiError(f"{err.code}: {err.message}")
+        answer: dict[str, Any] = response.json()
+        return answer
 
     def record_report(self, document: dict[str, Any]) -> dict[str, Any]:
         return self._call("POST", "/compliance/reports",

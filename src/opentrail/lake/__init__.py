@@ -42,7 +42,13 @@ from opentrail.lake._model import (
     store_arn,
     store_category,
 )
-from opentrail.lake._queries import QUERY_STATUSES, QueryInfo, QueryRunner, ResultsPage
+from opentrail.lake._queries import (
+    QUERY_STATUSES,
+    DeliveredResult,
+    QueryInfo,
+    QueryRunner,
+    ResultsPage,
+)
 from opentrail.lake._rows import render, render_row
 from opentrail.lake._schema import LakeEntry, schema_of, table_ddl, to_table
 from opentrail.lake._selection import (
@@ -73,6 +79,7 @@ __all__ = [
     "STORE_ONLY_CATEGORIES",
     "STORE_SETTINGS",
     "WRITER_FILE",
+    "DeliveredResult",
     "DuckDBEngine",
     "Engine",
     "EngineError",

@@ -6,6 +6,9 @@ Objects (spec lake.md §4), written through the trails' Storage (folder or S3):
 `result_sign.json`, whose `hashSignature` is SHA256withRSA over the files' hex SHA-256
 values joined by single spaces, made with the region's digest signing key (the one
 ListPublicKeys returns for `queryCompleteTime`; `publicKeyFingerprint` names it).
+Each put returns what the bucket stored (`Written`: its VersionId and the Object Lock
+retention it was written with); `deliver_results` hands them back, in writing order, for
+the query runner to record.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from opentrail.errors import InvalidS3BucketName, InvalidS3Prefix, ValidationError
-from opentrail.storage import Storage
+from opentrail.storage import Storage, Written
 from opentrail.trails._signing import SigningKeys
 
 __all__ = ["DeliveryTarget", "deliver_results", "parse_delivery_uri"]
@@ -82,14 +85,16 @@ def _csv_files(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> list[by
 
 def deliver_results(storage: Storage, keys: SigningKeys, target: DeliveryTarget, *,
                     account: str, region: str, query_id: str, completed: float,
-                    columns: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
-    """Write the CSV files, then the sign file last (its presence means complete).
-    Raises StorageError when the bucket refuses."""
+                    columns: Sequence[str], rows: Iterable[Sequence[str]]
+                    ) -> list[tuple[str, Written]]:
+    """Write the CSV files, then the sign file last (its presence means complete); each
+    object's key and what the bucket stored. Raises StorageError when the bucket refuses."""
     folder = target.folder(account, query_id, completed)
-    listed = []
+    listed, written = [], []
     for n, body in enumerate(_csv_files(columns, rows), 1):
         name = f"result_{n}.csv.gz"
-        storage.put(target.bucket, f"{folder}/{name}", body)
+        written.append((f"{folder}/{name}", storage.put(target.bucket, f"{folder}/{name}",
+                                                         body)))
         listed.append({"fileHashValue": hashlib.sha256(body).hexdigest(), "fileName": name})
     key = keys.current(region)
     signed = " ".join(f["fileHashValue"] for f in listed).encode()
@@ -98,5 +103,6 @@ def deliver_results(storage: Storage, keys: SigningKeys, target: DeliveryTarget,
             "queryCompleteTime": datetime.fromtimestamp(completed, UTC)
             .strftime("%Y-%m-%dT%H:%M:%SZ"),
             "hashSignature": key.sign(signed), "publicKeyFingerprint": key.fingerprint}
-    storage.put(target.bucket, f"{folder}/result_sign.json",
-                json.dumps(sign, indent=2).encode())
+    written.append((f"{folder}/result_sign.json", storage.put(
+        target.bucket, f"{folder}/result_sign.json", json.dumps(sign, indent=2).encode())))
+    return written

@@ -9,7 +9,9 @@ live in DATA_DIR/lake-queries.db, so results survive a restart; a query that was
 or running when the server stopped is FAILED at the next start with a message saying so.
 Rows are stored as they arrive and can be read while the query runs. An account may have
 MAX_ACTIVE queries queued or running at once. Everything about a query is deleted
-KEEP_DAYS after it ended (the clock is injected).
+KEEP_DAYS after it ended (the clock is injected), except the record of what its
+DeliveryS3Uri delivery wrote (`delivered_results`: each object's VersionId and lock),
+which is evidence for as long as those objects are kept.
 
 The SQL is translated (and refused, if it must be) before anything is queued; a failure
 while running ends the query FAILED with the engine's one-line message, never a trace.
@@ -46,10 +48,10 @@ from opentrail.lake._delivery import DeliveryTarget, deliver_results, parse_deli
 from opentrail.lake._engine import Engine, EngineError, Execution
 from opentrail.lake._rows import render_row
 from opentrail.lake._sql import Translation, translate
-from opentrail.storage import Storage, StorageError
+from opentrail.storage import Storage, StorageError, Written
 from opentrail.trails._signing import SigningKeys
 
-__all__ = ["QUERY_STATUSES", "QueryInfo", "QueryRunner", "ResultsPage"]
+__all__ = ["QUERY_STATUSES", "DeliveredResult", "QueryInfo", "QueryRunner", "ResultsPage"]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,10 @@ CREATE INDEX IF NOT EXISTS queries_ended ON queries (ended);
 CREATE INDEX IF NOT EXISTS queries_account ON queries (account, status);
 CREATE TABLE IF NOT EXISTS query_stores (
     store TEXT NOT NULL, query TEXT NOT NULL, PRIMARY KEY (store, query)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS delivered_results (
+    query TEXT NOT NULL, account TEXT NOT NULL, bucket TEXT NOT NULL, key TEXT NOT NULL,
+    version_id TEXT, lock_mode TEXT, retain_until REAL, delivered REAL NOT NULL,
+    PRIMARY KEY (query, key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS query_rows (
     query TEXT NOT NULL, n INTEGER NOT NULL, row BLOB NOT NULL,
     PRIMARY KEY (query, n)) WITHOUT ROWID;
@@ -100,6 +106,20 @@ class QueryInfo:
     millis: int
     delivery_uri: str | None
     delivery_status: str | None
+
+
+@dataclass(frozen=True)
+class DeliveredResult:
+    """One object a query's DeliveryS3Uri delivery wrote: its S3 VersionId (None for the
+    folder and unversioned buckets) and the Object Lock it was written with."""
+
+    query: str
+    bucket: str
+    key: str
+    version_id: str | None
+    lock_mode: str | None
+    retain_until: float | None  # epoch seconds, UTC
+    delivered: float
 
 
 @dataclass(frozen=True)
@@ -328,10 +348,12 @@ class QueryRunner:
                 raise StorageError("FAILED_SIGNING_FILE", "no signing keys")
             columns = orjson.loads(self._sql("SELECT columns FROM queries WHERE id = ?",
                                              (query_id,))[0][0] or b"[]")
-            deliver_results(self.storage, self.signing_keys, target, account=info.account,
-                            region=self._region(query_id), query_id=query_id,
-                            completed=info.ended or self.clock.now(), columns=columns,
-                            rows=self._values(query_id))
+            written = deliver_results(
+                self.storage, self.signing_keys, target, account=info.account,
+                region=self._region(query_id), query_id=query_id,
+                completed=info.ended or self.clock.now(), columns=columns,
+                rows=self._values(query_id))
+            self._record_delivery(query_id, info.account, target.bucket, written)
         except StorageError as exc:
             log.warning("lake query %s: delivery to %s failed: %s", query_id,
                         info.delivery_uri, exc)
@@ -341,6 +363,27 @@ class QueryRunner:
             log.warning("lake query %s: results not signed: %s", query_id, exc)
             status = "FAILED_SIGNING_FILE"
         self._sql("UPDATE queries SET delivery_status = ? WHERE id = ?", (status, query_id))
+
+    def _record_delivery(self, query_id: str, account: str, bucket: str,
+                         written: list[tuple[str, Written]]) -> None:
+        now = self.clock.now()
+        with self._lock, self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO delivered_results (query, account, bucket, key, "
+                "version_id, lock_mode, retain_until, delivered) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(query_id, account, bucket, key, w.version_id,
+                  w.retention.mode if w.retention else None,
+                  w.retention.retain_until if w.retention else None, now)
+                 for key, w in written])
+
+    def delivered(self, account: str, query_id: str) -> list[DeliveredResult]:
+        """What the query's DeliveryS3Uri delivery wrote, in writing order. Kept after the
+        query's results expire (KEEP_DAYS): evidence names these versions for as long as
+        their locks hold."""
+        rows = self._sql("SELECT query, bucket, key, version_id, lock_mode, retain_until, "
+                         "delivered FROM delivered_results WHERE query = ? AND account = ? "
+                         "ORDER BY key LIKE '%/result_sign.json', key", (query_id, account))
+        return [DeliveredResult(*row) for row in rows]
 
     def _region(self, query_id: str) -> str:
         return str(self._sql("SELECT region FROM queries WHERE id = ?", (query_id,))[0][0])
