@@ -100,7 +100,8 @@ class Service:
     backend: Backend | None = None
     organization_id: str | None = None  # o-...: organization trails' folder; None: no org
     rules: RuleStore | None = None  # event rules, targets, outbox (rules.db), docs/rules.md
-    rule_engine: Any = None  # rules.RuleEngine: a ledger reader filling the outbox
+    rule_engine: Any = None  # rules.RuleEngine filling the outbox (indexer="thread"); else
+    _rule_engine_process: BaseProcess | None = None  # its own process (rules._engine)
     rule_sender: Any = None  # rules.Sender: delivers the outbox to targets
     sns: Any = None  # rules.SnsNotifier, with --sns-endpoint-url: trails' SnsTopicName
 
@@ -334,7 +335,8 @@ class Service:
         return receives(store, account, region, obj, category, channel_stores=channel_stores)
 
     def _start_rules(self) -> None:
-        """The rule engine follows the ledger into the outbox; the sender empties it."""
+        """The rule engine follows the ledger into the outbox (in its own process, a thread
+        with indexer="thread"); the sender, in this process, empties it."""
         from opentrail.rules import DeadLetterQueues, RuleEngine, Sender, Transport
 
         assert self.rules is not None
@@ -342,11 +344,26 @@ class Service:
             self.rules, sns_endpoint_url=self.settings.sns_endpoint_url,
             smtp_url=self.settings.smtp_url),
             dead_letters=DeadLetterQueues(self.settings.sqs_endpoint_url))
+        stop = self._stop
+        self._spawn(lambda: sender.run(stop), "rule-sender")
+        if self.indexer_mode == "process":  # the engine's own process; the sender polls
+            from opentrail.rules import begin_at_head
+
+            begin_at_head(self.settings.data_dir, self.rules)
+            self._spawn_rule_engine()
+            return
         engine = self.rule_engine = RuleEngine(self.settings.data_dir, self.clock, self.rules,
                                                enqueued=sender.wake)
-        stop = self._stop
         self._spawn(lambda: engine.run(stop), "rule-engine")
-        self._spawn(lambda: sender.run(stop), "rule-sender")
+
+    def _spawn_rule_engine(self) -> None:
+        from opentrail.rules import run_engine_process
+
+        ctx = multiprocessing.get_context("spawn")
+        self._rule_engine_process = ctx.Process(
+            target=run_engine_process, name="opentrail-rules", daemon=True,
+            args=(str(self.settings.data_dir),))
+        self._rule_engine_process.start()
 
     def _close_rules(self) -> None:
         for part in (self.rule_engine, self.rule_sender, self.rules):
@@ -428,6 +445,11 @@ class Service:
                 log.error("sigma detector exited (%s); restarting",
                           self._detector_process.exitcode)
                 self._spawn_detector()
+            if self._rule_engine_process is not None \
+                    and not self._rule_engine_process.is_alive():
+                log.error("rule engine exited (%s); restarting",
+                          self._rule_engine_process.exitcode)
+                self._spawn_rule_engine()
             days = self.settings.history_retention_days
             if days > 0 and self.clock.now() - last_purge >= MAINTENANCE_EVERY:
                 last_purge = self.clock.now()
@@ -467,7 +489,7 @@ class Service:
             self._stop_indexer.set()
         for thread in self._threads:
             thread.join(timeout=10)
-        for process in (self._process, self._detector_process):
+        for process in (self._process, self._detector_process, self._rule_engine_process):
             if process is not None:
                 process.terminate()
                 process.join(timeout=10)
