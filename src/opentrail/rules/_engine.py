@@ -12,10 +12,10 @@ Invariants:
 * The engine starts at the ledger's head the first time it runs (rules see events
   acknowledged from then on, as EventBridge does), and never reads a body while no rule
   has a target.
-* With the server's default indexer="process" the engine runs in its own process
-  (`run_engine_process`, the second core, as the Sigma detector), which exits with the
-  server; it sees rule changes through `RuleStore.version` (a row in rules.db) and the
-  sender, in the server's process, finds its deliveries by polling the outbox.
+* With the server's default indexer="process" the engine and the sender run in their own
+  process (`run_until_orphaned`, the second core, as the Sigma detector), which exits with
+  the server; the engine sees rule changes made through the API by `RuleStore.version` (a
+  row in rules.db).
 * Rule state: ENABLED skips read-only management API calls (Describe*/Get*/List*, readOnly);
   ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS includes them; DISABLED matches nothing.
 """
@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from opentrail.clock import Clock, SystemClock
+from opentrail.clock import Clock
 from opentrail.ledger import LedgerReader, open_ledger_reader
 from opentrail.rules._envelope import SIGMA_DETAIL_TYPE, SIGMA_EVENT_NAME, envelope
 from opentrail.rules._match import matches
@@ -41,7 +41,7 @@ from opentrail.rules._model import Delivery, Rule
 from opentrail.rules._pattern import Leaf, Node, Pattern, compile_pattern
 from opentrail.rules._store import RuleStore
 
-__all__ = ["BATCH", "RuleEngine", "begin_at_head", "ledger_rows", "run_engine_process"]
+__all__ = ["BATCH", "RuleEngine", "begin_at_head", "ledger_rows", "run_until_orphaned"]
 
 log = logging.getLogger(__name__)
 
@@ -79,24 +79,12 @@ def begin_at_head(data_dir: Path, store: RuleStore) -> None:
         ledger.close()
 
 
-class _NoSecrets:
-    """The engine's process never seals nor unseals a connection's secrets."""
-
-    def seal(self, label: str, secret: str) -> bytes:
-        raise RuntimeError("the rule engine's process holds no master key")
-
-    def unseal(self, label: str, blob: bytes) -> str:
-        raise RuntimeError("the rule engine's process holds no master key")
-
-
-def run_engine_process(data_dir: str) -> None:
-    """The engine's own process (spawned by the service): follow the ledger into the
-    outbox until terminated, or until its parent dies (a killed server leaves no orphan
-    matching beside the next one's engine)."""
+def run_until_orphaned(run: Callable[[threading.Event], None]) -> None:
+    """The body of the rules' own process (spawned by the service): `run(stop)` until the
+    process is terminated, or until its parent dies (a killed server leaves no orphan
+    matching or sending beside the next one's)."""
     gc.freeze()  # as the detector: batches parse many acyclic dicts
     gc.set_threshold(100_000, 50, 100)
-    store = RuleStore(Path(data_dir), _NoSecrets())
-    engine = RuleEngine(Path(data_dir), SystemClock(), store)
     parent, stop = os.getppid(), threading.Event()
 
     def watch() -> None:
@@ -105,11 +93,7 @@ def run_engine_process(data_dir: str) -> None:
                 stop.set()
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-    try:
-        engine.run(stop)
-    finally:
-        engine.close()
-        store.close()
+    run(stop)
 
 
 class Armed(NamedTuple):
