@@ -100,8 +100,9 @@ class Service:
     backend: Backend | None = None
     organization_id: str | None = None  # o-...: organization trails' folder; None: no org
     rules: RuleStore | None = None  # event rules, targets, outbox (rules.db), docs/rules.md
-    rule_engine: Any = None  # rules.RuleEngine: a ledger reader filling the outbox
-    rule_sender: Any = None  # rules.Sender: delivers the outbox to targets
+    rule_engine: Any = None  # rules.RuleEngine: a ledger reader filling the outbox, and
+    rule_sender: Any = None  # rules.Sender delivering it: threads with indexer="thread",
+    _rules_process: BaseProcess | None = None  # else both in this process (run_rules_process)
     sns: Any = None  # rules.SnsNotifier, with --sns-endpoint-url: trails' SnsTopicName
 
     @classmethod
@@ -334,19 +335,26 @@ class Service:
         return receives(store, account, region, obj, category, channel_stores=channel_stores)
 
     def _start_rules(self) -> None:
-        """The rule engine follows the ledger into the outbox; the sender empties it."""
-        from opentrail.rules import DeadLetterQueues, RuleEngine, Sender, Transport
-
+        """The rule engine follows the ledger into the outbox; the sender empties it. Both
+        run in their own process (threads here with indexer="thread")."""
         assert self.rules is not None
-        sender = self.rule_sender = Sender(self.rules, self.clock, Transport(
-            self.rules, sns_endpoint_url=self.settings.sns_endpoint_url,
-            smtp_url=self.settings.smtp_url),
-            dead_letters=DeadLetterQueues(self.settings.sqs_endpoint_url))
-        engine = self.rule_engine = RuleEngine(self.settings.data_dir, self.clock, self.rules,
-                                               enqueued=sender.wake)
+        if self.indexer_mode == "process":
+            from opentrail.rules import begin_at_head
+
+            begin_at_head(self.settings.data_dir, self.rules)
+            self._spawn_rules()
+            return
+        engine, sender = self.rule_engine, self.rule_sender = _rules_workers(
+            self.settings, self.clock, self.rules)
         stop = self._stop
         self._spawn(lambda: engine.run(stop), "rule-engine")
         self._spawn(lambda: sender.run(stop), "rule-sender")
+
+    def _spawn_rules(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._rules_process = ctx.Process(target=run_rules_process, name="opentrail-rules",
+                                          daemon=True, args=(self.settings,))
+        self._rules_process.start()
 
     def _close_rules(self) -> None:
         for part in (self.rule_engine, self.rule_sender, self.rules):
@@ -428,6 +436,11 @@ class Service:
                 log.error("sigma detector exited (%s); restarting",
                           self._detector_process.exitcode)
                 self._spawn_detector()
+            if self._rules_process is not None \
+                    and not self._rules_process.is_alive():
+                log.error("rule engine and sender exited (%s); restarting",
+                          self._rules_process.exitcode)
+                self._spawn_rules()
             days = self.settings.history_retention_days
             if days > 0 and self.clock.now() - last_purge >= MAINTENANCE_EVERY:
                 last_purge = self.clock.now()
@@ -467,9 +480,45 @@ class Service:
             self._stop_indexer.set()
         for thread in self._threads:
             thread.join(timeout=10)
-        for process in (self._process, self._detector_process):
+        for process in (self._process, self._detector_process, self._rules_process):
             if process is not None:
                 process.terminate()
                 process.join(timeout=10)
         if self._indexer is not None:
             self._indexer.close()
+
+
+def _rules_workers(settings: Settings, clock: Clock, store: RuleStore) -> tuple[Any, Any]:
+    """The rule engine and the sender it wakes when it enqueued deliveries."""
+    from opentrail.rules import DeadLetterQueues, RuleEngine, Sender, Transport
+
+    sender = Sender(store, clock, Transport(store, sns_endpoint_url=settings.sns_endpoint_url,
+                                            smtp_url=settings.smtp_url),
+                    dead_letters=DeadLetterQueues(settings.sqs_endpoint_url))
+    engine = RuleEngine(settings.data_dir, clock, store, enqueued=sender.wake)
+    return engine, sender
+
+
+def run_rules_process(settings: Settings) -> None:
+    """The rule engine's and sender's own process (the second core, as the Sigma
+    detector's): rules.db, the ledger, and the key store's master key to unseal
+    connection secrets. Exits when terminated or when its server dies."""
+    from opentrail.rules import run_until_orphaned
+
+    backend = open_backend(settings)
+    keys = backend.keys()
+    store = RuleStore(settings.data_dir, keys)
+    engine, sender = _rules_workers(settings, SystemClock(), store)
+
+    def run(stop: threading.Event) -> None:
+        sending = threading.Thread(target=lambda: sender.run(stop), name="rule-sender",
+                                   daemon=True)
+        sending.start()
+        engine.run(stop)
+        sending.join(timeout=10)
+
+    try:
+        run_until_orphaned(run)
+    finally:
+        for part in (engine, sender, store, keys, backend):
+            part.close()

@@ -1,6 +1,6 @@
 """A Sigma finding reaches an event rule's webhook: its envelope is "Sigma Rule Match" from
 "opentrail.detect" (detect/ ledgers it, the rule engine matches it like any event), with
-the detector in its own process and the rule engine in the server's, as `serve` runs them."""
+the detector and the rule engine each in its own process, as `serve` runs them."""
 
 from __future__ import annotations
 

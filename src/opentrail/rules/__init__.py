@@ -9,7 +9,7 @@ See docs/rules.md.
 
 from opentrail.rules._auth import AUTH_TYPES, check_auth, check_endpoint, merge, public
 from opentrail.rules._deadletter import DeadLetterQueues
-from opentrail.rules._engine import RuleEngine, ledger_rows
+from opentrail.rules._engine import RuleEngine, begin_at_head, ledger_rows, run_until_orphaned
 from opentrail.rules._envelope import (
     SIGMA_DETAIL_TYPE,
     SIGMA_EVENT_NAME,
@@ -30,10 +30,10 @@ from opentrail.rules._targets import check_target, kind_of, retry_policy
 from opentrail.rules._transform import payload, select
 
 __all__ = ["AUTH_TYPES", "RULES_FILE", "SIGMA_DETAIL_TYPE", "SIGMA_EVENT_NAME",
-           "SIGMA_EVENT_SOURCE", "SIGMA_SOURCE", "ApiDestination", "Connection", "DeadLetterQueues",
-           "Delivery",
-           "Pattern", "Rule", "RuleEngine", "RuleStore", "Sealer", "SendError", "Sender",
-           "SnsNotifier", "Transport", "check_auth", "check_endpoint", "check_target",
-           "compile_pattern", "detail_type", "envelope", "kind_of", "ledger_rows", "matches",
-           "merge", "payload", "public", "retry_policy", "rule_arn", "select", "source_of",
+           "SIGMA_EVENT_SOURCE", "SIGMA_SOURCE", "ApiDestination", "Connection",
+           "DeadLetterQueues", "Delivery", "Pattern", "Rule", "RuleEngine", "RuleStore",
+           "Sealer", "SendError", "Sender", "SnsNotifier", "Transport", "begin_at_head",
+           "check_auth", "check_endpoint", "check_target", "compile_pattern", "detail_type",
+           "envelope", "kind_of", "ledger_rows", "matches", "merge", "payload", "public",
+           "retry_policy", "rule_arn", "run_until_orphaned", "select", "source_of",
            "topic_arn"]

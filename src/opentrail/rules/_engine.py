@@ -12,13 +12,19 @@ Invariants:
 * The engine starts at the ledger's head the first time it runs (rules see events
   acknowledged from then on, as EventBridge does), and never reads a body while no rule
   has a target.
+* With the server's default indexer="process" the engine and the sender run in their own
+  process (`run_until_orphaned`, the second core, as the Sigma detector), which exits with
+  the server; the engine sees rule changes made through the API by `RuleStore.version` (a
+  row in rules.db).
 * Rule state: ENABLED skips read-only management API calls (Describe*/Get*/List*, readOnly);
   ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS includes them; DISABLED matches nothing.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
+import os
 import re
 import threading
 from collections.abc import Callable
@@ -35,7 +41,7 @@ from opentrail.rules._model import Delivery, Rule
 from opentrail.rules._pattern import Leaf, Node, Pattern, compile_pattern
 from opentrail.rules._store import RuleStore
 
-__all__ = ["BATCH", "RuleEngine", "ledger_rows"]
+__all__ = ["BATCH", "RuleEngine", "begin_at_head", "ledger_rows", "run_until_orphaned"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +64,36 @@ def ledger_rows(ledger: LedgerReader, start: int, limit: int) -> tuple[list[Row]
     head = ledger.size()
     rows = ledger.rows(start, limit) if limit > 0 and start < head else []
     return [Row(r.seq, r.account, r.region, r.body) for r in rows], head
+
+
+def begin_at_head(data_dir: Path, store: RuleStore) -> None:
+    """On the very first start, put the engine's cursor at the ledger's head (rules see
+    events acknowledged from now on), before its process is up."""
+    if store.cursor_or_none() is not None:
+        return
+    ledger = open_ledger_reader(data_dir)
+    try:
+        _, head = ledger_rows(ledger, 0, 0)
+        store.enqueue(head, [])
+    finally:
+        ledger.close()
+
+
+def run_until_orphaned(run: Callable[[threading.Event], None]) -> None:
+    """The body of the rules' own process (spawned by the service): `run(stop)` until the
+    process is terminated, or until its parent dies (a killed server leaves no orphan
+    matching or sending beside the next one's)."""
+    gc.freeze()  # as the detector: batches parse many acyclic dicts
+    gc.set_threshold(100_000, 50, 100)
+    parent, stop = os.getppid(), threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(0.5):
+            if os.getppid() != parent:
+                stop.set()
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    run(stop)
 
 
 class Armed(NamedTuple):

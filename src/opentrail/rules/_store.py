@@ -8,6 +8,8 @@ Invariants:
 * Connection secrets are stored only sealed with the master key (AES-GCM, bound to the
   connection's ARN); nothing here returns them except `secrets`, which the sender uses.
 * Every read and change is scoped by (account, region): accounts never see each other.
+* Every change to rules or targets bumps `changes.n` in its own transaction (triggers), so
+  `version` tells a reader in any process (the engine's own) that its armed rules are stale.
 
 A PostgreSQL backend implements the same methods; nothing outside this module writes SQL.
 """
@@ -55,7 +57,12 @@ CREATE TABLE IF NOT EXISTS outbox (
     attempts INTEGER NOT NULL DEFAULT 0, next_try REAL NOT NULL,
     state TEXT NOT NULL DEFAULT 'PENDING', last_error TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_try);
-"""
+CREATE TABLE IF NOT EXISTS changes (id INTEGER PRIMARY KEY CHECK (id = 0), n INTEGER NOT NULL);
+INSERT OR IGNORE INTO changes (id, n) VALUES (0, 0);
+""" + "".join(
+    f"CREATE TRIGGER IF NOT EXISTS {table}_{op.lower()} AFTER {op} ON {table} "
+    "BEGIN UPDATE changes SET n = n + 1 WHERE id = 0; END;\n"
+    for table in ("rules", "targets") for op in ("INSERT", "UPDATE", "DELETE"))
 
 _RULE = "account, region, name, pattern, state, description, created"
 _CONN = ("account, region, name, uuid, auth_type, params, description, state, created, "
@@ -93,7 +100,11 @@ class RuleStore:
                                      check_same_thread=False)
         self._flow.execute("PRAGMA synchronous=NORMAL")
         self._flow.execute("PRAGMA busy_timeout=10000")
-        self.version = 0  # bumped by every change to rules or targets (engine's cache)
+
+    @property
+    def version(self) -> int:
+        """Bumped by every change to rules or targets, by any process (the engine's cache)."""
+        return int(self._rows("SELECT n FROM changes WHERE id = 0")[0][0])
 
     def close(self) -> None:
         with self._lock:
@@ -104,7 +115,6 @@ class RuleStore:
     def _write(self, sql: str, args: Iterable[Any] = ()) -> int:
         with self._lock:
             count = self._db.execute(sql, tuple(args)).rowcount
-            self.version += 1
             return count
 
     def _rows(self, sql: str, args: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
@@ -150,7 +160,6 @@ class RuleStore:
                              (account, region, name))
             self._db.execute("DELETE FROM tags WHERE arn=?", (arn,))
             self._db.execute("COMMIT")
-            self.version += 1
 
     def targets(self, account: str, region: str, rule: str) -> list[dict[str, Any]]:
         rows = self._rows("SELECT body FROM targets WHERE account=? AND region=? AND rule=? "
@@ -173,13 +182,11 @@ class RuleStore:
                 "VALUES (?,?,?,?,?)",
                 [(account, region, rule, t["Id"], orjson.dumps(t)) for t in targets])
             self._db.execute("COMMIT")
-            self.version += 1
 
     def remove_targets(self, account: str, region: str, rule: str, ids: list[str]) -> None:
         with self._lock:
             self._db.executemany("DELETE FROM targets WHERE account=? AND region=? AND "
                                  "rule=? AND id=?", [(account, region, rule, i) for i in ids])
-            self.version += 1
 
     # -- tags ------------------------------------------------------------------------------
 

@@ -1,0 +1,71 @@
+"""The rule engine in its own process, as `opentrail serve` runs it: it sees rules changed
+through the API (in the server's process) via rules.db, its matches reach the webhook
+through the server's sender, and it exits when its server is killed."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import psutil
+from rules_webhook import Webhook, webhook_fixture  # noqa: F401 - the fixture
+
+from conftest import Server, make_event, post_records, wait_until
+from opentrail.auth import KeyStore
+from opentrail.rules import Rule, RuleStore
+
+
+def test_version_is_seen_by_another_store(tmp_path: Path) -> None:
+    """A change made through one RuleStore (the server's) moves the version another one
+    (the engine's process) reads: each change to rules or targets, none to the rest."""
+    keys = KeyStore(tmp_path)
+    api, engine = RuleStore(tmp_path, keys), RuleStore(tmp_path, keys)
+    try:
+        seen = engine.version
+        api.put_rule(Rule("123456789012", "us-east-1", "r", '{"source": ["a"]}', "ENABLED"))
+        assert engine.version > seen
+        seen = engine.version
+        api.put_targets("123456789012", "us-east-1", "r", [{"Id": "t", "Arn": "mailto:a@b.c"}])
+        assert engine.version > seen
+        seen = engine.version
+        api.set_state("123456789012", "us-east-1", "r", "DISABLED")
+        assert engine.version > seen
+        seen = engine.version
+        api.tag("arn:x", {"k": "v"})
+        engine.enqueue(5, [])
+        assert engine.version == seen
+        api.remove_targets("123456789012", "us-east-1", "r", ["t"])
+        assert engine.version > seen
+    finally:
+        api.close()
+        engine.close()
+        keys.close()
+
+
+def _engine_processes(server: Server) -> list[psutil.Process]:
+    """Children of the server's process (not the server itself) holding rules.db open."""
+    assert server.proc is not None
+    return [child for child in psutil.Process(server.proc.pid).children(recursive=True)
+            if any(f.path.endswith("rules.db") for f in child.open_files())]
+
+
+def _gone(process: psutil.Process) -> bool:
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_engine_process_matches_and_exits_with_its_server(live_server: Server,
+                                                          webhook: Webhook) -> None:
+    events = live_server.client("events")
+    events.put_rule(Name="stop", EventPattern=json.dumps(
+        {"detail": {"eventName": ["StopLogging"]}}))
+    events.put_targets(Rule="stop", Targets=[{"Id": "t", "Arn": "slack:" + webhook.url("/s")}])
+    post_records(live_server, [make_event("StopLogging", readOnly=False)])
+    wait_until(lambda: bool(webhook.at("/s")), timeout=30)
+    engines = _engine_processes(live_server)
+    assert len(engines) == 1  # the engine's own process, not the server's
+    live_server.kill(signal.SIGKILL)
+    wait_until(lambda: _gone(engines[0]), timeout=30)
