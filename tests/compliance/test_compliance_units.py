@@ -15,6 +15,7 @@ from opentrail.compliance import STATUS_EVERY, ClockState, HealthRecorder
 from opentrail.compliance._catalog import CHECKS, PROFILES, profile_named
 from opentrail.compliance._checks_health import ot18, ot22
 from opentrail.compliance._evidence import Evidence
+from opentrail.compliance._health import SETTINGS_SNAPSHOT
 from opentrail.compliance._result import CheckResult, Period
 from opentrail.errors import InvalidRecord
 from opentrail.events import (
@@ -150,6 +151,25 @@ def test_catalog_has_the_22_checks_and_profiles_pick_their_clauses() -> None:
         profile_named("pci")
     with pytest.raises(ValueError):
         CheckResult("OT-01", "OK", "not a result")
+
+
+def test_setting_changes_never_record_a_secret(tmp_path: Path) -> None:
+    """URLs that carry credentials are recorded without them (ledger and snapshot)."""
+    writer = Collecting()
+    recorder = HealthRecorder(writer, FakeClock(), TrailStore(tmp_path),  # type: ignore[arg-type]
+                              account="000000000000", region="us-east-1", interval=300,
+                              clock_state=lambda: ClockState(None, None, None, "test"))
+    recorder.record_settings([("smtp_url", ""), ("spark_remote", "")], tmp_path)
+    assert recorder.record_settings([
+        ("smtp_url", "smtp://alerts:hunter2@mail.example:587"),
+        ("spark_remote", "sc://spark.example:15002/;token=s3cr3t;user_id=ops"),
+        ("database_url", "postgresql://ot:pa55@db/ot?sslpassword=k3y")], tmp_path) == 3
+    written = b"".join(r.body for r in writer.records) + (tmp_path / SETTINGS_SNAPSHOT
+                                                          ).read_bytes()
+    for secret in (b"hunter2", b"s3cr3t", b"pa55", b"k3y"):
+        assert secret not in written
+    assert b"smtp://alerts:***@mail.example:587" in written
+    assert b";token=***;user_id=ops" in written
 
 
 def test_setting_changes_and_new_signing_keys_are_recorded(tmp_path: Path) -> None:

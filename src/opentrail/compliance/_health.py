@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from opentrail.backends import redact_url
 from opentrail.clock import Clock
 from opentrail.compliance._clock_state import ClockState, read_clock_state
 from opentrail.events import internal_record, parse_record
@@ -128,7 +130,7 @@ class HealthRecorder:
                         accounts: Iterable[str] = ()) -> int:
         """`SettingChanged` for each setting that differs from the last start's."""
         path = data_dir / SETTINGS_SNAPSHOT
-        current = {k: v if isinstance(v, int | float | str | bool) else str(v)
+        current = {k: _shown(v if isinstance(v, int | float | str | bool) else str(v))
                    for k, v in settings}
         try:
             previous = json.loads(path.read_text())
@@ -169,3 +171,14 @@ class HealthRecorder:
     def _record(self, name: str, trail: Trail, details: dict[str, Any],
                 now: float) -> dict[str, Any]:
         return internal_record(name, trail.account, trail.home_region, details, now=now)
+
+
+_URL_SECRET = re.compile(r"(;(?:token|password)=)[^;]*", re.IGNORECASE)
+
+
+def _shown(value: int | float | str | bool) -> int | float | str | bool:
+    """A setting's value as the ledger may hold it: a URL's password (--database-url,
+    --smtp-url) or a Spark Connect token (`sc://host/;token=...`) becomes ***."""
+    if not isinstance(value, str) or "://" not in value:
+        return value
+    return _URL_SECRET.sub(r"\1***", redact_url(value))
