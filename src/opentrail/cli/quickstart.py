@@ -60,11 +60,14 @@ class LakeShown:
 def sample_query(store_id: str, since: float) -> str:
     """CloudTrail Lake's "top IAM actions by principal" sample over `store_id` (by ARN
     rather than principal id, which is easier to read), bounded by time as CloudTrail
-    advises, on one line (it is pasted into a shell)."""
+    advises, on one line (it is pasted into a shell). Ties are ordered by name and ARN,
+    so the printed command gives the banner's rows again: without that, which of equal
+    counts make the LIMIT depends on file order, and compaction rewrites the files."""
     start = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(since))
     return (f"SELECT COUNT(*) AS apiCount, eventName, userIdentity.arn FROM {store_id} "
             f"WHERE eventTime >= '{start}' AND eventSource = 'iam.amazonaws.com' "
-            f"GROUP BY eventName, userIdentity.arn ORDER BY apiCount DESC LIMIT {SAMPLE_ROWS}")
+            f"GROUP BY eventName, userIdentity.arn "
+            f"ORDER BY apiCount DESC, eventName, userIdentity.arn LIMIT {SAMPLE_ROWS}")
 
 
 def _load_demo(service: object, count: int, region: str) -> Loaded:
