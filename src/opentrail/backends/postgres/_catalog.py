@@ -5,10 +5,7 @@ Writes hold CATALOG_LOCK, so StoreCatalog's limit and name rules hold across nod
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from opentrail.backends.postgres._db import CATALOG_LOCK, Conn, PgDb
+from opentrail.backends.postgres._db import CATALOG_LOCK, Conn, LockedRows, PgDb
 from opentrail.lake._catalog_rows import StoreRow
 
 __all__ = ["PgCatalogRows"]
@@ -73,19 +70,6 @@ class _Tx:
         return cursor.rowcount > 0
 
 
-class PgCatalogRows:
+class PgCatalogRows(LockedRows[_Tx]):
     def __init__(self, db: PgDb) -> None:
-        self._db = db
-
-    @contextmanager
-    def read(self) -> Iterator[_Tx]:
-        with self._db.transaction() as conn:
-            yield _Tx(conn)
-
-    @contextmanager
-    def write(self) -> Iterator[_Tx]:
-        with self._db.transaction(CATALOG_LOCK) as conn:
-            yield _Tx(conn)
-
-    def close(self) -> None:
-        """The pool belongs to the backend, which closes it."""
+        super().__init__(db, CATALOG_LOCK, _Tx)

@@ -6,11 +6,9 @@ violation would abort the whole transaction) and the per-region limit holds acro
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from opentrail.backends.postgres._db import CHANNEL_LOCK, Conn, PgDb
+from opentrail.backends.postgres._db import CHANNEL_LOCK, Conn, LockedRows, PgDb
 from opentrail.channels._rows import ChannelRow
 
 __all__ = ["PgChannelRows"]
@@ -75,19 +73,6 @@ class _Tx:
         self._conn.execute("DELETE FROM channels WHERE arn = %s", (arn,))
 
 
-class PgChannelRows:
+class PgChannelRows(LockedRows[_Tx]):
     def __init__(self, db: PgDb) -> None:
-        self._db = db
-
-    @contextmanager
-    def read(self) -> Iterator[_Tx]:
-        with self._db.transaction() as conn:
-            yield _Tx(conn)
-
-    @contextmanager
-    def write(self) -> Iterator[_Tx]:
-        with self._db.transaction(CHANNEL_LOCK) as conn:
-            yield _Tx(conn)
-
-    def close(self) -> None:
-        """The pool belongs to the backend, which closes it."""
+        super().__init__(db, CHANNEL_LOCK, _Tx)

@@ -13,9 +13,9 @@ was not acknowledged, the client retries, and the pool reconnects when it is bac
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -24,10 +24,20 @@ from opentrail.backends._errors import DatabaseUnreachable
 from opentrail.backends._url import redact_url, scrub
 from opentrail.errors import ServiceUnavailable
 
-__all__ = ["CATALOG_LOCK", "CHANNEL_LOCK", "KEY_LOCK", "LEDGER_LOCK", "MIGRATION_LOCK",
-           "SIGNING_KEY_LOCK",
-           "TRAIL_LOCK",
-           "VAULT_LOCK", "Conn", "PgDb", "connect"]
+__all__ = [
+    "CATALOG_LOCK",
+    "CHANNEL_LOCK",
+    "KEY_LOCK",
+    "LEDGER_LOCK",
+    "MIGRATION_LOCK",
+    "SIGNING_KEY_LOCK",
+    "TRAIL_LOCK",
+    "VAULT_LOCK",
+    "Conn",
+    "LockedRows",
+    "PgDb",
+    "connect",
+]
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -97,3 +107,28 @@ class PgDb:
 
     def close(self) -> None:
         self.pool.close()
+
+
+ViewT = TypeVar("ViewT")
+
+
+class LockedRows(Generic[ViewT]):
+    """One store's rows: `read()` and `write()` transactions over the pool, each handing
+    out the store's view of its connection; writes hold the store's advisory lock, so a
+    check then a write (a free name, a per-region limit) holds across nodes."""
+
+    def __init__(self, db: PgDb, lock: int, view: Callable[[Conn], ViewT]) -> None:
+        self._db, self._lock, self._view = db, lock, view
+
+    @contextmanager
+    def read(self) -> Iterator[ViewT]:
+        with self._db.transaction() as conn:
+            yield self._view(conn)
+
+    @contextmanager
+    def write(self) -> Iterator[ViewT]:
+        with self._db.transaction(self._lock) as conn:
+            yield self._view(conn)
+
+    def close(self) -> None:
+        """The pool belongs to the backend, which closes it."""

@@ -6,11 +6,9 @@ across nodes. Text is ordered with the "C" collation: the same order as SQLite's
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from opentrail.backends.postgres._db import TRAIL_LOCK, Conn, PgDb
+from opentrail.backends.postgres._db import TRAIL_LOCK, Conn, LockedRows, PgDb
 from opentrail.trails._rows import TrailRow
 
 __all__ = ["PgTrailRows"]
@@ -79,19 +77,6 @@ class _Tx:
                            (bucket, account))
 
 
-class PgTrailRows:
+class PgTrailRows(LockedRows[_Tx]):
     def __init__(self, db: PgDb) -> None:
-        self._db = db
-
-    @contextmanager
-    def read(self) -> Iterator[_Tx]:
-        with self._db.transaction() as conn:
-            yield _Tx(conn)
-
-    @contextmanager
-    def write(self) -> Iterator[_Tx]:
-        with self._db.transaction(TRAIL_LOCK) as conn:
-            yield _Tx(conn)
-
-    def close(self) -> None:
-        """The pool belongs to the backend, which closes it."""
+        super().__init__(db, TRAIL_LOCK, _Tx)
