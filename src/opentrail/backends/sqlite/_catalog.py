@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import cast
 
-from opentrail.backends.sqlite._db import SqliteDb
+from opentrail.backends.sqlite._db import SqliteDb, SqliteRows
 from opentrail.lake._catalog_rows import StoreRow
 
 __all__ = ["SqliteCatalogRows"]
@@ -86,19 +84,6 @@ class _Tx:
         return cursor.rowcount > 0
 
 
-class SqliteCatalogRows:
+class SqliteCatalogRows(SqliteRows[_Tx]):
     def __init__(self, data_dir: Path) -> None:
-        self._db = SqliteDb(data_dir / "lake.db", SCHEMA, durable=True)
-
-    @contextmanager
-    def read(self) -> Iterator[_Tx]:
-        with self._db.read() as conn:
-            yield _Tx(conn)
-
-    @contextmanager
-    def write(self) -> Iterator[_Tx]:
-        with self._db.write() as conn:
-            yield _Tx(conn)
-
-    def close(self) -> None:
-        self._db.close()
+        super().__init__(SqliteDb(data_dir / "lake.db", SCHEMA, durable=True), _Tx)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from opentrail.backends.sqlite._db import SqliteDb
+from opentrail.backends.sqlite._db import SqliteDb, SqliteRows
 from opentrail.channels._rows import ChannelRow
 
 __all__ = ["SqliteChannelRows"]
@@ -66,19 +64,6 @@ class _Tx:
         self._conn.execute("DELETE FROM channels WHERE arn = ?", (arn,))
 
 
-class SqliteChannelRows:
+class SqliteChannelRows(SqliteRows[_Tx]):
     def __init__(self, data_dir: Path) -> None:
-        self._db = SqliteDb(data_dir / "channels.db", SCHEMA, timeout=5)
-
-    @contextmanager
-    def read(self) -> Iterator[_Tx]:
-        with self._db.read() as conn:
-            yield _Tx(conn)
-
-    @contextmanager
-    def write(self) -> Iterator[_Tx]:
-        with self._db.write() as conn:
-            yield _Tx(conn)
-
-    def close(self) -> None:
-        self._db.close()
+        super().__init__(SqliteDb(data_dir / "channels.db", SCHEMA, timeout=5), _Tx)

@@ -13,13 +13,14 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from opentrail.datadir import make_private_dir
 
-__all__ = ["SqliteDb"]
+__all__ = ["SqliteDb", "SqliteRows"]
 
 
 class SqliteDb:
@@ -70,3 +71,27 @@ def _create_private(path: Path) -> None:
         os.chmod(path, 0o600)
     except FileExistsError:
         pass
+
+
+ViewT = TypeVar("ViewT")
+
+
+class SqliteRows(Generic[ViewT]):
+    """One store's rows in its own file: `read()` and `write()` transactions of `db`,
+    each handing out the store's view of the connection."""
+
+    def __init__(self, db: SqliteDb, view: Callable[[sqlite3.Connection], ViewT]) -> None:
+        self._db, self._view = db, view
+
+    @contextmanager
+    def read(self) -> Iterator[ViewT]:
+        with self._db.read() as conn:
+            yield self._view(conn)
+
+    @contextmanager
+    def write(self) -> Iterator[ViewT]:
+        with self._db.write() as conn:
+            yield self._view(conn)
+
+    def close(self) -> None:
+        self._db.close()

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
-from opentrail.backends.sqlite._db import SqliteDb
+from opentrail.backends.sqlite._db import SqliteDb, SqliteRows
 from opentrail.trails._rows import TrailRow
 
 __all__ = ["SqliteTrailRows"]
@@ -97,19 +95,6 @@ class _Tx:
                            (bucket, account))
 
 
-class SqliteTrailRows:
+class SqliteTrailRows(SqliteRows[_Tx]):
     def __init__(self, data_dir: Path) -> None:
-        self._db = SqliteDb(data_dir / "trails.db", SCHEMA, durable=True)
-
-    @contextmanager
-    def read(self) -> Iterator[_Tx]:
-        with self._db.read() as conn:
-            yield _Tx(conn)
-
-    @contextmanager
-    def write(self) -> Iterator[_Tx]:
-        with self._db.write() as conn:
-            yield _Tx(conn)
-
-    def close(self) -> None:
-        self._db.close()
+        super().__init__(SqliteDb(data_dir / "trails.db", SCHEMA, durable=True), _Tx)
