@@ -286,14 +286,7 @@ def validate_settings(settings: Settings, explicit: frozenset[str] = frozenset()
     that depends on it: an S3 endpoint implies `trail_storage = "s3"` unless the user
     explicitly asked for the folder, which is refused as a contradiction.
     """
-    for name in _AT_LEAST_ONE:
-        if getattr(settings, name) < 1:
-            raise ValueError(f"{_flag(name)} must be at least 1, not {getattr(settings, name)}.")
-    if settings.history_retention_days < 0:
-        raise ValueError("--history-retention-days must be 0 (keep events forever) or more, "
-                         f"not {settings.history_retention_days}.")
-    if not 1 <= settings.port <= 65535:
-        raise ValueError(f"--port must be between 1 and 65535, not {settings.port}.")
+    _check_numbers(settings)
     if not settings.host:
         raise ValueError("--host must name an address to listen on (e.g. 127.0.0.1).")
     if not _REGION.fullmatch(settings.region):
@@ -303,15 +296,6 @@ def validate_settings(settings: Settings, explicit: frozenset[str] = frozenset()
         raise ValueError("--organization-account must be a 12-digit account ID, "
                          f"not {settings.organization_account!r}.")
     _check_organization_id(settings.organization_id)
-    if settings.verifier_interval < 0:
-        raise ValueError("--verifier-interval must be 0 (no background verifier) or more, "
-                         f"not {settings.verifier_interval}.")
-    if settings.health_sample_interval < 0:
-        raise ValueError("--health-sample-interval must be 0 (record no health samples) or "
-                         f"more, not {settings.health_sample_interval}.")
-    if settings.keep_alive_timeout < 0:
-        raise ValueError("--keep-alive-timeout must be 0 (no keep-alive) or more, "
-                         f"not {settings.keep_alive_timeout}.")
     _check_proxies(settings.trusted_proxies)
     if settings.smtp_url and not re.match(r"smtps?://[^/]+", settings.smtp_url):
         raise ValueError("--smtp-url must be smtp://[USER:PASSWORD@]HOST[:PORT] or "
@@ -321,13 +305,38 @@ def validate_settings(settings: Settings, explicit: frozenset[str] = frozenset()
     _check_lake_engine(settings)
     _check_lake_location(settings.lake_location)
     _check_sigma_rules(settings.sigma_rules)
+    _check_intervals(settings)
+    return _storage(settings, explicit)
+
+
+def _check_numbers(settings: Settings) -> None:
+    """Counts, ports and intervals within the ranges that mean something."""
+    for name in _AT_LEAST_ONE:
+        if getattr(settings, name) < 1:
+            raise ValueError(f"{_flag(name)} must be at least 1, not {getattr(settings, name)}.")
+    if settings.history_retention_days < 0:
+        raise ValueError("--history-retention-days must be 0 (keep events forever) or more, "
+                         f"not {settings.history_retention_days}.")
+    if not 1 <= settings.port <= 65535:
+        raise ValueError(f"--port must be between 1 and 65535, not {settings.port}.")
+    if settings.verifier_interval < 0:
+        raise ValueError("--verifier-interval must be 0 (no background verifier) or more, "
+                         f"not {settings.verifier_interval}.")
+    if settings.health_sample_interval < 0:
+        raise ValueError("--health-sample-interval must be 0 (record no health samples) or "
+                         f"more, not {settings.health_sample_interval}.")
+    if settings.keep_alive_timeout < 0:
+        raise ValueError("--keep-alive-timeout must be 0 (no keep-alive) or more, "
+                         f"not {settings.keep_alive_timeout}.")
+
+
+def _check_intervals(settings: Settings) -> None:
     if settings.digest_interval < settings.delivery_interval:
         raise ValueError(
             f"--digest-interval ({settings.digest_interval} s) is shorter than "
             f"--delivery-interval ({settings.delivery_interval} s): a digest lists the log "
             "files delivered since the previous one, so most digests would list none. "
             "Make --digest-interval at least --delivery-interval.")
-    return _storage(settings, explicit)
 
 
 LAKE_ENGINES = ("duckdb", "spark")

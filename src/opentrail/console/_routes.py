@@ -53,7 +53,6 @@ def _with(jobs: ReportJobs, handler: object) -> Handler:
 
 def console_routes(service: Service) -> list[BaseRoute]:
     console = Console(service)
-    jobs = ReportJobs(console)
 
     async def home(request: Request) -> Response:
         return RedirectResponse("/events" if console.viewer(request) else "/signin", 303)
@@ -83,6 +82,14 @@ def console_routes(service: Service) -> list[BaseRoute]:
         Route("/findings", page(console, findings_page), methods=["GET"]),
         Route("/findings/acknowledge", page(console, acknowledge_submit), methods=["POST"]),
         Route("/deliveries", page(console, deliveries_page), methods=["GET"]),
+        *_lake_routes(console),
+        *_compliance_routes(console, ReportJobs(console)),
+        Mount("/static", StaticFiles(directory=Path(HERE / "static")), name="static"),
+    ]
+
+
+def _lake_routes(console: Console) -> list[BaseRoute]:
+    return [
         Route("/lake", page(console, lake_page), methods=["GET"]),
         Route("/lake/query", page(console, query_submit), methods=["POST"]),
         Route("/lake/queries/{query_id}", page(console, query_page), methods=["GET"]),
@@ -90,6 +97,11 @@ def console_routes(service: Service) -> list[BaseRoute]:
               methods=["GET"]),
         Route("/lake/queries/{query_id}/cancel", page(console, cancel_submit),
               methods=["POST"]),
+    ]
+
+
+def _compliance_routes(console: Console, jobs: ReportJobs) -> list[BaseRoute]:
+    return [
         Route("/compliance", page(console, _with(jobs, compliance_page)), methods=["GET"]),
         Route("/compliance/run", page(console, _with(jobs, compliance_run)),
               methods=["POST"]),
@@ -99,5 +111,4 @@ def console_routes(service: Service) -> list[BaseRoute]:
               page(console, _with(jobs, compliance_download)), methods=["GET"]),
         Route("/compliance/reports/{name}/report.html",
               page(console, _with(jobs, compliance_html)), methods=["GET"]),
-        Mount("/static", StaticFiles(directory=Path(HERE / "static")), name="static"),
     ]
