@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from conftest import TEST_MASTER_KEY, Server, free_port, make_event, post_records
@@ -228,3 +229,36 @@ def test_a_run_cut_short_goes_on_where_it_stopped(source: Path, postgres_url: st
     assert f"ledger: {size - 16} events copied by this run, 16 were already" in lines
     assert any("resuming in" in line for line in lines)
     assert json.dumps(lines)  # progress lines are plain text
+
+
+def _head(proc: subprocess.CompletedProcess[str]) -> str:
+    return next(line for line in proc.stdout.splitlines() if line.startswith("tree head:"))
+
+
+def test_verify_reads_the_database_and_finds_the_same_tree_head(source: Path,
+                                                                postgres_url: str) -> None:
+    assert migrate(source, postgres_url).returncode == 0
+    local = run("verify", "--data-dir", str(source))
+    assert local.returncode == 0, local.stdout + local.stderr
+    remote = run("verify", "--database-url", postgres_url, "--data-dir", "/nonexistent")
+    assert remote.returncode == 0, remote.stdout + remote.stderr
+    assert _head(remote) == _head(local)
+    assert "mismatches: 0" in remote.stdout and "recorded by the server" in remote.stdout
+    conn = psycopg.connect(postgres_url, autocommit=True)
+    try:
+        conn.execute("ALTER TABLE events DISABLE TRIGGER events_no_change")
+        conn.execute("UPDATE events SET body = convert_to(replace(convert_from(body, 'UTF8'),"
+                     " 'alice', 'mallory'), 'UTF8') WHERE seq = 5")
+    finally:
+        conn.close()
+    tampered = run("verify", "--database-url", postgres_url)
+    assert tampered.returncode == 1
+    assert "MISMATCH\tevent seq 5\tstored bytes do not match the leaf hash" in tampered.stdout
+    assert "append-only trigger events_no_change is disabled" in tampered.stdout
+
+
+def test_verify_names_an_unreachable_database_without_its_password() -> None:
+    proc = run("verify", "--database-url", "postgresql://ops:hunter2@127.0.0.1:1/audit")
+    assert proc.returncode == 1
+    assert "postgresql://ops:***@127.0.0.1:1/audit" in proc.stderr
+    assert "hunter2" not in proc.stderr + proc.stdout

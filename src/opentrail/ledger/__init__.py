@@ -5,6 +5,12 @@ it by readers that remember how far they got; they read it only through a
 `LedgerReader` (`open_ledger_reader` for the SQLite ledger).
 """
 
+from opentrail.ledger._audit import (
+    CheckpointSource,
+    LedgerAudit,
+    NoCheckpoints,
+    SqliteLedgerAudit,
+)
 from opentrail.ledger._checkpoint import (
     CHECKPOINT_KEY_FILE,
     CHECKPOINTS_FILE,
@@ -34,6 +40,7 @@ from opentrail.ledger._verify import (
     SignedCheckpoints,
     VerifyReport,
     verify_ledger,
+    verify_reader,
 )
 from opentrail.ledger._writer import LedgerWriter
 
@@ -46,19 +53,23 @@ __all__ = [
     "TREE_FILE",
     "AuditJournal",
     "Checkpoint",
+    "CheckpointSource",
     "Checkpointer",
     "CompactRange",
+    "LedgerAudit",
     "LedgerEntry",
     "LedgerReader",
     "LedgerRow",
     "LedgerWriter",
     "Mismatch",
+    "NoCheckpoints",
     "NoteError",
     "NoteSigner",
     "NoteVerifier",
     "ProofError",
     "Retention",
     "SignedCheckpoints",
+    "SqliteLedgerAudit",
     "SqliteLedgerReader",
     "TreeFollower",
     "TreeReader",
@@ -79,4 +90,5 @@ __all__ = [
     "verify_consistency",
     "verify_inclusion",
     "verify_ledger",
+    "verify_reader",
 ]
