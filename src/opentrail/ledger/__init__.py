@@ -19,6 +19,7 @@ from opentrail.ledger._checkpoint import (
     load_signer,
     open_checkpoint,
 )
+from opentrail.ledger._export import LedgerExport
 from opentrail.ledger._journal import JOURNAL_DIR, AuditJournal
 from opentrail.ledger._merkle import EMPTY_ROOT, CompactRange, leaf_hash, node_hash, root_of
 from opentrail.ledger._note import NoteError, NoteSigner, NoteVerifier
@@ -58,6 +59,7 @@ __all__ = [
     "CompactRange",
     "LedgerAudit",
     "LedgerEntry",
+    "LedgerExport",
     "LedgerReader",
     "LedgerRow",
     "LedgerWriter",
