@@ -262,3 +262,41 @@ def test_verify_names_an_unreachable_database_without_its_password() -> None:
     assert proc.returncode == 1
     assert "postgresql://ops:***@127.0.0.1:1/audit" in proc.stderr
     assert "hunter2" not in proc.stderr + proc.stdout
+
+
+def _append(data_dir: Path, count: int) -> None:
+    import uuid
+
+    from opentrail.clock import SystemClock
+    from opentrail.events import parse_record
+
+    writer = SqliteBackend(data_dir).ledger_writer(SystemClock())
+    writer.start()
+    records = [parse_record({"eventTime": "2026-01-01T00:00:00Z", "eventSource": "s3",
+                             "eventName": "ListBuckets", "eventID": str(uuid.uuid4())},
+                            default_account="123456789012", default_region="us-east-1")
+               for _ in range(count)]
+    assert writer.submit(records).result(timeout=30) == [True] * count
+    writer.close()
+
+
+def test_events_appended_during_a_run_are_named_and_copied_by_the_next(
+        source: Path, postgres_url: str) -> None:
+    from opentrail.backends.transfer import migrate_data_dir
+
+    lines: list[str] = []
+
+    def meanwhile(line: str) -> None:
+        lines.append(line)
+        if "recomputes the same tree head" in line:
+            _append(source, 3)  # the embedded server was left running
+
+    size, _ = migrate_data_dir(source, postgres_url, TEST_MASTER_KEY, progress=meanwhile)
+    assert any("gained 3 events while this ran" in line for line in lines)
+    again = migrate(source, postgres_url)
+    assert again.returncode == 0, again.stderr
+    assert f"ledger: 3 events copied by this run, {size} were already" in again.stdout
+    assert "gained" not in again.stdout
+    local, remote = run("verify", "--data-dir", str(source)), run(
+        "verify", "--database-url", postgres_url)
+    assert _head(local) == _head(remote) and f"size {size + 3} " in _head(remote)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from opentrail.config import DATABASE_URL_ENV, MASTER_KEY_FILE_ENV
+from opentrail.errors import OpenTrailError
 
 __all__ = ["migrate"]
 
@@ -56,7 +57,7 @@ def migrate(data_dir: Path, url: str, master_key_file: str,
         click.echo(f"Migrating {data_dir} into {redact_url(url)}")
         size, root = migrate_data_dir(data_dir, url, key, source_master_key=from_master_key_file,
                                       progress=click.echo)
-    except BackendError as exc:
+    except (BackendError, OpenTrailError) as exc:  # refused, or the database went away
         raise click.ClickException(exc.message) from exc
     click.echo(f"Done: the database holds {data_dir}'s ledger (tree head size {size} root "
                f"{root.hex()}) and its keys, trails, channels, Lake catalog and signing keys.")

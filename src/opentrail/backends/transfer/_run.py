@@ -10,7 +10,7 @@ from opentrail.backends.transfer._claim import claim
 from opentrail.backends.transfer._errors import MigrationRefused
 from opentrail.backends.transfer._ledger import check_source, copy_events, database_head
 from opentrail.backends.transfer._state import TABLES, copy_keys, copy_signing_keys, copy_table
-from opentrail.ledger import load_signer
+from opentrail.ledger import LEDGER_FILE, load_signer, open_ledger_reader
 
 __all__ = ["NOT_MOVED", "Progress", "migrate_data_dir"]
 
@@ -61,6 +61,13 @@ def _copy_ledger(data_dir: Path, backend: PostgresBackend, size: int, root: byte
     progress(f"ledger: the database recomputes the same tree head (size {size} root "
              f"{root.hex()})" + (f"; it holds {total - size} newer events" if total > size
                                  else ""))
+    reader = open_ledger_reader(data_dir) if (data_dir / LEDGER_FILE).exists() else None
+    grown = 0 if reader is None else reader.size() - size
+    if reader is not None:
+        reader.close()
+    if grown > 0:
+        progress(f"ledger: {data_dir} gained {grown} events while this ran (is its server "
+                 "running?): stop it and run the migration again to copy them")
 
 
 def _copy_state(data_dir: Path, backend: PostgresBackend, master_key_file: Path,
