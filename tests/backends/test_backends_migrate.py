@@ -78,10 +78,16 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dic
     channel = ct.create_channel(Name="apps", Source="Custom", Destinations=[
         {"Type": "EVENT_DATA_STORE", "Location": store}])["ChannelArn"]
     _sign_checkpoint(server, str(events[-1]["eventID"]))
+    proof = server.data_dir.parent / "proof.json"
+    proved = subprocess.run([sys.executable, "-m", "opentrail", "prove",
+                             str(events[3]["eventID"]), "--endpoint-url", server.endpoint,
+                             "-o", str(proof)], capture_output=True, text=True,
+                            env=server.env("reader"), timeout=120)
+    assert proved.returncode == 0, proved.stderr
     server.kill(signal.SIGTERM)
     for region in ("us-east-1", "eu-west-1"):  # the keys digests would be signed with
         SqliteBackend(server.data_dir).signing_keys(_clock(), 30).current(region)
-    yield server, {"trail": trail, "channel": channel, "store": store}
+    yield server, {"trail": trail, "channel": channel, "store": store, "proof": proof}
 
 
 @pytest.fixture
@@ -300,3 +306,31 @@ def test_events_appended_during_a_run_are_named_and_copied_by_the_next(
     local, remote = run("verify", "--data-dir", str(source)), run(
         "verify", "--database-url", postgres_url)
     assert _head(local) == _head(remote) and f"size {size + 3} " in _head(remote)
+
+
+def test_a_proof_issued_before_the_move_holds_on_the_database(
+        made: tuple[Server, dict[str, Any]], source: Path, postgres_url: str,
+        tmp_path: Path) -> None:
+    """`opentrail prove` from the embedded server: after the move the database's ledger
+    gives the same audit path and root, and the proof verifies with the cluster's key."""
+    from opentrail.ledger import TreeReader, open_checkpoint
+
+    assert migrate(source, postgres_url).returncode == 0
+    proof = json.loads(made[1]["proof"].read_text())
+    backend = _backend(postgres_url)
+    ledger = backend.ledger_reader()
+    (tmp_path / "node").mkdir()
+    tree = TreeReader(tmp_path / "node", ledger)  # each node derives its own tree.db
+    try:
+        index, size = proof["leafIndex"], proof["treeSize"]
+        assert [h.hex() for h in tree.inclusion(index, size)] == proof["hashes"]
+        key = backend.ledger_audit().public_key()
+        assert key is not None
+        assert tree.root(size) == open_checkpoint(proof["checkpoint"], key).root
+    finally:
+        tree.close()
+        backend.close()
+    (tmp_path / "cluster.pub").write_text(key.text() + "\n")
+    checked = run("verify-proof", str(made[1]["proof"]), "--public-key",
+                  str(tmp_path / "cluster.pub"))
+    assert checked.returncode == 0 and checked.stdout.startswith("VALID"), checked.stderr
