@@ -122,3 +122,36 @@ def test_kustomization_lists_every_manifest(manifests: dict[str, dict[str, Any]]
 def test_the_health_paths_are_served() -> None:
     app = (ROOT / "src" / "opentrail" / "api" / "_app.py").read_text()
     assert 'Route("/healthz"' in app and 'Route("/readyz"' in app
+
+
+def _flags(argv: list[str]) -> dict[str, Any]:
+    """`serve` flags as settings_from takes them (every flag here takes a value)."""
+    from opentrail.config import SETTINGS
+
+    kinds = {s.name: s.type for s in SETTINGS}
+    args = argv[1:]
+    out: dict[str, Any] = {}
+    for flag, value in zip(args[::2], args[1::2], strict=True):
+        name = flag.removeprefix("--").replace("-", "_")
+        out[name] = Path(value) if kinds[name] is Path else kinds[name](value)
+    return out
+
+
+def test_the_nodes_settings_pass_the_checks_at_start(compose: dict[str, Any],
+                                                     manifests: dict[str, dict[str, Any]],
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     tmp_path: Path) -> None:
+    """What `serve` checks before it starts (docs/configuration.md, "Checks at start")
+    accepts the nodes' flags, with the database URL and master key they are given."""
+    import base64
+
+    from opentrail.config import settings_from
+
+    key = tmp_path / "master.key"
+    key.write_text(base64.b64encode(b"\x05" * 32).decode())
+    monkeypatch.setenv("OPENTRAIL_DATABASE_URL", "postgresql://opentrail:pw@postgres/opentrail")
+    monkeypatch.setenv("OPENTRAIL_MASTER_KEY_FILE", str(key))
+    container = manifests["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    for argv in (compose["services"]["node1"]["command"], container["args"]):
+        settings = settings_from(None, _flags(argv))
+        assert settings.database_url.startswith("postgresql://") and settings.port == 8420
