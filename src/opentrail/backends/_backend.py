@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from opentrail.clock import Clock
     from opentrail.config import Settings
     from opentrail.lake import StoreCatalog
-    from opentrail.ledger import LedgerReader, LedgerWriter, NoteSigner
+    from opentrail.ledger import LedgerAudit, LedgerReader, LedgerWriter, NoteSigner
     from opentrail.trails import SigningKeys, TrailStore
 
 __all__ = ["NOT_ON_POSTGRES", "Backend", "open_backend"]
@@ -61,6 +61,11 @@ class Backend(Protocol):
     def ledger_writer(self, clock: Clock, *, max_pending: int = 100_000,
                       retention_days: int | None = None) -> LedgerWriter:
         """A writer appending to this backend's ledger (not started), one per node."""
+        ...
+
+    def ledger_audit(self) -> LedgerAudit:
+        """What `opentrail verify` checks beside the rows: the checkpoint key, signed
+        checkpoints, recorded retention settings, the append-only guards."""
         ...
 
     def checkpoint_signer(self) -> NoteSigner:

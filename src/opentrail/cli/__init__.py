@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compliance": ("opentrail.cli.compliance", "compliance"),
     "detect": ("opentrail.cli.detect", "detect"),
     "findings": ("opentrail.cli.findings", "findings"),
+    "migrate": ("opentrail.cli.migrate", "migrate"),
 }
 
 HELP = {
@@ -59,6 +60,7 @@ HELP = {
                   "27001) for a period, or verify one offline.",
     "detect": "Check Sigma rules, or run them over stored history and print the findings.",
     "findings": "List and acknowledge the Sigma findings of a running server.",
+    "migrate": "Move a data dir's installation into PostgreSQL, checking every leaf.",
 }
 
 

@@ -5,6 +5,12 @@ it by readers that remember how far they got; they read it only through a
 `LedgerReader` (`open_ledger_reader` for the SQLite ledger).
 """
 
+from opentrail.ledger._audit import (
+    CheckpointSource,
+    LedgerAudit,
+    NoCheckpoints,
+    SqliteLedgerAudit,
+)
 from opentrail.ledger._checkpoint import (
     CHECKPOINT_KEY_FILE,
     CHECKPOINTS_FILE,
@@ -13,6 +19,7 @@ from opentrail.ledger._checkpoint import (
     load_signer,
     open_checkpoint,
 )
+from opentrail.ledger._export import LedgerExport
 from opentrail.ledger._journal import JOURNAL_DIR, AuditJournal
 from opentrail.ledger._merkle import EMPTY_ROOT, CompactRange, leaf_hash, node_hash, root_of
 from opentrail.ledger._note import NoteError, NoteSigner, NoteVerifier
@@ -34,6 +41,7 @@ from opentrail.ledger._verify import (
     SignedCheckpoints,
     VerifyReport,
     verify_ledger,
+    verify_reader,
 )
 from opentrail.ledger._writer import LedgerWriter
 
@@ -46,19 +54,24 @@ __all__ = [
     "TREE_FILE",
     "AuditJournal",
     "Checkpoint",
+    "CheckpointSource",
     "Checkpointer",
     "CompactRange",
+    "LedgerAudit",
     "LedgerEntry",
+    "LedgerExport",
     "LedgerReader",
     "LedgerRow",
     "LedgerWriter",
     "Mismatch",
+    "NoCheckpoints",
     "NoteError",
     "NoteSigner",
     "NoteVerifier",
     "ProofError",
     "Retention",
     "SignedCheckpoints",
+    "SqliteLedgerAudit",
     "SqliteLedgerReader",
     "TreeFollower",
     "TreeReader",
@@ -79,4 +92,5 @@ __all__ = [
     "verify_consistency",
     "verify_inclusion",
     "verify_ledger",
+    "verify_reader",
 ]

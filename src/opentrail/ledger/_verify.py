@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,11 +23,12 @@ from pathlib import Path
 from opentrail.ledger._checkpoint import CHECKPOINTS_FILE, Checkpoint, open_checkpoint
 from opentrail.ledger._merkle import CompactRange
 from opentrail.ledger._note import NoteError, NoteVerifier
-from opentrail.ledger._reader import scan
+from opentrail.ledger._reader import LedgerReader, scan
 from opentrail.ledger._schema import TRIGGERS, expected_guards, guards
 from opentrail.ledger._sqlite_reader import SqliteLedgerReader
 
-__all__ = ["Mismatch", "Retention", "SignedCheckpoints", "VerifyReport", "verify_ledger"]
+__all__ = ["Mismatch", "Retention", "SignedCheckpoints", "VerifyReport", "guard_problems",
+           "verify_ledger", "verify_reader"]
 
 SCAN_CHUNK = 10_000
 # A checkpoint's time is taken just after its tree size is read: a leaf beyond that size
@@ -197,7 +198,8 @@ def _missing_body(seq: int, event_time: int, ingested: int, since: float | None,
     return None
 
 
-def _guard_problems(conn: sqlite3.Connection) -> list[Mismatch]:
+def guard_problems(conn: sqlite3.Connection) -> list[Mismatch]:
+    """The ledger.db triggers that are missing or were replaced."""
     found, expected = guards(conn), expected_guards()
     out = []
     for name in TRIGGERS:
@@ -213,11 +215,20 @@ def verify_ledger(conn: sqlite3.Connection, *, checkpoints: Iterable[Checkpoint]
     """Recompute every leaf from its stored bytes and the root at every checkpoint's size
     (`checkpoints` in size order, signatures already checked); check sequence gaps, the
     guards and, given `retention`, that no body went missing before it expired."""
+    return verify_reader(SqliteLedgerReader.over(conn), checkpoints=checkpoints,
+                         retention=retention, guards=lambda: guard_problems(conn))
+
+
+def verify_reader(reader: LedgerReader, *, checkpoints: Iterable[Checkpoint] = (),
+                  retention: Retention | None = None,
+                  guards: Callable[[], list[Mismatch]] = list) -> VerifyReport:
+    """`verify_ledger` over any backend's reader; `guards` reports the backend's
+    append-only guards that are missing or replaced."""
     report = VerifyReport()
     compact = CompactRange()
     roots = _Roots(checkpoints, report)
     for seq, _account, _region, _category, event_time, ingested, leaf, body in scan(
-            SqliteLedgerReader.over(conn), chunk=SCAN_CHUNK):
+            reader, chunk=SCAN_CHUNK):
         if seq != compact.size:
             report.mismatches.append(Mismatch(seq, f"sequence gap: expected {compact.size}"))
         roots.check(compact)
@@ -236,6 +247,6 @@ def verify_ledger(conn: sqlite3.Connection, *, checkpoints: Iterable[Checkpoint]
             report.checked += 1
     roots.check(compact)
     roots.finish(compact.size)
-    report.mismatches.extend(_guard_problems(conn))
+    report.mismatches.extend(guards())
     report.size, report.root = compact.size, compact.root()
     return report

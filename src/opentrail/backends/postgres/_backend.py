@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from opentrail.channels import ChannelRegistry
     from opentrail.clock import Clock
     from opentrail.lake import StoreCatalog
-    from opentrail.ledger import LedgerReader, LedgerWriter, NoteSigner
+    from opentrail.ledger import LedgerAudit, LedgerReader, LedgerWriter, NoteSigner
     from opentrail.trails import SigningKeys, TrailStore
 
 __all__ = ["ACCESS_KEY_SEAL", "PostgresBackend"]
@@ -101,6 +101,11 @@ class PostgresBackend:
         retention = None if retention_days is None else (retention_days, clock.now())
         return LedgerWriter(None, clock, max_pending=max_pending,
                             sequencer=PgSequencer(self.db, retention=retention))
+
+    def ledger_audit(self) -> LedgerAudit:
+        from opentrail.backends.postgres._ledger_audit import PgLedgerAudit
+
+        return PgLedgerAudit(self.db, self.vault)
 
     def checkpoint_signer(self) -> NoteSigner:
         """One checkpoint key for the cluster, in the vault (sealed with the master key),

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from opentrail.channels import ChannelRegistry
     from opentrail.clock import Clock
     from opentrail.lake import StoreCatalog
-    from opentrail.ledger import LedgerReader, LedgerWriter, NoteSigner
+    from opentrail.ledger import LedgerAudit, LedgerReader, LedgerWriter, NoteSigner
     from opentrail.trails import SigningKeys, TrailStore
 
 __all__ = ["SqliteBackend"]
@@ -73,6 +73,11 @@ class SqliteBackend:
 
         return LedgerWriter(self.data_dir, clock, max_pending=max_pending,
                             retention_days=retention_days)
+
+    def ledger_audit(self) -> LedgerAudit:
+        from opentrail.ledger import SqliteLedgerAudit
+
+        return SqliteLedgerAudit(self.data_dir)
 
     def checkpoint_signer(self) -> NoteSigner:
         from opentrail.ledger import load_signer

@@ -1,0 +1,83 @@
+"""One migration run: check the data dir, claim the database, copy, check the copy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from opentrail.backends.postgres import PostgresBackend
+from opentrail.backends.transfer._claim import claim
+from opentrail.backends.transfer._errors import MigrationRefused
+from opentrail.backends.transfer._ledger import check_source, copy_events, database_head
+from opentrail.backends.transfer._state import TABLES, copy_keys, copy_signing_keys, copy_table
+from opentrail.ledger import LEDGER_FILE, load_signer, open_ledger_reader
+
+__all__ = ["NOT_MOVED", "Progress", "migrate_data_dir"]
+
+Progress = Callable[[str], None]
+
+# State that stays in the data dir: what `serve` does not read from PostgreSQL yet
+# (docs/design/scale-out.md, "What remains"). The history index and the Merkle tree are
+# derived from the ledger and rebuilt from it.
+NOT_MOVED = (
+    "signed checkpoints (checkpoints.db) and the self-audit journal",
+    "trail delivery state (delivery.db), Insights state, the Lake writer's state",
+    "event rules (rules.db) and Sigma findings (findings.db)",
+    "the history index and the Merkle tree (derived: rebuilt from the ledger)",
+)
+
+
+def migrate_data_dir(data_dir: Path, url: str, master_key: bytes, *,
+                     source_master_key: Path | None = None,
+                     progress: Progress = lambda line: None) -> tuple[int, bytes]:
+    """Move `data_dir` into the database `url`; the tree head both now hold."""
+    size, root, signed = check_source(data_dir, load_signer(data_dir).verifier())
+    progress(f"checked {data_dir}: {size} events, every leaf recomputed, {signed} signed "
+             f"checkpoints matched; tree head size {size} root {root.hex()}")
+    backend = PostgresBackend.open(url, master_key, pool_size=2)
+    try:
+        signer = load_signer(data_dir)
+        resumed = claim(backend, signer, data_dir)
+        progress(("resuming in" if resumed else "claimed") + f" {backend.where} for this "
+                 f"installation (checkpoint key {signer.name})")
+        _copy_ledger(data_dir, backend, size, root, progress)
+        _copy_state(data_dir, backend, source_master_key or data_dir / "master.key",
+                    progress)
+    finally:
+        backend.close()
+    return size, root
+
+
+def _copy_ledger(data_dir: Path, backend: PostgresBackend, size: int, root: bytes,
+                 progress: Progress) -> None:
+    copied = copy_events(data_dir, backend.db, size,
+                         lambda done: progress(f"ledger: {done}/{size} events copied"))
+    progress(f"ledger: {copied} events copied by this run, {size - copied} were already")
+    total, theirs = database_head(backend.db, size)
+    if theirs != root:
+        raise MigrationRefused(
+            f"The database's tree head at size {size} is {theirs.hex() or 'missing'}, the "
+            f"data dir's {root.hex()}: the copy does not match. Nothing more was copied.")
+    progress(f"ledger: the database recomputes the same tree head (size {size} root "
+             f"{root.hex()})" + (f"; it holds {total - size} newer events" if total > size
+                                 else ""))
+    reader = open_ledger_reader(data_dir) if (data_dir / LEDGER_FILE).exists() else None
+    grown = 0 if reader is None else reader.size() - size
+    if reader is not None:
+        reader.close()
+    if grown > 0:
+        progress(f"ledger: {data_dir} gained {grown} events while this ran (is its server "
+                 "running?): stop it and run the migration again to copy them")
+
+
+def _copy_state(data_dir: Path, backend: PostgresBackend, master_key_file: Path,
+                progress: Progress) -> None:
+    keys = copy_keys(data_dir, backend, master_key_file)
+    progress(f"access keys: {keys.copied} copied (secrets resealed with the cluster's "
+             f"master key), {keys.present} already there")
+    for table in TABLES:
+        done = copy_table(data_dir, backend, table)
+        progress(f"{table.what}: {done.copied} copied, {done.present} already there")
+    signing = copy_signing_keys(data_dir, backend)
+    progress(f"digest signing keys: {signing.copied} copied (sealed with the master key), "
+             f"{signing.present} already there")

@@ -1,0 +1,336 @@
+"""`opentrail migrate`: a data dir made by a real server moves into PostgreSQL and reads
+back the same through the PostgreSQL backend; a tampered leaf, another master key,
+another installation's database and an unreachable URL are refused clearly; a run cut
+short goes on where it stopped."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from conftest import TEST_MASTER_KEY, Server, free_port, make_event, post_records
+from opentrail.backends.postgres import PostgresBackend
+from opentrail.backends.sqlite import SqliteBackend
+from opentrail.ledger import open_ledger_reader, scan
+
+pytestmark = pytest.mark.e2e
+
+KEY = base64.b64encode(TEST_MASTER_KEY).decode()
+EVENTS = 30
+
+
+def _env(**extra: str) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENTRAIL_")}
+    return {**env, "OPENTRAIL_MASTER_KEY": KEY, **extra}
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "opentrail", *args], capture_output=True,
+                          text=True, env=env or _env(), timeout=300)
+
+
+def migrate(data_dir: Path, url: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return run("migrate", "--from", str(data_dir), "--to", url, env=_env(**env))
+
+
+def _sign_checkpoint(server: Server, event_id: str) -> None:
+    """An inclusion proof makes the server sign a checkpoint covering the event."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    key = server.key("reader")
+    url = f"{server.endpoint}/opentrail/v1/proofs/inclusion?eventId={event_id}"
+    request = AWSRequest(method="GET", url=url, data=b"")
+    SigV4Auth(Credentials(key.access_key_id, key.secret), "opentrail",
+              "us-east-1").add_auth(request)
+    assert httpx.get(url, headers=dict(request.headers.items()), timeout=60).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dict[str, Any]]]:
+    """A data dir a real server filled (events, keys, a trail, a channel, a Lake store,
+    digest signing keys, a signed checkpoint), the server stopped."""
+    server = Server(tmp_path_factory.mktemp("source") / "data", free_port())
+    server.start()
+    events = [make_event() for _ in range(EVENTS)]
+    post_records(server, events)
+    ct: Any = server.client()
+    trail = ct.create_trail(Name="main", S3BucketName="audit-migrate",
+                            EnableLogFileValidation=True)["TrailARN"]
+    store = ct.create_event_data_store(Name="lake", AdvancedEventSelectors=[
+        {"Name": "apps", "FieldSelectors": [
+            {"Field": "eventCategory", "Equals": ["ActivityAuditLog"]}]}])["EventDataStoreArn"]
+    channel = ct.create_channel(Name="apps", Source="Custom", Destinations=[
+        {"Type": "EVENT_DATA_STORE", "Location": store}])["ChannelArn"]
+    _sign_checkpoint(server, str(events[-1]["eventID"]))
+    proof = server.data_dir.parent / "proof.json"
+    proved = subprocess.run([sys.executable, "-m", "opentrail", "prove",
+                             str(events[3]["eventID"]), "--endpoint-url", server.endpoint,
+                             "-o", str(proof)], capture_output=True, text=True,
+                            env=server.env("reader"), timeout=120)
+    assert proved.returncode == 0, proved.stderr
+    server.kill(signal.SIGTERM)
+    for region in ("us-east-1", "eu-west-1"):  # the keys digests would be signed with
+        SqliteBackend(server.data_dir).signing_keys(_clock(), 30).current(region)
+    yield server, {"trail": trail, "channel": channel, "store": store, "proof": proof}
+
+
+@pytest.fixture
+def source(made: tuple[Server, dict[str, Any]], tmp_path: Path) -> Path:
+    """A copy of the filled data dir, for this test alone."""
+    shutil.copytree(made[0].data_dir, tmp_path / "data")
+    return tmp_path / "data"
+
+
+def _backend(url: str, master_key: bytes = TEST_MASTER_KEY) -> PostgresBackend:
+    return PostgresBackend.open(url, master_key, pool_size=2)
+
+
+def test_migrate_moves_the_installation_and_it_reads_back_the_same(
+        made: tuple[Server, dict[str, Any]], source: Path, postgres_url: str) -> None:
+    proc = migrate(source, postgres_url)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    size = open_ledger_reader(source).size()  # the events sent and the self-audit's
+    assert size >= EVENTS
+    assert f"ledger: {size}/{size} events copied" in proc.stdout
+    assert "every leaf recomputed, 0 signed" not in proc.stdout  # at least one matched
+    assert "digest signing keys: 2 copied" in proc.stdout
+    assert "access keys: 3 copied" in proc.stdout  # admin, reader, writer (the CLI's)
+    sqlite_reader = open_ledger_reader(source)
+    backend = _backend(postgres_url)
+    try:
+        assert list(scan(backend.ledger_reader())) == list(scan(sqlite_reader))
+        server, arns = made
+        for key in server.keys_made.values():
+            found = backend.keys().lookup(key.access_key_id)
+            assert found is not None and found[1] == key.secret
+        assert [t.name for t in backend.trails(own_buckets=True).list()] == ["main"]
+        channels = backend.channels().list("123456789012", "us-east-1")
+        assert [c.arn for c in channels] == [arns["channel"]]
+        stores = backend.catalog(_clock()).list("123456789012", "us-east-1")
+        assert len(stores) == 1
+        signer = backend.checkpoint_signer()
+        assert signer.text() + "\n" == (source / "checkpoint.key").read_text()
+        for region in ("us-east-1", "eu-west-1"):
+            theirs = backend.signing_keys(_clock(), 30).current(region)
+            ours = SqliteBackend(source).signing_keys(_clock(), 30).current(region)
+            assert theirs.fingerprint == ours.fingerprint
+    finally:
+        backend.close()
+        sqlite_reader.close()
+    again = migrate(source, postgres_url)
+    assert again.returncode == 0, again.stderr
+    assert f"0 events copied by this run, {size} were already" in again.stdout
+    assert "access keys: 0 copied" in again.stdout and "trails: 0 copied, 1" in again.stdout
+
+
+def _clock() -> Any:
+    from opentrail.clock import SystemClock
+
+    return SystemClock()
+
+
+def test_a_tampered_leaf_is_refused_naming_its_seq(source: Path, postgres_url: str) -> None:
+    conn = sqlite3.connect(source / "ledger.db", isolation_level=None)
+    conn.execute("DROP TRIGGER events_no_update")
+    conn.execute("UPDATE events SET body = CAST(replace(CAST(body AS TEXT), 'alice', "
+                 "'mallory') AS BLOB) WHERE seq = 7")
+    conn.close()
+    proc = migrate(source, postgres_url)
+    assert proc.returncode == 1
+    assert "event seq 7: stored bytes do not match the leaf hash" in proc.stderr
+    assert "was not migrated" in proc.stderr
+    backend = _backend(postgres_url)
+    try:
+        assert backend.ledger_reader().size() == 0  # nothing written
+    finally:
+        backend.close()
+
+
+def test_a_second_run_with_another_master_key_is_refused(source: Path,
+                                                         postgres_url: str) -> None:
+    assert migrate(source, postgres_url).returncode == 0
+    other = base64.b64encode(b"\x01" * 32).decode()
+    proc = migrate(source, postgres_url, OPENTRAIL_MASTER_KEY=other)
+    assert proc.returncode == 1
+    assert "master key is not the one" in proc.stderr
+
+
+def test_the_data_dirs_own_master_key_must_open_its_secrets(source: Path,
+                                                            postgres_url: str,
+                                                            tmp_path: Path) -> None:
+    wrong = tmp_path / "wrong.key"
+    wrong.write_text(base64.b64encode(b"\x02" * 32).decode())
+    proc = run("migrate", "--from", str(source), "--to", postgres_url,
+               "--from-master-key-file", str(wrong))
+    assert proc.returncode == 1
+    assert "Cannot decrypt the secret of access key OTAK" in proc.stderr
+    assert "--from-master-key-file" in proc.stderr
+
+
+def test_a_database_of_another_installation_is_refused(source: Path, postgres_url: str,
+                                                       tmp_path: Path) -> None:
+    made = run("keys", "create", "--account", "123456789012", "--database-url",
+               postgres_url)
+    assert made.returncode == 0, made.stderr
+    proc = migrate(source, postgres_url)
+    assert proc.returncode == 1
+    assert "already holds OpenTrail state that did not come from" in proc.stderr
+    assert "1 rows in access_keys" in proc.stderr
+
+
+def test_a_database_migrated_from_another_data_dir_is_refused(
+        source: Path, postgres_url: str, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    assert migrate(other, postgres_url).returncode == 0  # an empty installation
+    proc = migrate(source, postgres_url)
+    assert proc.returncode == 1
+    assert "belongs to another installation: its checkpoint key is" in proc.stderr
+
+
+def test_an_unreachable_database_is_named_without_its_password(source: Path) -> None:
+    proc = migrate(source, "postgresql://ops:hunter2@127.0.0.1:1/audit")
+    assert proc.returncode == 1
+    assert "postgresql://ops:***@127.0.0.1:1/audit" in proc.stderr
+    assert "hunter2" not in proc.stderr + proc.stdout
+
+
+def test_a_run_cut_short_goes_on_where_it_stopped(source: Path, postgres_url: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from opentrail.backends.transfer import _ledger, migrate_data_dir
+
+    monkeypatch.setattr(_ledger, "CHUNK", 8)
+
+    def cut(line: str) -> None:
+        if line.startswith("ledger: 16/"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        migrate_data_dir(source, postgres_url, TEST_MASTER_KEY, progress=cut)
+    backend = _backend(postgres_url)
+    try:
+        assert backend.ledger_reader().size() == 16
+    finally:
+        backend.close()
+    lines: list[str] = []
+    size, _root = migrate_data_dir(source, postgres_url, TEST_MASTER_KEY,
+                                   progress=lines.append)
+    assert size == open_ledger_reader(source).size()
+    assert f"ledger: {size - 16} events copied by this run, 16 were already" in lines
+    assert any("resuming in" in line for line in lines)
+    assert json.dumps(lines)  # progress lines are plain text
+
+
+def _head(proc: subprocess.CompletedProcess[str]) -> str:
+    return next(line for line in proc.stdout.splitlines() if line.startswith("tree head:"))
+
+
+def test_verify_reads_the_database_and_finds_the_same_tree_head(source: Path,
+                                                                postgres_url: str) -> None:
+    assert migrate(source, postgres_url).returncode == 0
+    local = run("verify", "--data-dir", str(source))
+    assert local.returncode == 0, local.stdout + local.stderr
+    remote = run("verify", "--database-url", postgres_url, "--data-dir", "/nonexistent")
+    assert remote.returncode == 0, remote.stdout + remote.stderr
+    assert _head(remote) == _head(local)
+    assert "mismatches: 0" in remote.stdout and "recorded by the server" in remote.stdout
+    conn = psycopg.connect(postgres_url, autocommit=True)
+    try:
+        conn.execute("ALTER TABLE events DISABLE TRIGGER events_no_change")
+        conn.execute("UPDATE events SET body = convert_to(replace(convert_from(body, 'UTF8'),"
+                     " 'alice', 'mallory'), 'UTF8') WHERE seq = 5")
+    finally:
+        conn.close()
+    tampered = run("verify", "--database-url", postgres_url)
+    assert tampered.returncode == 1
+    assert "MISMATCH\tevent seq 5\tstored bytes do not match the leaf hash" in tampered.stdout
+    assert "append-only trigger events_no_change is disabled" in tampered.stdout
+
+
+def test_verify_names_an_unreachable_database_without_its_password() -> None:
+    proc = run("verify", "--database-url", "postgresql://ops:hunter2@127.0.0.1:1/audit")
+    assert proc.returncode == 1
+    assert "postgresql://ops:***@127.0.0.1:1/audit" in proc.stderr
+    assert "hunter2" not in proc.stderr + proc.stdout
+
+
+def _append(data_dir: Path, count: int) -> None:
+    import uuid
+
+    from opentrail.clock import SystemClock
+    from opentrail.events import parse_record
+
+    writer = SqliteBackend(data_dir).ledger_writer(SystemClock())
+    writer.start()
+    records = [parse_record({"eventTime": "2026-01-01T00:00:00Z", "eventSource": "s3",
+                             "eventName": "ListBuckets", "eventID": str(uuid.uuid4())},
+                            default_account="123456789012", default_region="us-east-1")
+               for _ in range(count)]
+    assert writer.submit(records).result(timeout=30) == [True] * count
+    writer.close()
+
+
+def test_events_appended_during_a_run_are_named_and_copied_by_the_next(
+        source: Path, postgres_url: str) -> None:
+    from opentrail.backends.transfer import migrate_data_dir
+
+    lines: list[str] = []
+
+    def meanwhile(line: str) -> None:
+        lines.append(line)
+        if "recomputes the same tree head" in line:
+            _append(source, 3)  # the embedded server was left running
+
+    size, _ = migrate_data_dir(source, postgres_url, TEST_MASTER_KEY, progress=meanwhile)
+    assert any("gained 3 events while this ran" in line for line in lines)
+    again = migrate(source, postgres_url)
+    assert again.returncode == 0, again.stderr
+    assert f"ledger: 3 events copied by this run, {size} were already" in again.stdout
+    assert "gained" not in again.stdout
+    local, remote = run("verify", "--data-dir", str(source)), run(
+        "verify", "--database-url", postgres_url)
+    assert _head(local) == _head(remote) and f"size {size + 3} " in _head(remote)
+
+
+def test_a_proof_issued_before_the_move_holds_on_the_database(
+        made: tuple[Server, dict[str, Any]], source: Path, postgres_url: str,
+        tmp_path: Path) -> None:
+    """`opentrail prove` from the embedded server: after the move the database's ledger
+    gives the same audit path and root, and the proof verifies with the cluster's key."""
+    from opentrail.ledger import TreeReader, open_checkpoint
+
+    assert migrate(source, postgres_url).returncode == 0
+    proof = json.loads(made[1]["proof"].read_text())
+    backend = _backend(postgres_url)
+    ledger = backend.ledger_reader()
+    (tmp_path / "node").mkdir()
+    tree = TreeReader(tmp_path / "node", ledger)  # each node derives its own tree.db
+    try:
+        index, size = proof["leafIndex"], proof["treeSize"]
+        assert [h.hex() for h in tree.inclusion(index, size)] == proof["hashes"]
+        key = backend.ledger_audit().public_key()
+        assert key is not None
+        assert tree.root(size) == open_checkpoint(proof["checkpoint"], key).root
+    finally:
+        tree.close()
+        backend.close()
+    (tmp_path / "cluster.pub").write_text(key.text() + "\n")
+    checked = run("verify-proof", str(made[1]["proof"]), "--public-key",
+                  str(tmp_path / "cluster.pub"))
+    assert checked.returncode == 0 and checked.stdout.startswith("VALID"), checked.stderr
