@@ -259,3 +259,54 @@ def test_object_lock_facts_from_a_storage_that_reports_them() -> None:
     assert _lock_result({**facts, "enabled": False}, 365)[0] == "FAIL"
     service.trail_storage = SimpleNamespace()
     assert object_lock(service, ctx) is None  # type: ignore[arg-type]
+
+
+class SigmaSource(NoSource):
+    """One Sigma rule loaded, no findings."""
+
+    def operation(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
+        return {"ListSigmaRules": {"Rules": [{"id": "r1"}]},
+                "ListSigmaFindings": {"Findings": []}}[name]
+
+
+def _detector_run(hours: float, running: bool = True) -> dict[str, Any]:
+    return internal_record("DetectorRun", "123456789012", "us-east-1",
+                           {"detector": "sigma", "rules": 1, "running": running},
+                           now=(T0 + timedelta(hours=hours)).timestamp())
+
+
+def test_ot19_needs_a_running_detector_every_utc_day() -> None:
+    from opentrail.compliance._checks_review import ot19
+
+    def judged(runs: list[dict[str, Any]]) -> CheckResult:
+        evidence = _evidence(runs)
+        evidence.source = SigmaSource()  # type: ignore[assignment]
+        evidence.period = Period(T0, T0 + timedelta(days=3))
+        return ot19(evidence)
+
+    daily = judged([_detector_run(h) for h in (5, 30, 60)])
+    assert daily.result == "PASS", daily.reason
+    assert daily.counts["detectorRuns"] == 3 and daily.counts["daysWithoutRun"] == 0
+    gap = judged([_detector_run(5), _detector_run(30, running=False), _detector_run(60)])
+    assert gap.result == "FAIL" and "1 UTC day(s)" in gap.reason
+    assert "first 2026-12-02" in gap.reason
+    # A run in the hour before the period attests its first day; none at all fails.
+    early = judged([_detector_run(-0.5), _detector_run(30), _detector_run(60)])
+    assert early.result == "PASS", early.reason
+    assert judged([]).result == "FAIL"
+
+
+def test_health_recorder_records_detector_runs_hourly(tmp_path: Path) -> None:
+    store = TrailStore(tmp_path)
+    writer, clock = Collecting(), FakeClock()
+    recorder = HealthRecorder(writer, clock, store, account="000000000000",  # type: ignore[arg-type]
+                              region="us-east-1", interval=300,
+                              clock_state=lambda: ClockState(True, 0.01, 0.002, "test"),
+                              detectors=lambda: [{"detector": "sigma", "running": True}])
+    for _ in range(STATUS_EVERY + 1):
+        recorder.sample()
+    runs = [json.loads(r.body) for r in writer.records
+            if json.loads(r.body)["eventName"] == "DetectorRun"]
+    assert len(runs) == 2  # the first look and the hourly one
+    assert runs[0]["serviceEventDetails"] == {"detector": "sigma", "running": True}
+    store.close()
