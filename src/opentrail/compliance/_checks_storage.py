@@ -23,19 +23,55 @@ def _system_cmd(evidence: Evidence) -> str:
             "(GET /opentrail/v1/compliance/system)")
 
 
+def _file_problems(evidence: Evidence) -> tuple[list[dict[str, Any]], list[str], str]:
+    """The server's audit files (GET .../compliance/system "fileAccess") as rows, the
+    problems among them, and the service user."""
+    access = evidence.system.get("fileAccess") or {}
+    rows = [{"file": e["path"], **{k: v for k, v in e.items() if k != "path"}}
+            for e in access.get("entries") or []]
+    user = str(access.get("serviceUser") or "?")
+    bad = [r for r in rows if not r["ownedByService"] or r["openToOthers"]]
+    problems = [f"{len(bad)} of the server's audit files are not owned by the service user "
+                f"({user}) or are open to others (first: {bad[0]['file']}, owner "
+                f"{bad[0]['owner']}, mode {bad[0]['mode']})"] if bad else []
+    return rows, problems, user
+
+
 def ot13(evidence: Evidence) -> CheckResult:
     storage = evidence.system.get("trailStorage")
     buckets = sorted({str(t["S3BucketName"]) for t in evidence.trails})
-    row = {"trailStorage": storage, "buckets": buckets}
-    if storage == "folder":
-        return CheckResult("OT-13", "MANUAL", "Trails deliver to a local folder: no bucket "
-                           "policy exists; check that DATA_DIR/buckets is owned by the "
-                           "service user and not readable by others.", {}, [row],
-                           f"ls -ld DATA_DIR/buckets/{' DATA_DIR/buckets/'.join(buckets)}")
-    return CheckResult("OT-13", "N/A", "Not evidenced: the storage does not report the "
-                       "bucket's public access block or policy yet; check them with "
-                       "`aws s3api get-public-access-block` and `get-bucket-policy`.", {},
-                       [row], "aws s3api get-public-access-block --bucket BUCKET")
+    rows, problems, user = _file_problems(evidence)
+    review = [] if rows else ["the server does not report its files' owners (fileAccess)"]
+    if storage != "folder":
+        from opentrail.compliance._bucket_access import bucket_access
+        from opentrail.compliance._object_lock import s3_client
+
+        client = s3_client(evidence) if buckets else None
+        for bucket in buckets:
+            row = bucket_access(client, bucket)
+            rows.append(row)
+            problems += [f"{bucket}: {p}" for p in row["problems"]]
+            review += [f"{bucket}: {r}" for r in row["review"]]
+    counts = {"buckets": len(buckets), "problems": len(problems), "toReview": len(review),
+              "files": sum(1 for r in rows if "file" in r)}
+    cmd = ("ls -ld DATA_DIR DATA_DIR/ledger.db DATA_DIR/buckets/BUCKET" if storage == "folder"
+           else "aws s3api get-public-access-block --bucket BUCKET; aws s3api "
+           "get-bucket-policy --bucket BUCKET; aws s3api get-bucket-acl --bucket BUCKET")
+    if problems:
+        return CheckResult("OT-13", "FAIL", "; ".join(problems).capitalize() + ".", counts,
+                           rows, cmd)
+    if review:
+        return CheckResult("OT-13", "WARN", "Not public, but: " + "; ".join(review) + ".",
+                           counts, rows, cmd)
+    where = ("its bucket folders (a folder has no bucket policy or public access: only "
+             "the service user and root can change them)" if storage == "folder" else
+             f"{len(buckets)} bucket(s) with the public access block fully on, no public "
+             "policy or ACL, and no bucket-policy grant to delete or unlock (identity "
+             "policies are not visible from the bucket: who holds those rights through IAM "
+             "is MANUAL)")
+    return CheckResult("OT-13", "PASS", f"The ledger's files are owned by the service user "
+                       f"({user}) and closed to others, and so are {where}.", counts, rows,
+                       cmd)
 
 
 def _lock_result(lock: dict[str, Any], days: int) -> tuple[str, str]:
