@@ -9,6 +9,7 @@ says "not evidenced" instead of guessing.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from opentrail.compliance._evidence import Evidence
@@ -184,10 +185,40 @@ def ot16(evidence: Evidence) -> CheckResult:
 
 
 def ot17(evidence: Evidence) -> CheckResult:
+    from opentrail.compliance._checks_integrity import validation_options
+    from opentrail.compliance._retention_sample import (
+        FIRST_MONTH,
+        LAST_MONTH,
+        SAMPLES,
+        sample_retention,
+    )
+
     p = evidence.period
-    return CheckResult("OT-17", "MANUAL", "Retention achieved is not sampled automatically "
-                       "yet: validate the files of months 4-12 with the command below and "
-                       "keep its output.", {}, [],
-                       f"opentrail validate-logs --trail-arn ARN --start-time "
-                       f"{iso(p.end.replace(year=p.end.year - 1))} --end-time "
-                       f"{iso(p.start)} --endpoint-url {evidence.source.endpoint}")
+    days = evidence.profile.query_window_days
+    cmd = (f"aws cloudtrail lookup-events --endpoint-url {evidence.source.endpoint} "
+           f"--start-time {iso(p.end - timedelta(days=days))} --end-time {iso(p.end)} "
+           "--max-results 50  # the 3-month query; each sample row carries its "
+           "validate-logs command")
+    params = {"months": f"{FIRST_MONTH}-{LAST_MONTH}", "samplesPerMonth": SAMPLES}
+    options, missing = validation_options(evidence)
+    if missing:
+        return CheckResult("OT-17", "ERROR", f"Samples cannot be validated: {missing}.", {},
+                           [], cmd, params)
+    found = sample_retention(evidence, options)
+    counts = {"monthsSampled": found.checked, "digestsValidated": found.digests,
+              "problems": len(found.problems)}
+    if not any(t.get("LogFileValidationEnabled") for t in evidence.trails):
+        return CheckResult("OT-17", "FAIL", "No trail has log file validation on: no digest "
+                           "proves that old records are intact.", counts, found.rows, cmd,
+                           params)
+    if found.problems:
+        return CheckResult("OT-17", "FAIL", f"{len(found.problems)} retention problem(s); "
+                           f"first: {found.problems[0]}.", counts, found.rows, cmd, params)
+    if not found.checked:
+        return CheckResult("OT-17", "N/A", f"The trails went live less than {FIRST_MONTH - 1} "
+                           "months before the period's end: no month 4-12 to sample yet.",
+                           counts, found.rows, cmd, params)
+    return CheckResult("OT-17", "PASS", f"{found.digests} digest(s) sampled over "
+                       f"{found.checked} month(s) between {FIRST_MONTH} and {LAST_MONTH} "
+                       "months back validate with all their log files; months before "
+                       "go-live are N/A.", counts, found.rows, cmd, params)
