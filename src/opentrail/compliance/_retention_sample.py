@@ -65,9 +65,10 @@ def _check(arn: str, digest: dict[str, Any], evidence: Evidence, options: dict[s
     start = end - timedelta(seconds=int(evidence.system.get("digestInterval") or 3600))
     run = validate(arn, start, end, options, evidence.source.session)
     mine = [d for d in run.digests if d["key"] == digest["Key"]]
+    invalid = [line for line in run.output.splitlines() if "INVALID" in line][:3]
     problem = run.error or (None if mine else "the digest was not found where it was "
-                            "delivered") or (f"{run.invalid} digest or log file(s) INVALID"
-                                             if run.invalid else None)
+                            "delivered") or (f"{run.invalid} digest or log file(s) INVALID: "
+                                             + " | ".join(invalid) if run.invalid else None)
     return {"digest": digest["Key"], "deliveredAt": iso(datetime.fromtimestamp(
         float(digest["DeliveryTime"]), UTC)), "logFiles": len(run.logs),
             "command": run.command, "problem": problem}
