@@ -77,6 +77,13 @@ def _missed_days(evidence: Evidence, runs: list[dict[str, Any]]) -> list[str]:
     return missed
 
 
+def _runs(evidence: Evidence) -> tuple[list[dict[str, Any]], list[str]]:
+    """The DetectorRun records showing a detector running, and the days without one."""
+    runs = [r for r in evidence.internal_named("DetectorRun", in_period=False)
+            if (r.get("serviceEventDetails") or {}).get("running")]
+    return runs, _missed_days(evidence, runs)
+
+
 def _run_row(record: dict[str, Any]) -> dict[str, Any]:
     return row_of(record, **(record.get("serviceEventDetails") or {}))
 
@@ -86,29 +93,29 @@ def _insight_row(record: dict[str, Any]) -> dict[str, Any]:
     return row_of(record, insightType=details.get("insightType"), state=details.get("state"))
 
 
+def _review_command(evidence: Evidence) -> str:
+    return (f"opentrail findings list --endpoint-url {evidence.source.endpoint} --output "
+            "jsonl; " + lookup_command(evidence, "EventName", "ApiCallRateInsight").replace(
+                " --lookup-attributes AttributeKey=EventName,AttributeValue=ApiCallRateInsight",
+                " --event-category insight"))
+
+
 def ot19(evidence: Evidence) -> CheckResult:
     window = evidence.profile.review_window_seconds
     end = evidence.period.end.timestamp()
-    with_insights = sorted(t["TrailARN"] for t in evidence.trails
-                           if t.get("HasInsightSelectors"))
+    with_insights = sorted(t["TrailARN"] for t in evidence.trails if t.get("HasInsightSelectors"))
     rules = evidence.source.operation("ListSigmaRules", {}).get("Rules", [])
     findings = sorted((_finding_row(f, window, end) for f in _findings(evidence)),
                       key=lambda r: (str(r["createdAt"]), str(r["eventID"])))
     overdue = [r for r in findings if r["overdue"]]
-    runs = [r for r in evidence.internal_named("DetectorRun", in_period=False)
-            if (r.get("serviceEventDetails") or {}).get("running")]
-    missed = _missed_days(evidence, runs)
+    runs, missed = _runs(evidence)
     rows = [*findings, *(_insight_row(r) for r in evidence.insights),
             *(_run_row(r) for r in evidence.internal_named("DetectorRun"))]
     counts = {"trailsWithInsights": len(with_insights), "insightsEvents": len(evidence.insights),
               "sigmaRules": len(rules), "findings": len(findings), "overdue": len(overdue),
               "open": sum(1 for r in findings if r["state"] == "open"),
               "detectorRuns": len(runs), "daysWithoutRun": len(missed)}
-    cmd = (f"opentrail findings list --endpoint-url {evidence.source.endpoint} --output jsonl; "
-           + lookup_command(evidence, "EventName", "ApiCallRateInsight").replace(
-               " --lookup-attributes AttributeKey=EventName,AttributeValue=ApiCallRateInsight",
-               " --event-category insight"))
-    params = {"reviewWindowSeconds": window}
+    cmd, params = _review_command(evidence), {"reviewWindowSeconds": window}
     if not with_insights and not rules:
         return CheckResult("OT-19", "FAIL", "No Sigma rules are loaded and no trail has "
                            "Insights selectors: nothing reviewed the events automatically.",
@@ -205,11 +212,11 @@ def _deliveries(evidence: Evidence, covering: set[str]) -> list[dict[str, Any]]:
     return rows
 
 
-def ot20(evidence: Evidence) -> CheckResult:
-    rules = event_rules(evidence)
-    rows: list[dict[str, Any]] = [{"rule": r["name"], "state": r["state"],
-                                   "eventPattern": r["pattern"], "targets": r["targets"]}
-                                  for r in rules]
+def _coverage(evidence: Evidence) -> tuple[list[dict[str, Any]], dict[str, list[str]],
+                                           set[str]]:
+    """A row per critical and recommended event with the rules that alert on it; the
+    uncovered ones by level; the names of the rules that cover any."""
+    rows: list[dict[str, Any]] = []
     missing: dict[str, list[str]] = {"critical": [], "recommended": []}
     covering: set[str] = set()
     for level, events in (("critical", CRITICAL_EVENTS), ("recommended", RECOMMENDED_EVENTS)):
@@ -219,6 +226,16 @@ def ot20(evidence: Evidence) -> CheckResult:
             rows.append({"event": name, "level": level, "coveredBy": covered})
             if not covered:
                 missing[level].append(name)
+    return rows, missing, covering
+
+
+def ot20(evidence: Evidence) -> CheckResult:
+    rules = event_rules(evidence)
+    rows: list[dict[str, Any]] = [{"rule": r["name"], "state": r["state"],
+                                   "eventPattern": r["pattern"], "targets": r["targets"]}
+                                  for r in rules]
+    events, missing, covering = _coverage(evidence)
+    rows.extend(events)
     delivered = _deliveries(evidence, covering)
     proven = [r for r in delivered if r["coveringRule"]]
     rows.extend(delivered)
