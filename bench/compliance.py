@@ -69,7 +69,8 @@ def _events(n: int) -> bytes:
 
 
 class Server:
-    def __init__(self, root: Path, args: argparse.Namespace) -> None:
+    def __init__(self, root: Path, args: argparse.Namespace, extra: tuple[str, ...] = ()
+                 ) -> None:
         self.data = root / "data"
         self.port = _free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
@@ -77,7 +78,7 @@ class Server:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "opentrail", "serve", "--data-dir", str(self.data),
              "--port", str(self.port), "--delivery-interval", str(args.delivery),
-             "--digest-interval", str(args.digest), "--history-retention-days", "0"],
+             "--digest-interval", str(args.digest), "--history-retention-days", "0", *extra],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while True:

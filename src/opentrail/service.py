@@ -169,7 +169,8 @@ class Service:
                                 account=self.settings.organization_account,
                                 region=self.settings.region,
                                 interval=self.settings.health_sample_interval,
-                                key_folder=self.signing_keys.root)
+                                key_folder=self.signing_keys.root,
+                                detectors=self._detector_runs)
         try:
             settings = [(f.name, getattr(self.settings, f.name))
                         for f in dataclasses.fields(self.settings)]
@@ -180,6 +181,22 @@ class Service:
             log.exception("health: recording setting changes failed")
         stop = self._stop
         self._spawn(lambda: health.run(stop), "health")
+
+    def _detector_runs(self) -> list[dict[str, Any]]:
+        """The DetectorRun facts the health log records hourly (spec OT-19): whether the
+        Sigma detector (its thread or process alive, with rules) and Insights were
+        running, and how far the detector's cursor is behind the ledger."""
+        rules, findings = self.sigma_rules, self.findings
+        loaded = len(rules.rules) if rules is not None else 0
+        alive = self.detector is not None or (self._detector_process is not None
+                                              and self._detector_process.is_alive())
+        cursor = findings.cursor() if findings is not None else None
+        size = self.writer.size
+        sigma = {"detector": "sigma", "rules": loaded, "running": loaded > 0 and alive,
+                 "rejected": len(rules.rejected) if rules is not None else 0,
+                 "cursor": cursor, "ledgerSize": size,
+                 "behind": None if cursor is None else max(0, size - cursor)}
+        return [sigma, {"detector": "insights", "running": self.insights_wanted()}]
 
     def _start_verifier(self) -> None:
         """The background verifier (compliance/_verifier.py): validate-logs over every
@@ -336,8 +353,13 @@ class Service:
 
     def _start_rules(self) -> None:
         """The rule engine follows the ledger into the outbox; the sender empties it. Both
-        run in their own process (threads here with indexer="thread")."""
+        run in their own process (threads here with indexer="thread"). The sender's
+        receipts become AlertDelivered records here, through this process's writer."""
         assert self.rules is not None
+        from opentrail.rules import ReceiptPublisher
+
+        receipts, stop = ReceiptPublisher(self.rules, self.writer, self.clock.now), self._stop
+        self._spawn(lambda: receipts.run(stop), "alert-receipts")
         if self.indexer_mode == "process":
             from opentrail.rules import begin_at_head
 

@@ -158,6 +158,11 @@ def test_good_trail_passes_integrity_and_logging_checks(good: Good) -> None:
     assert {r["result"] for r in background} <= {"PASS", "N/A"}  # N/A: no digest yet
     assert any(r["result"] == "PASS" for r in background)
     assert all(r["ledger"]["result"] == "PASS" for r in background)
+    # The ledger's files and the bucket folder are the service user's and closed to others.
+    assert run.result("OT-13") == "PASS", run.check("OT-13")["reason"]
+    files = {r["file"]: r for r in run.rows("OT-13")}
+    assert {".", "ledger.db", "checkpoint.key", f"buckets/{bucket(good.account)}"} <= set(files)
+    assert all(r["ownedByService"] and not r["openToOthers"] for r in files.values())
     # Honest where the facts say no: a local folder is not WORM.
     assert run.result("OT-14") == "FAIL"
     assert "not WORM" in run.check("OT-14")["reason"]
@@ -347,6 +352,22 @@ def test_deleted_digest_and_rewritten_log_file_fail(server: Server, tmp_path: Pa
     assert any("hash value doesn't match" in r["problem"] for r in problems), problems
     assert run.result("OT-04") == "FAIL"
     assert run.check("OT-04")["counts"]["gaps"] >= 1
+
+
+def test_bucket_folder_open_to_others_fails_ot13(server: Server, tmp_path: Path) -> None:
+    account = "121212121212"
+    ct: Any = server.client(account=account)
+    ct.create_trail(Name="main", S3BucketName=bucket(account))
+    folder = server.data_dir / "buckets" / bucket(account)
+    folder.mkdir(exist_ok=True)
+    folder.chmod(0o755)  # an operator made it readable by every local user
+    start = now_iso(-1)
+    time.sleep(1.1)
+    run = report(server, account, start, now_iso(), tmp_path / "r")
+    check = run.check("OT-13")
+    assert check["result"] == "FAIL" and f"buckets/{bucket(account)}" in check["reason"]
+    row = next(r for r in run.rows("OT-13") if r["file"] == f"buckets/{bucket(account)}")
+    assert row["mode"] == "0755" and row["openToOthers"] is True
 
 
 def test_validation_turned_off_fails_ot02(server: Server, tmp_path: Path) -> None:

@@ -12,8 +12,10 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -64,17 +66,56 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     (root / "sigma").mkdir()
     (root / "sigma" / "stop_logging.yml").write_text(RULE)
     live = Server(root / "data", free_port(), ("--checkpoint-interval", "1",
-                                               "--sigma-rules", str(root / "sigma")))
+                                               "--sigma-rules", str(root / "sigma"),
+                                               "--health-sample-interval", "1"))
     live.start()
     yield live
     live.kill(signal.SIGTERM)
 
 
-def put_rules(server: Server, account: str, names: list[str]) -> None:
+@pytest.fixture(scope="module")
+def hook() -> Iterator[tuple[str, list[bytes]]]:
+    """A chat webhook on loopback that accepts every alert (and keeps its body)."""
+    got: list[bytes] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            got.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    yield f"slack:http://127.0.0.1:{http.server_port}/services/T0/B0/secret", got
+    http.shutdown()
+
+
+def put_rules(server: Server, account: str, names: list[str],
+              targets: list[dict[str, str]] = TARGET) -> None:
     events: Any = server.client("events", account=account)
     for name in names:
         events.put_rule(Name=name, EventPattern=json.dumps(ALL_RULES[name]))
-        events.put_targets(Rule=name, Targets=TARGET)
+        events.put_targets(Rule=name, Targets=targets)
+
+
+def internal(server: Server, account: str, name: str, since: str) -> list[dict[str, Any]]:
+    """The account's internal records named `name` since `since` (LookupEvents)."""
+    from datetime import UTC, datetime
+
+    begin = datetime.strptime(since, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    return list(_source(server, account).events(begin, datetime.now(UTC), attribute=(
+        "EventName", name), category="internal"))
+
+
+def with_trail(server: Server, account: str) -> None:
+    """A trail in the account: the health log then records its DetectorRun too."""
+    ct: Any = server.client(account=account)
+    ct.create_trail(Name="audit", S3BucketName=f"audit-{account}")
+    wait_until(lambda: any(r["serviceEventDetails"].get("running") for r in internal(
+        server, account, "DetectorRun", now_iso(-60))), timeout=60)
 
 
 def findings(server: Server, account: str) -> list[dict[str, Any]]:
@@ -118,11 +159,14 @@ def report(server: Server, account: str, start: str, out: Path, *extra: str
     return checks
 
 
-def test_reviewed_findings_and_covering_rules_pass(server: Server, tmp_path: Path) -> None:
+def test_reviewed_findings_and_delivered_alerts_pass(server: Server, tmp_path: Path,
+                                                    hook: tuple[str, list[bytes]]) -> None:
     account = "444444444444"
     start = now_iso(-1)
-    put_rules(server, account, list(ALL_RULES))
+    with_trail(server, account)
+    put_rules(server, account, list(ALL_RULES), [{"Id": "chat", "Arn": hook[0]}])
     finding = stop_logging_finding(server, account)
+    wait_until(lambda: internal(server, account, "AlertDelivered", start), timeout=60)
     ack = _source(server, account).operation("AcknowledgeSigmaFinding",
                                              {"FindingId": finding["findingId"]})
     assert ack["Finding"]["state"] == "acknowledged"
@@ -133,15 +177,37 @@ def test_reviewed_findings_and_covering_rules_pass(server: Server, tmp_path: Pat
     row = ot19["all_rows"][0]
     assert row["eventID"] == finding["findingId"] and row["state"] == "acknowledged"
     assert row["matchedEventName"] == "StopLogging" and row["leafIndex"] is not None
-    # Every critical and recommended event is covered; delivery is not recorded: WARN.
-    assert ot20["result"] == "WARN", ot20["reason"]
+    assert ot19["counts"]["detectorRuns"] >= 1 and ot19["counts"]["daysWithoutRun"] == 0
+    runs = [r for r in ot19["all_rows"] if r.get("eventName") == "DetectorRun"]
+    assert {r["detector"] for r in runs} >= {"sigma", "insights"}
+    # Every critical and recommended event is covered, and an alert reached its target.
+    assert any(b"StopLogging" in body for body in hook[1])
+    assert ot20["result"] == "PASS", ot20["reason"]
     assert ot20["counts"]["criticalUncovered"] == 0
     assert ot20["counts"]["recommendedUncovered"] == 0
+    assert ot20["counts"]["deliveriesByCoveringRules"] >= 1
+    delivered = [r for r in ot20["all_rows"] if r.get("eventName") == "AlertDelivered"]
+    assert any(r["rule"] == "trail-tampering" and r["coveringRule"]
+               and "StopLogging" in r["matchedEventNames"] for r in delivered)
     covered = {r["event"]: r["coveredBy"] for r in ot20["all_rows"] if "event" in r}
     assert covered["StopLogging"] == ["trail-tampering"]
     assert covered["Root account use"] == ["root-use"]
-    targets = [r["targets"] for r in ot20["all_rows"] if "rule" in r]
-    assert targets[0] == ["slack:http://127.0.0.1:9"]  # the webhook's secret path is not kept
+    targets = [r["targets"] for r in ot20["all_rows"] if "rule" in r and "targets" in r]
+    origin = hook[0].split("/services/")[0]
+    assert targets[0] == [origin]  # the webhook's secret path is not kept
+
+
+def test_undelivered_alerts_fail_ot20(server: Server, tmp_path: Path) -> None:
+    """Every critical event is covered, but the one alert raised never reaches its
+    target (nothing listens there): delivery is not proven."""
+    account = "888888888888"
+    start = now_iso(-1)
+    put_rules(server, account, list(ALL_RULES))
+    stop_logging_finding(server, account)
+    checks = report(server, account, start, tmp_path / "r")
+    ot20 = checks["OT-20"]
+    assert ot20["result"] == "FAIL" and "not proven" in ot20["reason"], ot20["reason"]
+    assert ot20["counts"]["criticalUncovered"] == 0 and ot20["counts"]["deliveries"] == 0
 
 
 def test_overdue_finding_and_no_stop_logging_rule_fail(server: Server, tmp_path: Path) -> None:

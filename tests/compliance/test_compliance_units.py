@@ -259,3 +259,131 @@ def test_object_lock_facts_from_a_storage_that_reports_them() -> None:
     assert _lock_result({**facts, "enabled": False}, 365)[0] == "FAIL"
     service.trail_storage = SimpleNamespace()
     assert object_lock(service, ctx) is None  # type: ignore[arg-type]
+
+
+class SigmaSource(NoSource):
+    """One Sigma rule loaded, no findings."""
+
+    def operation(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
+        return {"ListSigmaRules": {"Rules": [{"id": "r1"}]},
+                "ListSigmaFindings": {"Findings": []}}[name]
+
+
+def _detector_run(hours: float, running: bool = True) -> dict[str, Any]:
+    return internal_record("DetectorRun", "123456789012", "us-east-1",
+                           {"detector": "sigma", "rules": 1, "running": running},
+                           now=(T0 + timedelta(hours=hours)).timestamp())
+
+
+def test_ot19_needs_a_running_detector_every_utc_day() -> None:
+    from opentrail.compliance._checks_review import ot19
+
+    def judged(runs: list[dict[str, Any]]) -> CheckResult:
+        evidence = _evidence(runs)
+        evidence.source = SigmaSource()  # type: ignore[assignment]
+        evidence.period = Period(T0, T0 + timedelta(days=3))
+        return ot19(evidence)
+
+    daily = judged([_detector_run(h) for h in (5, 30, 60)])
+    assert daily.result == "PASS", daily.reason
+    assert daily.counts["detectorRuns"] == 3 and daily.counts["daysWithoutRun"] == 0
+    gap = judged([_detector_run(5), _detector_run(30, running=False), _detector_run(60)])
+    assert gap.result == "FAIL" and "1 UTC day(s)" in gap.reason
+    assert "first 2026-12-02" in gap.reason
+    # A run in the hour before the period attests its first day; none at all fails.
+    early = judged([_detector_run(-0.5), _detector_run(30), _detector_run(60)])
+    assert early.result == "PASS", early.reason
+    assert judged([]).result == "FAIL"
+
+
+def test_health_recorder_records_detector_runs_hourly(tmp_path: Path) -> None:
+    store = TrailStore(tmp_path)
+    writer, clock = Collecting(), FakeClock()
+    recorder = HealthRecorder(writer, clock, store, account="000000000000",  # type: ignore[arg-type]
+                              region="us-east-1", interval=300,
+                              clock_state=lambda: ClockState(True, 0.01, 0.002, "test"),
+                              detectors=lambda: [{"detector": "sigma", "running": True}])
+    for _ in range(STATUS_EVERY + 1):
+        recorder.sample()
+    runs = [json.loads(r.body) for r in writer.records
+            if json.loads(r.body)["eventName"] == "DetectorRun"]
+    assert len(runs) == 2  # the first look and the hourly one
+    assert runs[0]["serviceEventDetails"] == {"detector": "sigma", "running": True}
+    store.close()
+
+
+class DigestSource(NoSource):
+    """A delivery record of digests; `session` for the (fake) validator."""
+
+    session = None
+
+    def __init__(self, deliveries: list[datetime]) -> None:
+        self.objects = [{"Kind": "digest", "Bucket": "b", "DeliveryTime": d.timestamp(),
+                         "Key": f"AWSLogs/1/CloudTrail-Digest/x_{d:%Y%m%dT%H%M%SZ}.json.gz"}
+                        for d in deliveries]
+
+    def trail_objects(self, arn: str, start: Any, end: datetime, kind: str | None = None
+                      ) -> dict[str, Any]:
+        assert start is None and kind == "digest"  # from the first object, digests only
+        return {"Objects": [o for o in self.objects if o["DeliveryTime"] < end.timestamp()]}
+
+
+def _retention(deliveries: list[datetime], invalid: set[str] = frozenset()  # type: ignore[assignment]
+               ) -> tuple[CheckResult, list[str]]:
+    from opentrail.compliance import _retention_sample
+    from opentrail.compliance._checks_storage import ot17
+    from opentrail.compliance._validation import TrailValidation
+
+    validated: list[str] = []
+
+    def validate(arn: str, start: datetime, end: datetime, options: dict[str, Any],
+                 session: Any) -> TrailValidation:
+        stamp = f"{end:%Y%m%dT%H%M%SZ}"
+        key = next(o["Key"] for o in source.objects if stamp in o["Key"])
+        validated.append(key)
+        return TrailValidation(arn, f"opentrail validate-logs ... {stamp}", digests=[{
+            "key": key, "invalid": 1 if stamp in invalid else 0}], logs=[])
+
+    source = DigestSource(deliveries)
+    evidence = _evidence([])
+    evidence.source = source  # type: ignore[assignment]
+    evidence.system = {"trailStorage": "s3", "digestInterval": 3600}
+    evidence.trails = [{"TrailARN": "arn:t", "LogFileValidationEnabled": True}]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_retention_sample, "validate_trail", validate)
+        return ot17(evidence), validated
+
+
+def _daily(days: int) -> list[datetime]:
+    """A digest a day at 00:30 for `days` days before T0 (the period ends at T0 + 1 h)."""
+    return [T0 - timedelta(days=d) + timedelta(minutes=30) for d in range(days, 0, -1)]
+
+
+def test_ot17_samples_months_4_to_12_and_fails_on_a_bad_or_missing_month() -> None:
+    from opentrail.compliance._retention_sample import minus_months
+
+    assert minus_months(datetime(2026, 3, 31, tzinfo=UTC), 1) == datetime(2026, 2, 28,
+                                                                          tzinfo=UTC)
+    result, validated = _retention(_daily(400))  # live 13 months: months 4-12 sampled
+    assert result.result == "PASS", result.reason
+    assert result.counts["monthsSampled"] == 9 and result.counts["digestsValidated"] == 27
+    assert len(set(validated)) == 27
+    months = [r for r in result.rows if r.get("state") == "sampled"]
+    assert [r["month"] for r in months] == list(range(4, 13))
+    # Month 4 is [2026-08-01T01:00Z, 2026-09-01T01:00Z): its first, middle, last digests.
+    assert [s["deliveredAt"] for s in months[0]["samples"]] == [
+        "2026-08-02T00:30:00Z", "2026-08-17T00:30:00Z", "2026-09-01T00:30:00Z"]
+
+    bad, _ = _retention(_daily(400), invalid={"20260817T003000Z"})
+    assert bad.result == "FAIL" and "month 4" in bad.reason and "INVALID" in bad.reason
+
+    month_6 = (datetime(2026, 6, 1, 1, tzinfo=UTC), datetime(2026, 7, 1, 1, tzinfo=UTC))
+    gap = [d for d in _daily(400) if not month_6[0] <= d < month_6[1]]
+    missing, _ = _retention(gap)
+    assert missing.result == "FAIL" and "no digest delivered in month 6" in missing.reason
+
+    young, _ = _retention(_daily(150))  # live 5 months: months 4-5 sampled, the rest N/A
+    assert young.result == "PASS" and young.counts["monthsSampled"] == 2
+    assert sum(1 for r in young.rows if r.get("state") == "before go-live") == 7
+    new, checked = _retention(_daily(40))
+    assert new.result == "N/A" and checked == []

@@ -135,3 +135,58 @@ def test_bucket_without_object_lock_fails(server: Server, s3: Any, tmp_path: Pat
     assert storage["ObjectLockEnabled"] is False and "no Object Lock" in storage["Guarantee"]
     delivered = objects(check)
     assert delivered and all(o["versionId"] is None and o["problems"] for o in delivered)
+
+
+def ot13(server: Server, account: str, start: str, out: Path) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "opentrail", "compliance", "report", "--profile", "pci-dss-4",
+         "--start-time", start, "--end-time", now_iso(), "--output", str(out),
+         "--endpoint-url", server.endpoint],
+        capture_output=True, text=True, env=server.env("admin", account), timeout=300)
+    assert proc.returncode in (0, 1), proc.stderr
+    doc = json.loads((out / "report.json").read_text())
+    check: dict[str, Any] = next(c for c in doc["checks"] if c["id"] == "OT-13")
+    rows = [json.loads(r) for r in (out / "evidence" / "OT-13.jsonl").read_text().splitlines()]
+    check["bucket_row"] = next(r for r in rows if "bucket" in r)
+    return check
+
+
+def test_bucket_access_ot13_private_then_a_delete_grant_then_public(
+        server: Server, s3: Any, tmp_path: Path) -> None:
+    """moto stores and returns the public access block, bucket policy and ACL, which is
+    what OT-13 reads; without its IAM auth it authorises nothing by them, so whether a
+    bucket really refuses a stranger needs a real server (the test stops at the settings)."""
+    account, bucket = "666666666666", f"private-{free_port()}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+        "RestrictPublicBuckets": True})
+    ct: Any = server.client(account=account)
+    ct.create_trail(Name="main", S3BucketName=bucket)
+    start = now_iso(-1)
+    time.sleep(1.1)
+    check = ot13(server, account, start, tmp_path / "private")
+    assert check["result"] == "PASS", check["reason"]
+    assert check["bucket_row"]["publicAccessBlock"] == {
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+        "RestrictPublicBuckets": True}
+
+    cleanup = "arn:aws:iam::123456789012:role/cleanup"
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Sid": "Cleanup", "Effect": "Allow", "Principal": {"AWS": cleanup},
+            "Action": "s3:Delete*", "Resource": f"arn:aws:s3:::{bucket}/*"}]}))
+    check = ot13(server, account, start, tmp_path / "grant")
+    assert check["result"] == "WARN" and cleanup in check["reason"]
+    assert check["bucket_row"]["destructiveGrants"][0]["actions"] == [
+        "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:DeleteBucketPolicy",
+        "s3:DeleteBucket"]
+
+    s3.delete_public_access_block(Bucket=bucket)
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Sid": "PublicRead", "Effect": "Allow", "Principal": "*",
+            "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"}]}))
+    check = ot13(server, account, start, tmp_path / "public")
+    assert check["result"] == "FAIL" and "allows everyone" in check["reason"]
+    assert check["bucket_row"]["publicAccessBlock"] is None

@@ -99,7 +99,19 @@ def system(keys: _Keys, service: Service, ctx: AuthContext, params: Mapping[str,
             "healthSampleInterval": s.health_sample_interval,
             "checkpointKey": service.checkpoints.public_key.text(),
             "reportKey": keys.signer(service).verifier().text(),
-            "objectLock": object_lock(service, ctx)}
+            "objectLock": object_lock(service, ctx),
+            "fileAccess": _file_access(service, ctx)}
+
+
+def _file_access(service: Service, ctx: AuthContext) -> dict[str, Any]:
+    """OT-13's server side: the ledger's files and, for a folder destination, the
+    caller's bucket folders (compliance/_file_access.py)."""
+    from opentrail.compliance._file_access import file_access
+
+    s = service.settings
+    buckets = ({t.s3_bucket_name for t in service.trails.list(ctx.principal.account)}
+               if s.trail_storage == "folder" else set())
+    return file_access(s.data_dir, buckets)
 
 
 def object_lock(service: Any, ctx: AuthContext) -> dict[str, Any] | None:

@@ -7,7 +7,8 @@ folder's honest "not WORM"). The compliance report's Object Lock check (OT-14) a
 auditors read it; HeadObject by these version IDs shows whether each lock is still there.
 
 Query parameters: `trailArn` (required), `startTime` / `endTime` (epoch seconds, optional:
-delivery times in [start, end)). SigV4-signed like every route, role reader; a trail of an
+delivery times in [start, end)), `kind` (optional: only `log`, `digest` or `checkpoint`
+objects). SigV4-signed like every route, role reader; a trail of an
 account the key may not read does not exist for it.
 """
 
@@ -34,6 +35,7 @@ __all__ = ["DELIVERIES_PATH", "delivery_routes"]
 
 DELIVERIES_PATH = f"{PROOFS_PREFIX}/trails/objects"
 MAX_QUERY_BODY = 1024
+KINDS = ("log", "digest", "checkpoint")
 
 
 def _time(params: Mapping[str, str], name: str) -> float | None:
@@ -69,6 +71,11 @@ def trail_objects(service: Service, ctx: AuthContext, params: Mapping[str, str]
                             f"{ctx.principal.account or service.settings.organization_account}")
     rows = delivered_objects(service.settings.data_dir, params["trailArn"],
                              _time(params, "startTime"), _time(params, "endTime"))
+    kind = params.get("kind")
+    if kind:
+        if kind not in KINDS:
+            raise ValidationError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}.")
+        rows = [r for r in rows if r.kind == kind]
     buckets = sorted({r.bucket for r in rows})
     return {"TrailARN": params["trailArn"], "Objects": [_object(r) for r in rows],
             "Storage": [_storage(service, b) for b in buckets]}

@@ -20,10 +20,22 @@ from opentrail.compliance._timeline import trail_key
 from opentrail.compliance._validation import TrailValidation, validate_trail
 from opentrail.ledger import NoteVerifier, verify_consistency
 
-__all__ = ["MAX_CONSISTENCY_PROOFS", "Validations", "ot03", "ot04", "ot05", "ot21"]
+__all__ = ["MAX_CONSISTENCY_PROOFS", "Validations", "ot03", "ot04", "ot05", "ot21",
+           "validation_options"]
 
 MAX_CONSISTENCY_PROOFS = 256  # window checkpoints proven against the first (evenly spread)
 RESTARTS = ("CreateTrail", "StartLogging", "UpdateTrail")
+
+
+def validation_options(evidence: Evidence) -> tuple[dict[str, Any], str | None]:
+    """validate_trail's options for this report, and why it cannot run (None if it can)."""
+    options = dict(evidence.options)
+    if not options.get("s3_endpoint_url") and evidence.system.get("s3EndpointUrl"):
+        options["s3_endpoint_url"] = evidence.system["s3EndpointUrl"]  # the server's own
+    if evidence.system.get("trailStorage") == "folder" and not options.get("local_folder"):
+        return options, ("the trails deliver to the server's local folder: give "
+                         "--local-folder (the server's DATA_DIR/buckets, or a copy of it)")
+    return options, None
 
 
 class Validations:
@@ -36,14 +48,11 @@ class Validations:
     def runs(self) -> list[TrailValidation]:
         if self._runs is None:
             e = self.evidence
-            options = dict(e.options)
-            if not options.get("s3_endpoint_url") and e.system.get("s3EndpointUrl"):
-                options["s3_endpoint_url"] = e.system["s3EndpointUrl"]  # the server's own
+            options, missing = validation_options(e)
             trails = [t for t in e.trails if t.get("LogFileValidationEnabled")]
-            if e.system.get("trailStorage") == "folder" and not options.get("local_folder"):
-                self._runs = [TrailValidation(t["TrailARN"], "", error=(
-                    "the trails deliver to the server's local folder: give --local-folder "
-                    "(the server's DATA_DIR/buckets, or a copy of it)")) for t in trails]
+            if missing:
+                self._runs = [TrailValidation(t["TrailARN"], "", error=missing)
+                              for t in trails]
             else:
                 self._runs = [validate_trail(t["TrailARN"], e.period.start, e.period.end,
                                              options, e.source.session) for t in trails]

@@ -9,6 +9,7 @@ says "not evidenced" instead of guessing.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from opentrail.compliance._evidence import Evidence
@@ -23,19 +24,55 @@ def _system_cmd(evidence: Evidence) -> str:
             "(GET /opentrail/v1/compliance/system)")
 
 
+def _file_problems(evidence: Evidence) -> tuple[list[dict[str, Any]], list[str], str]:
+    """The server's audit files (GET .../compliance/system "fileAccess") as rows, the
+    problems among them, and the service user."""
+    access = evidence.system.get("fileAccess") or {}
+    rows = [{"file": e["path"], **{k: v for k, v in e.items() if k != "path"}}
+            for e in access.get("entries") or []]
+    user = str(access.get("serviceUser") or "?")
+    bad = [r for r in rows if not r["ownedByService"] or r["openToOthers"]]
+    problems = [f"{len(bad)} of the server's audit files are not owned by the service user "
+                f"({user}) or are open to others (first: {bad[0]['file']}, owner "
+                f"{bad[0]['owner']}, mode {bad[0]['mode']})"] if bad else []
+    return rows, problems, user
+
+
 def ot13(evidence: Evidence) -> CheckResult:
     storage = evidence.system.get("trailStorage")
     buckets = sorted({str(t["S3BucketName"]) for t in evidence.trails})
-    row = {"trailStorage": storage, "buckets": buckets}
-    if storage == "folder":
-        return CheckResult("OT-13", "MANUAL", "Trails deliver to a local folder: no bucket "
-                           "policy exists; check that DATA_DIR/buckets is owned by the "
-                           "service user and not readable by others.", {}, [row],
-                           f"ls -ld DATA_DIR/buckets/{' DATA_DIR/buckets/'.join(buckets)}")
-    return CheckResult("OT-13", "N/A", "Not evidenced: the storage does not report the "
-                       "bucket's public access block or policy yet; check them with "
-                       "`aws s3api get-public-access-block` and `get-bucket-policy`.", {},
-                       [row], "aws s3api get-public-access-block --bucket BUCKET")
+    rows, problems, user = _file_problems(evidence)
+    review = [] if rows else ["the server does not report its files' owners (fileAccess)"]
+    if storage != "folder":
+        from opentrail.compliance._bucket_access import bucket_access
+        from opentrail.compliance._object_lock import s3_client
+
+        client = s3_client(evidence) if buckets else None
+        for bucket in buckets:
+            row = bucket_access(client, bucket)
+            rows.append(row)
+            problems += [f"{bucket}: {p}" for p in row["problems"]]
+            review += [f"{bucket}: {r}" for r in row["review"]]
+    counts = {"buckets": len(buckets), "problems": len(problems), "toReview": len(review),
+              "files": sum(1 for r in rows if "file" in r)}
+    cmd = ("ls -ld DATA_DIR DATA_DIR/ledger.db DATA_DIR/buckets/BUCKET" if storage == "folder"
+           else "aws s3api get-public-access-block --bucket BUCKET; aws s3api "
+           "get-bucket-policy --bucket BUCKET; aws s3api get-bucket-acl --bucket BUCKET")
+    if problems:
+        return CheckResult("OT-13", "FAIL", "; ".join(problems).capitalize() + ".", counts,
+                           rows, cmd)
+    if review:
+        return CheckResult("OT-13", "WARN", "Not public, but: " + "; ".join(review) + ".",
+                           counts, rows, cmd)
+    where = ("its bucket folders (a folder has no bucket policy or public access: only "
+             "the service user and root can change them)" if storage == "folder" else
+             f"{len(buckets)} bucket(s) with the public access block fully on, no public "
+             "policy or ACL, and no bucket-policy grant to delete or unlock (identity "
+             "policies are not visible from the bucket: who holds those rights through IAM "
+             "is MANUAL)")
+    return CheckResult("OT-13", "PASS", f"The ledger's files are owned by the service user "
+                       f"({user}) and closed to others, and so are {where}.", counts, rows,
+                       cmd)
 
 
 def _lock_result(lock: dict[str, Any], days: int) -> tuple[str, str]:
@@ -148,10 +185,40 @@ def ot16(evidence: Evidence) -> CheckResult:
 
 
 def ot17(evidence: Evidence) -> CheckResult:
+    from opentrail.compliance._checks_integrity import validation_options
+    from opentrail.compliance._retention_sample import (
+        FIRST_MONTH,
+        LAST_MONTH,
+        SAMPLES,
+        sample_retention,
+    )
+
     p = evidence.period
-    return CheckResult("OT-17", "MANUAL", "Retention achieved is not sampled automatically "
-                       "yet: validate the files of months 4-12 with the command below and "
-                       "keep its output.", {}, [],
-                       f"opentrail validate-logs --trail-arn ARN --start-time "
-                       f"{iso(p.end.replace(year=p.end.year - 1))} --end-time "
-                       f"{iso(p.start)} --endpoint-url {evidence.source.endpoint}")
+    days = evidence.profile.query_window_days
+    cmd = (f"aws cloudtrail lookup-events --endpoint-url {evidence.source.endpoint} "
+           f"--start-time {iso(p.end - timedelta(days=days))} --end-time {iso(p.end)} "
+           "--max-results 50  # the 3-month query; each sample row carries its "
+           "validate-logs command")
+    params = {"months": f"{FIRST_MONTH}-{LAST_MONTH}", "samplesPerMonth": SAMPLES}
+    options, missing = validation_options(evidence)
+    if missing:
+        return CheckResult("OT-17", "ERROR", f"Samples cannot be validated: {missing}.", {},
+                           [], cmd, params)
+    found = sample_retention(evidence, options)
+    counts = {"monthsSampled": found.checked, "digestsValidated": found.digests,
+              "problems": len(found.problems)}
+    if not any(t.get("LogFileValidationEnabled") for t in evidence.trails):
+        return CheckResult("OT-17", "FAIL", "No trail has log file validation on: no digest "
+                           "proves that old records are intact.", counts, found.rows, cmd,
+                           params)
+    if found.problems:
+        return CheckResult("OT-17", "FAIL", f"{len(found.problems)} retention problem(s); "
+                           f"first: {found.problems[0]}.", counts, found.rows, cmd, params)
+    if not found.checked:
+        return CheckResult("OT-17", "N/A", f"The trails went live less than {FIRST_MONTH - 1} "
+                           "months before the period's end: no month 4-12 to sample yet.",
+                           counts, found.rows, cmd, params)
+    return CheckResult("OT-17", "PASS", f"{found.digests} digest(s) sampled over "
+                       f"{found.checked} month(s) between {FIRST_MONTH} and {LAST_MONTH} "
+                       "months back validate with all their log files; months before "
+                       "go-live are N/A.", counts, found.rows, cmd, params)

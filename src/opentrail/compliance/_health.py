@@ -6,7 +6,9 @@ look at each trail's status: a `TrailStatusSample` when logging or validation ch
 since the last look (and every `STATUS_EVERY`-th look regardless, hourly at the default
 5 minutes), a `DeliveryError` when a delivery or digest error appears or changes, a
 `DeliveryRecovered` when it clears, a `KeyRotated` when a digest signing key file appears
-(with its file mode). At start, `SettingChanged` for every setting that differs from the
+(with its file mode), and with each unconditional status sample a `DetectorRun` per
+detector (the Sigma detector, Insights: running or not, rules loaded, how far behind the
+ledger). At start, `SettingChanged` for every setting that differs from the
 last start's (DATA_DIR/settings.last.json). Records go through the ledger writer like any
 other, so checkpoints cover them; they are internal events (events/_internal.py): out
 of trails, Lake stores and default LookupEvents.
@@ -63,11 +65,13 @@ class HealthRecorder:
     def __init__(self, writer: LedgerWriter, clock: Clock, trails: TrailStore, *,
                  account: str, region: str, interval: float,
                  clock_state: Callable[[], ClockState] = read_clock_state,
-                 key_folder: Path | None = None) -> None:
+                 key_folder: Path | None = None,
+                 detectors: Callable[[], list[dict[str, Any]]] | None = None) -> None:
         self._writer, self._clock, self._trails = writer, clock, trails
         self._account, self._region, self.interval = account, region, interval
         self._clock_state = clock_state
         self._key_folder = key_folder
+        self._detectors = detectors
         self._keys: set[str] | None = None  # key files seen; None before the first look
         self._looks = 0
         self._seen: dict[str, tuple[bool, bool]] = {}       # arn -> (logging, validation)
@@ -94,6 +98,10 @@ class HealthRecorder:
         self._looks += 1
         for trail in trails:
             records.extend(self._trail_records(trail, now, full=full))
+        if full and self._detectors is not None:
+            records.extend(internal_record("DetectorRun", account, self._region, details,
+                                           now=now)
+                           for details in self._detectors() for account in accounts)
         for details in self._new_keys():
             records.extend(internal_record("KeyRotated", account, self._region, details,
                                            now=now) for account in accounts)

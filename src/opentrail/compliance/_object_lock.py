@@ -23,7 +23,7 @@ from opentrail.compliance._evidence import Evidence
 from opentrail.compliance._result import iso
 from opentrail.storage import FolderStorage, NoSuchKey, ObjectVersion, S3Storage
 
-__all__ = ["ObjectLockFindings", "examine_objects"]
+__all__ = ["ObjectLockFindings", "examine_objects", "s3_client"]
 
 DAY = 86_400
 WORKERS = 8
@@ -44,15 +44,21 @@ def _when(epoch: float | None) -> str | None:
     return None if epoch is None else iso(datetime.fromtimestamp(epoch, UTC))
 
 
-def _s3(evidence: Evidence) -> S3Storage:
+def s3_client(evidence: Evidence) -> Any:
+    """A botocore S3 client with the caller's credentials, at --s3-endpoint-url (default:
+    the server's S3 endpoint; AWS when neither is set)."""
     from botocore.config import Config
 
     endpoint = evidence.options.get("s3_endpoint_url") or evidence.system.get("s3EndpointUrl")
-    client = evidence.source.session.create_client(
+    return evidence.source.session.create_client(
         "s3", endpoint_url=endpoint, region_name=evidence.source.region,
         config=Config(s3={"addressing_style": "path"} if endpoint else {},
                       retries={"max_attempts": 4, "mode": "standard"}))
-    return S3Storage(endpoint, client=client)
+
+
+def _s3(evidence: Evidence) -> S3Storage:
+    endpoint = evidence.options.get("s3_endpoint_url") or evidence.system.get("s3EndpointUrl")
+    return S3Storage(endpoint, client=s3_client(evidence))
 
 
 class _Versions:

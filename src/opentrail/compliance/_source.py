@@ -91,12 +91,17 @@ class ServerSource:
         return self._call("GET", "/proofs/inclusion", {
             "eventId": event_id, "accountId": account, "treeSize": str(tree_size)})
 
-    def trail_objects(self, arn: str, start: datetime, end: datetime) -> dict[str, Any]:
-        """The trail's delivery record for [start, end): objects with version IDs and
-        locks, and each bucket's guarantee (docs/trails.md "Object Lock")."""
-        return self._call("GET", "/trails/objects", {
-            "trailArn": arn, "startTime": str(start.timestamp()),
-            "endTime": str(end.timestamp())})
+    def trail_objects(self, arn: str, start: datetime | None, end: datetime,
+                      kind: str | None = None) -> dict[str, Any]:
+        """The trail's delivery record for [start, end) (from the first when `start` is
+        None), of one `kind` when given: objects with version IDs and locks, and each
+        bucket's guarantee (docs/trails.md "Object Lock")."""
+        params = {"trailArn": arn, "endTime": str(end.timestamp())}
+        if start is not None:
+            params["startTime"] = str(start.timestamp())
+        if kind is not None:
+            params["kind"] = kind
+        return self._call("GET", "/trails/objects", params)
 
     def operation(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
         """One of OpenTrail's own JSON 1.1 operations (ListSigmaFindings, ...): `POST /`

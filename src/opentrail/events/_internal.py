@@ -1,11 +1,12 @@
 """Internal events: health facts the server records about itself (spec compliance.md §6).
 
-Clock samples, trail status samples, delivery errors and recoveries, verifier runs and
-generated reports cannot be rebuilt after the fact, so the server writes them into the
-ledger as they happen, where checkpoints cover them. Each is an `AwsServiceEvent` from
-`opentrail.internal` carrying `opentrailOrigin: "server"`; only that pair makes a record
-internal, and no ingest path accepts a record with the origin field (events/_origin.py),
-so a client cannot forge one. Their details live in `serviceEventDetails`.
+Clock samples, trail status samples, delivery errors and recoveries, verifier runs,
+detector runs, delivered alerts and generated reports cannot be rebuilt after the fact,
+so the server writes them into the ledger as they happen, where checkpoints cover them.
+Each is an `AwsServiceEvent` from `opentrail.internal` carrying
+`opentrailOrigin: "server"`; only that pair makes a record internal, and no ingest path
+accepts a record with the origin field (events/_origin.py), so a client cannot forge one.
+Their details live in `serviceEventDetails`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ __all__ = ["INTERNAL_EVENT_NAMES", "INTERNAL_SOURCE", "internal_record", "is_int
 INTERNAL_SOURCE = "opentrail.internal"
 INTERNAL_EVENT_NAMES = frozenset({
     "ClockSample", "TrailStatusSample", "DeliveryError", "DeliveryRecovered",
-    "VerifierRun", "ReportGenerated", "KeyRotated", "SettingChanged",
+    "VerifierRun", "ReportGenerated", "KeyRotated", "SettingChanged", "AlertDelivered",
+    "DetectorRun",
 })
 
 

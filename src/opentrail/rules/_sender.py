@@ -10,6 +10,8 @@ Invariants:
   with a DeadLetterConfig also has it sent to that SQS queue first (the error says whether
   the queue took it), so a crash in between sends it again rather than never.
 * Sending happens on worker threads of its own: it never holds up the ledger or the engine.
+* Each success leaves a receipt (rules/_receipts.py), stored in the transaction that takes
+  the delivery out of the outbox: the server turns receipts into AlertDelivered records.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from opentrail.errors import OpenTrailError
 from opentrail.rules._deadletter import DeadLetterQueues
 from opentrail.rules._model import Delivery
 from opentrail.rules._pace import Throttled
+from opentrail.rules._receipts import receipt_of
 from opentrail.rules._send import SendError, Transport
-from opentrail.rules._store import RuleStore
+from opentrail.rules._store import Receipt, RuleStore
 from opentrail.rules._targets import retry_policy
 
 __all__ = ["BASE_DELAY", "MAX_DELAY", "Sender"]
@@ -51,6 +54,7 @@ class Sender:
         self._lock = threading.Lock()
         self._inflight: set[int] = set()  # submitted, and not yet out of the outbox
         self._done: list[int] = []  # delivered, to be removed from the outbox
+        self._receipts: list[Receipt] = []  # theirs, written in the same transaction
         self.sent = 0
 
     def wake(self) -> None:
@@ -100,8 +104,9 @@ class Sender:
     def _flush(self) -> None:
         with self._lock:
             done, self._done = self._done, []
+            receipts, self._receipts = self._receipts, []
         if done:
-            self._store.delivered(done)
+            self._store.delivered(done, receipts)
             self.sent += len(done)
             with self._lock:
                 self._inflight.difference_update(done)
@@ -123,8 +128,11 @@ class Sender:
                           delivery.id)
             self._failed(delivery, f"{type(exc).__name__}", True)
         else:
+            receipt = receipt_of(delivery, self._clock.now())
             with self._lock:
                 self._done.append(delivery.id)
+                if receipt is not None:
+                    self._receipts.append(receipt)
             self._wake.set()
             return
         with self._lock:

@@ -1,5 +1,6 @@
 """The rule store: DATA_DIR/rules.db holds rules, targets, tags, connections, API
-destinations, the engine's ledger cursor and the delivery outbox. All of its SQL is here.
+destinations, the engine's ledger cursor, the delivery outbox and the receipts of
+successful deliveries. All of its SQL is here.
 
 Invariants:
 * The engine's cursor moves in the same transaction as the deliveries it enqueued, so a
@@ -10,6 +11,8 @@ Invariants:
 * Every read and change is scoped by (account, region): accounts never see each other.
 * Every change to rules or targets bumps `changes.n` in its own transaction (triggers), so
   `version` tells a reader in any process (the engine's own) that its armed rules are stale.
+* A delivery leaves the outbox in the transaction that adds its receipt, so each success
+  is recorded once (a power cut may lose both: the delivery is then sent again).
 
 A PostgreSQL backend implements the same methods; nothing outside this module writes SQL.
 """
@@ -26,9 +29,13 @@ import orjson
 
 from opentrail.rules._model import ApiDestination, Connection, Delivery, Rule
 
-__all__ = ["RULES_FILE", "RuleStore", "Sealer"]
+__all__ = ["RULES_FILE", "Receipt", "RuleStore", "Sealer"]
 
 RULES_FILE = "rules.db"
+
+# One successful delivery: (account, region, rule, target Id, target kind, the matched
+# record's eventID, its eventName, when delivered).
+Receipt = tuple[str, str, str, str, str, str | None, str | None, float]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rules (
@@ -57,6 +64,10 @@ CREATE TABLE IF NOT EXISTS outbox (
     attempts INTEGER NOT NULL DEFAULT 0, next_try REAL NOT NULL,
     state TEXT NOT NULL DEFAULT 'PENDING', last_error TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_try);
+CREATE TABLE IF NOT EXISTS receipts (
+    id INTEGER PRIMARY KEY, account TEXT NOT NULL, region TEXT NOT NULL, rule TEXT NOT NULL,
+    target TEXT NOT NULL, kind TEXT NOT NULL, event_id TEXT, event_name TEXT,
+    delivered REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS changes (id INTEGER PRIMARY KEY CHECK (id = 0), n INTEGER NOT NULL);
 INSERT OR IGNORE INTO changes (id, n) VALUES (0, 0);
 """ + "".join(
@@ -301,12 +312,32 @@ class RuleStore:
         rows = self._flow_rows("SELECT MIN(next_try) FROM outbox WHERE state='PENDING'")
         return None if rows[0][0] is None else float(rows[0][0])
 
-    def delivered(self, ids: list[int]) -> None:
-        """These deliveries reached their targets: out of the outbox, in one transaction."""
+    def delivered(self, ids: list[int], receipts: Iterable[Receipt] = ()) -> None:
+        """These deliveries reached their targets: out of the outbox and their receipts
+        in (for the AlertDelivered records, rules/_receipts.py), in one transaction."""
         with self._flow_lock:
             self._flow.execute("BEGIN IMMEDIATE")
-            self._flow.executemany("DELETE FROM outbox WHERE id=?", [(i,) for i in ids])
-            self._flow.execute("COMMIT")
+            try:
+                self._flow.executemany("DELETE FROM outbox WHERE id=?", [(i,) for i in ids])
+                self._flow.executemany(
+                    "INSERT INTO receipts (account, region, rule, target, kind, event_id, "
+                    "event_name, delivered) VALUES (?,?,?,?,?,?,?,?)", receipts)
+                self._flow.execute("COMMIT")
+            except BaseException:
+                self._flow.execute("ROLLBACK")
+                raise
+
+    def receipts(self, limit: int) -> list[tuple[Any, ...]]:
+        """Receipts not yet published, oldest first: (id, account, region, rule, target,
+        kind, event_id, event_name, delivered)."""
+        return self._flow_rows("SELECT id, account, region, rule, target, kind, event_id, "
+                               "event_name, delivered FROM receipts ORDER BY id LIMIT ?",
+                               (limit,))
+
+    def drop_receipts(self, through: int) -> None:
+        """Receipts up to id `through` are in the ledger."""
+        with self._flow_lock:
+            self._flow.execute("DELETE FROM receipts WHERE id <= ?", (through,))
 
     def retry(self, delivery_id: int, attempts: int, next_try: float, error: str) -> None:
         with self._flow_lock:
