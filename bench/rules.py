@@ -293,7 +293,8 @@ def run_plain(root: Path, name: str, payloads: list[bytes]) -> dict[str, Any]:
         key = server.create_key()
         with TreeMonitor(server.proc.pid) as tree:
             seconds = ingest(server, key, payloads)[0]
-        return {"seconds": seconds, "cpu_seconds": tree.cpu_seconds}
+        return {"seconds": seconds, "cpu_seconds": tree.cpu_seconds,
+                "cpu_by_process": tree.cpu_by_process}
     finally:
         server.stop()
 
@@ -315,7 +316,8 @@ def run_rules(root: Path, name: str, payloads: list[bytes], patterns: list[dict[
             seconds, acked = ingest(server, key, payloads)
         lat = latencies(probes, acked, receiver.arrived)
         found = latencies(probes, acked, receiver.findings) if sigma else []
-        return {"seconds": seconds, "cpu_seconds": tree.cpu_seconds, "latencies": lat,
+        return {"seconds": seconds, "cpu_seconds": tree.cpu_seconds,
+                "cpu_by_process": tree.cpu_by_process, "latencies": lat,
                 "finding_latencies": found,
                 "deliveries": receiver.count, "finding_deliveries": receiver.finding_count}
     finally:
@@ -340,15 +342,23 @@ def rounds(args: argparse.Namespace, payloads: list[bytes], patterns: list[dict[
             out.append({"round": n + 1, "first": "without" if first_plain else "with",
                         "plain_seconds": plain["seconds"], "rules_seconds": rules.pop("seconds"),
                         "plain_cpu_seconds": plain["cpu_seconds"],
-                        "rules_cpu_seconds": rules.pop("cpu_seconds"), **rules})
-            r = out[-1]
-            print(f"round {n + 1}: without {args.events / r['plain_seconds']:,.0f}/s "
-                  f"(server CPU {r['plain_cpu_seconds']:.1f} s), with "
-                  f"{args.events / r['rules_seconds']:,.0f}/s ({r['rules_cpu_seconds']:.1f} s)",
-                  flush=True)
+                        "plain_cpu_by_process": plain["cpu_by_process"],
+                        "rules_cpu_seconds": rules.pop("cpu_seconds"),
+                        "rules_cpu_by_process": rules.pop("cpu_by_process"), **rules})
+            _progress(args, out[-1])
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return out
+
+
+def _progress(args: argparse.Namespace, r: dict[str, Any]) -> None:
+    def each(cpu: dict[str, float]) -> str:
+        return ", ".join(f"{name} {t:.1f}" for name, t in sorted(cpu.items()) if t >= 0.05)
+
+    print(f"round {r['round']}: without {args.events / r['plain_seconds']:,.0f}/s "
+          f"(server CPU {r['plain_cpu_seconds']:.1f} s: {each(r['plain_cpu_by_process'])}), "
+          f"with {args.events / r['rules_seconds']:,.0f}/s ({r['rules_cpu_seconds']:.1f} s: "
+          f"{each(r['rules_cpu_by_process'])})", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
