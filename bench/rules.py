@@ -14,6 +14,10 @@ a Sigma probe rule on the probe event, and an event rule sends every finding ("S
 Match") to the same webhook, so ack -> finding's webhook is measured too. `--rounds R`
 repeats the pair R times, alternating which server runs first (the machine is shared and
 noisy); every round is reported, and the median ratio.
+
+`--alert-share F` sets how much of the traffic the event rules match (default 0.02) and,
+with `--sigma-rules`, makes the 50 Sigma rules (same shape) match about F too instead of
+bench.sigma's rare names (~1.7%): 0.001 is a realistic alert rate.
 """
 
 from __future__ import annotations
@@ -70,6 +74,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--sigma-rules", type=int, default=0, choices=(0, SIGMA_RULES),
                    help=f"also load {SIGMA_RULES} Sigma rules (bench.sigma's set) and a probe")
     p.add_argument("--rounds", type=int, default=1, help="with/without pairs, alternated")
+    p.add_argument("--alert-share", type=float, default=None,
+                   help=f"share of events the event rules match (default {ALERT_SHARE}); "
+                        "with --sigma-rules also the Sigma rules' (default: bench.sigma's "
+                        "rare names, about 0.017)")
     return p.parse_args(argv)
 
 
@@ -78,22 +86,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 ALERT_SHARE = 0.02  # alerts fire on about 2% of the traffic
 
 
-def alert_patterns(events: list[dict[str, Any]], count: int = RULES) -> list[dict[str, Any]]:
+def alert_patterns(events: list[dict[str, Any]], count: int = RULES,
+                   share: float = ALERT_SHARE) -> list[dict[str, Any]]:
     """`count` alert-like patterns: real (source, eventName) pairs, rarest first, while
-    together they match at most ALERT_SHARE of the traffic; the rest name calls that do
+    together they match at most `share` of the traffic; the rest name calls that do
     not occur in it (most alerts, most of the time, do not fire)."""
+    return [{"source": [_source(src)], "detail": {"eventName": [name]}}
+            for src, name in alert_pairs(events, count, share)]
+
+
+def alert_pairs(events: list[dict[str, Any]], count: int, share: float
+                ) -> list[tuple[str, str]]:
+    """(eventSource, eventName) pairs, rarest first, covering at most `share` of
+    `events`; then pairs that never occur, up to `count`."""
     pairs = collections.Counter((e["eventSource"], e["eventName"]) for e in events)
     chosen: list[tuple[str, str]] = []
     covered = 0
     for pair in sorted(pairs, key=lambda p: (pairs[p], p)):
-        if len(chosen) == count or covered + pairs[pair] > ALERT_SHARE * len(events):
+        if len(chosen) == count or covered + pairs[pair] > share * len(events):
             break
         chosen.append(pair)
         covered += pairs[pair]
-    chosen += [("iam.amazonaws.com", f"BenchQuietAlert{i}")
-               for i in range(count - len(chosen))]
-    return [{"source": [_source(src)], "detail": {"eventName": [name]}}
-            for src, name in chosen]
+    return chosen + [("iam.amazonaws.com", f"BenchQuietAlert{i}")
+                     for i in range(count - len(chosen))]
 
 
 def _source(event_source: str) -> str:
@@ -272,16 +287,33 @@ def latencies(probes: list[str], acked: list[float], arrived: dict[str, float],
     return [arrived.get(p, float("inf")) - a for p, a in zip(probes, acked, strict=True)]
 
 
-def sigma_folder(root: Path, sample: list[dict[str, Any]]) -> Path:
+def sigma_folder(root: Path, sample: list[dict[str, Any]], share: float | None = None
+                 ) -> Path:
     """bench.sigma's 50 rules in SigmaHQ's CloudTrail shape over this traffic's own rare
-    eventNames, and a probe rule matching each batch's probe event."""
+    eventNames (or, with `share`, 50 rules of the same shape over pairs covering that
+    share of the traffic), and a probe rule matching each batch's probe event."""
     from bench.sigma import synthetic
 
     folder = root / "sigma"
     folder.mkdir()
-    synthetic(sample, folder, rare=True)
+    if share is None:
+        synthetic(sample, folder, rare=True)
+    else:
+        for i, (source, name) in enumerate(alert_pairs(sample, SIGMA_RULES, share)):
+            (folder / f"rule{i:02d}.yml").write_text(_sigma_rule(i, source, name))
     (folder / "probe.yml").write_text(SIGMA_PROBE)
     return folder
+
+
+def _sigma_rule(i: int, source: str, name: str) -> str:
+    """bench.sigma's shape: eventSource and eventName, a third with a userAgent filter,
+    a third with a null errorCode."""
+    extra = ("  filter:\n    userAgent|contains: 'Terraform'\n  condition: sel and not filter\n"
+             if i % 3 == 1 else "  filter:\n    errorCode: null\n  condition: sel and filter\n"
+             if i % 3 == 2 else "  condition: sel\n")
+    return (f"title: bench rule {i}\nid: 00000000-0000-4000-8000-{i:012d}\nlogsource:\n"
+            f"  product: aws\n  service: cloudtrail\ndetection:\n  sel:\n"
+            f"    eventSource: {source}\n    eventName: {name}\n{extra}level: low\n")
 
 
 def run_plain(root: Path, name: str, payloads: list[bytes]) -> dict[str, Any]:
@@ -293,7 +325,8 @@ def run_plain(root: Path, name: str, payloads: list[bytes]) -> dict[str, Any]:
         key = server.create_key()
         with TreeMonitor(server.proc.pid) as tree:
             seconds = ingest(server, key, payloads)[0]
-        return {"seconds": seconds, "cpu_seconds": tree.cpu_seconds}
+        return {"seconds": seconds, "cpu_seconds": tree.cpu_seconds,
+                "cpu_by_process": tree.cpu_by_process}
     finally:
         server.stop()
 
@@ -315,7 +348,8 @@ def run_rules(root: Path, name: str, payloads: list[bytes], patterns: list[dict[
             seconds, acked = ingest(server, key, payloads)
         lat = latencies(probes, acked, receiver.arrived)
         found = latencies(probes, acked, receiver.findings) if sigma else []
-        return {"seconds": seconds, "cpu_seconds": tree.cpu_seconds, "latencies": lat,
+        return {"seconds": seconds, "cpu_seconds": tree.cpu_seconds,
+                "cpu_by_process": tree.cpu_by_process, "latencies": lat,
                 "finding_latencies": found,
                 "deliveries": receiver.count, "finding_deliveries": receiver.finding_count}
     finally:
@@ -329,7 +363,7 @@ def rounds(args: argparse.Namespace, payloads: list[bytes], patterns: list[dict[
     out = []
     root = Path(tempfile.mkdtemp(prefix="bench-rules-"))
     try:
-        sigma = sigma_folder(root, sample) if args.sigma_rules else None
+        sigma = sigma_folder(root, sample, args.alert_share) if args.sigma_rules else None
         for n in range(args.rounds):
             first_plain = n % 2 == 0
             if first_plain:
@@ -340,21 +374,29 @@ def rounds(args: argparse.Namespace, payloads: list[bytes], patterns: list[dict[
             out.append({"round": n + 1, "first": "without" if first_plain else "with",
                         "plain_seconds": plain["seconds"], "rules_seconds": rules.pop("seconds"),
                         "plain_cpu_seconds": plain["cpu_seconds"],
-                        "rules_cpu_seconds": rules.pop("cpu_seconds"), **rules})
-            r = out[-1]
-            print(f"round {n + 1}: without {args.events / r['plain_seconds']:,.0f}/s "
-                  f"(server CPU {r['plain_cpu_seconds']:.1f} s), with "
-                  f"{args.events / r['rules_seconds']:,.0f}/s ({r['rules_cpu_seconds']:.1f} s)",
-                  flush=True)
+                        "plain_cpu_by_process": plain["cpu_by_process"],
+                        "rules_cpu_seconds": rules.pop("cpu_seconds"),
+                        "rules_cpu_by_process": rules.pop("cpu_by_process"), **rules})
+            _progress(args, out[-1])
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return out
 
 
+def _progress(args: argparse.Namespace, r: dict[str, Any]) -> None:
+    def each(cpu: dict[str, float]) -> str:
+        return ", ".join(f"{name} {t:.1f}" for name, t in sorted(cpu.items()) if t >= 0.05)
+
+    print(f"round {r['round']}: without {args.events / r['plain_seconds']:,.0f}/s "
+          f"(server CPU {r['plain_cpu_seconds']:.1f} s: {each(r['plain_cpu_by_process'])}), "
+          f"with {args.events / r['rules_seconds']:,.0f}/s ({r['rules_cpu_seconds']:.1f} s: "
+          f"{each(r['rules_cpu_by_process'])})", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     payloads, probes, sample = bodies(args.seed, args.events)
-    patterns = alert_patterns(sample)
+    patterns = alert_patterns(sample, share=args.alert_share or ALERT_SHARE)
     match_events = [envelope(e) for e in sample[: args.match_events]]
     ours, floor, matched = throughput(match_events, patterns)
     engine = engine_rate(sample[: args.match_events], patterns)
@@ -405,7 +447,8 @@ def report(args: argparse.Namespace, rates: tuple[float, float, float], matched:
     print_table(rows)
     save(rows, {"events": args.events, "rules": RULES + 1 + bool(args.sigma_rules),
                 "sigma_rules": args.sigma_rules + bool(args.sigma_rules),
-                "rounds": results, "ratios": ratios, "median_ratio": ratio})
+                "alert_share": args.alert_share, "rounds": results, "ratios": ratios,
+                "median_ratio": ratio})
 
 
 def cpu_row(args: argparse.Namespace, results: list[dict[str, Any]]) -> Row:

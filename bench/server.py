@@ -103,6 +103,7 @@ class TreeMonitor:
         self.peaks: dict[str, int] = {}  # per process: which one holds the memory
         self._cpu_first: dict[int, float] = {}
         self._cpu_last: dict[int, float] = {}
+        self._names: dict[int, str] = {}  # pid -> what it is, once its files tell
         self._thread = threading.Thread(target=self._run, name="monitor", daemon=True)
 
     def __enter__(self) -> TreeMonitor:
@@ -120,18 +121,30 @@ class TreeMonitor:
     def cpu_seconds(self) -> float:
         return sum(t - self._cpu_first.get(pid, 0.0) for pid, t in self._cpu_last.items())
 
+    @property
+    def cpu_by_process(self) -> dict[str, float]:
+        """CPU seconds used while watched, per process name (where the tree's CPU went)."""
+        out: dict[str, float] = {}
+        for pid, t in self._cpu_last.items():
+            name = self._names.get(pid, f"child {pid}")
+            out[name] = out.get(name, 0.0) + t - self._cpu_first.get(pid, 0.0)
+        return out
+
     def sample(self) -> int:
         total = 0
         for proc in [self._root, *self._root.children(recursive=True)]:
             try:
                 rss = proc.memory_info().rss
                 cpu = proc.cpu_times()
-                name = "server" if proc is self._root else _child_name(proc)
+                name = self._names.get(proc.pid) or (
+                    "server" if proc is self._root else _child_name(proc))
             except psutil.NoSuchProcess:
                 continue  # a child that just exited holds no memory
             total += rss
             self.peaks[name] = max(self.peaks.get(name, 0), rss)
             self._cpu_last[proc.pid] = cpu.user + cpu.system
+            if not name.startswith(("child ", "indexer")):
+                self._names[proc.pid] = name
         self.peak = max(self.peak, total)
         return total
 
@@ -147,4 +160,14 @@ def _child_name(proc: psutil.Process) -> str:
     cmd = " ".join(proc.cmdline())
     if "resource_tracker" in cmd:
         return "multiprocessing resource tracker"
-    return "indexer" if "spawn_main" in cmd else f"child {proc.pid}"
+    if "spawn_main" not in cmd:
+        return f"child {proc.pid}"
+    try:  # the service's children differ by the database each one keeps open
+        files = {Path(f.path).name for f in proc.open_files()}
+    except psutil.Error:
+        files = set()
+    for db, name in (("findings.db", "sigma detector"), ("rules.db", "rules engine+sender"),
+                     ("history.db", "history indexer")):
+        if db in files:
+            return name
+    return "indexer"

@@ -153,6 +153,17 @@ def test_rows_window_by_start_limit_and_end(ledger: LedgerUnderTest) -> None:
     assert [r.seq for r in scan(reader, 2, chunk=3)] == list(range(2, 10))
 
 
+def test_bodies_from_are_the_rows_seq_account_region_and_body(
+        ledger: LedgerUnderTest) -> None:
+    _append(ledger, 3)
+    _append(ledger, 4, first=3, account=OTHER, region="eu-west-1", data=True)
+    reader = ledger.reader
+    for start, limit in ((0, 100), (2, 3), (6, 10), (7, 10), (0, 0)):
+        assert reader.bodies_from(start, limit) == [
+            (r.seq, r.account, r.region, r.body) for r in reader.rows(start, limit)]
+    assert [r.region for r in reader.bodies_from(3, 1)] == ["eu-west-1"]
+
+
 def test_a_category_filter_counts_only_its_rows(ledger: LedgerUnderTest) -> None:
     _append(ledger, 3)
     _append(ledger, 4, first=3, data=True)
@@ -206,6 +217,7 @@ def test_expired_bodies_read_as_none_and_keep_their_leaves(ledger: LedgerUnderTe
     assert [r.body is None for r in rows] == [True] * 3 + [False] * 2
     assert [r.leaf for r in rows[:3]] == [leaf_hash(r.body) for r in old]
     assert ledger.reader.bodies([0, 3]) == {0: None, 3: rows[3].body}
+    assert [r.body for r in ledger.reader.bodies_from(2, 2)] == [None, rows[3].body]
     assert ledger.reader.event(ACCOUNT, old[0].event_id) is not None
     assert tree_head(ledger.reader) == head
 

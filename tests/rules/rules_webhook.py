@@ -29,6 +29,7 @@ class Webhook:
     port: int
     requests: list[Received] = field(default_factory=list)
     script: dict[str, list[int]] = field(default_factory=dict)  # path -> statuses to answer
+    moved: dict[str, str] = field(default_factory=dict)  # path -> Location to answer with
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -55,6 +56,8 @@ def _handler(hook: Webhook) -> type[BaseHTTPRequestHandler]:
             self.send_response(status)
             if path == "/elsewhere":
                 self.send_header("Location", "http://localhost:1/stolen")
+            if path in hook.moved:
+                self.send_header("Location", hook.moved[path])
             self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
             self.wfile.write(answer)

@@ -248,6 +248,54 @@ def test_engine_index_only_prunes() -> None:
     assert armory.candidates(b'{"eventName":"RunInstances"}') == [loose]
 
 
+def test_engine_index_finds_every_event_name_in_the_bytes() -> None:
+    """Hypothesis: the candidates are those of every `"eventName":"..."` in the bytes
+    (nested ones too, as the index cannot tell which is the record's own), or every rule
+    when a name has an escape, as a regular expression over the bytes answers."""
+    import re
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from opentrail.rules._engine import Armed, Armory
+    from opentrail.rules._model import Rule
+
+    names = ["StopLogging", "DeleteTrail", "Stop", "Ün"]
+    armory = Armory()
+    arms = {}
+    for name in names:
+        arms[name] = Armed(Rule("1", "r", name, "{}", "ENABLED"),
+                           compile_pattern(json.dumps({"detail": {"eventName": [name]}})), [])
+        armory.add(arms[name])
+    every = re.compile(rb'"eventName":"([^"\\]*)(\\?)')
+
+    def expected(body: bytes) -> set[str]:
+        found = set()
+        for match in every.finditer(body):
+            if match.group(2):
+                return set(names)
+            found.add(match.group(1).decode())
+        return found & set(names)
+
+    value = st.one_of(st.sampled_from([*names, "RunInstances", "Stop\"x", "a\\b", ""]),
+                      st.text(max_size=6))
+
+    @given(st.lists(st.tuples(st.booleans(), value), max_size=4))
+    @settings(max_examples=300, deadline=None)
+    def check(parts: list[tuple[bool, str]]) -> None:
+        record: dict[str, Any] = {}
+        for i, (nested, name) in enumerate(parts):
+            if nested:
+                record[f"k{i}"] = {"eventName": name}
+            else:
+                record["eventName"] = name
+        body = json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
+        got = {a.rule.name for a in armory.candidates(body)}
+        assert got == expected(body), body
+
+    check()
+
+
 def test_engine_indexes_sigma_finding_rules() -> None:
     """A rule on detail-type "Sigma Rule Match" alone is tried only on findings (eventName
     SigmaRuleMatch): it does not make the engine parse every record. A rule on source

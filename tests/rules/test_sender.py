@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rules_webhook import Webhook, webhook_fixture  # noqa: F401 - the fixture
+
 from conftest import wait_until
 from opentrail.auth import KeyStore
 from opentrail.clock import ManualClock
@@ -113,3 +115,42 @@ def test_pacer_spaces_requests() -> None:
         pacer.wait("slow", 1)
     assert 0 < info.value.delay <= 1.0
     pacer.wait("other", None)  # no limit
+
+
+def test_webhook_redirects_are_followed_on_the_same_origin_only(tmp_path: Path,
+                                                               webhook: Webhook) -> None:
+    """The transport (urllib3) follows a 307 on the same host with the same method and
+    body, a 303 as a GET without it, and never a redirect to another host."""
+    from opentrail.rules._model import ApiDestination, Connection
+    from opentrail.rules._send import Transport
+
+    store = RuleStore(tmp_path, KeyStore(tmp_path))
+    conn = Connection("123456789012", "us-east-1", "c", "u1", "API_KEY",
+                      {"ApiKeyAuthParameters": {"ApiKeyName": "X-Key"}})
+    store.save_connection(conn, {"ApiKeyAuthParameters": {"ApiKeyName": "X-Key",
+                                                          "ApiKeyValue": "k"}})
+    transport = Transport(store)
+    webhook.script = {"/keep": [307], "/see": [303], "/elsewhere": [302]}
+    webhook.moved = {"/keep": "/kept?x=1", "/see": webhook.url("/seen")}
+    try:
+        for name in ("keep", "see", "elsewhere"):
+            dest = ApiDestination("123456789012", "us-east-1", name, "u-" + name, conn.arn,
+                                  webhook.url("/" + name), "POST")
+            store.save_destination(dest)
+            delivery = _delivery({"Id": name, "Arn": dest.arn})
+            if name == "elsewhere":
+                try:
+                    transport.send(delivery)
+                except SendError as err:
+                    assert "redirected to another host" in str(err) and not err.retryable
+                else:
+                    raise AssertionError("a redirect to another host was followed")
+            else:
+                transport.send(delivery)
+    finally:
+        transport.close()
+        store.close()
+    kept, seen = webhook.at("/kept")[0], webhook.at("/seen")[0]
+    assert (kept.method, kept.path, kept.headers["x-key"]) == ("POST", "/kept?x=1", "k")
+    assert kept.body == webhook.at("/keep")[0].body and kept.json() == {"detail": {}}
+    assert (seen.method, seen.body) == ("GET", b"")

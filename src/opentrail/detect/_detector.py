@@ -30,12 +30,12 @@ from pathlib import Path
 import orjson
 
 from opentrail.clock import Clock, SystemClock
-from opentrail.detect._feed import ledger_rows, open_ledger
+from opentrail.detect._feed import ledger_bodies, ledger_rows, open_ledger
 from opentrail.detect._finding import Finding, finding_of, is_finding
 from opentrail.detect._rules import RuleSet, load_rules
 from opentrail.detect._store import FindingStore, SqliteFindingStore
 from opentrail.events import parse_record
-from opentrail.ledger import LedgerReader, LedgerRow, LedgerWriter
+from opentrail.ledger import BodyRow, LedgerReader, LedgerRow, LedgerWriter
 
 __all__ = ["BATCH", "Detector", "Publisher", "Replay", "begin", "replay",
            "run_detector_process"]
@@ -72,7 +72,7 @@ class Detector:
 
     def step(self) -> int:
         """Evaluate the next batch; returns how many ledger rows it covered."""
-        _, rows = ledger_rows(self._ledger, self.cursor, BATCH)
+        rows = ledger_bodies(self._ledger, self.cursor, BATCH)
         if not rows:
             return 0
         findings = list(_matches(self.rules, rows, self._clock.now()))
@@ -145,7 +145,8 @@ def run_detector_process(data_dir: str, folders: list[str]) -> None:
         store.close()
 
 
-def _matches(rules: RuleSet, rows: list[LedgerRow], now: float) -> Iterator[Finding]:
+def _matches(rules: RuleSet, rows: list[BodyRow] | list[LedgerRow], now: float
+             ) -> Iterator[Finding]:
     for row in rows:
         if row.body is None:  # expired by retention before it was evaluated
             continue

@@ -13,7 +13,6 @@ every finding to keep the rule's author and a link to it): nothing is bundled.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +49,7 @@ SIGMAHQ_FOLDERS = ("rules", "rules-emerging-threats", "rules-threat-hunting",
 SIGMAHQ_SECOND = frozenset({"application", "category", "cloud", "identity", "linux", "macos",
                             "network", "web", "windows", "compliance"})
 MAX_RULE_BYTES = 1024 * 1024
-EVENT_NAME = re.compile(rb'"eventName":"([^"\\]*)(\\?)')
+EVENT_NAME_KEY = b'"eventName":"'  # found with bytes.find: a regex costs more per body
 
 
 @dataclass(frozen=True)
@@ -145,9 +144,14 @@ class RuleSet:
         names = self._names
         if names is None or b'"sourceFormat"' in body:
             return True
-        for found in EVENT_NAME.finditer(body):
-            if found.group(2) or found.group(1).decode("utf-8", "replace").lower() in names:
+        at = body.find(EVENT_NAME_KEY)
+        while at >= 0:
+            start = at + len(EVENT_NAME_KEY)
+            end = body.find(b'"', start)
+            if end < 0 or body.find(b"\\", start, end) >= 0 \
+                    or body[start:end].decode("utf-8", "replace").lower() in names:
                 return True
+            at = body.find(EVENT_NAME_KEY, end)
         return False
 
     @functools.cached_property

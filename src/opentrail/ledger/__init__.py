@@ -31,7 +31,7 @@ from opentrail.ledger._proof import (
     verify_consistency,
     verify_inclusion,
 )
-from opentrail.ledger._reader import LedgerReader, LedgerRow, scan, tree_head
+from opentrail.ledger._reader import BodyRow, LedgerReader, LedgerRow, scan, tree_head
 from opentrail.ledger._schema import LEDGER_FILE, open_reader, recorded_retention
 from opentrail.ledger._sqlite_reader import SqliteLedgerReader, open_ledger_reader
 from opentrail.ledger._tree import TREE_FILE, LedgerEntry, TreeFollower, TreeReader
@@ -53,6 +53,7 @@ __all__ = [
     "LEDGER_FILE",
     "TREE_FILE",
     "AuditJournal",
+    "BodyRow",
     "Checkpoint",
     "CheckpointSource",
     "Checkpointer",

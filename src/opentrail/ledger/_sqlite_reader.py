@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from opentrail.ledger._reader import LedgerRow
+from opentrail.ledger._reader import BodyRow, LedgerRow
 from opentrail.ledger._schema import open_reader
 
 __all__ = ["SqliteLedgerReader", "open_ledger_reader"]
@@ -25,6 +25,7 @@ IN_CHUNK = 500  # seqs per IN (...) list: far below SQLite's variable limit
 # LedgerRow from a fetched tuple without a Python-level call (`_make` is one per row:
 # a measurable share of the history indexer's CPU).
 _row = functools.partial(tuple.__new__, LedgerRow)
+_body_row = functools.partial(tuple.__new__, BodyRow)
 
 
 class SqliteLedgerReader:
@@ -79,6 +80,12 @@ class SqliteLedgerReader:
             f"SELECT {COLUMNS} FROM events WHERE {where} ORDER BY seq LIMIT ?",
             [*params, limit]).fetchall()
         return list(map(_row, rows))
+
+    def bodies_from(self, start: int, limit: int) -> list[BodyRow]:
+        rows = self._conn().execute(
+            "SELECT seq, account, region, body FROM events WHERE seq >= ? ORDER BY seq "
+            "LIMIT ?", (start, limit)).fetchall()
+        return list(map(_body_row, rows))
 
     def bodies(self, seqs: Sequence[int]) -> dict[int, bytes | None]:
         return self._by_seq("body", seqs)

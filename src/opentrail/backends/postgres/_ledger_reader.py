@@ -13,12 +13,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from opentrail.backends.postgres._db import Conn, PgDb
-from opentrail.ledger._reader import LedgerRow
+from opentrail.ledger._reader import BodyRow, LedgerRow
 
 __all__ = ["PgLedgerReader", "first_ingested_at"]
 
 COLUMNS = "seq, account, region, category, event_time, ingested, leaf, body"
 _row = functools.partial(tuple.__new__, LedgerRow)
+_body_row = functools.partial(tuple.__new__, BodyRow)
 
 
 class PgLedgerReader:
@@ -48,6 +49,13 @@ class PgLedgerReader:
                 f"SELECT {COLUMNS} FROM events WHERE {where} ORDER BY seq LIMIT %s",
                 [*params, limit]).fetchall()
         return list(map(_row, rows))
+
+    def bodies_from(self, start: int, limit: int) -> list[BodyRow]:
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT seq, account, region, body FROM events WHERE seq >= %s ORDER BY seq "
+                "LIMIT %s", (start, limit)).fetchall()
+        return list(map(_body_row, rows))
 
     def bodies(self, seqs: Sequence[int]) -> dict[int, bytes | None]:
         return self._by_seq("body", seqs)
