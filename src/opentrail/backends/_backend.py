@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from opentrail.backends._errors import BackendError
 from opentrail.backends._master_key import MASTER_KEY_VALUE_ENV, load_master_key
+from opentrail.backends._role import Role
 
 if TYPE_CHECKING:
     from opentrail.auth import KeyStore
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from opentrail.clock import Clock
     from opentrail.config import Settings
     from opentrail.lake import StoreCatalog
-    from opentrail.ledger import LedgerReader, LedgerWriter, NoteSigner
+    from opentrail.ledger import CheckpointRows, LedgerReader, LedgerWriter, NoteSigner
     from opentrail.trails import SigningKeys, TrailStore
 
 __all__ = ["NOT_ON_POSTGRES", "Backend", "open_backend"]
@@ -55,7 +56,7 @@ class Backend(Protocol):
         ...
 
     def ledger_reader(self) -> LedgerReader:
-        """The ledger as its followers read it (not yet what `Service` uses)."""
+        """The ledger as its followers read it."""
         ...
 
     def ledger_writer(self, clock: Clock, *, max_pending: int = 100_000,
@@ -65,7 +66,16 @@ class Backend(Protocol):
 
     def checkpoint_signer(self) -> NoteSigner:
         """The key that signs the ledger's checkpoints: DATA_DIR/checkpoint.key, or one
-        key in the vault shared by every node (not yet what `Service` uses)."""
+        key in the vault shared by every node."""
+        ...
+
+    def checkpoints(self) -> CheckpointRows:
+        """Where signed checkpoints are kept: DATA_DIR/checkpoints.db, or one table."""
+        ...
+
+    def role(self, name: str) -> Role:
+        """The lease on a job that must run on one node at a time (backends/_role.py);
+        released when the backend closes."""
         ...
 
     def problems(self) -> list[str]:
