@@ -13,6 +13,11 @@ from opentrail.ledger._checkpoint import (
     load_signer,
     open_checkpoint,
 )
+from opentrail.ledger._checkpoint_rows import (
+    CheckpointRow,
+    CheckpointRows,
+    SqliteCheckpointRows,
+)
 from opentrail.ledger._journal import JOURNAL_DIR, AuditJournal
 from opentrail.ledger._merkle import EMPTY_ROOT, CompactRange, leaf_hash, node_hash, root_of
 from opentrail.ledger._note import NoteError, NoteSigner, NoteVerifier
@@ -46,6 +51,8 @@ __all__ = [
     "TREE_FILE",
     "AuditJournal",
     "Checkpoint",
+    "CheckpointRow",
+    "CheckpointRows",
     "Checkpointer",
     "CompactRange",
     "LedgerEntry",
@@ -59,6 +66,7 @@ __all__ = [
     "ProofError",
     "Retention",
     "SignedCheckpoints",
+    "SqliteCheckpointRows",
     "SqliteLedgerReader",
     "TreeFollower",
     "TreeReader",
