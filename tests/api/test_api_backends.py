@@ -122,3 +122,57 @@ def test_two_nodes_on_one_database_share_what_either_creates(
     two.keys.delete(key[0])  # node one stops taking it within its cache's refresh
     wait_until(lambda: on_one("ListTrails", {})[1].get("__type") ==
                "UnrecognizedClientException")
+
+
+def _record(event_id: str) -> Any:
+    import time
+
+    from opentrail.events import parse_record
+
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return parse_record({"eventTime": now, "eventSource": "s3",
+                         "eventName": "ListBuckets", "eventID": event_id},
+                        default_account=ACCOUNT, default_region="us-east-1")
+
+
+def test_two_nodes_append_to_one_ledger_and_hand_roles_over(
+        postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from opentrail.ledger import scan
+    from opentrail.service import CHECKPOINT_SIGNER, INSIGHTS, TRAIL_DELIVERY
+
+    monkeypatch.setenv("OPENTRAIL_MASTER_KEY", base64.b64encode(TEST_MASTER_KEY).decode())
+    one, two = (Service.open(Settings(data_dir=tmp_path / name, database_url=postgres_url),
+                             indexer="thread") for name in ("one", "two"))
+    running = [one, two]
+    try:
+        sent = [f"event-{i:03}" for i in range(40)]
+        for i, event_id in enumerate(sent):  # alternately through each node, in turn
+            node = (one, two)[i % 2]
+            assert node.writer.submit([_record(event_id)]).result(timeout=30) == [True]
+        assert two.writer.submit([_record(sent[0])]).result(timeout=30) == [False]  # once
+        rows = list(scan(two.ledger))  # type: ignore[arg-type]
+        assert [row.seq for row in rows] == list(range(len(rows)))  # no gap
+        ids = [json.loads(row.body or b"{}")["eventID"] for row in rows]
+        assert [i for i in ids if i.startswith("event-")] == sent  # once each, in order
+        key = _admin(two)
+        wait_until(lambda: [e["EventId"] for e in _caller(one, key)("LookupEvents", {
+            "LookupAttributes": [{"AttributeKey": "EventId", "AttributeValue": sent[1]}]
+        })[1].get("Events", [])] == [sent[1]])  # sent through two, found through one
+        wait_until(lambda: one.checkpoints is not None
+                   and one.checkpoints.make_checkpoint().size >= len(rows))
+        for name in (CHECKPOINT_SIGNER, TRAIL_DELIVERY, INSIGHTS):  # the first node's
+            assert one.role(name).held() and not two.role(name).held()
+        signed = one.checkpoints.latest_checkpoint()  # type: ignore[union-attr]
+        running.remove(one)
+        one.close()
+        wait_until(two.role(CHECKPOINT_SIGNER).held)  # handed over as the holder closed
+        assert two.writer.submit([_record("after")]).result(timeout=30) == [True]
+        assert two.checkpoints is not None
+        wait_until(lambda: two.checkpoints.make_checkpoint().size > signed.size)
+        later = two.checkpoints.make_checkpoint()
+        assert later.size > signed.size and later.origin == signed.origin  # one key
+        assert two.checkpoints.public_key.open(later.note)
+        assert two.role(TRAIL_DELIVERY).held() and two.role(INSIGHTS).held()
+    finally:
+        for node in running:
+            node.close()
