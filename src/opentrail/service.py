@@ -234,7 +234,8 @@ class Service:
             self.signing_keys, selects, delivery_interval=self.settings.delivery_interval,
             digest_interval=self.settings.digest_interval,
             checkpoint=self._checkpoint_note, organization_id=self.organization_id,
-            notify=self._trail_notification(), ledger=self.ledger)
+            notify=self._trail_notification(), ledger=self.ledger,
+            rows=self.backend.delivery_rows() if self.backend is not None else None)
         self._spawn_elected(TRAIL_DELIVERY, self.delivery.run, "trail-delivery")
 
     def _trail_notification(self) -> Callable[[Any, str, str], None] | None:

@@ -23,19 +23,22 @@ if TYPE_CHECKING:
     from opentrail.config import Settings
     from opentrail.lake import StoreCatalog
     from opentrail.ledger import CheckpointRows, LedgerReader, LedgerWriter, NoteSigner
-    from opentrail.trails import SigningKeys, TrailStore
+    from opentrail.trails import DeliveryRows, SigningKeys, TrailStore
 
 __all__ = ["NOT_ON_POSTGRES", "Backend", "open_backend"]
 
 # State that still lives only in SQLite files under the data dir: until this is empty,
 # `opentrail serve` refuses --database-url (docs/design/scale-out.md, "What remains").
 NOT_ON_POSTGRES = (
-    "the ledger (events, sequence numbers, the Merkle tree, signed checkpoints)",
-    "the self-audit journal",
-    "the history index (LookupEvents)",
-    "Insights state",
-    "trail delivery state",
-    "the Lake writer, queries and imports",
+    "the history index (LookupEvents): each node indexes the shared ledger into its own "
+    "history.db",
+    "trail delivery state (delivery.db: cursors, outbox, digest chains): a delivery role "
+    "taken over by another node would start from that node's own cursor",
+    "Insights state (insights.db)",
+    "the Lake writer's state, queries and imports (lake-writer.db, lake-queries.db, "
+    "lake-imports.db)",
+    "event rules, their targets and outbox (rules.db) and Sigma findings (findings.db)",
+    "the self-audit journal of changes in flight (journal/, per node)",
 )
 
 
@@ -71,6 +74,10 @@ class Backend(Protocol):
 
     def checkpoints(self) -> CheckpointRows:
         """Where signed checkpoints are kept: DATA_DIR/checkpoints.db, or one table."""
+        ...
+
+    def delivery_rows(self) -> DeliveryRows:
+        """Trail delivery's state: DATA_DIR/delivery.db, or tables every node shares."""
         ...
 
     def role(self, name: str) -> Role:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from opentrail.clock import Clock
     from opentrail.lake import StoreCatalog
     from opentrail.ledger import CheckpointRows, LedgerReader, LedgerWriter, NoteSigner
-    from opentrail.trails import SigningKeys, TrailStore
+    from opentrail.trails import DeliveryRows, SigningKeys, TrailStore
 
 __all__ = ["ACCESS_KEY_SEAL", "PostgresBackend"]
 
@@ -118,6 +118,11 @@ class PostgresBackend:
 
     def checkpoints(self) -> CheckpointRows:
         return PgCheckpointRows(self.db)
+
+    def delivery_rows(self) -> DeliveryRows:
+        from opentrail.backends.postgres._delivery import PgDeliveryRows
+
+        return PgDeliveryRows(self.db)
 
     def role(self, name: str) -> PgRole:
         role = PgRole(self.db.url, name)

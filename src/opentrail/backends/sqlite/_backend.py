@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from opentrail.clock import Clock
     from opentrail.lake import StoreCatalog
     from opentrail.ledger import CheckpointRows, LedgerReader, LedgerWriter, NoteSigner
-    from opentrail.trails import SigningKeys, TrailStore
+    from opentrail.trails import DeliveryRows, SigningKeys, TrailStore
 
 __all__ = ["SqliteBackend"]
 
@@ -88,6 +88,11 @@ class SqliteBackend:
 
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         return SqliteCheckpointRows(self.data_dir)
+
+    def delivery_rows(self) -> DeliveryRows:
+        from opentrail.backends.sqlite._delivery import SqliteDeliveryRows
+
+        return SqliteDeliveryRows(self.data_dir)
 
     def role(self, name: str) -> FileRole:
         role = FileRole(self.data_dir / ROLES_DIR, name)
