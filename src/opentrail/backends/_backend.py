@@ -32,8 +32,6 @@ __all__ = ["NOT_ON_POSTGRES", "Backend", "open_backend"]
 NOT_ON_POSTGRES = (
     "the history index (LookupEvents): each node indexes the shared ledger into its own "
     "history.db",
-    "trail delivery state (delivery.db: cursors, outbox, digest chains): a delivery role "
-    "taken over by another node would start from that node's own cursor",
     "Insights state (insights.db)",
     "the Lake writer's state, queries and imports (lake-writer.db, lake-queries.db, "
     "lake-imports.db)",
