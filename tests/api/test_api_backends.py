@@ -176,3 +176,59 @@ def test_two_nodes_append_to_one_ledger_and_hand_roles_over(
     finally:
         for node in running:
             node.close()
+
+
+def test_trail_delivery_moves_to_another_node_without_a_gap_or_a_duplicate(
+        postgres_url: str, moto_url: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import gzip
+
+    import boto3
+
+    from opentrail.service import TRAIL_DELIVERY
+
+    monkeypatch.setenv("OPENTRAIL_MASTER_KEY", base64.b64encode(TEST_MASTER_KEY).decode())
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3.create_bucket(Bucket="handover")
+
+    def node(name: str) -> Service:
+        return Service.open(Settings(data_dir=tmp_path / name, database_url=postgres_url,
+                                     trail_storage="s3", s3_endpoint_url=moto_url,
+                                     delivery_interval=1, digest_interval=4),
+                            indexer="thread")
+
+    def delivered() -> list[str]:
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket="handover")
+        keys = [o["Key"] for p in pages for o in p.get("Contents", [])
+                if "/CloudTrail/" in o["Key"]]
+        return [r["eventID"] for k in keys for r in json.loads(gzip.decompress(
+            s3.get_object(Bucket="handover", Key=k)["Body"].read()))["Records"]
+            if r["eventID"].startswith("event-")]
+
+    one = node("one")
+    running = [one]
+    try:
+        call = _caller(one, _admin(one))
+        assert call("CreateTrail", {"Name": "main", "S3BucketName": "handover",
+                                    "EnableLogFileValidation": True})[0] == 200
+        assert call("StartLogging", {"Name": "main"})[0] == 200
+        two = node("two")
+        running.append(two)
+        sent = [f"event-{i:03}" for i in range(10)]
+        for i, event_id in enumerate(sent):
+            assert (one, two)[i % 2].writer.submit([_record(event_id)]).result(30) == [True]
+        wait_until(lambda: sorted(delivered()) == sent, timeout=60)
+        assert one.role(TRAIL_DELIVERY).held()
+        running.remove(one)
+        one.close()  # the delivering node goes; the other takes the role over
+        more = [f"event-{i:03}" for i in range(10, 20)]
+        for event_id in more:
+            assert two.writer.submit([_record(event_id)]).result(30) == [True]
+        wait_until(lambda: sorted(delivered()) == sent + more, timeout=60)
+        assert two.role(TRAIL_DELIVERY).held()
+    finally:
+        for service in running:
+            service.close()
