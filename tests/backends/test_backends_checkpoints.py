@@ -11,7 +11,7 @@ import pytest
 from opentrail.clock import ManualClock
 from opentrail.errors import Throttled
 from opentrail.events import parse_record
-from opentrail.ledger import Checkpointer, CheckpointRow
+from opentrail.ledger import Checkpointer, CheckpointRow, SignedCheckpoints
 
 T0 = 1795600000
 
@@ -30,6 +30,8 @@ def test_rows_are_kept_first_signed_wins(backend: Any) -> None:
     assert rows.last_before(200) == _row(1, 100) and rows.last_before(100) is None
     assert rows.between(100, 300) == [_row(1, 100), _row(3, 200)]
     assert rows.between(100, 400, limit=1) == [_row(1, 100)]
+    assert rows.after(1, 10) == [_row(3, 200), _row(7, 300)] and rows.after(0, 1) == [
+        _row(1, 100)]
     rows.close()
 
 
@@ -81,4 +83,6 @@ def test_only_the_elected_signer_signs_and_the_role_moves(backends: Any) -> None
     assert second.size == 5 and second.note != first.note
     assert other.signer.verifier().open(second.note)  # one key for the cluster
     assert [cp.size for cp in other.between(T0, T0 + 10)] == [3, 5]
+    signed = SignedCheckpoints(backends.data_dir, other.public_key, rows=two.checkpoints())
+    assert [cp.size for cp in signed] == [3, 5] and signed.problems == []  # verify's view
     other.close()

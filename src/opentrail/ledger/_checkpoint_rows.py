@@ -53,6 +53,11 @@ class CheckpointRows(Protocol):
         """Checkpoints signed at [start, end), by size (at most `limit`)."""
         ...
 
+    def after(self, size: int, limit: int) -> list[CheckpointRow]:
+        """Up to `limit` checkpoints of trees larger than `size`, by size (a full scan
+        pages through them, for `opentrail verify`)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -80,6 +85,9 @@ class SqliteCheckpointRows:
     def between(self, start: int, end: int, limit: int | None = None) -> list[CheckpointRow]:
         return self._all("WHERE time >= ? AND time < ? ORDER BY size LIMIT ?",
                          (start, end, -1 if limit is None else limit))
+
+    def after(self, size: int, limit: int) -> list[CheckpointRow]:
+        return self._all("WHERE size > ? ORDER BY size LIMIT ?", (size, limit))
 
     def _one(self, where: str, args: tuple[Any, ...]) -> CheckpointRow | None:
         found = self._all(where, args)

@@ -41,6 +41,9 @@ class PgCheckpointRows:
         return self._all("WHERE time >= %s AND time < %s ORDER BY size LIMIT %s",
                          (start, end, limit))
 
+    def after(self, size: int, limit: int) -> list[CheckpointRow]:
+        return self._all("WHERE size > %s ORDER BY size LIMIT %s", (size, limit))
+
     def _one(self, where: str, args: tuple[Any, ...]) -> CheckpointRow | None:
         found = self._all(where, args)
         return found[0] if found else None
