@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 CHECKPOINT_KEY_FILE = "checkpoint.key"
 PUBLIC_KEY_FILE = "checkpoint.pub"  # the verifier key, for operators to hand out
 IDLE = 0.1  # seconds the tree thread waits when the ledger has no new whole chunk
+ASK_SIGNER = 1.0  # seconds between a non-signer's asks for the signer's role
 
 @dataclass(frozen=True)
 class Checkpoint:
@@ -234,14 +235,18 @@ class Checkpointer:
         return fresh
 
     def run(self, stop: threading.Event) -> None:
-        """The tree thread: follow the ledger, publish a checkpoint every `interval` seconds."""
+        """The tree thread: follow the ledger, publish a checkpoint every `interval` seconds
+        (on the signer's node; another node asks for the role every ASK_SIGNER seconds)."""
         last = float("-inf")
         while not stop.is_set():
             try:
                 consumed = self._follower.step()
-                if self._clock.now() - last >= self._interval and self._signs():
+                if self._clock.now() - last >= self._interval:
                     last = self._clock.now()
-                    self.make_checkpoint()
+                    if self._signs():
+                        self.make_checkpoint()
+                    else:
+                        last -= self._interval - min(self._interval, ASK_SIGNER)
             except Exception:  # keep following: the next round retries
                 log.exception("the Merkle tree thread failed a round")
                 consumed = 0
