@@ -49,7 +49,6 @@ from opentrail.history import (
     HistoryReader,
     create_history,
     run_indexer_process,
-    start_indexer_thread,
 )
 from opentrail.insights import CounterStore, InsightsEngine
 from opentrail.lake import EventDataStore, ImportRunner, LakeWriter, QueryRunner, StoreCatalog
@@ -161,9 +160,10 @@ class Service:
         if self.indexer_mode == "thread":
             self._indexer = HistoryIndexer(self.settings.data_dir, self.clock,
                                            self.settings.history_retention_days, self.ledger)
-            thread, stop = start_indexer_thread(self._indexer)
-            self._threads.append(thread)
+            indexer, stop = self._indexer, threading.Event()
             self._stop_indexer = stop
+            self._spawn(lambda: _until_stopped(lambda: indexer.run(stop.is_set), stop,
+                                               "history indexer"), "history-indexer")
         else:
             self._spawn_indexer()
         self._spawn(self._maintain, "maintenance")
@@ -541,6 +541,18 @@ class Service:
                 process.join(timeout=10)
         if self._indexer is not None:
             self._indexer.close()
+
+
+def _until_stopped(run: Callable[[], None], stop: threading.Event, what: str) -> None:
+    """`run()` again after it failed (the shared ledger's database lost for a moment),
+    until `stop` is set."""
+    while not stop.is_set():
+        try:
+            run()
+            return
+        except Exception:
+            log.exception("%s failed; restarting it in a second", what)
+            stop.wait(1.0)
 
 
 def _rules_workers(settings: Settings, clock: Clock, store: RuleStore,
