@@ -8,12 +8,11 @@ import sqlite3
 from pathlib import Path
 
 from opentrail.backends.sqlite._db import SqliteDb, SqliteRows
+from opentrail.trails._delivery import DELIVERY_FILE
 from opentrail.trails._delivery_rows import StoredCursor, StoredOutgoing
 from opentrail.trails._record import DeliveredObject, add_lock_columns, delivered_objects
 
 __all__ = ["DELIVERY_FILE", "SqliteDeliveryRows"]
-
-DELIVERY_FILE = "delivery.db"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cursors (
