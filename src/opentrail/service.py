@@ -8,6 +8,13 @@
 
 The indexer runs in a child process by default so that indexing uses the second core
 instead of competing with request handling for the GIL.
+
+On PostgreSQL (docs/design/scale-out.md) the ledger is the database's: this node's
+writer appends through the backend's sequencer, every follower reads the shared ledger
+through `backend.ledger_reader()` (in threads of this process), and the jobs that must
+run once in a cluster (signing checkpoints, trail delivery, Insights, the Lake writer,
+retention, the background verifier) run only while this node holds their role
+(`backend.role(name)`); another node takes a role over when its holder dies.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any, Literal
 
 from opentrail.auth import KeyStore, SigV4Verifier
-from opentrail.backends import Backend, open_backend
+from opentrail.backends import Backend, Role, open_backend
 from opentrail.channels import ChannelRegistry
 from opentrail.clock import Clock, SystemClock
 from opentrail.config import Settings
@@ -42,11 +49,10 @@ from opentrail.history import (
     HistoryReader,
     create_history,
     run_indexer_process,
-    start_indexer_thread,
 )
 from opentrail.insights import CounterStore, InsightsEngine
 from opentrail.lake import EventDataStore, ImportRunner, LakeWriter, QueryRunner, StoreCatalog
-from opentrail.ledger import AuditJournal, Checkpointer, LedgerWriter
+from opentrail.ledger import AuditJournal, Checkpointer, LedgerReader, LedgerWriter
 from opentrail.rules import RuleStore
 from opentrail.storage import Storage, open_storage
 from opentrail.trails import Delivery, SigningKeys, TrailStore
@@ -58,6 +64,11 @@ log = logging.getLogger(__name__)
 IndexerMode = Literal["process", "thread"]
 MAINTENANCE_EVERY = 3600.0
 LAKE_PURGE_EVERY = 60.0
+ROLE_POLL = 1.0  # seconds between checks that this node (still) holds an elected role
+# The elected roles (backend.role): jobs that must run on one node at a time.
+CHECKPOINT_SIGNER, TRAIL_DELIVERY, INSIGHTS, LAKE_WRITER, RETENTION, VERIFIER = (
+    "checkpoint-signer", "trail-delivery", "insights", "lake-writer", "retention",
+    "verifier")
 
 
 @dataclass
@@ -104,6 +115,10 @@ class Service:
     rule_sender: Any = None  # rules.Sender delivering it: threads with indexer="thread",
     _rules_process: BaseProcess | None = None  # else both in this process (run_rules_process)
     sns: Any = None  # rules.SnsNotifier, with --sns-endpoint-url: trails' SnsTopicName
+    # The shared ledger every follower reads on PostgreSQL; None embedded, where each
+    # follower opens the data dir's ledger itself (as it always did).
+    ledger: LedgerReader | None = None
+    roles: dict[str, Role] = field(default_factory=dict)  # elected roles, by name
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None,
@@ -112,20 +127,25 @@ class Service:
         prepare_data_dir(settings.data_dir)
         backend = open_backend(settings)
         keys = backend.keys()
-        writer = LedgerWriter(settings.data_dir, clock,
-                              max_pending=settings.max_pending_events,
-                              retention_days=settings.history_retention_days)
+        writer = backend.ledger_writer(clock, max_pending=settings.max_pending_events,
+                                       retention_days=settings.history_retention_days)
+        ledger = None if backend.kind == "sqlite" else backend.ledger_reader()
+        if ledger is not None:  # the followers' child processes read the data dir's
+            indexer = "thread"
         create_history(settings.data_dir).close()
         service = cls(settings, clock, keys, SigV4Verifier(keys, clock), writer,
-                      HistoryReader(settings.data_dir, clock, settings.history_retention_days),
+                      HistoryReader(settings.data_dir, clock, settings.history_retention_days,
+                                    ledger),
                       backend.channels(),
                       backend.trails(own_buckets=settings.trail_storage == "folder"),
                       indexer_mode=indexer, trail_storage=open_storage(settings, clock),
                       signing_keys=backend.signing_keys(clock,
                                                         settings.signing_key_rotation_days),
-                      backend=backend)
-        service.checkpoints = Checkpointer(settings.data_dir, clock,
-                                           settings.checkpoint_interval)
+                      backend=backend, ledger=ledger)
+        service.checkpoints = Checkpointer(
+            settings.data_dir, clock, settings.checkpoint_interval, ledger=ledger,
+            signer=backend.checkpoint_signer(), store=backend.checkpoints(),
+            signs=service.role(CHECKPOINT_SIGNER).held)
         service.audit_journal = AuditJournal(settings.data_dir)
         service.lake = backend.catalog(clock)
         service.organization_id = organization_id(settings.data_dir, settings.organization_id)
@@ -139,10 +159,11 @@ class Service:
             self.audit_journal.recover(self.writer)
         if self.indexer_mode == "thread":
             self._indexer = HistoryIndexer(self.settings.data_dir, self.clock,
-                                           self.settings.history_retention_days)
-            thread, stop = start_indexer_thread(self._indexer)
-            self._threads.append(thread)
+                                           self.settings.history_retention_days, self.ledger)
+            indexer, stop = self._indexer, threading.Event()
             self._stop_indexer = stop
+            self._spawn(lambda: _until_stopped(lambda: indexer.run(stop.is_set), stop,
+                                               "history indexer"), "history-indexer")
         else:
             self._spawn_indexer()
         self._spawn(self._maintain, "maintenance")
@@ -220,8 +241,7 @@ class Service:
             self.writer, self.clock, self.trails, self.checkpoints, options=options,
             keys=lambda trail: local_fetcher(self.signing_keys, trail.home_region),
             account=s.organization_account, region=s.region, interval=s.verifier_interval)
-        stop = self._stop
-        self._spawn(lambda: verifier.run(stop), "verifier")
+        self._spawn_elected(VERIFIER, verifier.run, "verifier")
 
     def _start_delivery(self) -> None:
         from opentrail.trails import selects
@@ -231,9 +251,9 @@ class Service:
             self.signing_keys, selects, delivery_interval=self.settings.delivery_interval,
             digest_interval=self.settings.digest_interval,
             checkpoint=self._checkpoint_note, organization_id=self.organization_id,
-            notify=self._trail_notification())
-        delivery, stop = self.delivery, self._stop
-        self._spawn(lambda: delivery.run(stop), "trail-delivery")
+            notify=self._trail_notification(), ledger=self.ledger,
+            rows=self.backend.delivery_rows() if self.backend is not None else None)
+        self._spawn_elected(TRAIL_DELIVERY, self.delivery.run, "trail-delivery")
 
     def _trail_notification(self) -> Callable[[Any, str, str], None] | None:
         """SnsTopicName: a notification per delivered log file, once SNS is configured."""
@@ -252,15 +272,14 @@ class Service:
 
     def _start_lake_writer(self) -> None:
         from opentrail.lake import open_location
-        from opentrail.ledger import load_signer
 
-        assert self.lake is not None
+        assert self.lake is not None and self.backend is not None
         writer = self.lake_writer = LakeWriter(
             self.settings.data_dir, self.clock, open_location(self.settings),
-            self.lake.list_all, self._lake_receives, load_signer(self.settings.data_dir))
+            self.lake.list_all, self._lake_receives, self.backend.checkpoint_signer(),
+            ledger=self.ledger)
         self.lake_delete_files = lambda store: writer.drop_store(store.id)
-        stop = self._stop
-        self._spawn(lambda: writer.run(stop), "lake-writer")
+        self._spawn_elected(LAKE_WRITER, writer.run, "lake-writer")
         self._start_queries(writer)
 
     def _start_queries(self, writer: LakeWriter) -> None:
@@ -311,7 +330,7 @@ class Service:
             return
         if self.indexer_mode == "thread":
             detector = self.detector = Detector(self.settings.data_dir, self.clock, rules,
-                                                findings)
+                                                findings, self.ledger)
             self._spawn(lambda: detector.run(stop), "sigma-detector")
             return
         from opentrail.detect import begin, open_ledger
@@ -366,8 +385,9 @@ class Service:
             begin_at_head(self.settings.data_dir, self.rules)
             self._spawn_rules()
             return
+        assert self.backend is not None
         engine, sender = self.rule_engine, self.rule_sender = _rules_workers(
-            self.settings, self.clock, self.rules)
+            self.settings, self.clock, self.rules, self.backend.ledger_reader)
         stop = self._stop
         self._spawn(lambda: engine.run(stop), "rule-engine")
         self._spawn(lambda: sender.run(stop), "rule-sender")
@@ -385,16 +405,16 @@ class Service:
 
     def _start_insights(self) -> None:
         self.insights = InsightsEngine(self.settings.data_dir, self.clock, self.writer,
-                                       self.insights_enabled)
+                                       self.insights_enabled, ledger=self.ledger)
         self.insights_store = CounterStore(self.settings.data_dir)
-        self._spawn(self._run_insights, "insights")
+        self._spawn_elected(INSIGHTS, self._run_insights, "insights")
 
-    def _run_insights(self) -> None:
+    def _run_insights(self, stop: threading.Event) -> None:
         """The engine follows the ledger only while some trail wants Insights (or
         insights_always): counting costs ingest CPU nobody asked for otherwise. When one
         starts to, the engine catches up from its cursor, so its baselines still cover
         the stored history."""
-        engine, stop = self.insights, self._stop
+        engine = self.insights
         assert engine is not None
         while not stop.wait(0 if self.insights_wanted() else 1.0):
             engine.run(lambda: stop.is_set() or not self.insights_wanted())
@@ -432,6 +452,37 @@ class Service:
         return [s for s in self.lake.list_all()
                 if s.insight_selectors and s.status != "PENDING_DELETION"]
 
+    def role(self, name: str) -> Role:
+        """This node's lease on the elected role `name` (one object per name)."""
+        if name not in self.roles:
+            assert self.backend is not None
+            self.roles[name] = self.backend.role(name)
+        return self.roles[name]
+
+    def _spawn_elected(self, name: str, run: Callable[[threading.Event], None],
+                       thread: str) -> None:
+        """`run(stop)` in a thread, only while this node holds the role `name`: started
+        when the role is taken, stopped (its `stop` set) when it is lost; then it waits
+        to take the role again. Each start continues from the follower's saved cursor."""
+        role = self.role(name)
+
+        def elected() -> None:
+            while not self._stop.is_set():
+                if not role.held():
+                    self._stop.wait(ROLE_POLL)
+                    continue
+                term = threading.Event()
+                worker = threading.Thread(target=run, args=(term,), name=thread, daemon=True)
+                worker.start()
+                while worker.is_alive() and not self._stop.wait(ROLE_POLL) and role.held():
+                    pass
+                if not self._stop.is_set() and worker.is_alive():
+                    log.warning("role %s lost: stopping %s", name, thread)
+                term.set()
+                worker.join()
+
+        self._spawn(elected, f"{thread}-role")
+
     def _spawn(self, target: object, name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)  # type: ignore[arg-type]
         thread.start()
@@ -448,7 +499,8 @@ class Service:
         """Keep the indexer alive and run the retention purge once an hour."""
         last_purge = last_lake_purge = 0.0
         while not self._stop.wait(1.0):
-            if self.lake is not None and self.clock.now() - last_lake_purge >= LAKE_PURGE_EVERY:
+            if self.lake is not None and self.clock.now() - last_lake_purge >= LAKE_PURGE_EVERY \
+                    and self.role(LAKE_WRITER).held():
                 last_lake_purge = self.clock.now()
                 self._purge_lake(self.lake)
             if self._process is not None and not self._process.is_alive():
@@ -464,7 +516,8 @@ class Service:
                           self._rules_process.exitcode)
                 self._spawn_rules()
             days = self.settings.history_retention_days
-            if days > 0 and self.clock.now() - last_purge >= MAINTENANCE_EVERY:
+            if days > 0 and self.clock.now() - last_purge >= MAINTENANCE_EVERY \
+                    and self.role(RETENTION).held():
                 last_purge = self.clock.now()
                 purged = self.writer.purge(int(self.clock.now()) - days * 86400)
                 if purged:
@@ -492,8 +545,10 @@ class Service:
             assert self.insights_store is not None
             self.insights_store.close()
         self.keys.close()
+        if self.ledger is not None:
+            self.ledger.close()
         if self.backend is not None:
-            self.backend.close()
+            self.backend.close()  # lets this node's roles go
 
     def _stop_workers(self) -> None:
         """Threads and processes first, so nothing writes to a store being closed."""
@@ -510,14 +565,28 @@ class Service:
             self._indexer.close()
 
 
-def _rules_workers(settings: Settings, clock: Clock, store: RuleStore) -> tuple[Any, Any]:
-    """The rule engine and the sender it wakes when it enqueued deliveries."""
+def _until_stopped(run: Callable[[], None], stop: threading.Event, what: str) -> None:
+    """`run()` again after it failed (the shared ledger's database lost for a moment),
+    until `stop` is set."""
+    while not stop.is_set():
+        try:
+            run()
+            return
+        except Exception:
+            log.exception("%s failed; restarting it in a second", what)
+            stop.wait(1.0)
+
+
+def _rules_workers(settings: Settings, clock: Clock, store: RuleStore,
+                   reader: Callable[[], LedgerReader]) -> tuple[Any, Any]:
+    """The rule engine (following the ledger `reader` opens) and the sender it wakes when
+    it enqueued deliveries."""
     from opentrail.rules import DeadLetterQueues, RuleEngine, Sender, Transport
 
     sender = Sender(store, clock, Transport(store, sns_endpoint_url=settings.sns_endpoint_url,
                                             smtp_url=settings.smtp_url),
                     dead_letters=DeadLetterQueues(settings.sqs_endpoint_url))
-    engine = RuleEngine(settings.data_dir, clock, store, enqueued=sender.wake)
+    engine = RuleEngine(settings.data_dir, clock, store, reader=reader, enqueued=sender.wake)
     return engine, sender
 
 
@@ -530,7 +599,7 @@ def run_rules_process(settings: Settings) -> None:
     backend = open_backend(settings)
     keys = backend.keys()
     store = RuleStore(settings.data_dir, keys)
-    engine, sender = _rules_workers(settings, SystemClock(), store)
+    engine, sender = _rules_workers(settings, SystemClock(), store, backend.ledger_reader)
 
     def run(stop: threading.Event) -> None:
         sending = threading.Thread(target=lambda: sender.run(stop), name="rule-sender",

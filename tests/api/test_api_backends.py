@@ -122,3 +122,113 @@ def test_two_nodes_on_one_database_share_what_either_creates(
     two.keys.delete(key[0])  # node one stops taking it within its cache's refresh
     wait_until(lambda: on_one("ListTrails", {})[1].get("__type") ==
                "UnrecognizedClientException")
+
+
+def _record(event_id: str) -> Any:
+    import time
+
+    from opentrail.events import parse_record
+
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return parse_record({"eventTime": now, "eventSource": "s3",
+                         "eventName": "ListBuckets", "eventID": event_id},
+                        default_account=ACCOUNT, default_region="us-east-1")
+
+
+def test_two_nodes_append_to_one_ledger_and_hand_roles_over(
+        postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from opentrail.ledger import scan
+    from opentrail.service import CHECKPOINT_SIGNER, INSIGHTS, TRAIL_DELIVERY
+
+    monkeypatch.setenv("OPENTRAIL_MASTER_KEY", base64.b64encode(TEST_MASTER_KEY).decode())
+    one, two = (Service.open(Settings(data_dir=tmp_path / name, database_url=postgres_url),
+                             indexer="thread") for name in ("one", "two"))
+    running = [one, two]
+    try:
+        sent = [f"event-{i:03}" for i in range(40)]
+        for i, event_id in enumerate(sent):  # alternately through each node, in turn
+            node = (one, two)[i % 2]
+            assert node.writer.submit([_record(event_id)]).result(timeout=30) == [True]
+        assert two.writer.submit([_record(sent[0])]).result(timeout=30) == [False]  # once
+        rows = list(scan(two.ledger))  # type: ignore[arg-type]
+        assert [row.seq for row in rows] == list(range(len(rows)))  # no gap
+        ids = [json.loads(row.body or b"{}")["eventID"] for row in rows]
+        assert [i for i in ids if i.startswith("event-")] == sent  # once each, in order
+        key = _admin(two)
+        wait_until(lambda: [e["EventId"] for e in _caller(one, key)("LookupEvents", {
+            "LookupAttributes": [{"AttributeKey": "EventId", "AttributeValue": sent[1]}]
+        })[1].get("Events", [])] == [sent[1]])  # sent through two, found through one
+        wait_until(lambda: one.checkpoints is not None
+                   and one.checkpoints.make_checkpoint().size >= len(rows))
+        for name in (CHECKPOINT_SIGNER, TRAIL_DELIVERY, INSIGHTS):  # the first node's
+            assert one.role(name).held() and not two.role(name).held()
+        signed = one.checkpoints.latest_checkpoint()  # type: ignore[union-attr]
+        running.remove(one)
+        one.close()
+        wait_until(two.role(CHECKPOINT_SIGNER).held)  # handed over as the holder closed
+        assert two.writer.submit([_record("after")]).result(timeout=30) == [True]
+        assert two.checkpoints is not None
+        wait_until(lambda: two.checkpoints.make_checkpoint().size > signed.size)
+        later = two.checkpoints.make_checkpoint()
+        assert later.size > signed.size and later.origin == signed.origin  # one key
+        assert two.checkpoints.public_key.open(later.note)
+        assert two.role(TRAIL_DELIVERY).held() and two.role(INSIGHTS).held()
+    finally:
+        for node in running:
+            node.close()
+
+
+def test_trail_delivery_moves_to_another_node_without_a_gap_or_a_duplicate(
+        postgres_url: str, moto_url: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import gzip
+
+    import boto3
+
+    from opentrail.service import TRAIL_DELIVERY
+
+    monkeypatch.setenv("OPENTRAIL_MASTER_KEY", base64.b64encode(TEST_MASTER_KEY).decode())
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3.create_bucket(Bucket="handover")
+
+    def node(name: str) -> Service:
+        return Service.open(Settings(data_dir=tmp_path / name, database_url=postgres_url,
+                                     trail_storage="s3", s3_endpoint_url=moto_url,
+                                     delivery_interval=1, digest_interval=4),
+                            indexer="thread")
+
+    def delivered() -> list[str]:
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket="handover")
+        keys = [o["Key"] for p in pages for o in p.get("Contents", [])
+                if "/CloudTrail/" in o["Key"]]
+        return [r["eventID"] for k in keys for r in json.loads(gzip.decompress(
+            s3.get_object(Bucket="handover", Key=k)["Body"].read()))["Records"]
+            if r["eventID"].startswith("event-")]
+
+    one = node("one")
+    running = [one]
+    try:
+        call = _caller(one, _admin(one))
+        assert call("CreateTrail", {"Name": "main", "S3BucketName": "handover",
+                                    "EnableLogFileValidation": True})[0] == 200
+        assert call("StartLogging", {"Name": "main"})[0] == 200
+        two = node("two")
+        running.append(two)
+        sent = [f"event-{i:03}" for i in range(10)]
+        for i, event_id in enumerate(sent):
+            assert (one, two)[i % 2].writer.submit([_record(event_id)]).result(30) == [True]
+        wait_until(lambda: sorted(delivered()) == sent, timeout=60)
+        assert one.role(TRAIL_DELIVERY).held()
+        running.remove(one)
+        one.close()  # the delivering node goes; the other takes the role over
+        more = [f"event-{i:03}" for i in range(10, 20)]
+        for event_id in more:
+            assert two.writer.submit([_record(event_id)]).result(30) == [True]
+        wait_until(lambda: sorted(delivered()) == sent + more, timeout=60)
+        assert two.role(TRAIL_DELIVERY).held()
+    finally:
+        for service in running:
+            service.close()

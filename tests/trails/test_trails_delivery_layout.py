@@ -217,7 +217,8 @@ def test_restart_redoes_the_outbox_with_the_same_key_and_bytes(rig: Rig) -> None
     sent = rig.ingest(*[make_event(f"E{i}") for i in range(5)])
     rig.storage.down = True
     rig.tick(300)
-    prepared = rig.delivery._state.outbox(rig.store.list(ACCOUNT)[0].arn)
+    with rig.delivery._rows.read() as tx:
+        prepared = tx.outbox(rig.store.list(ACCOUNT)[0].arn)
     assert len(prepared) == 1
     rig.delivery.close()  # "crash": the process goes away with its memory
     rig.storage.down = False
@@ -235,7 +236,8 @@ def test_deleted_and_recreated_trail_starts_over(rig: Rig) -> None:
     rig.tick(300)
     rig.store.delete(ACCOUNT, "us-east-1", trail.name)
     rig.tick(1)
-    assert rig.delivery._state.cursor(trail.arn) is None
+    with rig.delivery._rows.read() as tx:
+        assert tx.cursor(trail.arn) is None
     rig.trail(bucket="new-bucket")
     rig.ingest(make_event("New"))
     rig.tick(300)

@@ -69,8 +69,9 @@ def trail_objects(service: Service, ctx: AuthContext, params: Mapping[str, str]
     if not ref.is_arn or ref.account is None or not ctx.principal.may_access(ref.account):
         raise TrailNotFound(f"Unknown trail: {params.get('trailArn')} for the user: "
                             f"{ctx.principal.account or service.settings.organization_account}")
-    rows = delivered_objects(service.settings.data_dir, params["trailArn"],
-                             _time(params, "startTime"), _time(params, "endTime"))
+    window = (params["trailArn"], _time(params, "startTime"), _time(params, "endTime"))
+    rows = (service.delivery.delivered_objects(*window) if service.delivery is not None
+            else delivered_objects(service.settings.data_dir, *window))
     kind = params.get("kind")
     if kind:
         if kind not in KINDS:

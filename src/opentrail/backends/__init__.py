@@ -19,6 +19,7 @@ from opentrail.backends._master_key import (
     new_master_key,
     parse_master_key,
 )
+from opentrail.backends._role import Role
 from opentrail.backends._url import is_database_url, redact_url
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "BackendError",
     "DatabaseUnreachable",
     "MasterKeyMismatch",
+    "Role",
     "SchemaTooNew",
     "is_database_url",
     "load_master_key",

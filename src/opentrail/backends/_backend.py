@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from opentrail.backends._errors import BackendError
 from opentrail.backends._master_key import MASTER_KEY_VALUE_ENV, load_master_key
+from opentrail.backends._role import Role
 
 if TYPE_CHECKING:
     from opentrail.auth import KeyStore
@@ -21,20 +22,27 @@ if TYPE_CHECKING:
     from opentrail.clock import Clock
     from opentrail.config import Settings
     from opentrail.lake import StoreCatalog
-    from opentrail.ledger import LedgerAudit, LedgerReader, LedgerWriter, NoteSigner
-    from opentrail.trails import SigningKeys, TrailStore
+    from opentrail.ledger import (
+        CheckpointRows,
+        LedgerAudit,
+        LedgerReader,
+        LedgerWriter,
+        NoteSigner,
+    )
+    from opentrail.trails import DeliveryRows, SigningKeys, TrailStore
 
 __all__ = ["NOT_ON_POSTGRES", "Backend", "open_backend"]
 
 # State that still lives only in SQLite files under the data dir: until this is empty,
 # `opentrail serve` refuses --database-url (docs/design/scale-out.md, "What remains").
 NOT_ON_POSTGRES = (
-    "the ledger (events, sequence numbers, the Merkle tree, signed checkpoints)",
-    "the self-audit journal",
-    "the history index (LookupEvents)",
-    "Insights state",
-    "trail delivery state",
-    "the Lake writer, queries and imports",
+    "the history index (LookupEvents): each node indexes the shared ledger into its own "
+    "history.db",
+    "Insights state (insights.db)",
+    "the Lake writer's state, queries and imports (lake-writer.db, lake-queries.db, "
+    "lake-imports.db)",
+    "event rules, their targets and outbox (rules.db) and Sigma findings (findings.db)",
+    "the self-audit journal of changes in flight (journal/, per node)",
 )
 
 
@@ -55,7 +63,7 @@ class Backend(Protocol):
         ...
 
     def ledger_reader(self) -> LedgerReader:
-        """The ledger as its followers read it (not yet what `Service` uses)."""
+        """The ledger as its followers read it."""
         ...
 
     def ledger_writer(self, clock: Clock, *, max_pending: int = 100_000,
@@ -70,7 +78,20 @@ class Backend(Protocol):
 
     def checkpoint_signer(self) -> NoteSigner:
         """The key that signs the ledger's checkpoints: DATA_DIR/checkpoint.key, or one
-        key in the vault shared by every node (not yet what `Service` uses)."""
+        key in the vault shared by every node."""
+        ...
+
+    def checkpoints(self) -> CheckpointRows:
+        """Where signed checkpoints are kept: DATA_DIR/checkpoints.db, or one table."""
+        ...
+
+    def delivery_rows(self) -> DeliveryRows:
+        """Trail delivery's state: DATA_DIR/delivery.db, or tables every node shares."""
+        ...
+
+    def role(self, name: str) -> Role:
+        """The lease on a job that must run on one node at a time (backends/_role.py);
+        released when the backend closes."""
         ...
 
     def problems(self) -> list[str]:

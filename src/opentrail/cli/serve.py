@@ -52,17 +52,18 @@ def serve(config_file: Path | None, **flags: Any) -> None:
 
 
 def _refuse_database_url() -> None:
-    """Keys, trails, channels and the Lake catalog run on PostgreSQL, but a node is not
-    stateless until everything does: serving half the state from a shared database and
-    half from local files would lose events with the machine."""
+    """Keys, trails, channels, the Lake catalog and the ledger run on PostgreSQL, but a
+    node is not stateless until everything does: serving half the state from a shared
+    database and half from local files would lose events with the machine."""
     from opentrail.backends import NOT_ON_POSTGRES
 
     pending = "".join(f"\n  - {part}" for part in NOT_ON_POSTGRES)
     raise click.UsageError(
         "--database-url is not supported by `opentrail serve` yet: these components "
         f"still keep their state only in the data dir's SQLite files:{pending}\n"
-        "Keys, trails, channels and the Lake catalog are on PostgreSQL already "
-        "(docs/design/scale-out.md); `opentrail keys --database-url` works today.")
+        "Keys, trails, channels, the Lake catalog, the ledger, its signed checkpoints "
+        "and trail delivery are on PostgreSQL already (docs/design/scale-out.md); "
+        "`opentrail keys --database-url` works today.")
 
 
 def run(settings: Settings) -> None:

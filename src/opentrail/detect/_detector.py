@@ -59,16 +59,20 @@ def begin(ledger: LedgerReader, store: FindingStore) -> int:
 
 class Detector:
     def __init__(self, data_dir: Path, clock: Clock, rules: RuleSet,
-                 store: FindingStore) -> None:
+                 store: FindingStore, ledger: LedgerReader | None = None) -> None:
+        """`ledger`: the ledger to follow (the caller keeps owning it); by default the
+        SQLite one in `data_dir`."""
         self.rules, self.store = rules, store
         self._clock = clock
-        self._ledger = open_ledger(data_dir)
+        self._owns_ledger = ledger is None
+        self._ledger = open_ledger(data_dir) if ledger is None else ledger
         self.cursor = begin(self._ledger, store)
         self.evaluated = 0  # records evaluated since start (for throughput reports)
         self.found = 0  # findings made since start
 
     def close(self) -> None:
-        self._ledger.close()
+        if self._owns_ledger:
+            self._ledger.close()
 
     def step(self) -> int:
         """Evaluate the next batch; returns how many ledger rows it covered."""

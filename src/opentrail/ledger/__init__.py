@@ -19,6 +19,11 @@ from opentrail.ledger._checkpoint import (
     load_signer,
     open_checkpoint,
 )
+from opentrail.ledger._checkpoint_rows import (
+    CheckpointRow,
+    CheckpointRows,
+    SqliteCheckpointRows,
+)
 from opentrail.ledger._export import LedgerExport
 from opentrail.ledger._journal import JOURNAL_DIR, AuditJournal
 from opentrail.ledger._merkle import EMPTY_ROOT, CompactRange, leaf_hash, node_hash, root_of
@@ -55,6 +60,8 @@ __all__ = [
     "AuditJournal",
     "BodyRow",
     "Checkpoint",
+    "CheckpointRow",
+    "CheckpointRows",
     "CheckpointSource",
     "Checkpointer",
     "CompactRange",
@@ -72,6 +79,7 @@ __all__ = [
     "ProofError",
     "Retention",
     "SignedCheckpoints",
+    "SqliteCheckpointRows",
     "SqliteLedgerAudit",
     "SqliteLedgerReader",
     "TreeFollower",

@@ -10,10 +10,13 @@ A checkpoint is a signed note (ledger/_note.py) in the C2SP tlog-checkpoint shap
     — <origin> <base64(key id || Ed25519 signature)>
 
 The signing key lives in DATA_DIR/checkpoint.key (0600), created on first start with a
-fresh origin name. Checkpoints are kept in checkpoints.db (fsync'd: unlike tree.db they
-are statements we published, not derived state). Before signing, each new checkpoint is
-checked to extend the previous one (a consistency proof), so a damaged tree.db or ledger
-is never signed over.
+fresh origin name (or, on PostgreSQL, in the database: `Backend.checkpoint_signer()`).
+Checkpoints are kept in `CheckpointRows` (checkpoints.db, fsync'd, or a shared table:
+unlike tree.db they are statements we published, not derived state). Before signing,
+each new checkpoint is checked to extend the previous one (a consistency proof), so a
+damaged tree.db or ledger is never signed over. With several nodes, only the one whose
+`signs()` is true (the elected checkpoint signer) signs; the others hand out what it
+stored.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ import base64
 import logging
 import os
 import secrets
-import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +34,12 @@ from typing import Any
 
 from opentrail.clock import Clock
 from opentrail.errors import OpenTrailError, Throttled
+from opentrail.ledger._checkpoint_rows import (
+    CHECKPOINTS_FILE,
+    CheckpointRow,
+    CheckpointRows,
+    SqliteCheckpointRows,
+)
 from opentrail.ledger._note import NoteError, NoteSigner, NoteVerifier
 from opentrail.ledger._proof import ProofError, verify_consistency
 from opentrail.ledger._reader import LedgerReader
@@ -51,18 +60,8 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_KEY_FILE = "checkpoint.key"
 PUBLIC_KEY_FILE = "checkpoint.pub"  # the verifier key, for operators to hand out
-CHECKPOINTS_FILE = "checkpoints.db"
 IDLE = 0.1  # seconds the tree thread waits when the ledger has no new whole chunk
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS checkpoints (
-    size INTEGER PRIMARY KEY,   -- tree size: one checkpoint per size, the first signed
-    root BLOB    NOT NULL,
-    time INTEGER NOT NULL,      -- epoch seconds
-    note TEXT    NOT NULL       -- the signed note, byte for byte as published
-);
-"""
-
+ASK_SIGNER = 1.0  # seconds between a non-signer's asks for the signer's role
 
 @dataclass(frozen=True)
 class Checkpoint:
@@ -133,49 +132,27 @@ def load_signer(data_dir: Path, file: str = CHECKPOINT_KEY_FILE,
     return signer
 
 
-class _Store:
-    def __init__(self, data_dir: Path) -> None:
-        self._conn = sqlite3.connect(data_dir / CHECKPOINTS_FILE, isolation_level=None,
-                                     check_same_thread=False)
-        self._conn.execute("PRAGMA busy_timeout=10000")
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.executescript(SCHEMA)
-
-    def add(self, cp: Checkpoint) -> None:
-        self._conn.execute("INSERT OR IGNORE INTO checkpoints VALUES (?,?,?,?)",
-                           (cp.size, cp.root, cp.time, cp.note))
-
-    def one(self, where: str, args: tuple[Any, ...], origin: str) -> Checkpoint | None:
-        row = self._conn.execute(
-            f"SELECT size, root, time, note FROM checkpoints {where}", args).fetchone()
-        return None if row is None else Checkpoint(origin, row[0], bytes(row[1]), row[2], row[3])
-
-    def all(self, where: str, args: tuple[Any, ...], origin: str) -> list[Checkpoint]:
-        rows = self._conn.execute(f"SELECT size, root, time, note FROM checkpoints {where}",
-                                  args).fetchall()
-        return [Checkpoint(origin, r[0], bytes(r[1]), r[2], r[3]) for r in rows]
-
-    def close(self) -> None:
-        self._conn.close()
-
-
 class Checkpointer:
     """Keeps tree.db following the ledger and publishes signed checkpoints. Thread-safe."""
 
     def __init__(self, data_dir: Path, clock: Clock, interval: float,
                  ledger: LedgerReader | None = None,
-                 signer: NoteSigner | None = None) -> None:
+                 signer: NoteSigner | None = None, store: CheckpointRows | None = None,
+                 signs: Callable[[], bool] | None = None) -> None:
         """`ledger`: the ledger to follow (the SQLite one in `data_dir` by default); the
         caller keeps owning it. `signer`: the checkpoint key (by default
-        DATA_DIR/checkpoint.key; `Backend.checkpoint_signer()` gives the backend's)."""
+        DATA_DIR/checkpoint.key; `Backend.checkpoint_signer()` gives the backend's).
+        `store`: where checkpoints are kept (DATA_DIR/checkpoints.db by default; this
+        checkpointer closes it). `signs`: whether this node may sign now (the elected
+        signer's role; always by default)."""
         self.tree = TreeReader(data_dir, ledger)
         self.signer = load_signer(data_dir) if signer is None else signer
         public = data_dir / PUBLIC_KEY_FILE
         if not public.exists():
             public.write_text(self.signer.verifier().text() + "\n")
         self._follower = TreeFollower(data_dir, ledger)
-        self._store = _Store(data_dir)
+        self._store = SqliteCheckpointRows(data_dir) if store is None else store
+        self._signs = signs or (lambda: True)
         self._clock = clock
         self._interval = interval
         self._lock = threading.Lock()
@@ -192,34 +169,39 @@ class Checkpointer:
 
     def checkpoint_at(self, size: int) -> Checkpoint | None:
         with self._lock:
-            return self._store.one("WHERE size = ?", (size,), self.signer.name)
+            return self._made(self._store.at(size))
 
     def between(self, start: int, end: int) -> list[Checkpoint]:
         """Published checkpoints signed at epoch seconds [start, end), oldest first, and
         the last one signed before `start` (the tree the period began with) first."""
         with self._lock:
-            rows = self._store.all("WHERE time < ? ORDER BY size DESC LIMIT 1", (start,),
-                                   self.signer.name)
-            rows += self._store.all("WHERE time >= ? AND time < ? ORDER BY size", (start, end),
-                                    self.signer.name)
-        return rows
+            rows = [self._store.last_before(start), *self._store.between(start, end)]
+        return [cp for cp in map(self._made, rows) if cp is not None]
 
     def first_since(self, when: int) -> Checkpoint | None:
         """The first checkpoint signed at or after epoch second `when`."""
         with self._lock:
-            found = self._store.all("WHERE time >= ? ORDER BY size LIMIT 1", (when,),
-                                    self.signer.name)
-        return found[0] if found else None
+            found = self._store.between(when, 2**62, limit=1)
+        return self._made(found[0]) if found else None
 
     def _latest(self) -> Checkpoint | None:
-        return self._store.one("ORDER BY size DESC LIMIT 1", (), self.signer.name)
+        return self._made(self._store.latest())
+
+    def _made(self, row: CheckpointRow | None) -> Checkpoint | None:
+        return None if row is None else Checkpoint(self.signer.name, *row)
 
     def make_checkpoint(self) -> Checkpoint:
-        """Sign and store a checkpoint of the tree as it is now; the latest if it did not grow."""
+        """Sign and store a checkpoint of the tree as it is now; the latest if it did not
+        grow, or if another node is the signer (Throttled while none was signed yet)."""
         with self._lock:
             size = self.tree.size()
             previous = self._latest()
             if previous is not None and previous.size >= size:
+                return previous
+            if not self._signs():
+                if previous is None:
+                    raise Throttled("No checkpoint of the ledger has been signed yet; "
+                                    "retry in a few seconds.")
                 return previous
             root = self.tree.root(size)
             if previous is not None:
@@ -227,8 +209,9 @@ class Checkpointer:
             now = int(self._clock.now())
             note = self.signer.sign(checkpoint_text(self.signer.name, size, root, now))
             checkpoint = Checkpoint(self.signer.name, size, root, now, note)
-            self._store.add(checkpoint)
-            return checkpoint
+            self._store.add(CheckpointRow(size, root, now, note))
+            # another signer's, had one stored this size first
+            return self._made(self._store.at(size)) or checkpoint
 
     def _check_extends(self, previous: Checkpoint, size: int, root: bytes) -> None:
         proof = self.tree.consistency(previous.size, size) if previous.size else []
@@ -252,14 +235,18 @@ class Checkpointer:
         return fresh
 
     def run(self, stop: threading.Event) -> None:
-        """The tree thread: follow the ledger, publish a checkpoint every `interval` seconds."""
+        """The tree thread: follow the ledger, publish a checkpoint every `interval` seconds
+        (on the signer's node; another node asks for the role every ASK_SIGNER seconds)."""
         last = float("-inf")
         while not stop.is_set():
             try:
                 consumed = self._follower.step()
                 if self._clock.now() - last >= self._interval:
                     last = self._clock.now()
-                    self.make_checkpoint()
+                    if self._signs():
+                        self.make_checkpoint()
+                    else:
+                        last -= self._interval - min(self._interval, ASK_SIGNER)
             except Exception:  # keep following: the next round retries
                 log.exception("the Merkle tree thread failed a round")
                 consumed = 0

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from opentrail.ledger._checkpoint import CHECKPOINTS_FILE, Checkpoint, open_checkpoint
+from opentrail.ledger._checkpoint_rows import CheckpointRows
 from opentrail.ledger._merkle import CompactRange
 from opentrail.ledger._note import NoteError, NoteVerifier
 from opentrail.ledger._reader import LedgerReader, scan
@@ -94,25 +95,34 @@ def _iso(epoch: float) -> str:
 
 
 class SignedCheckpoints:
-    """The checkpoints in DATA_DIR/checkpoints.db in size order, each opened with
-    `verifier`; one that does not verify is not yielded but noted in `problems`."""
+    """The checkpoints in DATA_DIR/checkpoints.db (or in `rows`, `Backend.checkpoints()`)
+    in size order, each opened with `verifier`; one that does not verify is not yielded
+    but noted in `problems`."""
 
-    def __init__(self, data_dir: Path, verifier: NoteVerifier | None) -> None:
+    def __init__(self, data_dir: Path, verifier: NoteVerifier | None,
+                 rows: CheckpointRows | None = None) -> None:
         self._path = data_dir / CHECKPOINTS_FILE
         self._verifier = verifier
+        self._rows = rows
         self.problems: list[Mismatch] = []
 
     def __iter__(self) -> Iterator[Checkpoint]:
+        if self._rows is not None:
+            yield from self._opened(_paged(self._rows))
+            return
         if not self._path.exists():
             return
         conn = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True)
         try:
-            for size, root, note in _checkpoint_rows(conn):
-                checkpoint = self._open(size, bytes(root), note)
-                if checkpoint is not None:
-                    yield checkpoint
+            yield from self._opened(_checkpoint_rows(conn))
         finally:
             conn.close()
+
+    def _opened(self, rows: Iterator[tuple[int, bytes, str]]) -> Iterator[Checkpoint]:
+        for size, root, note in rows:
+            checkpoint = self._open(size, bytes(root), note)
+            if checkpoint is not None:
+                yield checkpoint
 
     def _open(self, size: int, root: bytes, note: str) -> Checkpoint | None:
         where = f"the signed checkpoint of tree size {size}"
@@ -131,6 +141,13 @@ class SignedCheckpoints:
             self.problems.append(Mismatch(-1, f"{where}: its stored size or root differs "
                                               "from the signed note"))
         return checkpoint
+
+
+def _paged(rows: CheckpointRows) -> Iterator[tuple[int, bytes, str]]:
+    last = -1
+    while found := rows.after(last, SCAN_CHUNK):
+        yield from ((row.size, row.root, row.note) for row in found)
+        last = found[-1].size
 
 
 def _checkpoint_rows(conn: sqlite3.Connection) -> Iterator[tuple[int, bytes, str]]:

@@ -58,12 +58,14 @@ def ledger_rows(ledger: LedgerReader, start: int, limit: int) -> tuple[list[Body
     return rows, head
 
 
-def begin_at_head(data_dir: Path, store: RuleStore) -> None:
+def begin_at_head(data_dir: Path, store: RuleStore,
+                  reader: Callable[[], LedgerReader] | None = None) -> None:
     """On the very first start, put the engine's cursor at the ledger's head (rules see
-    events acknowledged from now on), before its process is up."""
+    events acknowledged from now on), before its process is up. `reader`: opens the
+    ledger (the SQLite one in `data_dir` by default)."""
     if store.cursor_or_none() is not None:
         return
-    ledger = open_ledger_reader(data_dir)
+    ledger = (reader or (lambda: open_ledger_reader(data_dir)))()
     try:
         _, head = ledger_rows(ledger, 0, 0)
         store.enqueue(head, [])

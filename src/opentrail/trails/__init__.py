@@ -3,7 +3,8 @@
 See docs/design/contracts.md, section "trails/ and storage/", and docs/trails.md.
 """
 
-from opentrail.trails._delivery import Delivery
+from opentrail.trails._delivery import Delivery, DeliveryMoved
+from opentrail.trails._delivery_rows import DeliveryRows, DeliveryTx
 from opentrail.trails._model import Trail, TrailStatus
 from opentrail.trails._names import TrailRef, check_trail_name, parse_trail_ref
 from opentrail.trails._record import DeliveredObject, delivered_objects
@@ -27,6 +28,9 @@ __all__ = [
     "ChainEntry",
     "DeliveredObject",
     "Delivery",
+    "DeliveryMoved",
+    "DeliveryRows",
+    "DeliveryTx",
     "LogCheck",
     "SigningKeys",
     "Trail",

@@ -1,6 +1,7 @@
 """Trail delivery: a follower of the ledger that writes CloudTrail log files and digests.
 
-For each trail, a durable cursor in DATA_DIR/delivery.db says how far delivery got: as
+For each trail, a durable cursor (`DeliveryRows`, trails/_delivery_rows.py: DATA_DIR/
+delivery.db, or tables every node shares) says how far delivery got: as
 for every ledger follower, the next ledger seq to consider (the `cursors.seq` column
 holds the last one considered, cursor - 1, as it always did). Every delivery interval,
 the events from the cursor on that the trail selects become one gzip log file per region
@@ -26,12 +27,10 @@ import json
 import logging
 import math
 import secrets
-import sqlite3
 import string
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -40,12 +39,13 @@ from opentrail.clock import Clock
 from opentrail.events import Category
 from opentrail.ledger import LedgerReader, LedgerRow, open_ledger_reader
 from opentrail.storage import Storage, StorageError, Written
+from opentrail.trails._delivery_rows import DeliveryRows, DeliveryTx, StoredCursor
 from opentrail.trails._digest import ChainLink, LogFile, log_prefix, make_digest
 from opentrail.trails._model import Trail, TrailStatus
-from opentrail.trails._record import DeliveredObject, add_lock_columns, delivered_objects
+from opentrail.trails._record import DeliveredObject
 from opentrail.trails._signing import SigningKeys
 
-__all__ = ["DELIVERY_FILE", "Delivery", "TrailSource"]
+__all__ = ["DELIVERY_FILE", "Delivery", "DeliveryMoved", "TrailSource"]
 
 log = logging.getLogger(__name__)
 
@@ -56,32 +56,6 @@ MAX_BACKOFF = 300.0
 GZIP_LEVEL = 3  # 2.5x faster than 6 for ~15% larger files: delivery must keep up with ingest
 ALPHANUMERIC = string.ascii_letters + string.digits
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS cursors (
-    arn      TEXT PRIMARY KEY,
-    created  REAL NOT NULL,     -- the trail's creation time: a re-created trail starts over
-    seq      INTEGER NOT NULL,  -- last ledger seq considered (the cursor - 1)
-    period   REAL,              -- start_logging_time of the logging period being delivered
-    last_run REAL NOT NULL      -- delivery time of the last delivery
-);
-CREATE TABLE IF NOT EXISTS outbox (  -- finished objects not yet confirmed by the destination
-    id INTEGER PRIMARY KEY, arn TEXT NOT NULL, kind TEXT NOT NULL, bucket TEXT NOT NULL,
-    key TEXT NOT NULL, body BLOB NOT NULL, metadata TEXT NOT NULL,
-    first_seq INTEGER, last_seq INTEGER, created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS delivered (  -- the record of every object delivered
-    id INTEGER PRIMARY KEY, arn TEXT NOT NULL, kind TEXT NOT NULL, bucket TEXT NOT NULL,
-    key TEXT NOT NULL, first_seq INTEGER, last_seq INTEGER, created REAL NOT NULL,
-    delivered REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS undigested (  -- log files the next digest of their region lists
-    id INTEGER PRIMARY KEY, arn TEXT NOT NULL, region TEXT NOT NULL, file TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS chains (  -- open digest chains: next window start, last digest
-    arn TEXT NOT NULL, region TEXT NOT NULL, start REAL NOT NULL, prev TEXT,
-    PRIMARY KEY (arn, region)
-);
-"""
 
 Selector = Callable[[Trail, dict[str, Any], Category], bool]
 
@@ -94,6 +68,11 @@ class TrailSource(Protocol):
     def set_status(self, arn: str, **fields: Any) -> TrailStatus: ...
 
 
+class DeliveryMoved(Exception):
+    """Another node moved a trail's cursor under this one (it lost the role): this
+    node's transaction was rolled back."""
+
+
 class _Cursor(NamedTuple):
     """A trail's delivery position."""
 
@@ -101,17 +80,6 @@ class _Cursor(NamedTuple):
     next_seq: int  # the cursor: the next ledger seq to consider
     period: float | None  # start_logging_time of the logging period being delivered
     last_run: float  # delivery time of the last delivery
-
-
-class _Outgoing(NamedTuple):
-    """An object in the outbox."""
-
-    id: int
-    kind: str  # "log", "digest" or "checkpoint"
-    bucket: str
-    key: str
-    body: bytes
-    metadata: str  # JSON object of S3 user metadata
 
 
 class _ChainHead(NamedTuple):
@@ -184,81 +152,6 @@ def _insight_selected(trail: Trail, body: bytes) -> bool:
     return any(s.get("InsightType") == kind for s in trail.insight_selectors)
 
 
-class _State:
-    """DATA_DIR/delivery.db: cursors, outbox, digest chains (one connection, one thread)."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.conn = sqlite3.connect(data_dir / DELIVERY_FILE, isolation_level=None,
-                                    check_same_thread=False, timeout=30)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=FULL")
-        self.conn.executescript(SCHEMA)
-        with self.tx() as conn:
-            add_lock_columns(conn)
-
-    @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
-
-    def cursor(self, arn: str) -> _Cursor | None:
-        row = self.conn.execute("SELECT created, seq, period, last_run FROM cursors "
-                                "WHERE arn = ?", (arn,)).fetchone()
-        return None if row is None else _Cursor(row[0], row[1] + 1, row[2], row[3])
-
-    def move(self, conn: sqlite3.Connection, arn: str, next_seq: int, now: float) -> None:
-        conn.execute("UPDATE cursors SET seq = ?, last_run = ? WHERE arn = ?",
-                     (next_seq - 1, now, arn))
-
-    def forget(self, conn: sqlite3.Connection, arn: str) -> None:
-        for table in ("cursors", "outbox", "undigested", "chains"):
-            conn.execute(f"DELETE FROM {table} WHERE arn = ?", (arn,))
-
-    def known(self) -> list[tuple[str, float]]:
-        return self.conn.execute("SELECT arn, created FROM cursors").fetchall()
-
-    def put_outbox(self, conn: sqlite3.Connection, arn: str, kind: str, bucket: str,
-                   key: str, body: bytes, metadata: dict[str, str], seqs: tuple[int, int]
-                   | None, now: float) -> None:
-        conn.execute("INSERT INTO outbox (arn, kind, bucket, key, body, metadata, first_seq, "
-                     "last_seq, created) VALUES (?,?,?,?,?,?,?,?,?)",
-                     (arn, kind, bucket, key, body, json.dumps(metadata),
-                      *(seqs or (None, None)), now))
-
-    def outbox(self, arn: str) -> list[_Outgoing]:
-        rows = self.conn.execute("SELECT id, kind, bucket, key, body, metadata FROM outbox "
-                                 "WHERE arn = ? ORDER BY id", (arn,)).fetchall()
-        return list(map(_Outgoing._make, rows))
-
-    def done(self, outbox_id: int, now: float, written: Written) -> None:
-        """Out of the outbox, into the delivery record with the version and lock S3 gave."""
-        lock = written.retention
-        with self.tx() as conn:
-            conn.execute("INSERT INTO delivered (arn, kind, bucket, key, first_seq, last_seq, "
-                         "created, delivered, version_id, lock_mode, retain_until) SELECT "
-                         "arn, kind, bucket, key, first_seq, last_seq, created, ?, ?, ?, ? "
-                         "FROM outbox WHERE id = ?",
-                         (now, written.version_id, lock.mode if lock else None,
-                          lock.retain_until if lock else None, outbox_id))
-            conn.execute("DELETE FROM outbox WHERE id = ?", (outbox_id,))
-
-    def chains(self, arn: str) -> list[_ChainHead]:
-        rows = self.conn.execute("SELECT region, start, prev FROM chains WHERE arn = ? "
-                                 "ORDER BY region", (arn,)).fetchall()
-        return [_ChainHead(r, s, ChainLink(**json.loads(p)) if p else None)
-                for r, s, p in rows]
-
-    def undigested(self, arn: str, region: str) -> tuple[list[int], list[LogFile]]:
-        rows = self.conn.execute("SELECT id, file FROM undigested WHERE arn = ? AND "
-                                 "region = ? ORDER BY id", (arn, region)).fetchall()
-        return [r[0] for r in rows], [LogFile(**json.loads(r[1])) for r in rows]
-
-
 def checkpoint_key(digest_key: str) -> str:
     """Where the ledger checkpoint published with a digest goes: beside the digest chain,
     under its own folder so that validators listing CloudTrail-Digest/ never see it."""
@@ -275,7 +168,10 @@ class Delivery:
                  checkpoint: Callable[[], str] | None = None,
                  organization_id: str | None = None,
                  ledger: LedgerReader | None = None,
-                 notify: Callable[[Trail, str, str], None] | None = None) -> None:
+                 notify: Callable[[Trail, str, str], None] | None = None,
+                 rows: DeliveryRows | None = None) -> None:
+        """`rows`: where the delivery state is kept (DATA_DIR/delivery.db by default);
+        this delivery closes it."""
         if delivery_interval < 1:
             raise ValueError("delivery_interval must be at least 1 second.")
         if digest_interval < 1:
@@ -291,7 +187,11 @@ class Delivery:
         self.checkpoint = checkpoint  # signed note of the ledger's tree, published per digest
         self.organization_id = organization_id  # o-...: where organization trails deliver
         self.notify = notify  # (trail, bucket, key) of each log file put: SnsTopicName
-        self._state = _State(data_dir)
+        if rows is None:
+            from opentrail.backends.sqlite import SqliteDeliveryRows
+
+            rows = SqliteDeliveryRows(data_dir)
+        self._rows: DeliveryRows = rows
         self._ledger: LedgerReader | None = ledger
         self._owns_ledger = ledger is None
         self._retry: dict[str, tuple[int, float]] = {}  # arn -> (failures, retry at)
@@ -299,15 +199,15 @@ class Delivery:
 
     def close(self) -> None:
         with self._lock:
-            self._state.conn.close()
+            self._rows.close()
             if self._ledger is not None and self._owns_ledger:
                 self._ledger.close()
 
     def delivered_objects(self, arn: str | None = None, start: float | None = None,
                           end: float | None = None) -> list[DeliveredObject]:
         """The delivery record (trails/_record.py): what went where, version, lock."""
-        with self._lock:
-            return delivered_objects(self._state.conn, arn, start, end)
+        with self._rows.read() as tx:
+            return tx.delivered(arn, start, end)
 
     def run(self, stop: threading.Event, poll: float = 1.0) -> None:
         """The delivery thread: a pass every `poll` seconds until `stop` is set."""
@@ -336,10 +236,12 @@ class Delivery:
 
     def _forget_deleted(self, trails: list[Trail]) -> None:
         live = {(t.arn, t.created) for t in trails}
-        for arn, created in self._state.known():
+        with self._rows.read() as tx:
+            known = tx.known()
+        for arn, created in known:
             if (arn, created) not in live:
-                with self._state.tx() as conn:
-                    self._state.forget(conn, arn)
+                with self._rows.write() as tx:
+                    tx.forget(arn)
 
     def _trail(self, trail: Trail, now: float) -> None:
         if now < self._retry.get(trail.arn, (0, 0.0))[1] or not self._flush(trail, now):
@@ -360,7 +262,7 @@ class Delivery:
 
     def _prepare(self, trail: Trail, window: tuple[int, float], now: float) -> float:
         """The trail's cursor, (re)started at the first event of a new logging period."""
-        cursor = self._state.cursor(trail.arn)
+        cursor = self._cursor(trail.arn)
         if cursor is not None and cursor.created == trail.created and cursor.period == \
                 trail.status.start_logging_time:
             return cursor.last_run
@@ -368,51 +270,52 @@ class Delivery:
         started = min(now, trail.status.start_logging_time or now)  # the interval's origin
         if cursor is not None and cursor.created == trail.created:
             next_seq = max(next_seq, cursor.next_seq)
-        with self._state.tx() as conn:
+        with self._rows.write() as tx:
             if cursor is not None and cursor.created != trail.created:
-                self._state.forget(conn, trail.arn)
+                tx.forget(trail.arn)
             # A new logging period starts a new digest chain (spec 3.1).
-            conn.execute("DELETE FROM chains WHERE arn = ?", (trail.arn,))
-            conn.execute("DELETE FROM undigested WHERE arn = ?", (trail.arn,))
-            conn.execute("INSERT OR REPLACE INTO cursors (arn, created, seq, period, last_run) "
-                         "VALUES (?,?,?,?,?)", (trail.arn, trail.created, next_seq - 1,
-                                                trail.status.start_logging_time, started))
+            tx.drop_chains(trail.arn)
+            tx.drop_undigested(trail.arn)
+            tx.set_cursor(trail.arn, StoredCursor(trail.created, next_seq - 1,
+                                                  trail.status.start_logging_time, started))
             if trail.log_file_validation_enabled and trail.status.is_logging:
-                conn.execute("INSERT INTO chains (arn, region, start, prev) VALUES "
-                             "(?,?,?,NULL)", (trail.arn, self._home_chain(trail), int(started)))
+                tx.open_chain(trail.arn, self._home_chain(trail), int(started))
         return started
+
+    def _cursor(self, arn: str) -> _Cursor | None:
+        with self._rows.read() as tx:
+            row = tx.cursor(arn)
+        return None if row is None else _Cursor(row.created, row.seq + 1, row.period,
+                                                row.last_run)
 
     def _deliver(self, trail: Trail, window: tuple[int, float], now: float) -> bool:
         """Turn the events after the cursor into outbox files, a batch at a time."""
         while True:
-            cursor = self._state.cursor(trail.arn)
+            cursor = self._cursor(trail.arn)
             assert cursor is not None
             rows = self._reader().rows(cursor.next_seq, BATCH)
             files = self._files(trail, rows, window, now) if rows else []
-            with self._state.tx() as conn:
+            with self._rows.write() as tx:
                 for f in files:
-                    self._enqueue(conn, trail, f, now)
-                self._state.move(conn, trail.arn, rows[-1].seq + 1 if rows else
-                                 cursor.next_seq, now)
+                    self._enqueue(tx, trail, f, now)
+                moved_to = rows[-1].seq if rows else cursor.next_seq - 1
+                if not tx.move(trail.arn, cursor.next_seq - 1, moved_to, now):
+                    raise DeliveryMoved(f"trail {trail.arn}: another node moved its "
+                                        "delivery cursor; nothing was delivered here")
             if not self._flush(trail, now):
                 return False
             if len(rows) < BATCH:
                 return True
 
-    def _enqueue(self, conn: sqlite3.Connection, trail: Trail, f: _NewFile,
-                 now: float) -> None:
-        self._state.put_outbox(conn, trail.arn, "log", trail.s3_bucket_name, f.key, f.body,
-                               {}, (f.first_seq, f.last_seq), now)
+    def _enqueue(self, tx: DeliveryTx, trail: Trail, f: _NewFile, now: float) -> None:
+        tx.put_outbox(trail.arn, "log", trail.s3_bucket_name, f.key, f.body, "{}",
+                      (f.first_seq, f.last_seq), now)
         # Digests list the CloudTrail/ log files (whether they cover Insights files is
         # undocumented, spec 7 question 2; awscli would not check them either way).
         if trail.log_file_validation_enabled and f.kind == "CloudTrail":
-            conn.execute("INSERT INTO undigested (arn, region, file) VALUES (?,?,?)",
-                         (trail.arn, f.chain, json.dumps(f.info.__dict__)))
+            tx.add_undigested(trail.arn, f.chain, json.dumps(f.info.__dict__))
             # A region's (or member account's) chain shares the home chain's windows.
-            conn.execute("INSERT OR IGNORE INTO chains (arn, region, start, prev) SELECT "
-                         "?, ?, COALESCE((SELECT start FROM chains WHERE arn = ? AND "
-                         "region = ?), ?), NULL", (trail.arn, f.chain, trail.arn,
-                                                    self._home_chain(trail), int(now)))
+            tx.open_chain(trail.arn, f.chain, int(now), like=self._home_chain(trail))
 
     def _files(self, trail: Trail, rows: list[LedgerRow], window: tuple[int, float],
                now: float) -> list[_NewFile]:
@@ -462,61 +365,68 @@ class Delivery:
 
     def _digests(self, trail: Trail, now: float, *, final: bool) -> None:
         if not trail.log_file_validation_enabled:
-            with self._state.tx() as conn:
-                conn.execute("DELETE FROM chains WHERE arn = ?", (trail.arn,))
-                conn.execute("DELETE FROM undigested WHERE arn = ?", (trail.arn,))
+            with self._rows.write() as tx:
+                tx.drop_chains(trail.arn)
+                tx.drop_undigested(trail.arn)
             return
         if trail.status.is_logging:
-            with self._state.tx() as conn:
-                conn.execute("INSERT OR IGNORE INTO chains (arn, region, start, prev) "
-                             "VALUES (?,?,?,NULL)", (trail.arn, self._home_chain(trail),
-                                                     int(now)))
+            with self._rows.write() as tx:
+                tx.open_chain(trail.arn, self._home_chain(trail), int(now))
         org = self._organization(trail) is not None
-        for chain, start, prev in self._state.chains(trail.arn):
+        for chain, start, prev in self._chains(trail.arn):
             # UpdateTrail switched IsOrganizationTrail: the old layout's chain ends here.
             stale = ("/" in chain) != org
             if final or stale or now - start >= self.digest_interval:
                 self._digest(trail, chain, (start, max(int(now), int(start) + 1)), prev)
             if stale:
-                with self._state.tx() as conn:
-                    conn.execute("DELETE FROM chains WHERE arn = ? AND region = ?",
-                                 (trail.arn, chain))
+                with self._rows.write() as tx:
+                    tx.drop_chains(trail.arn, chain)
         if final:
-            with self._state.tx() as conn:
-                conn.execute("DELETE FROM chains WHERE arn = ?", (trail.arn,))
+            with self._rows.write() as tx:
+                tx.drop_chains(trail.arn)
+
+    def _chains(self, arn: str) -> list[_ChainHead]:
+        with self._rows.read() as tx:
+            rows = tx.chains(arn)
+        return [_ChainHead(r, s, ChainLink(**json.loads(p)) if p else None)
+                for r, s, p in rows]
 
     def _digest(self, trail: Trail, chain: str, window: tuple[float, float],
                 prev: ChainLink | None) -> None:
-        ids, files = self._state.undigested(trail.arn, chain)
+        with self._rows.read() as tx:
+            undigested = tx.undigested(trail.arn, chain)
+        ids = [i for i, _ in undigested]
+        files = [LogFile(**json.loads(f)) for _, f in undigested]
         account, region = _owner(trail, chain)
         org = self.organization_id if "/" in chain else None  # the chain's own layout
         digest = make_digest(trail, region, window, files, prev, self.keys.current(region),
                              account, org)
-        with self._state.tx() as conn:
-            self._state.put_outbox(conn, trail.arn, "digest", trail.s3_bucket_name,
-                                   digest.key, digest.body, digest.metadata, None, window[1])
-            if self.checkpoint is not None:
-                self._state.put_outbox(conn, trail.arn, "checkpoint", trail.s3_bucket_name,
-                                       checkpoint_key(digest.key), self.checkpoint().encode(),
-                                       {}, None, window[1])
-            conn.executemany("DELETE FROM undigested WHERE id = ?", [(i,) for i in ids])
-            conn.execute("UPDATE chains SET start = ?, prev = ? WHERE arn = ? AND region = ?",
-                         (window[1], json.dumps(digest.link.__dict__), trail.arn, chain))
+        note = self.checkpoint() if self.checkpoint is not None else None
+        with self._rows.write() as tx:
+            tx.put_outbox(trail.arn, "digest", trail.s3_bucket_name, digest.key, digest.body,
+                          json.dumps(digest.metadata), None, window[1])
+            if note is not None:
+                tx.put_outbox(trail.arn, "checkpoint", trail.s3_bucket_name,
+                              checkpoint_key(digest.key), note.encode(), "{}", None,
+                              window[1])
+            tx.drop_undigested(trail.arn, ids)
+            tx.advance_chain(trail.arn, chain, window[1], json.dumps(digest.link.__dict__))
 
     # -- uploading ---------------------------------------------------------------------
 
     def _flush(self, trail: Trail, now: float) -> bool:
         """Upload the trail's outbox in order; False (and backoff) at the first failure."""
         kinds: set[str] = set()
-        for out in self._state.outbox(trail.arn):
+        with self._rows.read() as tx:
+            outbox = tx.outbox(trail.arn)
+        for out in outbox:
             try:
                 written = self.storage.put(out.bucket, out.key, out.body,
                                            json.loads(out.metadata))
             except Exception as exc:
                 self._failed(trail, out.kind, exc, now)
                 return False
-            self._state.done(out.id, now, written if isinstance(written, Written)
-                             else Written())
+            self._done(out.id, now, written if isinstance(written, Written) else Written())
             kinds.add(out.kind)
             if out.kind == "log" and self.notify is not None and trail.sns_topic_name:
                 self.notify(trail, out.bucket, out.key)
@@ -528,6 +438,13 @@ class Delivery:
             self._status(trail, latest_digest_delivery_time=now,
                          latest_digest_delivery_error=None)
         return True
+
+    def _done(self, outbox_id: int, now: float, written: Written) -> None:
+        """Out of the outbox, into the delivery record with the version and lock S3 gave."""
+        lock = written.retention
+        with self._rows.write() as tx:
+            tx.done(outbox_id, now, written.version_id, lock.mode if lock else None,
+                    lock.retain_until if lock else None)
 
     def _failed(self, trail: Trail, kind: str, exc: Exception, now: float) -> None:
         code = exc.code if isinstance(exc, StorageError) else type(exc).__name__

@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING
 from opentrail.backends._url import redact_url
 from opentrail.backends.postgres._catalog import PgCatalogRows
 from opentrail.backends.postgres._channels import PgChannelRows
+from opentrail.backends.postgres._checkpoints import PgCheckpointRows
 from opentrail.backends.postgres._db import Conn, PgDb, connect
 from opentrail.backends.postgres._keys import PgKeyRows
 from opentrail.backends.postgres._ledger_reader import PgLedgerReader
 from opentrail.backends.postgres._ledger_sequencer import PgSequencer
 from opentrail.backends.postgres._migrations import LATEST, migrate, schema_version
+from opentrail.backends.postgres._role import PgRole
 from opentrail.backends.postgres._signing_keys import PgSigningKeyRows
 from opentrail.backends.postgres._trails import PgTrailRows
 from opentrail.backends.postgres._vault import Vault
@@ -30,8 +32,14 @@ if TYPE_CHECKING:
     from opentrail.channels import ChannelRegistry
     from opentrail.clock import Clock
     from opentrail.lake import StoreCatalog
-    from opentrail.ledger import LedgerAudit, LedgerReader, LedgerWriter, NoteSigner
-    from opentrail.trails import SigningKeys, TrailStore
+    from opentrail.ledger import (
+        CheckpointRows,
+        LedgerAudit,
+        LedgerReader,
+        LedgerWriter,
+        NoteSigner,
+    )
+    from opentrail.trails import DeliveryRows, SigningKeys, TrailStore
 
 __all__ = ["ACCESS_KEY_SEAL", "PostgresBackend"]
 
@@ -48,6 +56,7 @@ class PostgresBackend:
         self.db = db
         self.where = db.where
         self.vault = vault
+        self._roles: list[PgRole] = []
 
     @classmethod
     def open(cls, url: str, master_key: bytes, *, pool_size: int = 10,
@@ -118,6 +127,19 @@ class PostgresBackend:
 
         return NoteSigner.parse(self.vault.secret(CHECKPOINT_KEY, make).decode())
 
+    def checkpoints(self) -> CheckpointRows:
+        return PgCheckpointRows(self.db)
+
+    def delivery_rows(self) -> DeliveryRows:
+        from opentrail.backends.postgres._delivery import PgDeliveryRows
+
+        return PgDeliveryRows(self.db)
+
+    def role(self, name: str) -> PgRole:
+        role = PgRole(self.db.url, name)
+        self._roles.append(role)
+        return role
+
     def problems(self) -> list[str]:
         try:
             with self.db.transaction() as conn:
@@ -130,6 +152,8 @@ class PostgresBackend:
         return []
 
     def close(self) -> None:
+        for role in self._roles:
+            role.release()
         self.db.close()
 
 

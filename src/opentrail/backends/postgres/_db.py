@@ -27,9 +27,12 @@ from opentrail.errors import ServiceUnavailable
 __all__ = [
     "CATALOG_LOCK",
     "CHANNEL_LOCK",
+    "CHECKPOINT_LOCK",
+    "DELIVERY_LOCK",
     "KEY_LOCK",
     "LEDGER_LOCK",
     "MIGRATION_LOCK",
+    "ROLE_LOCK_CLASS",
     "SIGNING_KEY_LOCK",
     "TRAIL_LOCK",
     "VAULT_LOCK",
@@ -50,6 +53,11 @@ CHANNEL_LOCK = 0x4F54_0005
 CATALOG_LOCK = 0x4F54_0006
 SIGNING_KEY_LOCK = 0x4F54_0007
 LEDGER_LOCK = 0x4F54_0008  # the sequencer: one ledger batch at a time, cluster-wide
+CHECKPOINT_LOCK = 0x4F54_0009  # signed checkpoints: one insert at a time
+DELIVERY_LOCK = 0x4F54_000A  # trail delivery's state: one write at a time
+# Elected roles (_role.py) use the two-key form (this class, the name's CRC-32): a key
+# space apart from the one-key locks above (PostgreSQL keeps the two forms distinct).
+ROLE_LOCK_CLASS = 0x4F54
 
 CONNECT_TIMEOUT = 10
 
@@ -67,6 +75,7 @@ def connect(url: str) -> Conn:
 class PgDb:
     def __init__(self, url: str, *, max_size: int = 10, wait: float = 5.0) -> None:
         """`wait`: seconds a transaction waits for a connection before ServiceUnavailable."""
+        self.url = url  # for connections of their own (elected roles' sessions)
         self.where = redact_url(url)
         connect(url).close()  # a clear error now rather than a pool timeout later
         # `check`: a connection the server dropped (restart, failover, idle timeout) is

@@ -9,9 +9,10 @@ from opentrail.backends.sqlite._backend import SqliteBackend
 from opentrail.backends.sqlite._catalog import SqliteCatalogRows
 from opentrail.backends.sqlite._channels import SqliteChannelRows
 from opentrail.backends.sqlite._db import SqliteDb
+from opentrail.backends.sqlite._delivery import SqliteDeliveryRows
 from opentrail.backends.sqlite._keys import SqliteKeyRows
 from opentrail.backends.sqlite._signing_keys import FolderSigningKeyRows
 from opentrail.backends.sqlite._trails import SqliteTrailRows
 
 __all__ = ["FolderSigningKeyRows", "SqliteBackend", "SqliteCatalogRows", "SqliteChannelRows",
-           "SqliteDb", "SqliteKeyRows", "SqliteTrailRows"]
+           "SqliteDb", "SqliteDeliveryRows", "SqliteKeyRows", "SqliteTrailRows"]

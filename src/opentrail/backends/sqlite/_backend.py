@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from opentrail.backends.sqlite._catalog import SqliteCatalogRows
 from opentrail.backends.sqlite._channels import SqliteChannelRows
+from opentrail.backends.sqlite._role import FileRole
 from opentrail.backends.sqlite._signing_keys import FolderSigningKeyRows
 from opentrail.backends.sqlite._trails import SqliteTrailRows
 
@@ -20,12 +21,19 @@ if TYPE_CHECKING:
     from opentrail.channels import ChannelRegistry
     from opentrail.clock import Clock
     from opentrail.lake import StoreCatalog
-    from opentrail.ledger import LedgerAudit, LedgerReader, LedgerWriter, NoteSigner
-    from opentrail.trails import SigningKeys, TrailStore
+    from opentrail.ledger import (
+        CheckpointRows,
+        LedgerAudit,
+        LedgerReader,
+        LedgerWriter,
+        NoteSigner,
+    )
+    from opentrail.trails import DeliveryRows, SigningKeys, TrailStore
 
 __all__ = ["SqliteBackend"]
 
 _PROBE = ".ready-probe"
+ROLES_DIR = "roles"  # one lock file per elected role (backends/sqlite/_role.py)
 
 
 class SqliteBackend:
@@ -35,6 +43,7 @@ class SqliteBackend:
         self.data_dir = Path(data_dir)
         self.where = str(self.data_dir)
         self._master_key_file = master_key_file
+        self._roles: list[FileRole] = []
 
     def keys(self, clock: Clock | None = None) -> KeyStore:
         from opentrail.auth import KeyStore
@@ -85,6 +94,22 @@ class SqliteBackend:
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         return load_signer(self.data_dir)
 
+    def checkpoints(self) -> CheckpointRows:
+        from opentrail.ledger import SqliteCheckpointRows
+
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return SqliteCheckpointRows(self.data_dir)
+
+    def delivery_rows(self) -> DeliveryRows:
+        from opentrail.backends.sqlite._delivery import SqliteDeliveryRows
+
+        return SqliteDeliveryRows(self.data_dir)
+
+    def role(self, name: str) -> FileRole:
+        role = FileRole(self.data_dir / ROLES_DIR, name)
+        self._roles.append(role)
+        return role
+
     def problems(self) -> list[str]:
         found = []
         probe = self.data_dir / _PROBE
@@ -111,4 +136,6 @@ class SqliteBackend:
         return found
 
     def close(self) -> None:
-        """Nothing to close: each store closes its own file."""
+        """Each store closes its own file; the roles are let go."""
+        for role in self._roles:
+            role.release()

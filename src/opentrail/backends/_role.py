@@ -1,0 +1,29 @@
+"""Elected roles: jobs that must run on one node at a time, chosen through the backend.
+
+A `Role` is a lease on one name ("checkpoint-signer", "trail-delivery", ...). `held()`
+says whether this node holds it now, taking it when it is free, and checking that a hold
+is still alive. Exactly one holder per name at any moment is the invariant: on
+PostgreSQL a session advisory lock on a connection of its own (a node that dies or loses
+the database loses its session, so the lock is free at once for the next node to take);
+embedded, an exclusive lock on a file in the data dir (freed when the holder's process
+ends). No home-made consensus: the database or the kernel decides.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+__all__ = ["Role"]
+
+
+class Role(Protocol):
+    name: str
+
+    def held(self) -> bool:
+        """Whether this node holds the role now: takes it when free, and reports False
+        (and lets it go) when the hold was lost. Never raises; returns within seconds."""
+        ...
+
+    def release(self) -> None:
+        """Let the role go (another node may take it); `held()` takes it again."""
+        ...
