@@ -1,8 +1,8 @@
 """What `opentrail verify` reads from the database beside the events: `LedgerAudit`.
 
 The checkpoint public key is the cluster's checkpoint key in the vault (opened with the
-master key, never made here: verify writes nothing). Signed checkpoints are not kept in
-the database yet (docs/design/scale-out.md), so there are none to compare. The guards
+master key, never made here: verify writes nothing). Signed checkpoints are the
+`checkpoints` table (migration 0007), which the elected signer fills. The guards
 are the append-only triggers of migration 0006: each must exist, be enabled and call
 the function whose body that migration created.
 """
@@ -10,11 +10,13 @@ the function whose body that migration created.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+from opentrail.backends.postgres._checkpoints import PgCheckpointRows
 from opentrail.backends.postgres._db import PgDb
 from opentrail.backends.postgres._migrations import MIGRATIONS
 from opentrail.backends.postgres._vault import Vault
-from opentrail.ledger import Mismatch, NoCheckpoints, NoteSigner, NoteVerifier
+from opentrail.ledger import Mismatch, NoteSigner, NoteVerifier, SignedCheckpoints
 
 __all__ = ["PgLedgerAudit"]
 
@@ -50,8 +52,9 @@ class PgLedgerAudit:
         text = self._vault.open(CHECKPOINT_KEY, bytes(row[0])).decode()
         return NoteSigner.parse(text).verifier()
 
-    def signed_checkpoints(self, verifier: NoteVerifier | None) -> NoCheckpoints:
-        return NoCheckpoints()
+    def signed_checkpoints(self, verifier: NoteVerifier | None) -> SignedCheckpoints:
+        # No data dir: the rows are the table every node's signer writes.
+        return SignedCheckpoints(Path(), verifier, rows=PgCheckpointRows(self._db))
 
     def retention(self) -> list[tuple[int, int]]:
         with self._db.transaction() as conn:

@@ -9,7 +9,13 @@ from opentrail.backends.postgres import PostgresBackend
 from opentrail.backends.transfer._claim import claim
 from opentrail.backends.transfer._errors import MigrationRefused
 from opentrail.backends.transfer._ledger import check_source, copy_events, database_head
-from opentrail.backends.transfer._state import TABLES, copy_keys, copy_signing_keys, copy_table
+from opentrail.backends.transfer._state import (
+    TABLES,
+    copy_checkpoints,
+    copy_keys,
+    copy_signing_keys,
+    copy_table,
+)
 from opentrail.ledger import LEDGER_FILE, load_signer, open_ledger_reader
 
 __all__ = ["NOT_MOVED", "Progress", "migrate_data_dir"]
@@ -20,7 +26,7 @@ Progress = Callable[[str], None]
 # (docs/design/scale-out.md, "What remains"). The history index and the Merkle tree are
 # derived from the ledger and rebuilt from it.
 NOT_MOVED = (
-    "signed checkpoints (checkpoints.db) and the self-audit journal",
+    "the self-audit journal",
     "trail delivery state (delivery.db), Insights state, the Lake writer's state",
     "event rules (rules.db) and Sigma findings (findings.db)",
     "the history index and the Merkle tree (derived: rebuilt from the ledger)",
@@ -81,3 +87,5 @@ def _copy_state(data_dir: Path, backend: PostgresBackend, master_key_file: Path,
     signing = copy_signing_keys(data_dir, backend)
     progress(f"digest signing keys: {signing.copied} copied (sealed with the master key), "
              f"{signing.present} already there")
+    signed = copy_checkpoints(data_dir, backend)
+    progress(f"signed checkpoints: {signed.copied} copied, {signed.present} already there")

@@ -30,7 +30,8 @@ from opentrail.backends.sqlite import FolderSigningKeyRows
 from opentrail.backends.transfer._errors import MigrationRefused
 from opentrail.errors import OpenTrailError
 
-__all__ = ["TABLES", "Copied", "Table", "copy_keys", "copy_signing_keys", "copy_table"]
+__all__ = ["TABLES", "Copied", "Table", "copy_checkpoints", "copy_keys", "copy_signing_keys",
+           "copy_table"]
 
 
 @dataclass(frozen=True)
@@ -167,3 +168,28 @@ def copy_signing_keys(data_dir: Path, backend: PostgresBackend) -> Copied:
                         f"The digest signing key of {region} valid from {row.valid_from} in "
                         f"the database {backend.where} differs from {folder}'s.")
     return done
+
+
+def copy_checkpoints(data_dir: Path, backend: PostgresBackend) -> Copied:
+    """checkpoints.db's signed checkpoints, in size order, into the `checkpoints` table
+    (a size already there stays: the same installation signed it with the same key)."""
+    from opentrail.ledger import CHECKPOINTS_FILE, SqliteCheckpointRows
+
+    if not (data_dir / CHECKPOINTS_FILE).exists():
+        return Copied(0, 0)
+    source, target = SqliteCheckpointRows(data_dir), backend.checkpoints()
+    copied = present = 0
+    try:
+        size = -1  # the empty tree's checkpoint (size 0) too
+        while page := source.after(size, 1000):
+            for row in page:
+                if target.at(row.size) is None:
+                    target.add(row)
+                    copied += 1
+                else:
+                    present += 1
+            size = page[-1].size
+    finally:
+        source.close()
+        target.close()
+    return Copied(copied, present)
