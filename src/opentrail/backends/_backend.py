@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from opentrail.channels import ChannelRegistry
     from opentrail.clock import Clock
     from opentrail.config import Settings
+    from opentrail.history import HistoryIndex
     from opentrail.lake import StoreCatalog
     from opentrail.ledger import LedgerReader, LedgerWriter, NoteSigner
     from opentrail.trails import SigningKeys, TrailStore
@@ -66,6 +67,11 @@ class Backend(Protocol):
     def checkpoint_signer(self) -> NoteSigner:
         """The key that signs the ledger's checkpoints: DATA_DIR/checkpoint.key, or one
         key in the vault shared by every node (not yet what `Service` uses)."""
+        ...
+
+    def history_index(self) -> HistoryIndex:
+        """The history index (LookupEvents): its indexer and its lookups, over history.db
+        or the shared tables (not yet what `Service` uses)."""
         ...
 
     def problems(self) -> list[str]:

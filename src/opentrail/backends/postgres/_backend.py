@@ -17,6 +17,7 @@ from opentrail.backends._url import redact_url
 from opentrail.backends.postgres._catalog import PgCatalogRows
 from opentrail.backends.postgres._channels import PgChannelRows
 from opentrail.backends.postgres._db import Conn, PgDb, connect
+from opentrail.backends.postgres._history import PgHistoryIndex
 from opentrail.backends.postgres._keys import PgKeyRows
 from opentrail.backends.postgres._ledger_reader import PgLedgerReader
 from opentrail.backends.postgres._ledger_sequencer import PgSequencer
@@ -112,6 +113,9 @@ class PostgresBackend:
             return NoteSigner.generate(name).text().encode()
 
         return NoteSigner.parse(self.vault.secret(CHECKPOINT_KEY, make).decode())
+
+    def history_index(self) -> PgHistoryIndex:
+        return PgHistoryIndex(self.db)
 
     def problems(self) -> list[str]:
         try:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from opentrail.backends.sqlite._catalog import SqliteCatalogRows
 from opentrail.backends.sqlite._channels import SqliteChannelRows
+from opentrail.backends.sqlite._history import SqliteHistoryIndex
 from opentrail.backends.sqlite._signing_keys import FolderSigningKeyRows
 from opentrail.backends.sqlite._trails import SqliteTrailRows
 
@@ -79,6 +80,9 @@ class SqliteBackend:
 
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         return load_signer(self.data_dir)
+
+    def history_index(self) -> SqliteHistoryIndex:
+        return SqliteHistoryIndex(self.data_dir)
 
     def problems(self) -> list[str]:
         found = []

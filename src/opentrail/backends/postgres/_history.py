@@ -1,0 +1,206 @@
+"""The PostgreSQL history index (history/_index_rows.py): terms and postings tables.
+
+Migration 0008 holds the schema. A term is one (account, region, category, attribute,
+value), found by the SHA-256 of those five (`key`: one fixed-size unique index whatever
+a value's length); a posting (term, time, seq) is one event having it, and the primary
+key (term, time, seq) is the whole lookup: a backward range scan, newest first, bounded
+by the time range and the page's keyset. An AND of terms drives with the rarest (`n`)
+and probes the others' primary keys, as history.db does.
+
+`add` is one transaction that first moves the one-row cursor from `start` to `end`
+(the row lock serialises indexers on every node, and a moved cursor refuses the batch),
+then stores terms, postings (one binary COPY) and term counts. Term ids never change
+once committed (the purge deletes postings only), so the indexer caches them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import orjson
+
+from opentrail.backends.postgres._db import Conn, PgDb
+from opentrail.backends.postgres._ledger_reader import PgLedgerReader
+from opentrail.history import Attr, Hit, IndexedEvent, RowsIndexer, RowsReader, Scope, Term
+
+if TYPE_CHECKING:
+    from opentrail.clock import Clock
+    from opentrail.ledger import LedgerReader
+
+__all__ = ["PgHistoryIndex", "PgIndexRows", "term_key"]
+
+TERM_CACHE_LIMIT = 200_000  # bounds the indexer's memory; a miss costs part of a query
+PURGE_TERMS = 2_000  # terms per purge transaction
+ALL: tuple[Term, ...] = ((Attr.ALL, ""),)
+_COPY = "COPY history_postings (term, time, seq) FROM STDIN (FORMAT BINARY)"
+_NEW_TERMS = (
+    "INSERT INTO history_terms (key, account, region, category, attr, value) "
+    "SELECT * FROM unnest(%s::bytea[], %s::text[], %s::text[], %s::int[], %s::smallint[], "
+    "%s::text[]) ON CONFLICT (key) DO NOTHING")
+
+
+def term_key(scope: Scope, term: Term) -> bytes:
+    """The term's unique key: the five fields, unambiguously encoded, hashed."""
+    account, region, category = scope
+    attr, value = term
+    return hashlib.sha256(orjson.dumps([account, region, category, int(attr), value])).digest()
+
+
+class PgIndexRows:
+    def __init__(self, db: PgDb) -> None:
+        self._db = db
+        self._ids: dict[bytes, int] = {}  # term key -> id, for the indexer
+        self._accounts: set[str] = set()
+
+    def close(self) -> None:
+        """Nothing to release: connections belong to the backend's pool."""
+
+    def cursor(self) -> int:
+        with self._db.transaction() as conn:
+            row = conn.execute("SELECT seq FROM history_cursor").fetchone()
+        return 0 if row is None else int(row[0])
+
+    def add(self, events: Sequence[IndexedEvent], start: int, end: int) -> bool:
+        try:
+            with self._db.transaction() as conn:
+                moved = conn.execute("UPDATE history_cursor SET seq = %s WHERE seq = %s",
+                                     (end, start)).rowcount
+                if moved != 1:
+                    return False
+                self._store(conn, events)
+        except BaseException:
+            self._forget()  # ids minted in the rolled-back transaction are gone
+            raise
+        return True
+
+    def _store(self, conn: Conn, events: Sequence[IndexedEvent]) -> None:
+        keyed = [(event, [term_key(event.scope, t) for t in event.terms]) for event in events]
+        ids = self._term_ids(conn, {k: (e.scope, t) for e, keys in keyed
+                                    for k, t in zip(keys, e.terms, strict=True)})
+        counts: Counter[int] = Counter()
+        with conn.cursor() as cur, cur.copy(_COPY) as copy:
+            copy.set_types(["int8", "int8", "int8"])
+            for event, keys in keyed:
+                for term in {ids[k] for k in keys}:
+                    copy.write_row((term, event.event_time, event.seq))
+                    counts[term] += 1
+        conn.execute("UPDATE history_terms t SET n = t.n + c.n FROM unnest(%s::bigint[], "
+                     "%s::bigint[]) AS c(id, n) WHERE t.id = c.id",
+                     (list(counts), list(counts.values())))
+        fresh = {e.scope.account for e in events} - self._accounts
+        if fresh:
+            conn.execute("INSERT INTO history_accounts SELECT unnest(%s::text[]) "
+                         "ON CONFLICT DO NOTHING", (sorted(fresh),))
+            self._accounts |= fresh
+
+    def _term_ids(self, conn: Conn, wanted: dict[bytes, tuple[Scope, Term]]
+                  ) -> dict[bytes, int]:
+        """Ids of every wanted term: cached, else stored, else made now."""
+        missing = [k for k in wanted if k not in self._ids]
+        if missing:
+            found = self._select(conn, missing)
+            new = [k for k in missing if k not in found]
+            if new:
+                rows = [(k, *wanted[k][0], int(wanted[k][1][0]), wanted[k][1][1]) for k in new]
+                conn.execute(_NEW_TERMS, [list(column) for column in zip(*rows, strict=True)])
+                self._select(conn, new)
+            if len(self._ids) > TERM_CACHE_LIMIT:
+                kept = {k: self._ids[k] for k in wanted}
+                self._forget()
+                self._ids.update(kept)
+        return {k: self._ids[k] for k in wanted}
+
+    def _select(self, conn: Conn, keys: list[bytes]) -> dict[bytes, int]:
+        found: dict[bytes, int] = dict(conn.execute(
+            "SELECT key, id FROM history_terms WHERE key = ANY(%s)", (keys,)).fetchall())
+        self._ids.update(found)
+        return found
+
+    def _forget(self) -> None:
+        self._ids = {}
+        self._accounts = set()
+
+    def purge(self, cutoff: int) -> int:
+        """Delete postings older than `cutoff`, term by term through the primary key,
+        PURGE_TERMS terms per transaction (lookups and the indexer go on)."""
+        removed, last = 0, 0
+        while True:
+            with self._db.transaction() as conn:
+                top = conn.execute("SELECT max(id) FROM (SELECT id FROM history_terms "
+                                   "WHERE id > %s ORDER BY id LIMIT %s) t",
+                                   (last, PURGE_TERMS)).fetchone()
+                if top is None or top[0] is None:
+                    return removed
+                removed += conn.execute(
+                    "DELETE FROM history_postings p USING history_terms t WHERE t.id > %s "
+                    "AND t.id <= %s AND p.term = t.id AND p.time < %s",
+                    (last, top[0], cutoff)).rowcount
+                last = top[0]
+
+    def accounts(self) -> list[str]:
+        with self._db.transaction() as conn:
+            rows = conn.execute("SELECT account FROM history_accounts ORDER BY account")
+            return [account for (account,) in rows.fetchall()]
+
+    def find(self, scope: Scope, terms: Sequence[Term], lo: int, hi: int,
+             after: Hit | None, limit: int) -> list[Hit]:
+        with self._db.transaction() as conn:
+            ids = _rarest_first(conn, scope, terms or ALL)
+            if ids is None:
+                return []
+            sql, params = _scan(ids, lo, hi, after, limit)
+            return [(t, s) for t, s in conn.execute(sql, params).fetchall()]
+
+    def has(self, scope: Scope, terms: Sequence[Term], hit: Hit) -> bool:
+        with self._db.transaction() as conn:
+            ids = _rarest_first(conn, scope, terms or ALL)
+            if ids is None:
+                return False
+            row = conn.execute("SELECT count(*) FROM history_postings WHERE term = "
+                               "ANY(%s::bigint[]) AND time = %s AND seq = %s",
+                               (ids, *hit)).fetchone()
+        return row is not None and row[0] == len(ids)
+
+
+class PgHistoryIndex:
+    """The backend's `HistoryIndex`: indexer and lookups over the shared tables."""
+
+    def __init__(self, db: PgDb) -> None:
+        self._db = db
+
+    def indexer(self, clock: Clock, retention_days: int,
+                ledger: LedgerReader | None = None) -> RowsIndexer:
+        return RowsIndexer(PgIndexRows(self._db), ledger or PgLedgerReader(self._db), clock,
+                           retention_days)
+
+    def reader(self, clock: Clock, retention_days: int,
+               ledger: LedgerReader | None = None) -> RowsReader:
+        return RowsReader(PgIndexRows(self._db), ledger or PgLedgerReader(self._db), clock,
+                          retention_days)
+
+
+def _rarest_first(conn: Conn, scope: Scope, terms: Sequence[Term]) -> list[int] | None:
+    """The terms' ids, fewest postings first; None when one was never seen."""
+    keys = list({term_key(scope, t) for t in terms})
+    rows = conn.execute("SELECT id, n FROM history_terms WHERE key = ANY(%s)",
+                        (keys,)).fetchall()
+    if len(rows) < len(keys):
+        return None
+    return [term for term, _ in sorted(rows, key=lambda r: (r[1], r[0]))]
+
+
+def _scan(ids: list[int], lo: int, hi: int, after: Hit | None,
+          limit: int) -> tuple[str, list[int]]:
+    """Newest-first hits of the rarest term that every other term also has."""
+    where, params = "p.term = %s AND p.time >= %s AND p.time <= %s", [ids[0], lo, hi]
+    if after is not None:
+        where, params = where + " AND (p.time, p.seq) < (%s, %s)", [*params, *after]
+    for other in ids[1:]:
+        where += (" AND EXISTS (SELECT 1 FROM history_postings q WHERE q.term = %s "
+                  "AND q.time = p.time AND q.seq = p.seq)")
+        params.append(other)
+    return (f"SELECT p.time, p.seq FROM history_postings p WHERE {where} "
+            "ORDER BY p.time DESC, p.seq DESC LIMIT %s", [*params, limit])
