@@ -16,6 +16,7 @@ once committed (the purge deletes postings only), so the indexer caches them.
 from __future__ import annotations
 
 import hashlib
+import struct
 from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -36,10 +37,17 @@ TERM_CACHE_LIMIT = 200_000  # bounds the indexer's memory; a miss costs part of 
 PURGE_TERMS = 2_000  # terms per purge transaction
 ALL: tuple[Term, ...] = ((Attr.ALL, ""),)
 _COPY = "COPY history_postings (term, time, seq) FROM STDIN (FORMAT BINARY)"
+# The binary COPY format, written directly (a posting is one struct.pack, not a
+# write_row call): signature, flags, header extension; per row the field count, then
+# each field's length and big-endian value; -1 ends the data.
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+_COPY_TRAILER = struct.pack(">h", -1)
+_ROW = struct.Struct(">hiqiqiq")
+_NONE: dict[Term, int] = {}
 _NEW_TERMS = (
     "INSERT INTO history_terms (key, account, region, category, attr, value) "
-    "SELECT * FROM unnest(%s::bytea[], %s::text[], %s::text[], %s::int[], %s::smallint[], "
-    "%s::text[]) ON CONFLICT (key) DO NOTHING")
+    "SELECT * FROM unnest(%b::bytea[], %b::text[], %b::text[], %b::int[], %b::smallint[], "
+    "%b::text[]) ON CONFLICT (key) DO NOTHING")
 
 
 def term_key(scope: Scope, term: Term) -> bytes:
@@ -52,7 +60,8 @@ def term_key(scope: Scope, term: Term) -> bytes:
 class PgIndexRows:
     def __init__(self, db: PgDb) -> None:
         self._db = db
-        self._ids: dict[bytes, int] = {}  # term key -> id, for the indexer
+        self._ids: dict[Scope, dict[Term, int]] = {}  # term ids, for the indexer
+        self._cached = 0
         self._accounts: set[str] = set()
 
     def close(self) -> None:
@@ -77,18 +86,20 @@ class PgIndexRows:
         return True
 
     def _store(self, conn: Conn, events: Sequence[IndexedEvent]) -> None:
-        keyed = [(event, [term_key(event.scope, t) for t in event.terms]) for event in events]
-        ids = self._term_ids(conn, {k: (e.scope, t) for e, keys in keyed
-                                    for k, t in zip(keys, e.terms, strict=True)})
+        ids = self._term_ids(conn, events)
         counts: Counter[int] = Counter()
+        rows = bytearray(_COPY_HEADER)
+        for seq, scope, event_time, terms in events:  # the hot loop: ~13 postings per event
+            cache = ids[scope]
+            for term in terms:
+                term_id = cache[term]
+                rows += _ROW.pack(3, 8, term_id, 8, event_time, 8, seq)
+                counts[term_id] += 1
+        rows += _COPY_TRAILER
         with conn.cursor() as cur, cur.copy(_COPY) as copy:
-            copy.set_types(["int8", "int8", "int8"])
-            for event, keys in keyed:
-                for term in {ids[k] for k in keys}:
-                    copy.write_row((term, event.event_time, event.seq))
-                    counts[term] += 1
-        conn.execute("UPDATE history_terms t SET n = t.n + c.n FROM unnest(%s::bigint[], "
-                     "%s::bigint[]) AS c(id, n) WHERE t.id = c.id",
+            copy.write(rows)
+        conn.execute("UPDATE history_terms t SET n = t.n + c.n FROM unnest(%b::bigint[], "
+                     "%b::bigint[]) AS c(id, n) WHERE t.id = c.id",
                      (list(counts), list(counts.values())))
         fresh = {e.scope.account for e in events} - self._accounts
         if fresh:
@@ -96,31 +107,40 @@ class PgIndexRows:
                          "ON CONFLICT DO NOTHING", (sorted(fresh),))
             self._accounts |= fresh
 
-    def _term_ids(self, conn: Conn, wanted: dict[bytes, tuple[Scope, Term]]
-                  ) -> dict[bytes, int]:
-        """Ids of every wanted term: cached, else stored, else made now."""
-        missing = [k for k in wanted if k not in self._ids]
-        if missing:
-            found = self._select(conn, missing)
-            new = [k for k in missing if k not in found]
-            if new:
-                rows = [(k, *wanted[k][0], int(wanted[k][1][0]), wanted[k][1][1]) for k in new]
+    def _term_ids(self, conn: Conn, events: Sequence[IndexedEvent]
+                  ) -> dict[Scope, dict[Term, int]]:
+        """Ids of every term of `events`, by scope: cached, else stored, else made now."""
+        ids = self._ids
+        wanted = {(e.scope, t) for e in events for t in e.terms
+                  if t not in ids.get(e.scope, _NONE)}
+        if len(wanted) + self._cached > TERM_CACHE_LIMIT:
+            self._ids = ids = {}
+            self._cached = 0
+            wanted = {(e.scope, t) for e in events for t in e.terms}
+        if wanted:
+            keyed = {term_key(scope, term): (scope, term) for scope, term in wanted}
+            found = self._select(conn, keyed)
+            missing = [k for k in keyed if k not in found]
+            if missing:
+                rows = [(k, *keyed[k][0], int(keyed[k][1][0]), keyed[k][1][1])
+                        for k in missing]
                 conn.execute(_NEW_TERMS, [list(column) for column in zip(*rows, strict=True)])
-                self._select(conn, new)
-            if len(self._ids) > TERM_CACHE_LIMIT:
-                kept = {k: self._ids[k] for k in wanted}
-                self._forget()
-                self._ids.update(kept)
-        return {k: self._ids[k] for k in wanted}
+                self._select(conn, {k: keyed[k] for k in missing})
+        return ids
 
-    def _select(self, conn: Conn, keys: list[bytes]) -> dict[bytes, int]:
-        found: dict[bytes, int] = dict(conn.execute(
-            "SELECT key, id FROM history_terms WHERE key = ANY(%s)", (keys,)).fetchall())
-        self._ids.update(found)
-        return found
+    def _select(self, conn: Conn, keyed: dict[bytes, tuple[Scope, Term]]) -> set[bytes]:
+        """Cache the ids of the stored terms among `keyed`; returns their keys."""
+        found = conn.execute("SELECT key, id FROM history_terms WHERE key = ANY(%b)",
+                             (list(keyed),)).fetchall()
+        for key, term_id in found:
+            scope, term = keyed[key]
+            self._ids.setdefault(scope, {})[term] = term_id
+        self._cached += len(found)
+        return {key for key, _ in found}
 
     def _forget(self) -> None:
         self._ids = {}
+        self._cached = 0
         self._accounts = set()
 
     def purge(self, cutoff: int) -> int:
@@ -185,7 +205,7 @@ class PgHistoryIndex:
 def _rarest_first(conn: Conn, scope: Scope, terms: Sequence[Term]) -> list[int] | None:
     """The terms' ids, fewest postings first; None when one was never seen."""
     keys = list({term_key(scope, t) for t in terms})
-    rows = conn.execute("SELECT id, n FROM history_terms WHERE key = ANY(%s)",
+    rows = conn.execute("SELECT id, n FROM history_terms WHERE key = ANY(%b)",
                         (keys,)).fetchall()
     if len(rows) < len(keys):
         return None
@@ -198,9 +218,9 @@ def _scan(ids: list[int], lo: int, hi: int, after: Hit | None,
     where, params = "p.term = %s AND p.time >= %s AND p.time <= %s", [ids[0], lo, hi]
     if after is not None:
         where, params = where + " AND (p.time, p.seq) < (%s, %s)", [*params, *after]
-    for other in ids[1:]:
-        where += (" AND EXISTS (SELECT 1 FROM history_postings q WHERE q.term = %s "
-                  "AND q.time = p.time AND q.seq = p.seq)")
+    for other in ids[1:]:  # a scalar subquery: probed per candidate, never a hash join
+        where += (" AND (SELECT 1 FROM history_postings q WHERE q.term = %s "
+                  "AND q.time = p.time AND q.seq = p.seq) IS NOT NULL")
         params.append(other)
     return (f"SELECT p.time, p.seq FROM history_postings p WHERE {where} "
             "ORDER BY p.time DESC, p.seq DESC LIMIT %s", [*params, limit])
