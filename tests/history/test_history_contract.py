@@ -24,7 +24,14 @@ from hypothesis import strategies as st
 from opentrail.clock import ManualClock
 from opentrail.errors import ValidationError
 from opentrail.events import Category, Record, parse_record
-from opentrail.history import Attr, HistoryIndex, Indexer, LookupQuery, lookup_terms
+from opentrail.history import (
+    Attr,
+    HistoryIndex,
+    Indexer,
+    LookupQuery,
+    Lookups,
+    lookup_terms,
+)
 from opentrail.ledger import LedgerReader, LedgerWriter
 from opentrail.sources.demo import generate
 
@@ -53,8 +60,9 @@ class HistoryUnderTest:
         if indexer is None:
             own.close()
 
-    def lookup(self, retention_days: int = 0, **kw: Any) -> tuple[list[str], str | None]:
-        reader = self.index.reader(self.clock, retention_days, ledger=self.ledger)
+    def lookup(self, retention_days: int = 0, reader: Lookups | None = None,
+               **kw: Any) -> tuple[list[str], str | None]:
+        reader = reader or self.index.reader(self.clock, retention_days, ledger=self.ledger)
         args: dict[str, Any] = {"accounts": (ACCOUNT,), "region": "us-east-1",
                                 "category": Category.MANAGEMENT, "terms": (),
                                 "event_id": None, "start": None, "end": None,
@@ -270,6 +278,25 @@ def test_the_indexer_resumes_from_its_cursor(history: HistoryUnderTest) -> None:
     history.append([_record(100 + n, when=NOW - 100 + n) for n in range(30)])
     history.indexed()  # a new indexer: starts where the last one's commit left the cursor
     assert history.lookup(max_results=100)[0] == _oracle(history)
+
+
+def test_a_reader_sees_what_is_indexed_after_it_was_made(
+        history: HistoryUnderTest) -> None:
+    """Lookups may cache what they know of terms, never that a term is unknown, and
+    never the hits themselves."""
+    reader = history.index.reader(history.clock, 0, ledger=history.ledger)
+    history.append([_record(n, when=NOW - 500 + n) for n in range(10)])
+    history.indexed()
+    known = ((Attr.EVENT_NAME, "ListBuckets"),)
+    new = ((Attr.EVENT_NAME, "CreateBucket"),)
+    assert len(history.lookup(reader=reader, terms=known)[0]) == 10
+    assert history.lookup(reader=reader, terms=new)[0] == []
+    history.append([_record(100 + n, when=NOW - 100 + n, name=name) for n in range(6)
+                    for name in ("ListBuckets", "CreateBucket")[n % 2:n % 2 + 1]])
+    history.indexed()
+    assert history.lookup(reader=reader, terms=known)[0] == _oracle(history, known)
+    assert history.lookup(reader=reader, terms=new)[0] == _oracle(history, new)
+    assert len(_oracle(history, new)) == 3
 
 
 def test_two_indexers_store_each_event_once(history: HistoryUnderTest) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 __all__ = ["PgHistoryIndex", "PgIndexRows", "term_key"]
 
 TERM_CACHE_LIMIT = 200_000  # bounds the indexer's memory; a miss costs part of a query
+SEEN_TTL = 30.0  # seconds a lookup trusts a term's cached posting count
+SEEN_LIMIT = 100_000  # terms a lookup cache holds
 PURGE_TERMS = 2_000  # terms per purge transaction
 ALL: tuple[Term, ...] = ((Attr.ALL, ""),)
 _COPY = "COPY history_postings (term, time, seq) FROM STDIN (FORMAT BINARY)"
@@ -63,6 +66,8 @@ class PgIndexRows:
         self._ids: dict[Scope, dict[Term, int]] = {}  # term ids, for the indexer
         self._cached = 0
         self._accounts: set[str] = set()
+        self._seen: dict[bytes, tuple[int, int]] = {}  # term key -> (id, n), for lookups
+        self._seen_at = 0.0
 
     def close(self) -> None:
         """Nothing to release: connections belong to the backend's pool."""
@@ -168,7 +173,7 @@ class PgIndexRows:
     def find(self, scope: Scope, terms: Sequence[Term], lo: int, hi: int,
              after: Hit | None, limit: int) -> list[Hit]:
         with self._db.transaction() as conn:
-            ids = _rarest_first(conn, scope, terms or ALL)
+            ids = self._rarest_first(conn, scope, terms or ALL)
             if ids is None:
                 return []
             sql, params = _scan(ids, lo, hi, after, limit)
@@ -176,13 +181,34 @@ class PgIndexRows:
 
     def has(self, scope: Scope, terms: Sequence[Term], hit: Hit) -> bool:
         with self._db.transaction() as conn:
-            ids = _rarest_first(conn, scope, terms or ALL)
+            ids = self._rarest_first(conn, scope, terms or ALL)
             if ids is None:
                 return False
             row = conn.execute("SELECT count(*) FROM history_postings WHERE term = "
                                "ANY(%s::bigint[]) AND time = %s AND seq = %s",
                                (ids, *hit)).fetchone()
         return row is not None and row[0] == len(ids)
+
+
+    def _rarest_first(self, conn: Conn, scope: Scope, terms: Sequence[Term]
+                      ) -> list[int] | None:
+        """The terms' ids, fewest postings first; None when one was never seen. Ids never
+        change and counts only pick the driving term, so both are cached for SEEN_TTL
+        (an unseen term is asked again each time: it may be indexed since)."""
+        keys = {term_key(scope, t) for t in terms}
+        now = time.monotonic()
+        if now - self._seen_at > SEEN_TTL or len(self._seen) > SEEN_LIMIT:
+            self._seen, self._seen_at = {}, now
+        seen = self._seen  # this call's (request threads may replace the attribute)
+        missing = [k for k in keys if k not in seen]
+        if missing:
+            rows = conn.execute("SELECT key, id, n FROM history_terms WHERE key = ANY(%b)",
+                                (missing,)).fetchall()
+            seen.update((key, (term, n)) for key, term, n in rows)
+            if len(rows) < len(missing):
+                return None
+        found = sorted(seen[k] for k in keys)
+        return [term for term, _ in sorted(found, key=lambda r: r[1])]
 
 
 class PgHistoryIndex:
@@ -200,16 +226,6 @@ class PgHistoryIndex:
                ledger: LedgerReader | None = None) -> RowsReader:
         return RowsReader(PgIndexRows(self._db), ledger or PgLedgerReader(self._db), clock,
                           retention_days)
-
-
-def _rarest_first(conn: Conn, scope: Scope, terms: Sequence[Term]) -> list[int] | None:
-    """The terms' ids, fewest postings first; None when one was never seen."""
-    keys = list({term_key(scope, t) for t in terms})
-    rows = conn.execute("SELECT id, n FROM history_terms WHERE key = ANY(%b)",
-                        (keys,)).fetchall()
-    if len(rows) < len(keys):
-        return None
-    return [term for term, _ in sorted(rows, key=lambda r: (r[1], r[0]))]
 
 
 def _scan(ids: list[int], lo: int, hi: int, after: Hit | None,
