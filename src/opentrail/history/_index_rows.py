@@ -14,6 +14,7 @@ position is stored (a batch whose cursor moved meanwhile is refused, not duplica
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from opentrail.history._fields import Attr
@@ -79,6 +80,11 @@ class IndexRows(Protocol):
 
     def has(self, scope: Scope, terms: Sequence[Term], hit: Hit) -> bool:
         """Whether the event `hit` of `scope` has every one of `terms`."""
+        ...
+
+    def session(self) -> AbstractContextManager[object]:
+        """One lookup's reads, as one database transaction where the backend can (the
+        ledger reader's reads on the same thread and database join it)."""
         ...
 
     def close(self) -> None: ...

@@ -48,13 +48,14 @@ class RowsReader:
         digest = query.digest()
         lo, hi = self.window(query)
         after = decode_token(query.next_token, digest) if query.next_token else None
-        hits = (self._by_event_id(query, lo, hi, after) if query.event_id
-                else self._by_terms(query, lo, hi, after))
-        page = hits[: query.max_results]
-        token = None
-        if len(hits) > query.max_results:
-            token = encode_token(page[-1][0], page[-1][1], digest)
-        return LookupResult(self._summaries(page), token)
+        with self._rows.session():  # hits and bodies: one transaction where possible
+            hits = (self._by_event_id(query, lo, hi, after) if query.event_id
+                    else self._by_terms(query, lo, hi, after))
+            page = hits[: query.max_results]
+            token = None
+            if len(hits) > query.max_results:
+                token = encode_token(page[-1][0], page[-1][1], digest)
+            return LookupResult(self._summaries(page), token)
 
     def _summaries(self, page: list[Hit]) -> list[dict[str, Any]]:
         if not page:

@@ -20,6 +20,7 @@ import struct
 import time
 from collections import Counter
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 import orjson
@@ -169,6 +170,11 @@ class PgIndexRows:
         with self._db.transaction() as conn:
             rows = conn.execute("SELECT account FROM history_accounts ORDER BY account")
             return [account for (account,) in rows.fetchall()]
+
+    def session(self) -> AbstractContextManager[object]:
+        """A transaction on this thread that the calls inside it join (PgDb nests), the
+        ledger reader's too when it reads the same database."""
+        return self._db.transaction()
 
     def find(self, scope: Scope, terms: Sequence[Term], lo: int, hi: int,
              after: Hit | None, limit: int) -> list[Hit]:
