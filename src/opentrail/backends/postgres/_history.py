@@ -150,7 +150,7 @@ class PgIndexRows:
         self._accounts = set()
 
     def purge(self, cutoff: int) -> int:
-        """Delete postings older than `cutoff`, term by term through the primary key,
+        """Delete postings older than `cutoff`, a range of term ids at a time,
         PURGE_TERMS terms per transaction (lookups and the indexer go on)."""
         removed, last = 0, 0
         while True:
