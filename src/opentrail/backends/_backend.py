@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from opentrail.channels import ChannelRegistry
     from opentrail.clock import Clock
     from opentrail.config import Settings
+    from opentrail.history import HistoryIndex
     from opentrail.lake import StoreCatalog
     from opentrail.ledger import (
         CheckpointRows,
@@ -92,6 +93,11 @@ class Backend(Protocol):
     def role(self, name: str) -> Role:
         """The lease on a job that must run on one node at a time (backends/_role.py);
         released when the backend closes."""
+        ...
+
+    def history_index(self) -> HistoryIndex:
+        """The history index (LookupEvents): its indexer and its lookups, over history.db
+        or the shared tables (not yet what `Service` uses)."""
         ...
 
     def problems(self) -> list[str]:

@@ -10,12 +10,24 @@ from opentrail.history._index import (
     run_indexer_process,
     start_indexer_thread,
 )
+from opentrail.history._index_rows import (
+    HistoryIndex,
+    Hit,
+    IndexedEvent,
+    Indexer,
+    IndexRows,
+    Lookups,
+    Scope,
+    Term,
+)
 from opentrail.history._query import (
     HistoryReader,
     LookupQuery,
     LookupResult,
     open_history_reader,
 )
+from opentrail.history._rows_indexer import RowsIndexer
+from opentrail.history._rows_reader import RowsReader
 
 __all__ = [
     "ATTRIBUTE_KEYS",
@@ -25,11 +37,21 @@ __all__ = [
     "INSIGHT_KEYS",
     "ActivityIndex",
     "Attr",
+    "HistoryIndex",
     "HistoryIndexer",
     "HistoryReader",
+    "Hit",
+    "IndexRows",
+    "IndexedEvent",
+    "Indexer",
     "LookupQuery",
     "LookupResult",
+    "Lookups",
     "Overview",
+    "RowsIndexer",
+    "RowsReader",
+    "Scope",
+    "Term",
     "create_history",
     "csv_row",
     "escape_cell",

@@ -10,6 +10,7 @@ from opentrail.backends.postgres._catalog import PgCatalogRows
 from opentrail.backends.postgres._channels import PgChannelRows
 from opentrail.backends.postgres._db import PgDb, connect
 from opentrail.backends.postgres._delivery import PgDeliveryRows
+from opentrail.backends.postgres._history import PgHistoryIndex, PgIndexRows
 from opentrail.backends.postgres._keys import PgKeyRows
 from opentrail.backends.postgres._ledger_reader import PgLedgerReader
 from opentrail.backends.postgres._ledger_sequencer import PgSequencer
@@ -19,6 +20,7 @@ from opentrail.backends.postgres._trails import PgTrailRows
 from opentrail.backends.postgres._vault import Vault
 
 __all__ = ["ACCESS_KEY_SEAL", "LATEST", "MIGRATIONS", "PgCatalogRows", "PgChannelRows",
-           "PgDb", "PgDeliveryRows", "PgKeyRows", "PgLedgerReader", "PgSequencer",
-           "PgSigningKeyRows", "PgTrailRows", "PostgresBackend", "Vault",
+           "PgDb", "PgDeliveryRows", "PgHistoryIndex", "PgIndexRows", "PgKeyRows",
+           "PgLedgerReader", "PgSequencer", "PgSigningKeyRows", "PgTrailRows",
+           "PostgresBackend", "Vault",
            "connect", "migrate", "schema_version"]

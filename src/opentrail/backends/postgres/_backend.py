@@ -18,6 +18,7 @@ from opentrail.backends.postgres._catalog import PgCatalogRows
 from opentrail.backends.postgres._channels import PgChannelRows
 from opentrail.backends.postgres._checkpoints import PgCheckpointRows
 from opentrail.backends.postgres._db import Conn, PgDb, connect
+from opentrail.backends.postgres._history import PgHistoryIndex
 from opentrail.backends.postgres._keys import PgKeyRows
 from opentrail.backends.postgres._ledger_reader import PgLedgerReader
 from opentrail.backends.postgres._ledger_sequencer import PgSequencer
@@ -139,6 +140,9 @@ class PostgresBackend:
         role = PgRole(self.db.url, name)
         self._roles.append(role)
         return role
+
+    def history_index(self) -> PgHistoryIndex:
+        return PgHistoryIndex(self.db)
 
     def problems(self) -> list[str]:
         try:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from opentrail.backends.sqlite._catalog import SqliteCatalogRows
 from opentrail.backends.sqlite._channels import SqliteChannelRows
+from opentrail.backends.sqlite._history import SqliteHistoryIndex
 from opentrail.backends.sqlite._role import FileRole
 from opentrail.backends.sqlite._signing_keys import FolderSigningKeyRows
 from opentrail.backends.sqlite._trails import SqliteTrailRows
@@ -109,6 +110,9 @@ class SqliteBackend:
         role = FileRole(self.data_dir / ROLES_DIR, name)
         self._roles.append(role)
         return role
+
+    def history_index(self) -> SqliteHistoryIndex:
+        return SqliteHistoryIndex(self.data_dir)
 
     def problems(self) -> list[str]:
         found = []

@@ -1,0 +1,254 @@
+"""`python -m bench.history_pg`: the history index (LookupEvents) on PostgreSQL beside SQLite.
+
+One run, the same events in both: demo CloudTrail records (one account, one region,
+30 days ending now) appended to each backend's ledger, then indexed by each backend's
+indexer from `Backend.history_index()` (index events/s, CPU µs per event in this
+process and, for PostgreSQL, in the server's processes). Then the same queries on both,
+one after another, in this process (no HTTP: the index and the ledger reads only):
+per attribute, first pages (MaxResults 50, newest first), alternately a value weighted
+by how often it occurs and one drawn uniformly from the distinct values, plus EventId,
+an AND of three attributes, a one-day time range and the second page of a common value.
+Both answers are compared (the same eventIDs in the same order). PostgreSQL 15 is a
+private server with fsync on and its default settings (shared_buffers 128 MB), started
+from tests/postgres_server.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.report import percentile
+from opentrail.clock import ManualClock
+from opentrail.events import Category, Record, parse_record
+from opentrail.history import Attr, Indexer, LookupQuery, Lookups, lookup_terms
+from opentrail.sources.demo import generate
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+MASTER_KEY = bytes(32)  # of a database thrown away after the run
+CHUNK = 5_000
+SAMPLE_EVERY = 50
+DAY = 86400
+ATTRS = {"EventName": Attr.EVENT_NAME, "ReadOnly": Attr.READ_ONLY,
+         "Username": Attr.USERNAME, "ResourceType": Attr.RESOURCE_TYPE,
+         "ResourceName": Attr.RESOURCE_NAME, "EventSource": Attr.EVENT_SOURCE,
+         "AccessKeyId": Attr.ACCESS_KEY_ID}
+AND3 = (Attr.USERNAME, Attr.EVENT_SOURCE, Attr.READ_ONLY)
+
+
+def _records(count: int, now: float) -> Iterator[list[Record]]:
+    raws = generate(seed=12, count=count, start=now - 30 * DAY, end=now - 60,
+                    account=ACCOUNT, regions=(REGION,))
+    chunk: list[Record] = []
+    for raw in raws:
+        chunk.append(parse_record(raw, default_account=ACCOUNT, default_region=REGION))
+        if len(chunk) == CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def load(writers: list[Any], count: int, now: float) -> list[dict[Attr | str, Any]]:
+    """Append the events to every writer; returns a sample of their lookup terms."""
+    sample: list[dict[Attr | str, Any]] = []
+    for n, chunk in enumerate(_records(count, now)):
+        futures = [w.submit(chunk) for w in writers]
+        for future in futures:
+            assert all(future.result(timeout=600))
+        for r in chunk[n % SAMPLE_EVERY::SAMPLE_EVERY]:
+            if r.category != Category.MANAGEMENT:
+                continue
+            terms: dict[Attr | str, Any] = {"EventId": r.event_id, "time": r.event_time}
+            for attr, value in lookup_terms(orjson.loads(r.body)):
+                terms.setdefault(attr, value)
+            sample.append(terms)
+        say(f"  appended {(n + 1) * CHUNK:,}")
+    return sample
+
+
+def index(indexer: Indexer, server_cpu: Callable[[], float]) -> dict[str, float]:
+    cpu0, server0, began = time.process_time(), server_cpu(), time.perf_counter()
+    done = 0
+    while (n := indexer.step()) > 0:
+        done += n
+        if done % 100_000 < n:
+            say(f"  indexed {done:,}")
+    seconds = time.perf_counter() - began
+    return {"events/s": done / seconds, "client": 1e6 * (time.process_time() - cpu0) / done,
+            "server": 1e6 * (server_cpu() - server0) / done, "events": done}
+
+
+def queries(sample: list[dict[Attr | str, Any]], per_attr: int, end: int
+            ) -> dict[str, list[LookupQuery]]:
+    rng = random.Random(12)
+    out: dict[str, list[LookupQuery]] = {}
+
+    def query(terms: tuple[tuple[Attr, str], ...], event_id: str | None = None,
+              start: int | None = None, stop: int = end) -> LookupQuery:
+        return LookupQuery((ACCOUNT,), REGION, Category.MANAGEMENT, terms, event_id, start,
+                           stop, 50)
+
+    for name, attr in ATTRS.items():
+        weighted = [s[attr] for s in sample if attr in s]
+        distinct = sorted(set(weighted))
+        out[name] = [query(((attr, rng.choice(weighted if i % 2 == 0 else distinct)),))
+                     for i in range(per_attr)]
+    out["EventId"] = [query((), event_id=rng.choice(sample)["EventId"])
+                      for _ in range(per_attr)]
+    combos = [tuple((a, s[a]) for a in AND3) for s in sample if all(a in s for a in AND3)]
+    out["AND3"] = [query(rng.choice(combos)) for _ in range(per_attr)]
+    days = [int(s["time"]) for s in sample]
+    out["one day"] = [query((), start=(t := rng.choice(days)) - DAY, stop=t)
+                      for _ in range(per_attr)]
+    return out
+
+
+def timed(reader: Lookups, todo: dict[str, list[LookupQuery]]
+          ) -> dict[str, tuple[list[float], list[list[str]]]]:
+    out = {}
+    for name, qs in todo.items():
+        seconds, answers = [], []
+        for q in qs:
+            began = time.perf_counter()
+            result = reader.lookup(q)
+            seconds.append(time.perf_counter() - began)
+            answers.append([e["EventId"] for e in result.events])
+            if name == "EventName" and result.next_token:  # the second page, timed apart
+                began = time.perf_counter()
+                page2 = reader.lookup(LookupQuery(**{**q.__dict__,
+                                                     "next_token": result.next_token}))
+                out.setdefault("EventName page 2", ([], []))[0].append(
+                    time.perf_counter() - began)
+                out["EventName page 2"][1].append([e["EventId"] for e in page2.events])
+        out[name] = (seconds, answers)
+    return out
+
+
+def say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _ms(values: list[float], q: float) -> str:
+    return f"{1000 * percentile(values, q):.2f}"
+
+
+def report(args: argparse.Namespace, indexing: dict[str, dict[str, float]],
+           results: dict[str, dict[str, tuple[list[float], list[list[str]]]]],
+           loads: list[tuple[float, ...]], sizes: dict[str, int]) -> None:
+    print(f"\n{args.events:,} events, {args.queries} queries per row, load average "
+          + " → ".join(f"{a:.1f}/{b:.1f}/{c:.1f}" for a, b, c in loads) + "\n")
+    print("| backend | index events/s | client CPU µs/event | server CPU µs/event "
+          "| index size |")
+    print("|---|---|---|---|---|")
+    for name, row in indexing.items():
+        server = f"{row['server']:.1f}" if name == "postgresql" else "—"
+        print(f"| {name} | {row['events/s']:,.0f} | {row['client']:.1f} | {server} | "
+              f"{sizes[name] / 1e6:,.0f} MB |")
+    print("\n| lookup | SQLite p50 ms | SQLite p99 ms | PostgreSQL p50 ms | PostgreSQL p99 ms "
+          "| answers equal |")
+    print("|---|---|---|---|---|---|")
+    for name, (pg_s, pg_a) in results["postgresql"].items():
+        if name not in results["sqlite"]:  # the reference row
+            print(f"| {name} | — | — | {_ms(pg_s, 50)} | {_ms(pg_s, 99)} | — |")
+            continue
+        sq_s, sq_a = results["sqlite"][name]
+        same = sum(a == b for a, b in zip(sq_a, pg_a, strict=True))
+        print(f"| {name} | {_ms(sq_s, 50)} | {_ms(sq_s, 99)} | {_ms(pg_s, 50)} | "
+              f"{_ms(pg_s, 99)} | {same}/{len(pg_a)} |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.history_pg", description=__doc__)
+    p.add_argument("--events", type=int, default=1_000_000)
+    p.add_argument("--queries", type=int, default=400, help="lookups per row")
+    args = p.parse_args(argv)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from opentrail.backends.postgres import PostgresBackend
+    from opentrail.backends.sqlite import SqliteBackend
+    from postgres_server import PostgresServer
+
+    now = float(int(time.time()))
+    clock = ManualClock(now)
+    server = PostgresServer(durable=True)
+    server.start()
+    loads = [os.getloadavg()]
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            backends = {"sqlite": SqliteBackend(Path(folder)),
+                        "postgresql": PostgresBackend.open(server.new_database(), MASTER_KEY)}
+            try:
+                _run(args, backends, clock, server, loads, Path(folder))
+            finally:
+                for backend in backends.values():
+                    backend.close()
+    finally:
+        server.stop()
+    return 0
+
+
+def _run(args: argparse.Namespace, backends: dict[str, Any], clock: ManualClock,
+         server: Any, loads: list[tuple[float, ...]], folder: Path) -> None:
+    writers = [b.ledger_writer(clock) for b in backends.values()]
+    for writer in writers:
+        writer.start()
+    say(f"appending {args.events:,} events to both ledgers")
+    sample = load(writers, args.events, clock.now())
+    for writer in writers:
+        writer.close()
+    loads.append(os.getloadavg())
+    indexing, readers = {}, {}
+    for name, backend in backends.items():
+        say(f"indexing on {name}")
+        ledger = backend.ledger_reader()
+        indexer = backend.history_index().indexer(clock, 90, ledger=ledger)
+        cpu = server.cpu_seconds if name == "postgresql" else (lambda: 0.0)
+        indexing[name] = index(indexer, cpu)
+        indexer.close()
+        readers[name] = backend.history_index().reader(clock, 90, ledger=ledger)
+    loads.append(os.getloadavg())
+    sizes = {"sqlite": (folder / "history.db").stat().st_size,
+             "postgresql": _pg_size(backends["postgresql"])}
+    todo = queries(sample, args.queries, int(clock.now()))
+    results = {}
+    for name in ("sqlite", "postgresql", "sqlite", "postgresql"):  # 2nd round is timed
+        say(f"lookups on {name}")
+        results[name] = timed(readers[name], todo)
+        if name == "postgresql":
+            results[name]["(a SELECT 1 transaction)"] = _round_trips(backends[name],
+                                                                     args.queries)
+    loads.append(os.getloadavg())
+    report(args, indexing, results, loads, sizes)
+
+
+def _round_trips(backend: Any, count: int) -> tuple[list[float], list[list[str]]]:
+    """The floor of a PostgreSQL read on this machine now: a pooled transaction running
+    `SELECT 1` (a lookup runs two transactions: hits, then bodies)."""
+    seconds = []
+    for _ in range(count):
+        began = time.perf_counter()
+        with backend.db.transaction() as conn:
+            conn.execute("SELECT 1").fetchone()
+        seconds.append(time.perf_counter() - began)
+    return seconds, [[] for _ in seconds]
+
+
+def _pg_size(backend: Any) -> int:
+    with backend.db.transaction() as conn:
+        row = conn.execute("SELECT pg_total_relation_size('history_postings') + "
+                           "pg_total_relation_size('history_terms')").fetchone()
+    return int(row[0])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

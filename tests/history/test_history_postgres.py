@@ -1,0 +1,61 @@
+"""What only the PostgreSQL history index has: the indexer's bounded cache of term ids.
+
+Everything LookupEvents answers is in test_history_contract.py, on both backends.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from conftest import TEST_MASTER_KEY
+from opentrail.backends.postgres import PostgresBackend
+from opentrail.backends.postgres import _history as pg_history
+from opentrail.backends.sqlite import SqliteBackend
+from opentrail.clock import ManualClock
+from opentrail.events import Category, parse_record
+from opentrail.history import Attr, LookupQuery, lookup_terms
+from opentrail.sources.demo import generate
+
+NOW = 1795600000
+ACCOUNT = "111111111111"
+
+
+def test_term_ids_stay_right_when_the_indexer_forgets_them(
+        postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a cache of 5 terms every batch overflows it: ids are looked up again, never
+    minted twice, and every lookup answers as history.db does."""
+    monkeypatch.setattr(pg_history, "TERM_CACHE_LIMIT", 5)
+    monkeypatch.setattr("opentrail.history._rows_indexer.BATCH", 40)
+    records = [parse_record(raw, default_account=ACCOUNT, default_region="us-east-1")
+               for raw in generate(seed=3, count=300, start=NOW - 86400, end=NOW - 60,
+                                   account=ACCOUNT)]
+    clock = ManualClock(NOW)
+    pg = PostgresBackend.open(postgres_url, TEST_MASTER_KEY, pool_size=2)
+    readers = []
+    try:
+        for backend in (SqliteBackend(tmp_path), pg):
+            writer = backend.ledger_writer(clock)
+            writer.start()
+            assert all(writer.submit(records).result())
+            writer.close()
+            indexer = backend.history_index().indexer(clock, 0)
+            while indexer.step():
+                pass
+            indexer.close()
+            readers.append(backend.history_index().reader(clock, 0))
+        with pg.db.transaction() as conn:
+            row = conn.execute("SELECT count(*) FROM history_terms").fetchone()
+        assert row is not None and row[0] > 5  # many more terms than the cache holds
+        terms = {t for r in records for t in lookup_terms(orjson.loads(r.body))
+                 if t[0] in (Attr.EVENT_NAME, Attr.USERNAME, Attr.RESOURCE_NAME)}
+        for term in sorted(terms):
+            query = LookupQuery((ACCOUNT,), "us-east-1", Category.MANAGEMENT, (term,), None,
+                                None, None, 1000)
+            sqlite_ids, pg_ids = ([e["EventId"] for e in r.lookup(query).events]
+                                  for r in readers)
+            assert pg_ids == sqlite_ids, term
+    finally:
+        pg.close()
