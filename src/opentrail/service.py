@@ -47,6 +47,8 @@ from opentrail.events import Category
 from opentrail.history import (
     HistoryIndexer,
     HistoryReader,
+    Indexer,
+    Lookups,
     create_history,
     run_indexer_process,
 )
@@ -78,7 +80,7 @@ class Service:
     keys: KeyStore
     verifier: SigV4Verifier
     writer: LedgerWriter
-    history: HistoryReader
+    history: Lookups  # HistoryReader over history.db, or the database's (RowsReader)
     channels: ChannelRegistry
     trails: TrailStore
     trail_storage: Storage      # where trails deliver (folder or S3)
@@ -86,7 +88,7 @@ class Service:
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
     _process: BaseProcess | None = None
-    _indexer: HistoryIndexer | None = None
+    _indexer: HistoryIndexer | Indexer | None = None
     indexer_mode: IndexerMode = "process"
     delivery: Delivery | None = None
     insights: InsightsEngine | None = None  # a ledger reader thread (docs/insights.md)
@@ -132,10 +134,13 @@ class Service:
         ledger = None if backend.kind == "sqlite" else backend.ledger_reader()
         if ledger is not None:  # the followers' child processes read the data dir's
             indexer = "thread"
-        create_history(settings.data_dir).close()
-        service = cls(settings, clock, keys, SigV4Verifier(keys, clock), writer,
-                      HistoryReader(settings.data_dir, clock, settings.history_retention_days,
-                                    ledger),
+        days = settings.history_retention_days
+        if ledger is None:
+            create_history(settings.data_dir).close()
+            history: Lookups = HistoryReader(settings.data_dir, clock, days)
+        else:  # the database's index, which every node's indexer thread feeds
+            history = backend.history_index().reader(clock, days, ledger)
+        service = cls(settings, clock, keys, SigV4Verifier(keys, clock), writer, history,
                       backend.channels(),
                       backend.trails(own_buckets=settings.trail_storage == "folder"),
                       indexer_mode=indexer, trail_storage=open_storage(settings, clock),
@@ -158,8 +163,7 @@ class Service:
         if self.audit_journal is not None:  # before any request: a change left unrecorded
             self.audit_journal.recover(self.writer)
         if self.indexer_mode == "thread":
-            self._indexer = HistoryIndexer(self.settings.data_dir, self.clock,
-                                           self.settings.history_retention_days, self.ledger)
+            self._indexer = self._thread_indexer()
             indexer, stop = self._indexer, threading.Event()
             self._stop_indexer = stop
             self._spawn(lambda: _until_stopped(lambda: indexer.run(stop.is_set), stop,
@@ -487,6 +491,15 @@ class Service:
         thread = threading.Thread(target=target, name=name, daemon=True)  # type: ignore[arg-type]
         thread.start()
         self._threads.append(thread)
+
+    def _thread_indexer(self) -> HistoryIndexer | Indexer:
+        """history.db's indexer, or on PostgreSQL the database's: several nodes' indexers
+        may run at once, since each batch moves the shared cursor in its own transaction
+        (docs/design/scale-out.md, "The history index on PostgreSQL")."""
+        days = self.settings.history_retention_days
+        if self.ledger is None or self.backend is None:
+            return HistoryIndexer(self.settings.data_dir, self.clock, days)
+        return self.backend.history_index().indexer(self.clock, days, self.ledger)
 
     def _spawn_indexer(self) -> None:
         ctx = multiprocessing.get_context("spawn")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -173,6 +174,20 @@ def test_two_nodes_append_to_one_ledger_and_hand_roles_over(
         assert later.size > signed.size and later.origin == signed.origin  # one key
         assert two.checkpoints.public_key.open(later.note)
         assert two.role(TRAIL_DELIVERY).held() and two.role(INSIGHTS).held()
+        # LookupEvents by an attribute answers from the database's history index (every
+        # node's indexer feeds it), so the event sent after the first node left is found
+        # on the second beside those the first indexed.
+        by_name = {"LookupAttributes": [{"AttributeKey": "EventName",
+                                         "AttributeValue": "ListBuckets"}],
+                   "MaxResults": 50}
+        wait_until(lambda: len(_caller(two, key)("LookupEvents", by_name)[1].get(
+            "Events", [])) == len(sent) + 1)
+        conn = psycopg.connect(postgres_url, autocommit=True)
+        try:
+            postings = conn.execute("SELECT count(*) FROM history_postings").fetchone()
+        finally:
+            conn.close()
+        assert postings is not None and postings[0] > 0
     finally:
         for node in running:
             node.close()

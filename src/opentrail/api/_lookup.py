@@ -9,7 +9,7 @@ from typing import Any
 from opentrail.auth import AuthContext
 from opentrail.errors import ValidationError
 from opentrail.events import Category
-from opentrail.history import ATTRIBUTE_KEYS, INSIGHT_KEYS, Attr, HistoryReader, LookupQuery
+from opentrail.history import ATTRIBUTE_KEYS, INSIGHT_KEYS, Attr, LookupQuery, Lookups
 
 __all__ = ["lookup_events", "parse_lookup"]
 
@@ -128,7 +128,7 @@ def parse_lookup(params: dict[str, Any], ctx: AuthContext) -> LookupQuery:
                        next(iter(event_ids), None), start, end, _max_results(params), token)
 
 
-def lookup_events(history: HistoryReader, params: dict[str, Any],
+def lookup_events(history: Lookups, params: dict[str, Any],
                   ctx: AuthContext) -> dict[str, Any]:
     result = history.lookup(parse_lookup(params, ctx))
     out: dict[str, Any] = {"Events": result.events}
