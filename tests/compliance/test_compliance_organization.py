@@ -130,9 +130,12 @@ def test_organization_report_covers_every_account(org: Org) -> None:
     for account in MEMBERS:
         mine = [r for r in digests if r["key"].startswith(f"AWSLogs/{ORG}/{account}/")]
         assert mine and all(r["accountId"] == account for r in mine), account
-        # Linked: every digest but the first in the period names its predecessor's hash.
+        # The chain is linked: a digest names its predecessor's hash.
         assert any(r["previousDigestHashValue"] for r in mine), account
     assert "--account-id" in run.check("OT-03")["command"]
+    # One chain each: the management account and both members, of one trail.
+    assert run.check("OT-03")["counts"]["trails"] == 1
+    assert run.check("OT-03")["counts"]["chains"] >= 3
     for check_id in ("OT-06", "OT-12"):
         accounts = {r.get("accountId") for r in run.rows(check_id)}
         assert set(MEMBERS) <= accounts, (check_id, accounts)

@@ -67,7 +67,8 @@ class Validations:
 def ot03(evidence: Evidence, validations: Validations) -> CheckResult:
     runs = validations.runs()
     rows = [*(d for r in runs for d in r.digests), *(f for r in runs for f in r.logs)]
-    counts = {"trails": len(runs), "digests": sum(len(r.digests) for r in runs),
+    counts = {"trails": len({r.arn for r in runs}), "chains": len(runs),
+              "digests": sum(len(r.digests) for r in runs),
               "logFiles": sum(len(r.logs) for r in runs),
               "invalid": sum(r.invalid for r in runs)}
     cmd = "; ".join(r.command for r in runs) or "(no trail has log file validation on)"
@@ -125,7 +126,8 @@ def ot04(evidence: Evidence, validations: Validations) -> CheckResult:
     runs = validations.runs()
     rows = [r for run in runs for r in _chain_rows(evidence, run)]
     bad = [r for r in rows if r["kind"] != "restart" or r["explainedBy"] is None]
-    counts = {"trails": len(runs), "digests": sum(len(r.digests) for r in runs),
+    counts = {"trails": len({r.arn for r in runs}), "chains": len(runs),
+              "digests": sum(len(r.digests) for r in runs),
               "gaps": sum(1 for r in rows if r["kind"] == "missing"),
               "brokenLinks": sum(1 for r in rows if r["kind"] == "link"),
               "restarts": sum(1 for r in rows if r["kind"] == "restart"),
