@@ -387,3 +387,16 @@ def test_ot17_samples_months_4_to_12_and_fails_on_a_bad_or_missing_month() -> No
     assert sum(1 for r in young.rows if r.get("state") == "before go-live") == 7
     new, checked = _retention(_daily(40))
     assert new.result == "N/A" and checked == []
+
+
+def test_digest_account_reads_the_organization_layout() -> None:
+    from opentrail.compliance._accounts import digest_account
+
+    key = ("AWSLogs/o-abc123def4/222222222222/CloudTrail-Digest/us-east-1/2026/12/01/"
+           "222222222222_CloudTrail-Digest_us-east-1_org_us-east-1_20261201T010000Z.json.gz")
+    assert digest_account(key, "o-abc123def4") == "222222222222"
+    assert digest_account(f"team/audit/{key}", "o-abc123def4") == "222222222222"
+    assert digest_account(key, "o-other00000") is None  # another organization's folder
+    assert digest_account(key, None) is None  # a server without an organization
+    plain = "AWSLogs/111111111111/CloudTrail-Digest/us-east-1/2026/12/01/x.json.gz"
+    assert digest_account(plain, "o-abc123def4") is None

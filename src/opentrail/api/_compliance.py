@@ -100,7 +100,12 @@ def system(keys: _Keys, service: Service, ctx: AuthContext, params: Mapping[str,
             "checkpointKey": service.checkpoints.public_key.text(),
             "reportKey": keys.signer(service).verifier().text(),
             "objectLock": object_lock(service, ctx),
-            "fileAccess": _file_access(service, ctx)}
+            "fileAccess": _file_access(service, ctx),
+            # Whom the report covers: an account key its account, an organization key
+            # every account (acting as the organization's management account).
+            "callerScope": "organization" if ctx.principal.organization else "account",
+            "callerAccount": ctx.principal.account or s.organization_account,
+            "organizationId": service.organization_id}
 
 
 def _file_access(service: Service, ctx: AuthContext) -> dict[str, Any]:

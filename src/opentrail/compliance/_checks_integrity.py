@@ -14,6 +14,7 @@ import shlex
 from datetime import datetime, timedelta
 from typing import Any
 
+from opentrail.compliance._accounts import chain_accounts
 from opentrail.compliance._evidence import Evidence, event_time, row_of
 from opentrail.compliance._result import CheckResult, iso
 from opentrail.compliance._timeline import trail_key
@@ -39,7 +40,8 @@ def validation_options(evidence: Evidence) -> tuple[dict[str, Any], str | None]:
 
 
 class Validations:
-    """One validate-logs run per trail with log file validation on, made once."""
+    """One validate-logs run per trail with log file validation on, made once; for an
+    organization trail, one per account's chain (compliance/_accounts.py)."""
 
     def __init__(self, evidence: Evidence) -> None:
         self.evidence = evidence
@@ -49,20 +51,24 @@ class Validations:
         if self._runs is None:
             e = self.evidence
             options, missing = validation_options(e)
-            trails = [t for t in e.trails if t.get("LogFileValidationEnabled")]
+            chains = [(str(t["TrailARN"]), account) for t in e.trails
+                      if t.get("LogFileValidationEnabled")
+                      for account in chain_accounts(e, t)]
             if missing:
-                self._runs = [TrailValidation(t["TrailARN"], "", error=missing)
-                              for t in trails]
+                self._runs = [TrailValidation(arn, "", account, error=missing)
+                              for arn, account in chains]
             else:
-                self._runs = [validate_trail(t["TrailARN"], e.period.start, e.period.end,
-                                             options, e.source.session) for t in trails]
+                self._runs = [validate_trail(arn, e.period.start, e.period.end,
+                                             {**options, "account_id": account},
+                                             e.source.session) for arn, account in chains]
         return self._runs
 
 
 def ot03(evidence: Evidence, validations: Validations) -> CheckResult:
     runs = validations.runs()
     rows = [*(d for r in runs for d in r.digests), *(f for r in runs for f in r.logs)]
-    counts = {"trails": len(runs), "digests": sum(len(r.digests) for r in runs),
+    counts = {"trails": len({r.arn for r in runs}), "chains": len(runs),
+              "digests": sum(len(r.digests) for r in runs),
               "logFiles": sum(len(r.logs) for r in runs),
               "invalid": sum(r.invalid for r in runs)}
     cmd = "; ".join(r.command for r in runs) or "(no trail has log file validation on)"
@@ -120,7 +126,8 @@ def ot04(evidence: Evidence, validations: Validations) -> CheckResult:
     runs = validations.runs()
     rows = [r for run in runs for r in _chain_rows(evidence, run)]
     bad = [r for r in rows if r["kind"] != "restart" or r["explainedBy"] is None]
-    counts = {"trails": len(runs), "digests": sum(len(r.digests) for r in runs),
+    counts = {"trails": len({r.arn for r in runs}), "chains": len(runs),
+              "digests": sum(len(r.digests) for r in runs),
               "gaps": sum(1 for r in rows if r["kind"] == "missing"),
               "brokenLinks": sum(1 for r in rows if r["kind"] == "link"),
               "restarts": sum(1 for r in rows if r["kind"] == "restart"),
@@ -134,6 +141,7 @@ def ot04(evidence: Evidence, validations: Validations) -> CheckResult:
         what = first["problem"] or "a chain restart with no CreateTrail, StartLogging or " \
             "validation turned on in the hour before"
         return CheckResult("OT-04", "FAIL", f"{len(bad)} break(s) in the digest chain; first: "
+                           f"in account {first['accountId']}'s chain of {first['trailARN']}, "
                            f"s3://{first['bucket']}/{first['key']}: {what}.", counts, rows, cmd)
     return CheckResult("OT-04", "PASS", "Every digest chain is continuous: each digest starts "
                        "where the previous one ended and carries its hash and signature; "

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from opentrail import __version__
+from opentrail.compliance._accounts import covered_accounts
 from opentrail.compliance._bundle import (
     MANIFEST,
     SIGNATURE,
@@ -133,13 +134,15 @@ def run_report(source: ServerSource, options: ReportOptions,
         "approved_admins": options.approved_admins,
         "approved_readers": options.approved_readers,
         "previous_report": _previous_report(source, period)})
-    runners = _runners(Validations(evidence))
+    validations = Validations(evidence)
+    runners = _runners(validations)
     order = sorted(checks, key=lambda c: (c.id != "OT-05", c.id))  # OT-05 sets the checkpoint
     results: dict[str, CheckResult] = {}
     for done, info in enumerate(order, start=1):
         progress(f"{info.id} {info.title}", done, total)
         results[info.id] = _run_check(info.id, runners[info.id], evidence)
     checkpoint = evidence.options.get("period_checkpoint")
+    evidence.options["accounts"] = covered_accounts(evidence, validations.runs())
     progress("proving evidence rows", len(checks) + 1, total)
     proofs = prove_rows(source, results.values(), evidence.options.get("previous_report"),
                         checkpoint, options.max_proofs)
@@ -168,6 +171,7 @@ def _write(out: Path, options: ReportOptions, evidence: Evidence, report_id: str
            "period": options.period.to_json(), "version": __version__,
            "organization": options.organization, "operator_text": options.operator_text,
            "system": evidence.system, "trails": evidence.trails,
+           "accounts": evidence.options.get("accounts"),
            "checkpoint": checkpoint, "previous_report": evidence.options.get("previous_report"),
            "proofs": {**proofs_entry, "rows": len(proofs)}, "checks": checks,
            "crosswalk": _crosswalk(options.profile)}

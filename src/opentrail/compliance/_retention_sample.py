@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from opentrail.compliance._accounts import digest_account
 from opentrail.compliance._evidence import Evidence
 from opentrail.compliance._result import iso
 from opentrail.compliance._validation import TrailValidation, validate_trail
@@ -63,7 +64,10 @@ def _check(arn: str, digest: dict[str, Any], evidence: Evidence, options: dict[s
            validate: Validate) -> dict[str, Any]:
     end = _digest_end(str(digest["Key"]))
     start = end - timedelta(seconds=int(evidence.system.get("digestInterval") or 3600))
-    run = validate(arn, start, end, options, evidence.source.session)
+    # An organization trail's digest is of one account's chain (validate-logs --account-id).
+    account = digest_account(str(digest["Key"]), evidence.system.get("organizationId"))
+    run = validate(arn, start, end, {**options, "account_id": account} if account
+                   else options, evidence.source.session)
     mine = [d for d in run.digests if d["key"] == digest["Key"]]
     invalid = [line for line in run.output.splitlines() if "INVALID" in line][:3]
     problem = run.error or (None if mine else "the digest was not found where it was "

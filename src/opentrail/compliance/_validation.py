@@ -31,11 +31,17 @@ __all__ = ["TrailValidation", "validate_trail"]
 class TrailValidation:
     arn: str
     command: str
+    account: str | None = None  # one account's chain of an organization trail
     exit_code: int | None = None
     error: str | None = None
     digests: list[dict[str, Any]] = field(default_factory=list)
     logs: list[dict[str, Any]] = field(default_factory=list)
     output: str = ""
+
+    @property
+    def account_id(self) -> str:
+        """The account whose chain this run read: the trail's own unless given."""
+        return self.account or self.arn.split(":")[4]
 
     @property
     def invalid(self) -> int:
@@ -58,8 +64,9 @@ class _Recording(ValidateReport):
             return
         super().digest(entry, backfill=backfill)
         self.sink.digests.append({
-            "trailARN": self.trail_arn, "bucket": entry.bucket, "key": entry.key,
-            "backfill": backfill, "problem": entry.problem, "notice": entry.notice,
+            "trailARN": self.trail_arn, "accountId": self.sink.account_id,
+            "bucket": entry.bucket, "key": entry.key, "backfill": backfill,
+            "problem": entry.problem, "notice": entry.notice,
             "invalid": entry.invalid, "missing": entry.missing,
             "start": iso(d.start) if d else None, "end": iso(d.end) if d else None,
             "sha256": d.sha256 if d else None,
@@ -70,8 +77,9 @@ class _Recording(ValidateReport):
         if self.after_end:
             return
         super().log(check)
-        self.sink.logs.append({"trailARN": self.trail_arn, "bucket": check.bucket,
-                               "key": check.key, "problem": check.problem})
+        self.sink.logs.append({"trailARN": self.trail_arn, "accountId": self.sink.account_id,
+                               "bucket": check.bucket, "key": check.key,
+                               "problem": check.problem})
 
 
 class _Validator(Validator):
@@ -87,6 +95,8 @@ class _Validator(Validator):
 def _command(arn: str, start: datetime, end: datetime, options: dict[str, Any]) -> str:
     args = ["opentrail", "validate-logs", "--trail-arn", arn, "--start-time", iso(start),
             "--end-time", iso(end), "--endpoint-url", str(options["endpoint_url"])]
+    if options.get("account_id"):
+        args += ["--account-id", str(options["account_id"])]
     if options.get("local_folder"):
         args += ["--local-folder", str(options["local_folder"])]
     elif options.get("s3_endpoint_url"):
@@ -96,13 +106,15 @@ def _command(arn: str, start: datetime, end: datetime, options: dict[str, Any]) 
 
 def validate_trail(arn: str, start: datetime, end: datetime, options: dict[str, Any],
                    session: Any) -> TrailValidation:
-    """One trail's validate-logs run over [start, end]."""
-    sink = TrailValidation(arn, _command(arn, start, end, options))
+    """One trail's validate-logs run over [start, end]; for an organization trail, of the
+    chain of `options["account_id"]` (validate-logs' --account-id)."""
+    sink = TrailValidation(arn, _command(arn, start, end, options), options.get("account_id"))
     local = options.get("local_folder")
     run_options = ValidateOptions(
         trail_arn=arn, start=start, end=end, endpoint_url=str(options["endpoint_url"]),
         s3_endpoint_url=options.get("s3_endpoint_url"),
-        local_folder=Path(local) if local else None, verbose=True)
+        local_folder=Path(local) if local else None, verbose=True,
+        account_id=options.get("account_id"))
     out, err = io.StringIO(), io.StringIO()
     try:
         sink.exit_code = _Validator(sink, run_options, session=session, now=end).run(out, err)
