@@ -14,10 +14,14 @@ import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from opentrail.cli._options import DEFAULT_ENDPOINT, ENDPOINT_ENV
+
+if TYPE_CHECKING:
+    from opentrail.compliance._catalog import Profile
 
 __all__ = ["compliance"]
 
@@ -103,7 +107,6 @@ def report(profile_name: str, start_time: datetime, end_time: datetime | None,
            endpoint_url: str, profile: str | None, region: str | None) -> None:
     """Run every check of the profile over [--start-time, --end-time) and write a signed
     evidence bundle (report.html, report.json, evidence/, manifest.json, manifest.sig)."""
-    from opentrail.compliance._catalog import profile_named
     from opentrail.compliance._render import PdfUnavailable
     from opentrail.compliance._report import ReportOptions, run_report
     from opentrail.compliance._result import Period
@@ -116,13 +119,7 @@ def report(profile_name: str, start_time: datetime, end_time: datetime | None,
     if output.exists() and any(output.iterdir()):
         raise click.UsageError(f"--output {output} is not empty; give a new folder.")
     try:
-        chosen = profile_named(profile_name)
-        if stop_tolerance is not None:
-            chosen = replace(chosen, stop_tolerance_seconds=stop_tolerance)
-        if error_tolerance is not None:
-            chosen = replace(chosen, error_tolerance_seconds=error_tolerance)
-        if review_window is not None:
-            chosen = replace(chosen, review_window_seconds=review_window)
+        chosen = _profile(profile_name, stop_tolerance, error_tolerance, review_window)
         options = ReportOptions(chosen, Period(start_time, end), output,
                                 formats, local_folder, s3_endpoint_url, approved_admins,
                                 approved_readers, max_proofs, organization,
@@ -140,6 +137,21 @@ def report(profile_name: str, start_time: datetime, end_time: datetime | None,
     click.echo(f"Report {outcome.report_id} written to {output} (manifest SHA-256 "
                f"{outcome.manifest_sha256}).")
     sys.exit(1 if {"FAIL", "ERROR"} & set(outcome.results.values()) else 0)
+
+
+def _profile(name: str, stop_tolerance: int | None, error_tolerance: int | None,
+             review_window: int | None) -> Profile:
+    """The framework's profile with the thresholds the user overrode."""
+    from opentrail.compliance._catalog import profile_named
+
+    chosen = profile_named(name)
+    if stop_tolerance is not None:
+        chosen = replace(chosen, stop_tolerance_seconds=stop_tolerance)
+    if error_tolerance is not None:
+        chosen = replace(chosen, error_tolerance_seconds=error_tolerance)
+    if review_window is not None:
+        chosen = replace(chosen, review_window_seconds=review_window)
+    return chosen
 
 
 def _progress(step: str, done: int, total: int) -> None:

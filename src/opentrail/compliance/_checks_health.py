@@ -33,24 +33,7 @@ def _hours_with(evidence: Evidence, records: list[dict[str, Any]]) -> list[str]:
 
 
 def ot08(evidence: Evidence) -> CheckResult:
-    p = evidence.period
-    open_: dict[tuple[str, str], dict[str, Any]] = {}
-    rows: list[dict[str, Any]] = []
-    for r in sorted(evidence.internal, key=lambda r: (r["eventTime"], r["eventID"])):
-        d, name = r.get("serviceEventDetails") or {}, r.get("eventName")
-        key = (str(d.get("trailARN")), str(d.get("kind")))
-        if name == "DeliveryError" and key not in open_:
-            open_[key] = {**row_of(r), "trailARN": key[0], "kind": key[1],
-                          "error": d.get("error"), "start": r["eventTime"], "end": None,
-                          "alertedBy": alerting_rules(evidence, r)}
-        elif name == "DeliveryRecovered" and key in open_:
-            rows.append({**open_.pop(key), "end": r["eventTime"]})
-    rows.extend(open_.values())
-    for row in rows:
-        end = datetime.fromisoformat((row["end"] or iso(p.end)).replace("Z", "+00:00"))
-        start = datetime.fromisoformat(row["start"].replace("Z", "+00:00"))
-        row["durationSeconds"] = int((end - max(start, p.start)).total_seconds())
-    rows = [r for r in rows if r["durationSeconds"] > 0]
+    rows = _delivery_errors(evidence)
     tolerance = evidence.profile.error_tolerance_seconds
     long = [r for r in rows if r["durationSeconds"] > tolerance]
     silent = [r for r in long if not r["alertedBy"]]
@@ -74,6 +57,29 @@ def ot08(evidence: Evidence) -> CheckResult:
     return CheckResult("OT-08", "PASS", f"{len(rows)} delivery error(s), none open longer "
                        f"than {tolerance} s; the health log watched delivery all period.",
                        counts, rows, cmd, params)
+
+
+def _delivery_errors(evidence: Evidence) -> list[dict[str, Any]]:
+    """Each DeliveryError with its DeliveryRecovered (or still open at the period's end),
+    and how long it was open within the period; errors open for no time are left out."""
+    p = evidence.period
+    open_: dict[tuple[str, str], dict[str, Any]] = {}
+    rows: list[dict[str, Any]] = []
+    for r in sorted(evidence.internal, key=lambda r: (r["eventTime"], r["eventID"])):
+        d, name = r.get("serviceEventDetails") or {}, r.get("eventName")
+        key = (str(d.get("trailARN")), str(d.get("kind")))
+        if name == "DeliveryError" and key not in open_:
+            open_[key] = {**row_of(r), "trailARN": key[0], "kind": key[1],
+                          "error": d.get("error"), "start": r["eventTime"], "end": None,
+                          "alertedBy": alerting_rules(evidence, r)}
+        elif name == "DeliveryRecovered" and key in open_:
+            rows.append({**open_.pop(key), "end": r["eventTime"]})
+    rows.extend(open_.values())
+    for row in rows:
+        end = datetime.fromisoformat((row["end"] or iso(p.end)).replace("Z", "+00:00"))
+        start = datetime.fromisoformat(row["start"].replace("Z", "+00:00"))
+        row["durationSeconds"] = int((end - max(start, p.start)).total_seconds())
+    return [r for r in rows if r["durationSeconds"] > 0]
 
 
 def ot09(evidence: Evidence) -> CheckResult:
