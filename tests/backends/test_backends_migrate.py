@@ -1,7 +1,7 @@
 """`opentrail migrate`: a data dir made by a real server moves into PostgreSQL and reads
 back the same through the PostgreSQL backend; a tampered leaf, another master key,
 another installation's database and an unreachable URL are refused clearly; a run cut
-short goes on where it stopped."""
+short goes on where it stopped; a migrated trail delivers on from where it stopped."""
 
 from __future__ import annotations
 
@@ -343,3 +343,140 @@ def test_a_proof_issued_before_the_move_holds_on_the_database(
     checked = run("verify-proof", str(made[1]["proof"]), "--public-key",
                   str(tmp_path / "cluster.pub"))
     assert checked.returncode == 0 and checked.stdout.startswith("VALID"), checked.stderr
+
+
+def _call(service: Any, op: str, body: dict[str, Any]) -> dict[str, Any]:
+    """One signed CloudTrail call to the service's app, in process, as its admin."""
+    import asyncio
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from opentrail.api import build_app
+    from opentrail.api._app import TARGET_PREFIX
+    from opentrail.auth import Role
+
+    principal, secret = service.keys.create(account="123456789012", organization=False,
+                                            role=Role.ADMIN)
+    data = json.dumps(body).encode()
+    request = AWSRequest(method="POST", url="http://testserver/", data=data, headers={
+        "X-Amz-Target": TARGET_PREFIX + op, "Content-Type": "application/x-amz-json-1.1"})
+    SigV4Auth(Credentials(principal.access_key_id, secret), "cloudtrail",
+              "us-east-1").add_auth(request)
+
+    async def send() -> httpx.Response:
+        transport = httpx.ASGITransport(app=build_app(service), client=("127.0.0.1", 5000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            return await c.post("/", content=data, headers=dict(request.headers.items()))
+
+    answer = asyncio.run(send())
+    assert answer.status_code == 200, answer.content
+    return dict(json.loads(answer.content or b"{}"))
+
+
+def _submit(service: Any, event_ids: list[str]) -> None:
+    import time
+
+    from opentrail.events import parse_record
+
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    for event_id in event_ids:
+        record = parse_record({"eventTime": now, "eventSource": "s3",
+                               "eventName": "ListBuckets", "eventID": event_id},
+                              default_account="123456789012", default_region="us-east-1")
+        assert service.writer.submit([record]).result(30) == [True]
+
+
+def _objects(s3: Any, bucket: str, part: str) -> dict[str, bytes]:
+    import gzip
+
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return {o["Key"]: gzip.decompress(s3.get_object(Bucket=bucket, Key=o["Key"])[
+        "Body"].read()) for p in pages for o in p.get("Contents", []) if part in o["Key"]}
+
+
+def _delivered_ids(s3: Any, bucket: str) -> list[str]:
+    return sorted(r["eventID"] for body in _objects(s3, bucket, "/CloudTrail/").values()
+                  for r in json.loads(body)["Records"] if r["eventID"].startswith("event-"))
+
+
+def test_a_migrated_trail_goes_on_where_it_stopped(
+        tmp_path: Path, postgres_url: str, moto_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Delivery state moves too: the database holds the data dir's cursor and digest
+    chains, and a node on it delivers only the new events, its first digest linking to
+    the data dir's last one."""
+    import boto3
+
+    from conftest import wait_until
+    from opentrail.backends.transfer import MigrationRefused, migrate_data_dir
+    from opentrail.config import Settings
+    from opentrail.service import Service
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.delenv("OPENTRAIL_MASTER_KEY", raising=False)
+    s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3.create_bucket(Bucket="carry-on")
+
+    def node(data_dir: Path, url: str | None = None) -> Service:
+        return Service.open(Settings(data_dir=data_dir, database_url=url or "",
+                                     trail_storage="s3", s3_endpoint_url=moto_url,
+                                     delivery_interval=1, digest_interval=3),
+                            indexer="thread")
+
+    source = tmp_path / "data"
+    embedded = node(source)
+    try:
+        arn = _call(embedded, "CreateTrail", {"Name": "main", "S3BucketName": "carry-on",
+                                              "EnableLogFileValidation": True})["TrailARN"]
+        _call(embedded, "StartLogging", {"Name": "main"})
+        sent = [f"event-{i:03}" for i in range(6)]
+        _submit(embedded, sent)
+        wait_until(lambda: _delivered_ids(s3, "carry-on") == sent and _objects(
+            s3, "carry-on", "/CloudTrail-Digest/"), timeout=60)
+    finally:
+        embedded.close()
+    before = set(_objects(s3, "carry-on", "/CloudTrail-Digest/"))
+    rows = SqliteBackend(source).delivery_rows()
+    with rows.read() as tx:
+        cursor, chains = tx.cursor(arn), tx.chains(arn)
+    rows.close()
+    assert cursor is not None and chains and all(prev for _, _, prev in chains)
+
+    migrate_data_dir(source, postgres_url, TEST_MASTER_KEY)
+    lines: list[str] = []
+    migrate_data_dir(source, postgres_url, TEST_MASTER_KEY, progress=lines.append)
+    assert "trail delivery cursors: 0 copied, 1 already there" in lines  # safe again
+    backend = _backend(postgres_url)
+    try:
+        with backend.delivery_rows().read() as tx:
+            assert tx.cursor(arn) == cursor and tx.chains(arn) == chains
+    finally:
+        backend.close()
+
+    monkeypatch.setenv("OPENTRAIL_MASTER_KEY", KEY)
+    links = {json.loads(prev)["key"]: json.loads(prev)["sha256"] for _, _, prev in chains
+             if prev}
+    cluster = node(tmp_path / "node", postgres_url)
+    try:
+        more = [f"event-{i:03}" for i in range(6, 10)]
+        _submit(cluster, more)
+
+        def linked() -> list[dict[str, Any]]:
+            new = [json.loads(body) for key, body in _objects(
+                s3, "carry-on", "/CloudTrail-Digest/").items() if key not in before]
+            return [d for d in new if d["previousDigestS3Object"] in links]
+
+        wait_until(lambda: _delivered_ids(s3, "carry-on") == sent + more and linked(),
+                   timeout=60)
+        for digest in linked():
+            assert digest["previousDigestHashValue"] == links[
+                digest["previousDigestS3Object"]]
+        assert _delivered_ids(s3, "carry-on") == sent + more  # nothing delivered twice
+    finally:
+        cluster.close()
+    with pytest.raises(MigrationRefused, match=f"{arn} in the database .* differs from"):
+        migrate_data_dir(source, postgres_url, TEST_MASTER_KEY)  # the cluster moved on

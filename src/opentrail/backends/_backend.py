@@ -37,7 +37,6 @@ __all__ = ["NOT_ON_POSTGRES", "Backend", "open_backend"]
 # State that still lives only in SQLite files under the data dir: until this is empty,
 # `opentrail serve` refuses --database-url (docs/design/scale-out.md, "What remains").
 NOT_ON_POSTGRES = (
-    "the console's activity overview (it reads a per-node history.db)",
     "Insights state (insights.db)",
     "the Lake writer's state, queries and imports (lake-writer.db, lake-queries.db, "
     "lake-imports.db)",

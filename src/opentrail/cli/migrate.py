@@ -36,7 +36,9 @@ def migrate(data_dir: Path, url: str, master_key_file: str,
     event's seq is named. Then the ledger is copied in committed chunks and the
     database's tree head is recomputed and compared, and the access keys (secrets
     resealed with the cluster's master key), trails, bucket owners, channels, the Lake
-    catalog, the digest signing keys and the checkpoint signing key follow.
+    catalog, the digest signing keys, the checkpoint signing key, the signed checkpoints
+    and each trail's delivery state (cursor, unconfirmed files, digest chains) follow,
+    so a migrated trail goes on delivering where it stopped.
 
     The database must be empty or the target of an earlier run from DATA_DIR: a run cut
     short is run again and goes on where it stopped; rows already copied are checked,
@@ -60,6 +62,7 @@ def migrate(data_dir: Path, url: str, master_key_file: str,
     except (BackendError, OpenTrailError) as exc:  # refused, or the database went away
         raise click.ClickException(exc.message) from exc
     click.echo(f"Done: the database holds {data_dir}'s ledger (tree head size {size} root "
-               f"{root.hex()}) and its keys, trails, channels, Lake catalog and signing keys.")
+               f"{root.hex()}) and its keys, trails, channels, Lake catalog, signing keys and "
+               "trail delivery state.")
     click.echo("Left in the data dir (not on PostgreSQL yet, docs/design/scale-out.md):"
                + "".join(f"\n  - {part}" for part in NOT_MOVED))

@@ -51,7 +51,11 @@ class Console:
         self.sessions = SessionStore(service.clock)
         self.limiter = SignInLimiter(service.clock)
         self.view = View(__version__)
-        self.activity = ActivityIndex(service.settings.data_dir, service.clock)
+        backend = service.backend  # on PostgreSQL the database's index and ledger
+        self.activity = ActivityIndex(
+            service.settings.data_dir, service.clock, service.ledger,
+            None if backend is None or service.ledger is None
+            else backend.history_index().activity())
 
     def viewer(self, request: Request) -> Viewer | None:
         session = self.sessions.get(request.cookies.get(COOKIE))

@@ -1,6 +1,7 @@
 """Event history: LookupEvents over a derived index of the ledger, with retention."""
 
 from opentrail.history._activity import AWS_REGIONS, ActivityIndex, Overview
+from opentrail.history._activity_rows import MANAGEMENT, ActivityRows, HistoryDbActivityRows
 from opentrail.history._csv import CSV_COLUMNS, csv_row, escape_cell, event_record, time_text
 from opentrail.history._fields import ATTRIBUTE_KEYS, INSIGHT_KEYS, Attr, lookup_terms, summarize
 from opentrail.history._index import (
@@ -35,8 +36,11 @@ __all__ = [
     "CSV_COLUMNS",
     "HISTORY_FILE",
     "INSIGHT_KEYS",
+    "MANAGEMENT",
     "ActivityIndex",
+    "ActivityRows",
     "Attr",
+    "HistoryDbActivityRows",
     "HistoryIndex",
     "HistoryIndexer",
     "HistoryReader",

@@ -1,5 +1,6 @@
-"""Activity overview straight from the history index (history.db, opened read-only):
-the console's overview page, a reader of history (bodies from the ledger's reader).
+"""Activity overview straight from the history index: the console's overview page, a
+reader of history through `ActivityRows` (history.db opened read-only, or the
+database's index tables), bodies from the ledger's reader.
 
 Events and errors per hour are exact: each is a count over one term's postings, which
 SQLite answers from the b-tree without reading any event. The top event names and users
@@ -9,7 +10,6 @@ spread evenly over the range (each hour weighted by its exact count); the page s
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,9 +18,9 @@ from pathlib import Path
 import orjson
 
 from opentrail.clock import Clock
-from opentrail.events import Category
+from opentrail.history._activity_rows import ActivityRows, HistoryDbActivityRows
 from opentrail.history._fields import Attr, lookup_terms
-from opentrail.history._query import READER_CACHE_KIB, open_history_reader
+from opentrail.history._query import READER_CACHE_KIB
 from opentrail.ledger import LedgerReader, open_ledger_reader
 
 __all__ = ["AWS_REGIONS", "ActivityIndex", "Overview"]
@@ -37,7 +37,6 @@ AWS_REGIONS = (
     "eu-west-3", "eu-south-1", "eu-south-2", "eu-north-1", "il-central-1", "me-south-1",
     "me-central-1", "sa-east-1",
 )
-_MGMT = int(Category.MANAGEMENT)
 
 
 @dataclass
@@ -64,44 +63,27 @@ class Overview:
 
 
 class ActivityIndex:
-    """Read-only queries over history.db (and event bodies from the ledger)."""
+    """Read-only queries over the history index (and event bodies from the ledger):
+    history.db and the data dir's ledger by default, or the `rows` and `ledger` given
+    (a PostgreSQL backend's)."""
 
-    def __init__(self, data_dir: Path, clock: Clock, ledger: LedgerReader | None = None) -> None:
-        self._dir = data_dir
+    def __init__(self, data_dir: Path, clock: Clock, ledger: LedgerReader | None = None,
+                 rows: ActivityRows | None = None) -> None:
         self._clock = clock
         self._ledger = (ledger if ledger is not None
                         else open_ledger_reader(data_dir, READER_CACHE_KIB))
-        self._local = threading.local()
+        self._rows = rows if rows is not None else HistoryDbActivityRows(data_dir)
         self._cache: dict[tuple[object, ...], tuple[float, Overview]] = {}
         self._lock = threading.Lock()
 
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = open_history_reader(self._dir)
-        return conn
-
     def accounts(self, accounts: tuple[str, ...] | None) -> Sequence[str]:
-        if accounts is not None:
-            return accounts
-        return [a for (a,) in self._conn().execute("SELECT DISTINCT account FROM terms")]
+        return accounts if accounts is not None else self._rows.accounts()
 
     def regions(self, accounts: tuple[str, ...] | None) -> list[str]:
         """The standard regions that hold management events for these accounts."""
-        conn, found = self._conn(), []
         names = self.accounts(accounts)
-        for region in AWS_REGIONS:
-            if any(self._term(conn, a, region, Attr.ALL, "") for a in names):
-                found.append(region)
-        return found
-
-    @staticmethod
-    def _term(conn: sqlite3.Connection, account: str, region: str, attr: Attr,
-              value: str) -> int | None:
-        row = conn.execute(
-            "SELECT id FROM terms WHERE account=? AND region=? AND category=? AND attr=? "
-            "AND value=?", (account, region, _MGMT, int(attr), value)).fetchone()
-        return None if row is None else int(row[0])
+        return [region for region in AWS_REGIONS
+                if any(self._rows.term(a, region, Attr.ALL, "") is not None for a in names)]
 
     def overview(self, accounts: tuple[str, ...] | None, region: str, lo: int,
                  hi: int) -> Overview:
@@ -120,39 +102,26 @@ class ActivityIndex:
 
     def _compute(self, accounts: tuple[str, ...] | None, region: str, lo: int,
                  hi: int) -> Overview:
-        conn = self._conn()
+        rows = self._rows
         first = lo - lo % HOUR
         hours = [(max(h, lo), min(h + HOUR - 1, hi)) for h in range(first, hi + 1, HOUR)]
         out = Overview(first, [0] * len(hours), [0] * len(hours))
         samples: list[tuple[int, float]] = []  # (seq, weight)
         for account in self.accounts(accounts):
-            every = self._term(conn, account, region, Attr.ALL, "")
+            every = rows.term(account, region, Attr.ALL, "")
             if every is None:
                 continue
-            counts = [_count(conn, [every], a, b) for a, b in hours]
-            errors = _error_terms(conn, account, region)
+            counts = [rows.count([every], a, b) for a, b in hours]
+            errors = rows.error_terms(account, region)
             for i, (a, b) in enumerate(hours):
                 out.counts[i] += counts[i]
-                out.errors[i] += _count(conn, errors, a, b) if errors and counts[i] else 0
-            samples += _sample(conn, every, hours, counts, SAMPLE)
+                out.errors[i] += rows.count(errors, a, b) if errors and counts[i] else 0
+            samples += _sample(rows, every, hours, counts, SAMPLE)
         _rank(self._ledger, out, samples)
         return out
 
 
-def _count(conn: sqlite3.Connection, terms: Sequence[int], lo: int, hi: int) -> int:
-    marks = ",".join("?" * len(terms))
-    row = conn.execute(f"SELECT count(*) FROM postings WHERE term IN ({marks}) AND time >= ? "
-                       "AND time <= ?", [*terms, lo, hi]).fetchone()
-    return int(row[0])
-
-
-def _error_terms(conn: sqlite3.Connection, account: str, region: str) -> list[int]:
-    rows = conn.execute("SELECT id FROM terms WHERE account=? AND region=? AND category=? "
-                        "AND attr=?", (account, region, _MGMT, int(Attr.ERROR_CODE)))
-    return [int(t) for (t,) in rows]
-
-
-def _sample(conn: sqlite3.Connection, term: int, hours: list[tuple[int, int]],
+def _sample(rows: ActivityRows, term: int, hours: list[tuple[int, int]],
             counts: list[int], budget: int) -> list[tuple[int, float]]:
     """About `budget` (seq, weight) pairs: each non-empty hour gets the same number of
     probes, each probe weighted so the hour counts as its exact number of events."""
@@ -163,21 +132,16 @@ def _sample(conn: sqlite3.Connection, term: int, hours: list[tuple[int, int]],
     out: list[tuple[int, float]] = []
     for i in busy:
         a, b = hours[i]
-        seqs = _probe(conn, term, a, b, per_hour, counts[i])
+        seqs = _probe(rows, term, a, b, per_hour, counts[i])
         out += [(s, counts[i] / len(seqs)) for s in seqs]
     return out
 
 
-def _probe(conn: sqlite3.Connection, term: int, lo: int, hi: int, n: int,
-           count: int) -> list[int]:
-    sql = ("SELECT seq FROM postings WHERE term=? AND time >= ? AND time <= ? "
-           "ORDER BY time, seq LIMIT ?")
+def _probe(rows: ActivityRows, term: int, lo: int, hi: int, n: int, count: int) -> list[int]:
     if count <= n:  # small hour: take all of it
-        return [int(s) for (s,) in conn.execute(sql, (term, lo, hi, n))]
+        return rows.first(term, lo, hi, n)
     step = (hi - lo + 1) / n
-    seqs = {int(r[0]) for k in range(n)
-            for r in conn.execute(sql, (term, lo + int(k * step), hi, 1))}
-    return sorted(seqs)
+    return sorted({s for k in range(n) for s in rows.first(term, lo + int(k * step), hi, 1)})
 
 
 def _rank(ledger: LedgerReader, out: Overview, samples: list[tuple[int, float]]) -> None:

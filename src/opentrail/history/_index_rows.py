@@ -21,6 +21,7 @@ from opentrail.history._fields import Attr
 
 if TYPE_CHECKING:
     from opentrail.clock import Clock
+    from opentrail.history._activity_rows import ActivityRows
     from opentrail.history._query import LookupQuery, LookupResult
     from opentrail.ledger import LedgerReader
 
@@ -120,3 +121,7 @@ class HistoryIndex(Protocol):
 
     def reader(self, clock: Clock, retention_days: int,
                ledger: LedgerReader | None = None) -> Lookups: ...
+
+    def activity(self) -> ActivityRows:
+        """What the console's activity overview reads (history/_activity_rows.py)."""
+        ...

@@ -27,13 +27,22 @@ import orjson
 
 from opentrail.backends.postgres._db import Conn, PgDb
 from opentrail.backends.postgres._ledger_reader import PgLedgerReader
-from opentrail.history import Attr, Hit, IndexedEvent, RowsIndexer, RowsReader, Scope, Term
+from opentrail.history import (
+    MANAGEMENT,
+    Attr,
+    Hit,
+    IndexedEvent,
+    RowsIndexer,
+    RowsReader,
+    Scope,
+    Term,
+)
 
 if TYPE_CHECKING:
     from opentrail.clock import Clock
     from opentrail.ledger import LedgerReader
 
-__all__ = ["PgHistoryIndex", "PgIndexRows", "term_key"]
+__all__ = ["PgActivityRows", "PgHistoryIndex", "PgIndexRows", "term_key"]
 
 TERM_CACHE_LIMIT = 200_000  # bounds the indexer's memory; a miss costs part of a query
 SEEN_TTL = 30.0  # seconds a lookup trusts a term's cached posting count
@@ -232,6 +241,54 @@ class PgHistoryIndex:
                ledger: LedgerReader | None = None) -> RowsReader:
         return RowsReader(PgIndexRows(self._db), ledger or PgLedgerReader(self._db), clock,
                           retention_days)
+
+    def activity(self) -> PgActivityRows:
+        return PgActivityRows(self._db)
+
+
+class PgActivityRows:
+    """`ActivityRows` (history/_activity_rows.py) over the shared tables: a term by its
+    key, errorCode terms by the partial index of migration 0010, postings by the
+    primary key's (term, time) prefix."""
+
+    def __init__(self, db: PgDb) -> None:
+        self._db = db
+
+    def accounts(self) -> list[str]:
+        return PgIndexRows(self._db).accounts()
+
+    def term(self, account: str, region: str, attr: Attr, value: str) -> int | None:
+        key = term_key(Scope(account, region, MANAGEMENT), (attr, value))
+        with self._db.transaction() as conn:
+            row = conn.execute("SELECT id FROM history_terms WHERE key = %s",
+                               (key,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def error_terms(self, account: str, region: str) -> list[int]:
+        with self._db.transaction() as conn:
+            # attr as a literal: the partial index's predicate (attr = 8) must match it.
+            rows = conn.execute("SELECT id FROM history_terms WHERE account = %s AND "
+                                "region = %s AND category = %s AND attr = "
+                                f"{int(Attr.ERROR_CODE)}",
+                                (account, region, MANAGEMENT)).fetchall()
+        return [int(t) for (t,) in rows]
+
+    def count(self, terms: Sequence[int], lo: int, hi: int) -> int:
+        with self._db.transaction() as conn:
+            row = conn.execute("SELECT count(*) FROM history_postings WHERE term = "
+                               "ANY(%s::bigint[]) AND time >= %s AND time <= %s",
+                               (list(terms), lo, hi)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def first(self, term: int, lo: int, hi: int, limit: int) -> list[int]:
+        with self._db.transaction() as conn:
+            rows = conn.execute("SELECT seq FROM history_postings WHERE term = %s AND "
+                                "time >= %s AND time <= %s ORDER BY time, seq LIMIT %s",
+                                (term, lo, hi, limit)).fetchall()
+        return [int(s) for (s,) in rows]
+
+    def close(self) -> None:
+        """Nothing to release: connections belong to the backend's pool."""
 
 
 def _scan(ids: list[int], lo: int, hi: int, after: Hit | None,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from opentrail.clock import Clock
-    from opentrail.history import HistoryIndexer, HistoryReader
+    from opentrail.history import HistoryDbActivityRows, HistoryIndexer, HistoryReader
     from opentrail.ledger import LedgerReader
 
 __all__ = ["SqliteHistoryIndex"]
@@ -34,3 +34,10 @@ class SqliteHistoryIndex:
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         create_history(self.data_dir).close()  # the reader opens it read-only
         return HistoryReader(self.data_dir, clock, retention_days, ledger=ledger)
+
+    def activity(self) -> HistoryDbActivityRows:
+        from opentrail.history import HistoryDbActivityRows, create_history
+
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        create_history(self.data_dir).close()  # opened read-only
+        return HistoryDbActivityRows(self.data_dir)

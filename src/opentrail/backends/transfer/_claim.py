@@ -22,7 +22,9 @@ __all__ = ["claim"]
 
 # Tables whose rows are an installation's state (the vault's own rows are counted apart).
 STATE_TABLES = ("events", "access_keys", "trails", "bucket_owners", "channels",
-                "lake_stores", "digest_signing_keys", "checkpoints")
+                "lake_stores", "digest_signing_keys", "checkpoints", "delivery_cursors",
+                "delivery_outbox", "delivery_record", "delivery_undigested",
+                "delivery_chains")
 _OWN_SECRETS = (KEY_CHECK, "access-key-seal")  # made by any node or `keys` on first use
 
 

@@ -2,9 +2,12 @@
 
 Each table is copied in one transaction under its store's advisory lock: a row an
 earlier run copied is skipped when it is the same and refused (naming it) when it
-differs, so running again is safe. Access-key secrets are opened with the data dir's
-master key and sealed again with the cluster's (the vault's `access-key-seal`);
-digest signing keys go through the backend's rows, which seal them with the master key.
+differs, so running again is safe. Rows numbered by SQLite (trail delivery's outbox,
+record and undigested files) keep their ids, and the database's identity then goes on
+after the highest, so a node's next row is numbered after every copied one.
+Access-key secrets are opened with the data dir's master key and sealed again with the
+cluster's (the vault's `access-key-seal`); digest signing keys go through the backend's
+rows, which seal them with the master key.
 """
 
 from __future__ import annotations
@@ -25,12 +28,19 @@ from opentrail.backends.postgres import (
     PgSigningKeyRows,
     PostgresBackend,
 )
-from opentrail.backends.postgres._db import CATALOG_LOCK, CHANNEL_LOCK, TRAIL_LOCK
+from opentrail.backends.postgres._db import (
+    CATALOG_LOCK,
+    CHANNEL_LOCK,
+    DELIVERY_LOCK,
+    TRAIL_LOCK,
+    Conn,
+)
 from opentrail.backends.sqlite import FolderSigningKeyRows
 from opentrail.backends.transfer._errors import MigrationRefused
 from opentrail.errors import OpenTrailError
 
-__all__ = ["TABLES", "Copied", "Table", "copy_checkpoints", "copy_keys", "copy_signing_keys",
+__all__ = ["DELIVERY_TABLES", "TABLES", "Copied", "Table", "bring_delivery_current",
+           "copy_checkpoints", "copy_keys", "copy_signing_keys",
            "copy_table"]
 
 
@@ -43,6 +53,13 @@ class Table:
     columns: tuple[str, ...]  # the first is the key
     lock: int
     flags: tuple[str, ...] = ()  # SQLite integers that are booleans in PostgreSQL
+    keys: int = 1  # how many leading columns make the key
+    renamed: tuple[tuple[str, str], ...] = ()  # (database's column, data dir's) that differ
+    numbered: bool = False  # the key is an identity the database goes on from
+
+    def source_columns(self) -> str:
+        names = dict(self.renamed)
+        return ", ".join(names.get(column, column) for column in self.columns)
 
 
 TABLES = (
@@ -56,6 +73,25 @@ TABLES = (
           CHANNEL_LOCK),
     Table("event data stores", "lake.db", "stores", "lake_stores",
           ("id", "account", "region", "name", "record", "tags", "prior_status"), CATALOG_LOCK),
+)
+
+# Trail delivery's state (delivery.db; the `delivery_*` tables of migration 0008).
+_SEQS = ("first_seq", "last_seq", "created")
+DELIVERY_TABLES = (
+    Table("trail delivery cursors", "delivery.db", "cursors", "delivery_cursors",
+          ("arn", "created", "seq", "period", "last_run"), DELIVERY_LOCK),
+    Table("trail delivery outbox", "delivery.db", "outbox", "delivery_outbox",
+          ("id", "arn", "kind", "bucket", "key", "body", "metadata", *_SEQS), DELIVERY_LOCK,
+          numbered=True),
+    Table("trail delivery record", "delivery.db", "delivered", "delivery_record",
+          ("id", "arn", "kind", "bucket", "key", *_SEQS, "delivered", "version_id",
+           "lock_mode", "retain_until"), DELIVERY_LOCK, numbered=True),
+    Table("undigested log files", "delivery.db", "undigested", "delivery_undigested",
+          ("id", "arn", "chain", "file"), DELIVERY_LOCK, renamed=(("chain", "region"),),
+          numbered=True),
+    Table("digest chains", "delivery.db", "chains", "delivery_chains",
+          ("arn", "chain", "start", "prev"), DELIVERY_LOCK, keys=2,
+          renamed=(("chain", "region"),)),
 )
 
 
@@ -83,29 +119,54 @@ def _source(path: Path) -> Iterator[sqlite3.Connection | None]:
 
 
 def copy_table(data_dir: Path, backend: PostgresBackend, table: Table) -> Copied:
-    columns = ", ".join(table.columns)
     done = Copied()
     with _source(data_dir / table.file) as src:
         if src is None:
             return done
-        rows = src.execute(f"SELECT {columns} FROM {table.source}").fetchall()
+        rows = src.execute(f"SELECT {table.source_columns()} FROM {table.source} "
+                           "ORDER BY 1").fetchall()
     flags = [table.columns.index(name) for name in table.flags]
-    marks = ", ".join(["%s"] * len(table.columns))
     with backend.db.transaction(table.lock) as conn:
         for raw in rows:
             row = tuple(bool(v) if i in flags else _plain(v) for i, v in enumerate(raw))
-            found = conn.execute(f"SELECT {columns} FROM {table.target} WHERE "
-                                 f"{table.columns[0]} = %s", (row[0],)).fetchone()
+            found = _found(conn, table, row)
             if found is None:
-                conn.execute(f"INSERT INTO {table.target} ({columns}) VALUES ({marks})", row)
+                _insert(conn, table, row)
                 done.copied += 1
             elif tuple(map(_plain, found)) == row:
                 done.present += 1
             else:
+                key = " ".join(map(str, row[:table.keys]))
                 raise MigrationRefused(
-                    f"{table.what}: {row[0]} in the database {backend.where} differs from "
+                    f"{table.what}: {key} in the database {backend.where} differs from "
                     f"the one in {data_dir / table.file}; nothing of it was changed.")
+        if table.numbered and rows:
+            conn.execute(f"SELECT setval(pg_get_serial_sequence('{table.target}', "
+                         f"'{table.columns[0]}'), (SELECT max({table.columns[0]}) FROM "
+                         f"{table.target}))")
     return done
+
+
+def _found(conn: Conn, table: Table, row: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    where = " AND ".join(f"{name} = %s" for name in table.columns[:table.keys])
+    return conn.execute(f"SELECT {', '.join(table.columns)} FROM {table.target} "
+                        f"WHERE {where}", row[:table.keys]).fetchone()
+
+
+def _insert(conn: Conn, table: Table, row: tuple[Any, ...]) -> None:
+    marks = ", ".join(["%s"] * len(table.columns))
+    overriding = " OVERRIDING SYSTEM VALUE" if table.numbered else ""
+    conn.execute(f"INSERT INTO {table.target} ({', '.join(table.columns)}){overriding} "
+                 f"VALUES ({marks})", row)
+
+
+def bring_delivery_current(data_dir: Path) -> None:
+    """An older delivery.db lacks the record's lock columns: add them, as a server
+    starting on it would, so the record copies with them (NULL before they existed)."""
+    from opentrail.backends.sqlite._delivery import DELIVERY_FILE, SqliteDeliveryRows
+
+    if (data_dir / DELIVERY_FILE).exists():
+        SqliteDeliveryRows(data_dir).close()
 
 
 def copy_keys(data_dir: Path, backend: PostgresBackend, master_key_file: Path | None
