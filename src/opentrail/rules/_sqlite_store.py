@@ -1,11 +1,13 @@
-"""The rule store: DATA_DIR/rules.db holds rules, targets, tags, connections, API
-destinations, the engine's ledger cursor, the delivery outbox and the receipts of
-successful deliveries. All of its SQL is here.
+"""The embedded rule store (rules/_store.py's `RuleStore`): DATA_DIR/rules.db holds
+rules, targets, tags, connections, API destinations, the engine's ledger cursor, the
+delivery outbox and the receipts of successful deliveries. All of its SQL is here.
 
 Invariants:
 * The engine's cursor moves in the same transaction as the deliveries it enqueued, so a
-  crash never loses or doubles a match (`enqueue`); cursor and outbox are written on
-  their own connection (synchronous NORMAL: see `__init__`).
+  crash never loses or doubles a match (`enqueue`, `advance`: compare-and-set); cursor
+  and outbox are written on their own connection (synchronous NORMAL: see `__init__`).
+* `fence` bumps the sender term (`sender_term`); `due(term=)` answers an older term
+  nothing.
 * Connection secrets are stored only sealed with the master key (AES-GCM, bound to the
   connection's ARN); nothing here returns them except `secrets`, which the sender uses.
 * Every read and change is scoped by (account, region): accounts never see each other.
@@ -14,28 +16,23 @@ Invariants:
 * A delivery leaves the outbox in the transaction that adds its receipt, so each success
   is recorded once (a power cut may lose both: the delivery is then sent again).
 
-A PostgreSQL backend implements the same methods; nothing outside this module writes SQL.
+backends/postgres/_rules.py implements the same interface over PostgreSQL.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, TypeVar
 
 import orjson
 
 from opentrail.rules._model import ApiDestination, Connection, Delivery, Rule
+from opentrail.rules._store import RULES_FILE, Receipt, Sealer
 
-__all__ = ["RULES_FILE", "Receipt", "RuleStore", "Sealer"]
-
-RULES_FILE = "rules.db"
-
-# One successful delivery: (account, region, rule, target Id, target kind, the matched
-# record's eventID, its eventName, when delivered).
-Receipt = tuple[str, str, str, str, str, str | None, str | None, float]
+__all__ = ["SqliteRuleStore"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rules (
@@ -70,6 +67,9 @@ CREATE TABLE IF NOT EXISTS receipts (
     delivered REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS changes (id INTEGER PRIMARY KEY CHECK (id = 0), n INTEGER NOT NULL);
 INSERT OR IGNORE INTO changes (id, n) VALUES (0, 0);
+CREATE TABLE IF NOT EXISTS sender_term (id INTEGER PRIMARY KEY CHECK (id = 0),
+    n INTEGER NOT NULL);
+INSERT OR IGNORE INTO sender_term (id, n) VALUES (0, 0);
 """ + "".join(
     f"CREATE TRIGGER IF NOT EXISTS {table}_{op.lower()} AFTER {op} ON {table} "
     "BEGIN UPDATE changes SET n = n + 1 WHERE id = 0; END;\n"
@@ -80,17 +80,12 @@ _CONN = ("account, region, name, uuid, auth_type, params, description, state, cr
          "modified, authorized")
 _DEST = ("account, region, name, uuid, connection_arn, endpoint, method, rate, description, "
          "created, modified")
+T = TypeVar("T")
 _DELIVERY = ("id, account, region, rule, target, event, enqueued, attempts, next_try, state, "
              "last_error")
 
 
-class Sealer(Protocol):
-    def seal(self, label: str, secret: str) -> bytes: ...
-
-    def unseal(self, label: str, blob: bytes) -> str: ...
-
-
-class RuleStore:
+class SqliteRuleStore:
     """Thread-safe; one connection under a lock (every statement here is short)."""
 
     def __init__(self, data_dir: Path, sealer: Sealer) -> None:
@@ -283,29 +278,61 @@ class RuleStore:
         return int(rows[0][0]) if rows else None
 
     def enqueue(self, cursor: int, deliveries: list[Delivery]) -> None:
-        """Add deliveries and move the cursor, in one transaction."""
+        """Add deliveries and set the cursor, in one transaction."""
         with self._flow_lock:
-            self._flow.execute("BEGIN IMMEDIATE")
-            try:
-                self._flow.executemany(
-                    "INSERT INTO outbox (account, region, rule, target, event, enqueued, "
-                    "next_try) VALUES (?,?,?,?,?,?,?)",
-                    [(d.account, d.region, d.rule, orjson.dumps(d.target),
-                      orjson.dumps(d.event), d.enqueued, d.next_try) for d in deliveries])
-                self._flow.execute("INSERT OR REPLACE INTO cursor (name, seq) VALUES "
-                                 "('ledger', ?)", (cursor,))
-                self._flow.execute("COMMIT")
-            except BaseException:
-                self._flow.execute("ROLLBACK")
-                raise
+            self._flow_txn(lambda: self._put_flow(cursor, deliveries))
 
-    def due(self, now: float, limit: int, exclude: Collection[int] = ()) -> list[Delivery]:
+    def advance(self, expected: int | None, cursor: int, deliveries: list[Delivery]) -> bool:
+        """Add deliveries and move the cursor from `expected`, in one transaction; False
+        (nothing written) when the stored cursor is not `expected`."""
+        def put() -> bool:
+            row = self._flow.execute("SELECT seq FROM cursor WHERE name='ledger'").fetchone()
+            if (None if row is None else int(row[0])) != expected:
+                return False
+            self._put_flow(cursor, deliveries)
+            return True
+
+        with self._flow_lock:
+            return self._flow_txn(put)
+
+    def _flow_txn(self, body: Callable[[], T]) -> T:
+        """`body()` in one write transaction of the flow connection (its lock held)."""
+        self._flow.execute("BEGIN IMMEDIATE")
+        try:
+            result = body()
+            self._flow.execute("COMMIT")
+            return result
+        except BaseException:
+            self._flow.execute("ROLLBACK")
+            raise
+
+    def _put_flow(self, cursor: int, deliveries: list[Delivery]) -> None:
+        self._flow.executemany(
+            "INSERT INTO outbox (account, region, rule, target, event, enqueued, "
+            "next_try) VALUES (?,?,?,?,?,?,?)",
+            [(d.account, d.region, d.rule, orjson.dumps(d.target), orjson.dumps(d.event),
+              d.enqueued, d.next_try) for d in deliveries])
+        self._flow.execute("INSERT OR REPLACE INTO cursor (name, seq) VALUES ('ledger', ?)",
+                           (cursor,))
+
+    def fence(self) -> int:
+        def bump() -> int:
+            self._flow.execute("UPDATE sender_term SET n = n + 1 WHERE id = 0")
+            return int(self._flow.execute("SELECT n FROM sender_term").fetchone()[0])
+
+        with self._flow_lock:
+            return self._flow_txn(bump)
+
+    def due(self, now: float, limit: int, exclude: Collection[int] = (),
+            term: int | None = None) -> list[Delivery]:
         """Pending deliveries due by `now`, oldest first, but those in `exclude` (the
-        sender's in-flight ones: not decoded again on every pass)."""
+        sender's in-flight ones: not decoded again on every pass); none for a `term`
+        older than the latest `fence`."""
         skip = f" AND id NOT IN ({','.join('?' * len(exclude))})" if exclude else ""
         rows = self._flow_rows(f"SELECT {_DELIVERY} FROM outbox WHERE state='PENDING' AND "
-                               f"next_try <= ?{skip} ORDER BY next_try, id LIMIT ?",
-                               (now, *exclude, limit))
+                               f"next_try <= ?{skip} AND (? IS NULL OR ? = (SELECT n FROM "
+                               "sender_term)) ORDER BY next_try, id LIMIT ?",
+                               (now, *exclude, term, term, limit))
         return [_delivery(row) for row in rows]
 
     def next_due(self) -> float | None:
@@ -315,17 +342,14 @@ class RuleStore:
     def delivered(self, ids: list[int], receipts: Iterable[Receipt] = ()) -> None:
         """These deliveries reached their targets: out of the outbox and their receipts
         in (for the AlertDelivered records, rules/_receipts.py), in one transaction."""
+        def put() -> None:
+            self._flow.executemany("DELETE FROM outbox WHERE id=?", [(i,) for i in ids])
+            self._flow.executemany(
+                "INSERT INTO receipts (account, region, rule, target, kind, event_id, "
+                "event_name, delivered) VALUES (?,?,?,?,?,?,?,?)", receipts)
+
         with self._flow_lock:
-            self._flow.execute("BEGIN IMMEDIATE")
-            try:
-                self._flow.executemany("DELETE FROM outbox WHERE id=?", [(i,) for i in ids])
-                self._flow.executemany(
-                    "INSERT INTO receipts (account, region, rule, target, kind, event_id, "
-                    "event_name, delivered) VALUES (?,?,?,?,?,?,?,?)", receipts)
-                self._flow.execute("COMMIT")
-            except BaseException:
-                self._flow.execute("ROLLBACK")
-                raise
+            self._flow_txn(put)
 
     def receipts(self, limit: int) -> list[tuple[Any, ...]]:
         """Receipts not yet published, oldest first: (id, account, region, rule, target,
