@@ -190,7 +190,7 @@ class RuleEngine:
         while not stop.is_set():
             try:
                 if not resynced:
-                    self._resync()
+                    self.resume()
                     resynced = True
                 busy = self.step()
             except Exception:  # a bad batch must not end rule matching for good
@@ -208,7 +208,7 @@ class RuleEngine:
             if self._store.advance(None, head, []):
                 self.cursor = self._saved_cursor = head
             else:  # another engine began first
-                self._resync()
+                self.resume()
             return 0
         if not armed:  # nothing can match: skip to the head without reading a body
             _, head = ledger_rows(self._ledger, self.cursor, 0)
@@ -238,13 +238,13 @@ class RuleEngine:
             if not self._store.advance(self._saved_cursor, self.cursor, deliveries):
                 log.warning("rule engine: another engine moved the cursor (from %s); "
                             "going on from the stored one", self._saved_cursor)
-                self._resync()
+                self.resume()
                 return False
             self._saved, self._saved_cursor = now, self.cursor
         return True
 
-    def _resync(self) -> None:
-        """Take the stored cursor as this engine's."""
+    def resume(self) -> None:
+        """Take the stored cursor as this engine's (another engine may have moved it)."""
         self.cursor = self._saved_cursor = self._store.cursor_or_none()
         self._saved = float("-inf")
 
