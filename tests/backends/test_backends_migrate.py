@@ -541,8 +541,8 @@ def test_event_rules_move_with_their_secrets_cursor_and_outbox(
         backend.close()
     with psycopg.connect(postgres_url, autocommit=True) as db:
         db.execute("UPDATE rules SET state = 'DISABLED'")
-    with pytest.raises(MigrationRefused, match="event rules: 123456789012 us-east-1 stop "
-                                               "in the database .* differs"):
+    with pytest.raises(MigrationRefused, match=r"event rules: 123456789012 us-east-1 stop "
+                                               r"in the database .* differs"):
         migrate_data_dir(source, postgres_url, TEST_MASTER_KEY)
     with psycopg.connect(postgres_url, autocommit=True) as db:
         db.execute("UPDATE rules SET state = 'ENABLED'")
