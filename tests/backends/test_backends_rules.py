@@ -84,6 +84,36 @@ def test_connections_and_destinations_are_shared_with_their_secrets_sealed(
     assert two.connection(ACCOUNT, REGION, "siem") is None and two.secrets(conn) == {}
 
 
+def test_the_target_limit_holds_with_two_nodes_adding_at_once(backends: Any) -> None:
+    import threading
+
+    one, two = _stores(backends)
+    one.put_rule(Rule(ACCOUNT, REGION, "r", '{"source": ["x"]}', "ENABLED"))
+    assert one.put_targets(ACCOUNT, REGION, "r", [_target("a"), _target("b")], limit=5)
+    assert one.put_targets(ACCOUNT, REGION, "r", [_target("a"), _target("b")], limit=2)
+    assert not two.put_targets(ACCOUNT, REGION, "r", [_target(i) for i in "cdef"], limit=5)
+    assert [t["Id"] for t in one.targets(ACCOUNT, REGION, "r")] == ["a", "b"]  # unchanged
+    start, done = threading.Barrier(2), []
+
+    def add(store: Any, ids: str) -> None:
+        start.wait()
+        done.append(store.put_targets(ACCOUNT, REGION, "r", [_target(i) for i in ids],
+                                      limit=5))
+
+    racers = [threading.Thread(target=add, args=(store, ids))
+              for store, ids in ((one, "cde"), (two, "xyz"))]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join()
+    assert sorted(done) == [False, True]  # one of them counted the other's
+    assert len(two.targets(ACCOUNT, REGION, "r")) == 5
+
+
+def _target(target_id: str) -> dict[str, Any]:
+    return {"Id": target_id, "Arn": "mailto:a@b.c"}
+
+
 def _delivery(target: str) -> Delivery:
     return Delivery(0, ACCOUNT, REGION, "r", {"Id": target, "Arn": "mailto:a@b.c"},
                     {"detail": {"eventID": target}}, T0, next_try=T0)

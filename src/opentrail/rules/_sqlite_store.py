@@ -180,14 +180,28 @@ class SqliteRuleStore:
         return out
 
     def put_targets(self, account: str, region: str, rule: str,
-                    targets: list[dict[str, Any]]) -> None:
+                    targets: list[dict[str, Any]], limit: int | None = None) -> bool:
+        """Add or replace targets by Id; False, nothing written, when the rule would then
+        have more than `limit` (checked in the write's transaction)."""
+        ids = {t["Id"] for t in targets}
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany(
-                "INSERT OR REPLACE INTO targets (account, region, rule, id, body) "
-                "VALUES (?,?,?,?,?)",
-                [(account, region, rule, t["Id"], orjson.dumps(t)) for t in targets])
-            self._db.execute("COMMIT")
+            try:
+                if limit is not None:
+                    ids |= {row[0] for row in self._db.execute(
+                        "SELECT id FROM targets WHERE account=? AND region=? AND rule=?",
+                        (account, region, rule))}
+                fits = limit is None or len(ids) <= limit
+                if fits:
+                    self._db.executemany(
+                        "INSERT OR REPLACE INTO targets (account, region, rule, id, body) "
+                        "VALUES (?,?,?,?,?)",
+                        [(account, region, rule, t["Id"], orjson.dumps(t)) for t in targets])
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return fits
 
     def remove_targets(self, account: str, region: str, rule: str, ids: list[str]) -> None:
         with self._lock:

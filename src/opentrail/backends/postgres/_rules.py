@@ -103,11 +103,24 @@ class PgRuleStore:
         return out
 
     def put_targets(self, account: str, region: str, rule: str,
-                    targets: list[dict[str, Any]]) -> None:
-        self._many("INSERT INTO rule_targets (account, region, rule, id, body) VALUES "
-                   "(%s, %s, %s, %s, %s) ON CONFLICT (account, region, rule, id) DO UPDATE "
-                   "SET body = excluded.body",
-                   [(account, region, rule, t["Id"], orjson.dumps(t)) for t in targets])
+                    targets: list[dict[str, Any]], limit: int | None = None) -> bool:
+        """The rule's row is locked first, so two nodes adding targets to one rule take
+        turns and the second counts the first's."""
+        ids = {t["Id"] for t in targets}
+        with self._db.transaction() as conn, conn.cursor() as cur:
+            cur.execute(f"SELECT 1 FROM rules WHERE {_SCOPE} FOR UPDATE", (account, region, rule))
+            if limit is not None:
+                ids |= {row[0] for row in cur.execute(
+                    "SELECT id FROM rule_targets WHERE account = %s AND region = %s AND "
+                    "rule = %s", (account, region, rule))}
+                if len(ids) > limit:
+                    return False
+            cur.executemany("INSERT INTO rule_targets (account, region, rule, id, body) "
+                            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (account, region, rule, "
+                            "id) DO UPDATE SET body = excluded.body",
+                            [(account, region, rule, t["Id"], orjson.dumps(t))
+                             for t in targets])
+        return True
 
     def remove_targets(self, account: str, region: str, rule: str, ids: list[str]) -> None:
         self._run("DELETE FROM rule_targets WHERE account = %s AND region = %s AND rule = %s "
