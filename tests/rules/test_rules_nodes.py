@@ -1,7 +1,8 @@
 """Event rules on two nodes of one PostgreSQL database: a connection, API destination and
 rule created through one node are described by the other at once; the engine and sender
 run on the node holding the `rules` role only, and when that node goes the other takes
-over from the shared cursor and outbox: every match reaches the webhook exactly once."""
+over from the shared cursor and outbox: every match reaches the webhook exactly once.
+PutTargets keeps to 5 targets per rule on both backends."""
 
 from __future__ import annotations
 
@@ -31,8 +32,10 @@ ACCOUNT = "123456789012"
 PATTERN = json.dumps({"detail": {"eventName": ["StopLogging"]}})
 
 
-def _events(service: Service, key: tuple[str, str]) -> Callable[..., dict[str, Any]]:
-    """EventBridge calls (AWSEvents.*) signed with `key`, against this node's app."""
+def _events(service: Service, key: tuple[str, str],
+            status: int = 200) -> Callable[..., dict[str, Any]]:
+    """EventBridge calls (AWSEvents.*) signed with `key`, against this node's app; each
+    must answer `status`."""
     app = build_app(service)
 
     def call(op: str, **body: Any) -> dict[str, Any]:
@@ -49,7 +52,7 @@ def _events(service: Service, key: tuple[str, str]) -> Callable[..., dict[str, A
                                          headers=dict(request.headers.items()))
 
         answer = asyncio.run(send())
-        assert answer.status_code == 200, answer.content
+        assert answer.status_code == status, answer.content
         result: dict[str, Any] = json.loads(answer.content or b"{}")
         return result
 
@@ -114,3 +117,25 @@ def test_rules_are_shared_and_delivered_once_across_a_handover(
     finally:
         for node in running:
             node.close()
+
+
+def test_put_targets_keeps_to_five_targets_per_rule_on_both_backends(
+        backends: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENTRAIL_MASTER_KEY", base64.b64encode(TEST_MASTER_KEY).decode())
+    node = Service.open(Settings(data_dir=tmp_path / "node", database_url=backends.url),
+                        indexer="thread")
+    try:
+        principal, secret = node.keys.create(account=ACCOUNT, organization=False,
+                                             role=Role.ADMIN)
+        key = (principal.access_key_id, secret)
+        call, refused = _events(node, key), _events(node, key, status=400)
+        call("PutRule", Name="r", EventPattern=PATTERN)
+        five = [{"Id": f"t{i}", "Arn": f"mailto:{i}@example.com"} for i in range(5)]
+        assert call("PutTargets", Rule="r", Targets=five)["FailedEntryCount"] == 0
+        answer = refused("PutTargets", Rule="r", Targets=[{"Id": "t5", "Arn": "mailto:x@y.z"}])
+        assert answer["__type"] == "LimitExceededException"
+        assert "5 targets per rule" in answer["message"]
+        assert call("PutTargets", Rule="r", Targets=five[:1])["FailedEntryCount"] == 0
+        assert len(call("ListTargetsByRule", Rule="r")["Targets"]) == 5
+    finally:
+        node.close()
