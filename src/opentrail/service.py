@@ -398,7 +398,11 @@ class Service:
 
     def _run_rules(self, receipts: Any, stop: threading.Event) -> None:
         """One term of the `rules` role: the engine, the sender and the receipts, from
-        the stored cursor and outbox, until `stop`."""
+        the stored cursor and outbox, until `stop` (started again a second after a
+        failure to start them, such as the database lost for a moment)."""
+        _until_stopped(lambda: self._rules_term(receipts, stop), stop, "event rules")
+
+    def _rules_term(self, receipts: Any, stop: threading.Event) -> None:
         assert self.rules is not None and self.backend is not None
         engine, sender = _rules_workers(self.settings, self.clock, self.rules,
                                         self.backend.ledger_reader)
