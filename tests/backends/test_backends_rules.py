@@ -204,3 +204,48 @@ def test_a_new_engine_goes_on_where_the_last_stopped_and_a_stale_one_adds_nothin
         second.close()
         writer.close()
 
+
+
+class _Recorded:
+    """A transport that accepts everything and records what it was handed."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def send(self, delivery: Delivery) -> None:
+        self.sent.append(str(delivery.target["Id"]))
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_sender_that_lost_the_role_is_handed_nothing_once_the_new_one_runs(
+        backends: Any) -> None:
+    import threading
+
+    from conftest import wait_until
+    from opentrail.rules import Sender
+
+    one, two = _stores(backends)
+    clock = ManualClock(T0)
+    old, new = _Recorded(), _Recorded()
+    senders = [Sender(one, clock, old), Sender(two, clock, new)]  # type: ignore[arg-type]
+    stops = [threading.Event(), threading.Event()]
+    threads = [threading.Thread(target=s.run, args=(stop,), daemon=True)
+               for s, stop in zip(senders, stops, strict=True)]
+    try:
+        threads[0].start()
+        one.enqueue(0, [_delivery("before")])
+        wait_until(lambda: old.sent == ["before"] and one.pending() == 0)
+        threads[1].start()  # the node that took the role over (the old one never noticed)
+        wait_until(lambda: senders[1]._term is not None)
+        one.enqueue(1, [_delivery(f"after-{i}") for i in range(5)])
+        wait_until(lambda: len(new.sent) == 5 and two.pending() == 0)
+        assert old.sent == ["before"]  # the old sender was handed none of them
+        assert sorted(new.sent) == [f"after-{i}" for i in range(5)]
+    finally:
+        for stop, thread, sender in zip(stops, threads, senders, strict=True):
+            stop.set()
+            if thread.is_alive():
+                thread.join()
+            sender.close()
