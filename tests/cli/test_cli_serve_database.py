@@ -171,3 +171,13 @@ def test_serve_refuses_a_schema_newer_than_its_own(cluster_env: str, moto_url: s
     assert proc.returncode == 1, proc.stderr
     assert f"schema version {LATEST + 1}, newer than this OpenTrail's {LATEST}" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_serve_refuses_another_master_key_than_the_clusters(cluster_env: str, moto_url: str,
+                                                             monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    subprocess.run([sys.executable, "-m", "opentrail", "keys", "list"], check=True,
+                   capture_output=True, timeout=120)  # records the cluster's key check
+    monkeypatch.setenv("OPENTRAIL_MASTER_KEY", base64.b64encode(b"\x01" * 32).decode())
+    proc = _serve_fails("--s3-endpoint-url", moto_url, "--lake-location", "s3://lake/x")
+    assert proc.returncode == 1 and "master key is not the one" in proc.stderr, proc.stderr
