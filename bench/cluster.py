@@ -53,6 +53,7 @@ ROUNDS = 3  # failovers measured
 MASTER_KEY = base64.b64encode(bytes(32)).decode()  # of a database thrown away after
 ROLES = ("checkpoint-signer", "trail-delivery")
 BUCKET = "bench-cluster-trail"
+WRITE_BATCH, WRITE_EVERY = 10, 0.1  # failover writers: events per request, seconds apart
 
 
 def say(message: str) -> None:
@@ -218,7 +219,7 @@ class _Writers:
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self._run, args=(n,), daemon=True)
                         for n in range(len(servers))]
-        self.bodies = iter(_bodies(100_000, 99, size=10))  # a list's iterator: shared
+        self.bodies = iter(_bodies(200_000, 99, size=WRITE_BATCH))  # shared by the threads
 
     def _run(self, n: int) -> None:
         while not self.stop.is_set():
@@ -232,7 +233,7 @@ class _Writers:
                 self.acks.append((sent, time.monotonic(), server.port))
             except (httpx.HTTPError, RuntimeError):
                 n += 1
-            self.stop.wait(0.1)
+            self.stop.wait(WRITE_EVERY)
 
 
 def _log_files(s3: Any) -> set[str]:
