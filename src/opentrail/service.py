@@ -30,7 +30,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any, Literal
 
 from opentrail.auth import KeyStore, SigV4Verifier
-from opentrail.backends import Backend, Role, open_backend
+from opentrail.backends import Backend, Role, TrackedRole, open_backend
 from opentrail.channels import ChannelRegistry
 from opentrail.clock import Clock, SystemClock
 from opentrail.config import Settings
@@ -122,7 +122,7 @@ class Service:
     # The shared ledger every follower reads on PostgreSQL; None embedded, where each
     # follower opens the data dir's ledger itself (as it always did).
     ledger: LedgerReader | None = None
-    roles: dict[str, Role] = field(default_factory=dict)  # elected roles, by name
+    roles: dict[str, TrackedRole] = field(default_factory=dict)  # elected roles, by name
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None,
@@ -476,8 +476,14 @@ class Service:
         """This node's lease on the elected role `name` (one object per name)."""
         if name not in self.roles:
             assert self.backend is not None
-            self.roles[name] = self.backend.role(name)
+            self.roles[name] = TrackedRole(self.backend.role(name))
         return self.roles[name]
+
+    def held_roles(self) -> list[str]:
+        """The elected roles this node held at its last check of each (at most a second
+        old for the jobs `_spawn_elected` runs; the checkpoint signer's is checked every
+        --checkpoint-interval): what `/readyz?verbose` reports."""
+        return sorted(name for name, role in self.roles.items() if role.last)
 
     def _spawn_elected(self, name: str, run: Callable[[threading.Event], None],
                        thread: str) -> None:
