@@ -1,0 +1,3 @@
+-- PLACEHOLDER on branch pg-findings only: 0012 belongs to a parallel helper's branch.
+-- The coordinator deletes this file when merging (migrations must have no gaps).
+SELECT 1;
