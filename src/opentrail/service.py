@@ -210,12 +210,13 @@ class Service:
 
     def _detector_runs(self) -> list[dict[str, Any]]:
         """The DetectorRun facts the health log records hourly (spec OT-19): whether the
-        Sigma detector (its thread or process alive, with rules) and Insights were
-        running, and how far the detector's cursor is behind the ledger."""
+        Sigma detector (its thread, on the node holding the `detector` role, or its
+        process alive, with rules) and Insights were running, and how far the detector's
+        cursor is behind the ledger."""
         rules, findings = self.sigma_rules, self.findings
         loaded = len(rules.rules) if rules is not None else 0
-        alive = self.detector is not None or (self._detector_process is not None
-                                              and self._detector_process.is_alive())
+        alive = (self.detector is not None and self.role(DETECTOR).held()) or (
+            self._detector_process is not None and self._detector_process.is_alive())
         cursor = findings.cursor() if findings is not None else None
         size = self.writer.size
         sigma = {"detector": "sigma", "rules": loaded, "running": loaded > 0 and alive,
