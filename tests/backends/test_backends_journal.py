@@ -78,6 +78,10 @@ def test_a_live_writers_records_are_not_replayed(backends: Any) -> None:
     mine.remove(done)
     mine.remove(done)  # twice: nothing to forget, no error
     assert theirs.recover(writer) == 0 and _ledgered(one, flying.event_id) == []
+    beside = _record("DeleteTrail")  # another live writer (node, or process on the dir)
+    theirs.write(beside)
+    assert mine.recover(writer) == 0 and _ledgered(one, beside.event_id) == []
+    theirs.remove(beside)
     mine.remove(flying)
     mine.close()
     theirs.close()

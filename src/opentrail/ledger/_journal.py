@@ -12,9 +12,11 @@ holds, so a file whose removal was lost is not recorded twice.
 one (DATA_DIR/audit-journal), backends/postgres/_journal.py keeps the records in the
 database so that a node lost for good does not take the records of its changes in flight
 with it: any node replays them (`Backend.audit_journal()` hands out one or the other).
-`recover` only ever appends the records of writers that are gone: here a previous run
-of this data dir's server (the folder's writer holds DATA_DIR/audit-journal.lock), in
-the database a node whose session lock is free. So it is safe to call periodically.
+`recover` only ever appends the records of writers that are gone, so it is safe to call
+periodically: in the database those of a node whose session lock is free; here those
+left when this process first holds DATA_DIR/audit-journal.lock (at start, or once the
+process that held it is gone), once: later calls find nothing to do, so a second
+process writing the same folder never has its records replayed by the first.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class AuditJournal:
         self._guard = threading.Lock()
         self._owner = os.open(data_dir / JOURNAL_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
         self._owns = False
+        self._recovered = False  # the one replay done (it runs once, when first owned)
         with self._guard:
             self._owned()  # taken now if free, so a second process leaves our files be
 
@@ -113,10 +116,19 @@ class AuditJournal:
             self._mine.discard(record.event_id)
 
     def recover(self, writer: LedgerWriter) -> int:
-        """Append every record a previous run left behind, marked outcome unknown."""
+        """Append every record a previous run left behind, marked outcome unknown: once,
+        when this process first holds the folder's lock."""
         with self._guard:
-            if not self._owned():
+            if self._recovered or not self._owned():
                 return 0
+            self._recovered = True
+        try:
+            return self._replay(writer)
+        except BaseException:
+            self._recovered = False  # the next call tries again
+            raise
+
+    def _replay(self, writer: LedgerWriter) -> int:
         count = 0
         for file in sorted(self.path.glob("*.json")):
             if self._in_flight(file):
