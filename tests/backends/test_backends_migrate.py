@@ -549,3 +549,54 @@ def test_event_rules_move_with_their_secrets_cursor_and_outbox(
         db.execute("UPDATE rule_connections SET auth_type = 'BASIC'")
     with pytest.raises(MigrationRefused, match=f"connection {conn.arn} in the database"):
         migrate_data_dir(source, postgres_url, TEST_MASTER_KEY)
+
+
+def test_sigma_findings_and_the_audit_journal_move(source: Path, postgres_url: str) -> None:
+    """findings.db (findings, their state, the detector's cursor) and the records of
+    changes in flight when the server stopped: the first node to start records those."""
+    from opentrail.backends.transfer import MigrationRefused, migrate_data_dir
+    from opentrail.clock import ManualClock
+    from opentrail.detect import Finding, SqliteFindingStore
+    from opentrail.events import parse_record
+
+    store = SqliteFindingStore(source)
+    made = [Finding(f"finding-{n}", "123456789012", "us-east-1", 1_790_000_000.0 + n,
+                    {"ruleTitle": "t", "eventId": f"e-{n}"}) for n in (1, 2)]
+    assert store.save(made, 7, store.cursor())
+    store.acknowledge("finding-1", None, "AKIDEXAMPLE", 1_790_000_100.0)
+    store.mark_published(["finding-2"])
+    before = [f.describe() for f in store.listed(None, None, 10)]
+    store.close()
+    flying = parse_record({"eventTime": "2026-12-02T10:00:00Z", "eventName": "DeleteTrail",
+                           "eventSource": "cloudtrail.amazonaws.com", "eventID": "in-flight",
+                           "recipientAccountId": "123456789012", "awsRegion": "us-east-1"},
+                          default_account="123456789012", default_region="us-east-1")
+    (source / "audit-journal").mkdir(exist_ok=True)
+    (source / "audit-journal" / "in-flight.json").write_bytes(flying.body)
+    for run in (0, 1):  # the second run finds everything there
+        lines: list[str] = []
+        migrate_data_dir(source, postgres_url, TEST_MASTER_KEY, progress=lines.append)
+        assert f"Sigma findings: {2 - 2 * run} copied, {2 * run} already there" in lines
+        assert f"the Sigma detector's cursor: {1 - run} copied, {run} already there" in lines
+        assert any(line.startswith(f"audit journal: {1 - run} record(s)") for line in lines)
+    backend = _backend(postgres_url)
+    try:
+        findings = backend.findings()
+        assert [f.describe() for f in findings.listed(None, None, 10)] == before
+        assert findings.cursor() == 7 and [f.id for f in findings.unpublished(10)] == [
+            "finding-1"]
+        writer = backend.ledger_writer(ManualClock(1_790_000_000.0))
+        writer.start()
+        journal = backend.audit_journal()
+        assert journal.recover(writer) == 1  # a node's start records it, outcome unknown
+        writer.close()
+        journal.close()
+        [stored] = [json.loads(row.body) for row in scan(backend.ledger_reader())
+                    if row.body and b"in-flight" in row.body]
+        assert stored["additionalEventData"] == {"outcome": "unknown"}
+        assert findings.acknowledge("finding-2", None, "AKIDNODE", 1_790_000_200.0)
+    finally:
+        backend.close()
+    with pytest.raises(MigrationRefused) as info:  # acknowledged since, on a node
+        migrate_data_dir(source, postgres_url, TEST_MASTER_KEY)
+    assert "Sigma findings: finding-2" in info.value.message

@@ -21,10 +21,12 @@ if TYPE_CHECKING:
     from opentrail.channels import ChannelRegistry
     from opentrail.clock import Clock
     from opentrail.config import Settings
+    from opentrail.detect import FindingStore
     from opentrail.history import HistoryIndex
     from opentrail.lake import StoreCatalog
     from opentrail.ledger import (
         CheckpointRows,
+        Journal,
         LedgerAudit,
         LedgerReader,
         LedgerWriter,
@@ -41,8 +43,6 @@ NOT_ON_POSTGRES = (
     "Insights state (insights.db)",
     "the Lake writer's state, queries and imports (lake-writer.db, lake-queries.db, "
     "lake-imports.db)",
-    "Sigma findings (findings.db)",
-    "the self-audit journal of changes in flight (journal/, per node)",
 )
 
 
@@ -109,6 +109,16 @@ class Backend(Protocol):
         """Event rules' state (rules, targets, connections, API destinations, the engine's
         cursor, the outbox): DATA_DIR/rules.db, or tables every node shares; connection
         secrets sealed by `sealer` (the key store)."""
+        ...
+
+    def findings(self) -> FindingStore:
+        """Sigma findings, their state and the detector's cursor: DATA_DIR/findings.db,
+        or tables every node shares."""
+        ...
+
+    def audit_journal(self) -> Journal:
+        """The self-audit records of changes in flight: DATA_DIR/audit-journal, or a
+        table from which any node replays a lost node's records."""
         ...
 
 

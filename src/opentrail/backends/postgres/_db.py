@@ -29,6 +29,8 @@ __all__ = [
     "CHANNEL_LOCK",
     "CHECKPOINT_LOCK",
     "DELIVERY_LOCK",
+    "DETECT_LOCK",
+    "JOURNAL_LOCK_CLASS",
     "KEY_LOCK",
     "LEDGER_LOCK",
     "MIGRATION_LOCK",
@@ -57,9 +59,13 @@ LEDGER_LOCK = 0x4F54_0008  # the sequencer: one ledger batch at a time, cluster-
 CHECKPOINT_LOCK = 0x4F54_0009  # signed checkpoints: one insert at a time
 DELIVERY_LOCK = 0x4F54_000A  # trail delivery's state: one write at a time
 RULES_LOCK = 0x4F54_0012  # event rules' state (numbered after migration 0012): `migrate`
+DETECT_LOCK = 0x4F54_0D13  # Sigma findings' cursor: one detector batch at a time
 # Elected roles (_role.py) use the two-key form (this class, the name's CRC-32): a key
 # space apart from the one-key locks above (PostgreSQL keeps the two forms distinct).
 ROLE_LOCK_CLASS = 0x4F54
+# The audit journal's writers (_journal.py): (this class, the node's number), held by
+# each live node for its session; a free one means the node is gone.
+JOURNAL_LOCK_CLASS = 0x4F55
 
 CONNECT_TIMEOUT = 10
 

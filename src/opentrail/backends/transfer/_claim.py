@@ -25,7 +25,8 @@ STATE_TABLES = ("events", "access_keys", "trails", "bucket_owners", "channels",
                 "lake_stores", "digest_signing_keys", "checkpoints", "delivery_cursors",
                 "delivery_outbox", "delivery_record", "delivery_undigested",
                 "delivery_chains", "rules", "rule_targets", "rule_connections",
-                "rule_destinations", "rule_outbox")
+                "rule_destinations", "rule_outbox", "findings", "detect_cursor",
+                "audit_journal")
 _OWN_SECRETS = (KEY_CHECK, "access-key-seal")  # made by any node or `keys` on first use
 
 
