@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from opentrail.clock import Clock
     from opentrail.config import Settings
     from opentrail.history import HistoryIndex
-    from opentrail.lake import StoreCatalog
+    from opentrail.lake import StoreCatalog, WriterRows
     from opentrail.ledger import (
         CheckpointRows,
         LedgerAudit,
@@ -38,8 +38,7 @@ __all__ = ["NOT_ON_POSTGRES", "Backend", "open_backend"]
 # `opentrail serve` refuses --database-url (docs/design/scale-out.md, "What remains").
 NOT_ON_POSTGRES = (
     "Insights state (insights.db)",
-    "the Lake writer's state, queries and imports (lake-writer.db, lake-queries.db, "
-    "lake-imports.db)",
+    "the Lake's queries and imports (lake-queries.db, lake-imports.db)",
     "event rules, their targets and outbox (rules.db) and Sigma findings (findings.db)",
     "the self-audit journal of changes in flight (journal/, per node)",
 )
@@ -103,6 +102,11 @@ class Backend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+    def lake_writer_rows(self) -> WriterRows:
+        """The Lake writer's state (cursor, manifest chains, file lists, pending keys):
+        DATA_DIR/lake-writer.db, or tables every node shares."""
+        ...
 
 
 def open_backend(settings: Settings) -> Backend:

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from opentrail.auth import KeyStore
     from opentrail.channels import ChannelRegistry
     from opentrail.clock import Clock
-    from opentrail.lake import StoreCatalog
+    from opentrail.lake import StoreCatalog, WriterRows
     from opentrail.ledger import (
         CheckpointRows,
         LedgerAudit,
@@ -159,6 +159,11 @@ class PostgresBackend:
         for role in self._roles:
             role.release()
         self.db.close()
+
+    def lake_writer_rows(self) -> WriterRows:
+        from opentrail.backends.postgres._lake_writer import PgWriterRows
+
+        return PgWriterRows(self.db)
 
 
 def _warn_if_not_durable(conn: Conn, where: str) -> None:

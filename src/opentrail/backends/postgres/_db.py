@@ -30,6 +30,8 @@ __all__ = [
     "CHECKPOINT_LOCK",
     "DELIVERY_LOCK",
     "KEY_LOCK",
+    "LAKE_WRITER_COMMIT_LOCK",
+    "LAKE_WRITER_LOCK",
     "LEDGER_LOCK",
     "MIGRATION_LOCK",
     "ROLE_LOCK_CLASS",
@@ -55,6 +57,11 @@ SIGNING_KEY_LOCK = 0x4F54_0007
 LEDGER_LOCK = 0x4F54_0008  # the sequencer: one ledger batch at a time, cluster-wide
 CHECKPOINT_LOCK = 0x4F54_0009  # signed checkpoints: one insert at a time
 DELIVERY_LOCK = 0x4F54_000A  # trail delivery's state: one write at a time
+# The Lake writer's state (numbered after its migration, 0015, to stay clear of the ids
+# other components take): one write transaction at a time, and one whole commit (pending
+# keys, the location's puts, the record) at a time, a session lock.
+LAKE_WRITER_LOCK = 0x4F54_0015
+LAKE_WRITER_COMMIT_LOCK = 0x4F54_1015
 # Elected roles (_role.py) use the two-key form (this class, the name's CRC-32): a key
 # space apart from the one-key locks above (PostgreSQL keeps the two forms distinct).
 ROLE_LOCK_CLASS = 0x4F54

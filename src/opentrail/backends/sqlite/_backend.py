@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from opentrail.auth import KeyStore
     from opentrail.channels import ChannelRegistry
     from opentrail.clock import Clock
-    from opentrail.lake import StoreCatalog
+    from opentrail.lake import StoreCatalog, WriterRows
     from opentrail.ledger import (
         CheckpointRows,
         LedgerAudit,
@@ -143,3 +143,9 @@ class SqliteBackend:
         """Each store closes its own file; the roles are let go."""
         for role in self._roles:
             role.release()
+
+    def lake_writer_rows(self) -> WriterRows:
+        from opentrail.backends.sqlite._lake_writer import SqliteWriterRows
+
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return SqliteWriterRows(self.data_dir)
