@@ -11,6 +11,7 @@ from opentrail.backends.transfer._errors import MigrationRefused
 from opentrail.backends.transfer._ledger import check_source, copy_events, database_head
 from opentrail.backends.transfer._state import (
     DELIVERY_TABLES,
+    LAKE_WRITER_TABLES,
     TABLES,
     bring_delivery_current,
     copy_checkpoints,
@@ -29,7 +30,7 @@ Progress = Callable[[str], None]
 # derived from the ledger and rebuilt from it.
 NOT_MOVED = (
     "the self-audit journal",
-    "Insights state, the Lake writer's state",
+    "Insights state",
     "event rules (rules.db) and Sigma findings (findings.db)",
     "the history index and the Merkle tree (derived: rebuilt from the ledger)",
 )
@@ -92,6 +93,6 @@ def _copy_state(data_dir: Path, backend: PostgresBackend, master_key_file: Path,
     signed = copy_checkpoints(data_dir, backend)
     progress(f"signed checkpoints: {signed.copied} copied, {signed.present} already there")
     bring_delivery_current(data_dir)
-    for table in DELIVERY_TABLES:  # where each trail stopped: it goes on from there
+    for table in DELIVERY_TABLES + LAKE_WRITER_TABLES:  # where each stopped: goes on there
         done = copy_table(data_dir, backend, table)
         progress(f"{table.what}: {done.copied} copied, {done.present} already there")

@@ -32,6 +32,7 @@ from opentrail.backends.postgres._db import (
     CATALOG_LOCK,
     CHANNEL_LOCK,
     DELIVERY_LOCK,
+    LAKE_WRITER_LOCK,
     TRAIL_LOCK,
     Conn,
 )
@@ -39,8 +40,8 @@ from opentrail.backends.sqlite import FolderSigningKeyRows
 from opentrail.backends.transfer._errors import MigrationRefused
 from opentrail.errors import OpenTrailError
 
-__all__ = ["DELIVERY_TABLES", "TABLES", "Copied", "Table", "bring_delivery_current",
-           "copy_checkpoints", "copy_keys", "copy_signing_keys",
+__all__ = ["DELIVERY_TABLES", "LAKE_WRITER_TABLES", "TABLES", "Copied", "Table",
+           "bring_delivery_current", "copy_checkpoints", "copy_keys", "copy_signing_keys",
            "copy_table"]
 
 
@@ -92,6 +93,21 @@ DELIVERY_TABLES = (
     Table("digest chains", "delivery.db", "chains", "delivery_chains",
           ("arn", "chain", "start", "prev"), DELIVERY_LOCK, keys=2,
           renamed=(("chain", "region"),)),
+)
+
+# The Lake writer's state (lake-writer.db; the `lake_writer_*` tables of migration 0015):
+# the node holding the lake-writer role goes on from its cursor and manifest chains, and
+# recovers its pending keys, as the embedded writer would have at its next start.
+LAKE_WRITER_TABLES = (
+    Table("Lake writer cursor", "lake-writer.db", "cursor", "lake_writer_cursor",
+          ("name", "seq"), LAKE_WRITER_LOCK),
+    Table("Lake manifest chains", "lake-writer.db", "chain", "lake_writer_chains",
+          ("store_id", "next", "head", "ranges", "store", "since"), LAKE_WRITER_LOCK),
+    Table("Lake files", "lake-writer.db", "files", "lake_writer_files",
+          ("store_id", "key", "sha256", "rows", "bytes", "first_seq", "last_seq"),
+          LAKE_WRITER_LOCK, keys=2),
+    Table("Lake keys being changed", "lake-writer.db", "pending", "lake_writer_pending",
+          ("key",), LAKE_WRITER_LOCK),
 )
 
 
