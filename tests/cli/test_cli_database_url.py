@@ -74,6 +74,7 @@ def test_serve_refuses_a_database_url_naming_what_is_not_on_postgresql(
     # LookupEvents and the console's activity overview read (history/_activity_rows.py).
     assert "the ledger" not in pending and "delivery" not in pending
     assert "history index" not in pending and "activity overview" not in pending
+    assert "lake-writer.db" not in pending  # the Lake writer's state too (migration 0015)
 
 
 def test_serve_without_a_master_key_names_both_ways_to_give_it() -> None:
