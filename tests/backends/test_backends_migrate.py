@@ -482,7 +482,7 @@ def test_a_migrated_trail_goes_on_where_it_stopped(
         migrate_data_dir(source, postgres_url, TEST_MASTER_KEY)  # the cluster moved on
 
 
-def _append(writer: Any, count: int) -> None:
+def _submit_events(writer: Any, count: int) -> None:
     from opentrail.events import parse_record
 
     records = [parse_record(make_event(when="2026-11-20T10:00:00Z"),
@@ -533,10 +533,10 @@ def test_the_lake_writers_state_moves_and_a_node_goes_on(
         kms_key_id=None, created=clock.now(), updated=clock.now(), start_seq=ledger.size)
     writer = LakeWriter(source, clock, FolderLocation(lake), lambda: [store], receives,
                         load_signer(source))
-    _append(ledger, 12)
+    _submit_events(ledger, 12)
     for _ in range(5):
         writer.step(force=True)
-    _append(ledger, 8)
+    _submit_events(ledger, 8)
     writer._record = _crashed  # type: ignore[method-assign]
     with pytest.raises(RuntimeError):
         writer.step(force=True)
@@ -560,7 +560,7 @@ def test_the_lake_writers_state_moves_and_a_node_goes_on(
     try:
         node_ledger = backend.ledger_writer(clock)
         node_ledger.start()
-        _append(node_ledger, 5)
+        _submit_events(node_ledger, 5)
         node = LakeWriter(tmp_path / "node", clock, FolderLocation(lake), lambda: [store],
                           receives, backend.checkpoint_signer(),
                           ledger=backend.ledger_reader(), rows=shared)
