@@ -6,6 +6,7 @@ so the files hold every event exactly once and the chain validates."""
 
 from __future__ import annotations
 
+import textwrap
 import threading
 import uuid
 from pathlib import Path
@@ -267,3 +268,80 @@ def test_migration_0015_adds_the_tables_to_an_older_database(postgres_server: An
     assert [t for (t,) in tables] == ["lake_writer_chains", "lake_writer_cursor",
                                       "lake_writer_files", "lake_writer_pending"]
     postgres_server.drop_database(url)
+
+
+KILLED_NODE = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    import base64
+    import opentrail.lake._writer as lake_writer
+    from opentrail.backends.postgres import PostgresBackend
+    from opentrail.clock import ManualClock
+    from opentrail.lake import EventDataStore, FolderLocation, LakeWriter, receives
+
+    lake_writer.BATCH = 500  # many commits: the kill lands in the middle of the work
+    url, lake, store_id, key = sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+    backend = PostgresBackend.open(url, base64.b64decode(key))
+    store = EventDataStore(
+        id=store_id, account="123456789012", region="us-east-1", name="store",
+        status="ENABLED", selectors=({"Name": "mgmt", "FieldSelectors": [
+            {"Field": "eventCategory", "Equals": ["Management"]}]},),
+        multi_region=True, organization=False, retention_days=3653,
+        termination_protection=False, billing_mode="EXTENDABLE_RETENTION_PRICING",
+        kms_key_id=None, created=1795000000.0, updated=1795000000.0, start_seq=0)
+    writer = LakeWriter(lake.parent / "killed", ManualClock(1795000000.0),
+                        FolderLocation(lake), lambda: [store], receives,
+                        backend.checkpoint_signer(), ledger=backend.ledger_reader(),
+                        rows=backend.lake_writer_rows())
+    while True:
+        writer.step(force=True)
+""")
+
+
+def test_a_node_killed_mid_run_is_continued_by_another(postgres_url: str,
+                                                       tmp_path: Path) -> None:
+    """kill -9 of the node writing the Lake: its session (and the commit lock) goes with
+    it, and another node goes on from the database: each event once, a valid chain."""
+    import base64
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import TEST_MASTER_KEY
+    from opentrail.backends.postgres import PostgresBackend
+
+    backend = PostgresBackend.open(postgres_url, TEST_MASTER_KEY, pool_size=3)
+    clock = ManualClock(T0)
+    ledger = backend.ledger_writer(clock)
+    ledger.start()
+    for _ in range(6):
+        _ingest(ledger, 1000)
+    store, lake = _store(), tmp_path / "lake"
+    (tmp_path / "killed").mkdir()
+    script = tmp_path / "node.py"
+    script.write_text(KILLED_NODE)
+    proc = subprocess.Popen([sys.executable, str(script), postgres_url, str(lake), store.id,
+                             base64.b64encode(TEST_MASTER_KEY).decode()], env=os.environ)
+    try:
+        wait_until(lambda: len(list(lake.glob(f"{store.id}/*/*/*/*.parquet"))) >= 4,
+                   timeout=120)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    with backend.lake_writer_rows().read() as tx:
+        assert tx.cursor() > 0  # it committed some (where it stopped is up to timing)
+    second = _writer(backend, tmp_path / "second", lake, store, clock)
+    _drain(second, ledger.size)
+    assert _counts(lake, store.id) == (6000, 6000)
+    rows = backend.lake_writer_rows()
+    reader = backend.ledger_reader()
+    report = validate_lake(FolderLocation(lake), store.id,
+                           backend.checkpoint_signer().verifier(), reader, receives,
+                           recorded_head(rows, store.id))
+    assert report.problems == [] and report.rows == 6000
+    second.close()
+    ledger.close()
+    backend.close()
