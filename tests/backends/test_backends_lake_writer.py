@@ -345,3 +345,38 @@ def test_a_node_killed_mid_run_is_continued_by_another(postgres_url: str,
     second.close()
     ledger.close()
     backend.close()
+
+
+def test_an_import_on_another_node_joins_the_same_chain(backends: Any, tmp_path: Path
+                                                        ) -> None:
+    """Imports run on whichever node got StartImport: their files go into the same
+    chain the role holder's batches extend, and both nodes see them."""
+    from opentrail.events import canonical_bytes
+    from opentrail.lake import LakeEntry, to_table
+
+    clock = ManualClock(T0)
+    one, two = backends.open(), backends.open()
+    ledger = one.ledger_writer(clock)
+    ledger.start()
+    store, lake = _store(), tmp_path / "lake"
+    batches = _writer(one, tmp_path / "one", lake, store, clock)
+    importer = _writer(two, tmp_path / "two", lake, store, clock)
+    _ingest(ledger, 10)
+    _drain(batches, ledger.size)
+    old = [make_event(account=ACCOUNT, when="2022-01-01T10:00:00Z") for _ in range(4)]
+    table = to_table("cloudtrail", [LakeEntry(None, canonical_bytes(r), r) for r in old])
+    with importer.exclusive():  # as the import runner holds it
+        importer.write_import(store, table, "import-0000-000000")
+    _ingest(ledger, 5)
+    _drain(batches, ledger.size)
+    assert batches.status(store.id).events == importer.status(store.id).events == 19
+    rows = two.lake_writer_rows()
+    reader = one.ledger_reader()
+    report = validate_lake(FolderLocation(lake), store.id,
+                           one.checkpoint_signer().verifier(), reader, receives,
+                           recorded_head(rows, store.id))
+    assert report.problems == [] and report.rows == 19
+    rows.close()
+    batches.close()
+    importer.close()
+    ledger.close()
