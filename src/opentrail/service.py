@@ -285,7 +285,7 @@ class Service:
         writer = self.lake_writer = LakeWriter(
             self.settings.data_dir, self.clock, open_location(self.settings),
             self.lake.list_all, self._lake_receives, self.backend.checkpoint_signer(),
-            ledger=self.ledger)
+            ledger=self.ledger, rows=self.backend.lake_writer_rows())
         self.lake_delete_files = lambda store: writer.drop_store(store.id)
         self._spawn_elected(LAKE_WRITER, writer.run, "lake-writer")
         self._start_queries(writer)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from opentrail.config import Settings
     from opentrail.detect import FindingStore
     from opentrail.history import HistoryIndex
-    from opentrail.lake import StoreCatalog
+    from opentrail.lake import StoreCatalog, WriterRows
     from opentrail.ledger import (
         CheckpointRows,
         Journal,
@@ -41,8 +41,7 @@ __all__ = ["NOT_ON_POSTGRES", "Backend", "open_backend"]
 # `opentrail serve` refuses --database-url (docs/design/scale-out.md, "What remains").
 NOT_ON_POSTGRES = (
     "Insights state (insights.db)",
-    "the Lake writer's state, queries and imports (lake-writer.db, lake-queries.db, "
-    "lake-imports.db)",
+    "the Lake's queries and imports (lake-queries.db, lake-imports.db)",
 )
 
 
@@ -119,6 +118,11 @@ class Backend(Protocol):
     def audit_journal(self) -> Journal:
         """The self-audit records of changes in flight: DATA_DIR/audit-journal, or a
         table from which any node replays a lost node's records."""
+        ...
+
+    def lake_writer_rows(self) -> WriterRows:
+        """The Lake writer's state (cursor, manifest chains, file lists, pending keys):
+        DATA_DIR/lake-writer.db, or tables every node shares."""
         ...
 
 

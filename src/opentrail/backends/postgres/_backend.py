@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from opentrail.channels import ChannelRegistry
     from opentrail.clock import Clock
     from opentrail.detect import FindingStore
-    from opentrail.lake import StoreCatalog
+    from opentrail.lake import StoreCatalog, WriterRows
     from opentrail.ledger import (
         CheckpointRows,
         Journal,
@@ -180,6 +180,11 @@ class PostgresBackend:
         journal = PgAuditJournal(self.db)
         self._roles.append(journal.lease)
         return journal
+
+    def lake_writer_rows(self) -> WriterRows:
+        from opentrail.backends.postgres._lake_writer import PgWriterRows
+
+        return PgWriterRows(self.db)
 
 
 def _warn_if_not_durable(conn: Conn, where: str) -> None:

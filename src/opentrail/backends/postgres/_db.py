@@ -32,6 +32,8 @@ __all__ = [
     "DETECT_LOCK",
     "JOURNAL_LOCK_CLASS",
     "KEY_LOCK",
+    "LAKE_WRITER_COMMIT_LOCK",
+    "LAKE_WRITER_LOCK",
     "LEDGER_LOCK",
     "MIGRATION_LOCK",
     "ROLE_LOCK_CLASS",
@@ -60,6 +62,11 @@ CHECKPOINT_LOCK = 0x4F54_0009  # signed checkpoints: one insert at a time
 DELIVERY_LOCK = 0x4F54_000A  # trail delivery's state: one write at a time
 RULES_LOCK = 0x4F54_0012  # event rules' state (numbered after migration 0012): `migrate`
 DETECT_LOCK = 0x4F54_0D13  # Sigma findings' cursor: one detector batch at a time
+# The Lake writer's state (numbered after its migration, 0015, to stay clear of the ids
+# other components take): one write transaction at a time, and one whole commit (pending
+# keys, the location's puts, the record) at a time, a session lock.
+LAKE_WRITER_LOCK = 0x4F54_0015
+LAKE_WRITER_COMMIT_LOCK = 0x4F54_1015
 # Elected roles (_role.py) use the two-key form (this class, the name's CRC-32): a key
 # space apart from the one-key locks above (PostgreSQL keeps the two forms distinct).
 ROLE_LOCK_CLASS = 0x4F54

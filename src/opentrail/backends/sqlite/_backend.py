@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from opentrail.channels import ChannelRegistry
     from opentrail.clock import Clock
     from opentrail.detect import FindingStore
-    from opentrail.lake import StoreCatalog
+    from opentrail.lake import StoreCatalog, WriterRows
     from opentrail.ledger import (
         CheckpointRows,
         Journal,
@@ -163,3 +163,9 @@ class SqliteBackend:
 
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         return AuditJournal(self.data_dir)
+
+    def lake_writer_rows(self) -> WriterRows:
+        from opentrail.backends.sqlite._lake_writer import SqliteWriterRows
+
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return SqliteWriterRows(self.data_dir)

@@ -13,6 +13,7 @@ from opentrail.backends.transfer._rules import RULE_TABLES, copy_connections
 from opentrail.backends.transfer._state import (
     DELIVERY_TABLES,
     FINDING_TABLES,
+    LAKE_WRITER_TABLES,
     TABLES,
     bring_delivery_current,
     copy_checkpoints,
@@ -31,7 +32,7 @@ Progress = Callable[[str], None]
 # (docs/design/scale-out.md, "What remains"). The history index and the Merkle tree are
 # derived from the ledger and rebuilt from it.
 NOT_MOVED = (
-    "Insights state, the Lake writer's state",
+    "Insights state",
     "the history index and the Merkle tree (derived: rebuilt from the ledger)",
 )
 
@@ -93,7 +94,7 @@ def _copy_state(data_dir: Path, backend: PostgresBackend, master_key_file: Path,
     signed = copy_checkpoints(data_dir, backend)
     progress(f"signed checkpoints: {signed.copied} copied, {signed.present} already there")
     bring_delivery_current(data_dir)
-    for table in DELIVERY_TABLES:  # where each trail stopped: it goes on from there
+    for table in DELIVERY_TABLES + LAKE_WRITER_TABLES:  # where each stopped: goes on there
         done = copy_table(data_dir, backend, table)
         progress(f"{table.what}: {done.copied} copied, {done.present} already there")
     _copy_rules(data_dir, backend, master_key_file, progress)

@@ -33,6 +33,7 @@ from opentrail.backends.postgres._db import (
     CHANNEL_LOCK,
     DELIVERY_LOCK,
     DETECT_LOCK,
+    LAKE_WRITER_LOCK,
     TRAIL_LOCK,
     Conn,
 )
@@ -40,8 +41,8 @@ from opentrail.backends.sqlite import FolderSigningKeyRows
 from opentrail.backends.transfer._errors import MigrationRefused
 from opentrail.errors import OpenTrailError
 
-__all__ = ["DELIVERY_TABLES", "FINDING_TABLES", "TABLES", "Copied", "Table",
-           "bring_delivery_current", "copy_checkpoints", "copy_journal", "copy_keys",
+__all__ = ["DELIVERY_TABLES", "FINDING_TABLES", "LAKE_WRITER_TABLES", "TABLES", "Copied",
+           "Table", "bring_delivery_current", "copy_checkpoints", "copy_journal", "copy_keys",
            "copy_signing_keys", "copy_table"]
 
 
@@ -106,6 +107,20 @@ FINDING_TABLES = (
 # Journaled records land under a node number no node ever holds (nodes take 1 and up),
 # so the first node to start replays them into the ledger (outcome unknown).
 GONE_NODE = 0
+# The Lake writer's state (lake-writer.db; the `lake_writer_*` tables of migration 0015):
+# the node holding the lake-writer role goes on from its cursor and manifest chains, and
+# recovers its pending keys, as the embedded writer would have at its next start.
+LAKE_WRITER_TABLES = (
+    Table("Lake writer cursor", "lake-writer.db", "cursor", "lake_writer_cursor",
+          ("name", "seq"), LAKE_WRITER_LOCK),
+    Table("Lake manifest chains", "lake-writer.db", "chain", "lake_writer_chains",
+          ("store_id", "next", "head", "ranges", "store", "since"), LAKE_WRITER_LOCK),
+    Table("Lake files", "lake-writer.db", "files", "lake_writer_files",
+          ("store_id", "key", "sha256", "rows", "bytes", "first_seq", "last_seq"),
+          LAKE_WRITER_LOCK, keys=2),
+    Table("Lake keys being changed", "lake-writer.db", "pending", "lake_writer_pending",
+          ("key",), LAKE_WRITER_LOCK),
+)
 
 
 @dataclass
