@@ -69,10 +69,11 @@ def test_serve_refuses_a_database_url_naming_what_is_not_on_postgresql(
     assert proc.returncode == 2
     assert "not supported by `opentrail serve` yet" in proc.stderr
     pending = proc.stderr.split("SQLite files:")[1].split("Keys, trails")[0]
-    assert "Insights state" in pending
-    # In the database now: the ledger, trail delivery and the history index, which both
-    # LookupEvents and the console's activity overview read (history/_activity_rows.py).
+    # In the database now: the ledger, trail delivery, Insights' state and the history
+    # index, which both LookupEvents and the console's activity overview read
+    # (history/_activity_rows.py).
     assert "the ledger" not in pending and "delivery" not in pending
+    assert "Insights" not in pending
     assert "history index" not in pending and "activity overview" not in pending
 
 

@@ -61,8 +61,8 @@ def _refuse_database_url() -> None:
     raise click.UsageError(
         "--database-url is not supported by `opentrail serve` yet: these components "
         f"still keep their state only in the data dir's SQLite files:{pending}\n"
-        "Keys, trails, channels, the Lake catalog, the ledger, its signed checkpoints "
-        "and trail delivery are on PostgreSQL already (docs/design/scale-out.md); "
+        "Keys, trails, channels, the Lake catalog, the ledger, its signed checkpoints, "
+        "trail delivery and Insights are on PostgreSQL already (docs/design/scale-out.md); "
         "`opentrail keys --database-url` works today.")
 
 

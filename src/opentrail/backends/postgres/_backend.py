@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from opentrail.auth import KeyStore
     from opentrail.channels import ChannelRegistry
     from opentrail.clock import Clock
+    from opentrail.insights import InsightsStore
     from opentrail.lake import StoreCatalog
     from opentrail.ledger import (
         CheckpointRows,
@@ -159,6 +160,11 @@ class PostgresBackend:
         for role in self._roles:
             role.release()
         self.db.close()
+
+    def insights_store(self) -> InsightsStore:
+        from opentrail.backends.postgres._insights import PgInsightsStore
+
+        return PgInsightsStore(self.db)
 
 
 def _warn_if_not_durable(conn: Conn, where: str) -> None:

@@ -29,6 +29,7 @@ __all__ = [
     "CHANNEL_LOCK",
     "CHECKPOINT_LOCK",
     "DELIVERY_LOCK",
+    "INSIGHTS_LOCK",
     "KEY_LOCK",
     "LEDGER_LOCK",
     "MIGRATION_LOCK",
@@ -55,6 +56,8 @@ SIGNING_KEY_LOCK = 0x4F54_0007
 LEDGER_LOCK = 0x4F54_0008  # the sequencer: one ledger batch at a time, cluster-wide
 CHECKPOINT_LOCK = 0x4F54_0009  # signed checkpoints: one insert at a time
 DELIVERY_LOCK = 0x4F54_000A  # trail delivery's state: one write at a time
+# Numbered after its migration (0011), clear of the sequence above and of other stores'.
+INSIGHTS_LOCK = 0x4F54_0011  # the Insights engine's state: one write at a time
 # Elected roles (_role.py) use the two-key form (this class, the name's CRC-32): a key
 # space apart from the one-key locks above (PostgreSQL keeps the two forms distinct).
 ROLE_LOCK_CLASS = 0x4F54

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from opentrail.auth import KeyStore
     from opentrail.channels import ChannelRegistry
     from opentrail.clock import Clock
+    from opentrail.insights import InsightsStore
     from opentrail.lake import StoreCatalog
     from opentrail.ledger import (
         CheckpointRows,
@@ -143,3 +144,9 @@ class SqliteBackend:
         """Each store closes its own file; the roles are let go."""
         for role in self._roles:
             role.release()
+
+    def insights_store(self) -> InsightsStore:
+        from opentrail.insights import CounterStore
+
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return CounterStore(self.data_dir)
