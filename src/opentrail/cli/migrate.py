@@ -36,9 +36,10 @@ def migrate(data_dir: Path, url: str, master_key_file: str,
     event's seq is named. Then the ledger is copied in committed chunks and the
     database's tree head is recomputed and compared, and the access keys (secrets
     resealed with the cluster's master key), trails, bucket owners, channels, the Lake
-    catalog, the digest signing keys, the checkpoint signing key, the signed checkpoints
-    and each trail's delivery state (cursor, unconfirmed files, digest chains) follow,
-    so a migrated trail goes on delivering where it stopped.
+    catalog, the digest signing keys, the checkpoint signing key, the signed checkpoints,
+    each trail's delivery state (cursor, unconfirmed files, digest chains) and the
+    Insights engine's state (insights.db: counters, detector states, its cursor) follow,
+    so a migrated trail goes on delivering, and Insights counting, where they stopped.
 
     The database must be empty or the target of an earlier run from DATA_DIR: a run cut
     short is run again and goes on where it stopped; rows already copied are checked,
@@ -62,7 +63,7 @@ def migrate(data_dir: Path, url: str, master_key_file: str,
     except (BackendError, OpenTrailError) as exc:  # refused, or the database went away
         raise click.ClickException(exc.message) from exc
     click.echo(f"Done: the database holds {data_dir}'s ledger (tree head size {size} root "
-               f"{root.hex()}) and its keys, trails, channels, Lake catalog, signing keys and "
-               "trail delivery state.")
+               f"{root.hex()}) and its keys, trails, channels, Lake catalog, signing keys, "
+               "trail delivery and Insights state.")
     click.echo("Left in the data dir (not on PostgreSQL yet, docs/design/scale-out.md):"
                + "".join(f"\n  - {part}" for part in NOT_MOVED))

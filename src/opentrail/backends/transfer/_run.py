@@ -8,6 +8,7 @@ from pathlib import Path
 from opentrail.backends.postgres import PostgresBackend
 from opentrail.backends.transfer._claim import claim
 from opentrail.backends.transfer._errors import MigrationRefused
+from opentrail.backends.transfer._insights import copy_insights
 from opentrail.backends.transfer._ledger import check_source, copy_events, database_head
 from opentrail.backends.transfer._state import (
     DELIVERY_TABLES,
@@ -29,7 +30,7 @@ Progress = Callable[[str], None]
 # derived from the ledger and rebuilt from it.
 NOT_MOVED = (
     "the self-audit journal",
-    "Insights state, the Lake writer's state",
+    "the Lake writer's state",
     "event rules (rules.db) and Sigma findings (findings.db)",
     "the history index and the Merkle tree (derived: rebuilt from the ledger)",
 )
@@ -95,3 +96,4 @@ def _copy_state(data_dir: Path, backend: PostgresBackend, master_key_file: Path,
     for table in DELIVERY_TABLES:  # where each trail stopped: it goes on from there
         done = copy_table(data_dir, backend, table)
         progress(f"{table.what}: {done.copied} copied, {done.present} already there")
+    progress(copy_insights(data_dir, backend))  # with its cursor: a node goes on from it
