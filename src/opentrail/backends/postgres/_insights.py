@@ -33,29 +33,29 @@ __all__ = ["PgInsightsStore", "digest"]
 
 _NEW_SERIES = (
     "INSERT INTO insights_series (key, part, account, region, source, name, type, error, "
-    "last) SELECT * FROM unnest(%s::bytea[], %s::bytea[], %s::text[], %s::text[], "
-    "%s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[]) "
+    "last) SELECT * FROM unnest(%b::bytea[], %b::bytea[], %b::text[], %b::text[], "
+    "%b::text[], %b::text[], %b::text[], %b::text[], %b::bigint[]) "
     "ON CONFLICT (key) DO NOTHING")
 _COUNTS = (
-    "INSERT INTO insights_counts (series, minute, n) SELECT * FROM unnest(%s::bigint[], "
-    "%s::bigint[], %s::bigint[]) ON CONFLICT (series, minute) DO UPDATE "
+    "INSERT INTO insights_counts (series, minute, n) SELECT * FROM unnest(%b::bigint[], "
+    "%b::bigint[], %b::bigint[]) ON CONFLICT (series, minute) DO UPDATE "
     "SET n = insights_counts.n + excluded.n")
 _ATTRIBUTIONS = (
     "INSERT INTO insights_attributions (series, attr, minute, vkey, value, n) "
-    "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::bytea[], %s::text[], "
-    "%s::bigint[]) ON CONFLICT (series, attr, minute, vkey) DO UPDATE "
+    "SELECT * FROM unnest(%b::bigint[], %b::text[], %b::bigint[], %b::bytea[], %b::text[], "
+    "%b::bigint[]) ON CONFLICT (series, attr, minute, vkey) DO UPDATE "
     "SET n = insights_attributions.n + excluded.n")
 _LAST = (
     "UPDATE insights_series s SET last = greatest(s.last, u.m) "
-    "FROM unnest(%s::bigint[], %s::bigint[]) AS u(id, m) WHERE s.id = u.id")
+    "FROM unnest(%b::bigint[], %b::bigint[]) AS u(id, m) WHERE s.id = u.id")
 _PARTITIONS = (
     "INSERT INTO insights_partitions (key, account, region, first, latest, decided) "
-    "SELECT k, a, r, lo, hi, lo FROM unnest(%s::bytea[], %s::text[], %s::text[], "
-    "%s::bigint[], %s::bigint[]) AS u(k, a, r, lo, hi) ON CONFLICT (key) DO UPDATE SET "
+    "SELECT k, a, r, lo, hi, lo FROM unnest(%b::bytea[], %b::text[], %b::text[], "
+    "%b::bigint[], %b::bigint[]) AS u(k, a, r, lo, hi) ON CONFLICT (key) DO UPDATE SET "
     "first = least(insights_partitions.first, excluded.first), "
     "latest = greatest(insights_partitions.latest, excluded.latest)")
 _REWIND = (
-    "UPDATE insights_partitions SET decided = u.lo FROM unnest(%s::bytea[], %s::bigint[]) "
+    "UPDATE insights_partitions SET decided = u.lo FROM unnest(%b::bytea[], %b::bigint[]) "
     "AS u(k, lo) WHERE key = u.k AND decided - u.lo > %s RETURNING key")
 
 
