@@ -166,8 +166,9 @@ class InsightsEngine:
         if records:
             self._writer.submit(records).result()
         if not self.store.save(states, account, region, decided, target):
-            log.info("insights: %s %s was decided elsewhere meanwhile; its states are "
-                     "kept", account, region)
+            log.info("insights: %s %s was decided elsewhere meanwhile (or counted "
+                     "events older than it had decided); this pass was not stored",
+                     account, region)
         return len(records)
 
     def _record(self, sid: int, key: SeriesKey, transition: Transition) -> dict[str, Any] | None:
@@ -210,9 +211,11 @@ class InsightsEngine:
     def run(self, stop: Callable[[], bool], idle: float = 0.05) -> None:
         """Count and detect until `stop()`, from the stored cursor (where this node, or
         the node that held the role before it, stopped)."""
-        self.cursor = self.store.cursor()
+        resume = True
         while not stop():
             try:
+                if resume:  # inside the try: the database may be away for a moment
+                    self.cursor, resume = self.store.cursor(), False
                 busy = self.step()
             except Exception:  # a bad batch must not stop Insights for good
                 log.exception("insights step failed; retrying")
