@@ -52,7 +52,7 @@ from opentrail.history import (
     create_history,
     run_indexer_process,
 )
-from opentrail.insights import CounterStore, InsightsEngine
+from opentrail.insights import InsightsEngine, InsightsStore
 from opentrail.lake import EventDataStore, ImportRunner, LakeWriter, QueryRunner, StoreCatalog
 from opentrail.ledger import Checkpointer, Journal, LedgerReader, LedgerWriter
 from opentrail.rules import RuleStore
@@ -95,7 +95,7 @@ class Service:
     indexer_mode: IndexerMode = "process"
     delivery: Delivery | None = None
     insights: InsightsEngine | None = None  # a ledger reader thread (docs/insights.md)
-    insights_store: CounterStore | None = None  # its counters, read by the API
+    insights_store: InsightsStore | None = None  # its counters, read by the API
     checkpoints: Checkpointer | None = None  # tree.db follower + signed checkpoints
     audit_journal: Journal | None = None  # self-audit records of changes in flight
     lake: StoreCatalog | None = None  # event data stores (lake.db), docs/lake.md
@@ -430,9 +430,14 @@ class Service:
             self.rules.close()
 
     def _start_insights(self) -> None:
+        """The engine counts on the `insights` role's node only; its state is the
+        backend's (shared by every node on PostgreSQL: a new holder goes on from the
+        stored cursor, and ListInsightsMetricData answers the same on every node)."""
+        assert self.backend is not None
         self.insights = InsightsEngine(self.settings.data_dir, self.clock, self.writer,
-                                       self.insights_enabled, ledger=self.ledger)
-        self.insights_store = CounterStore(self.settings.data_dir)
+                                       self.insights_enabled, ledger=self.ledger,
+                                       store=self.backend.insights_store())
+        self.insights_store = self.backend.insights_store()
         self._spawn_elected(INSIGHTS, self._run_insights, "insights")
 
     def _run_insights(self, stop: threading.Event) -> None:

@@ -132,5 +132,6 @@ def test_verbose_readiness_names_the_roles_this_node_holds(embedded: Service) ->
     answer = _get(embedded, "/readyz?verbose").json()
     assert answer["status"] == "ready" and answer["roles"] == sorted(answer["roles"])
     assert set(answer["roles"]) <= {"checkpoint-signer", "trail-delivery", "insights",
-                                    "lake-writer", "retention", "verifier"}
+                                    "lake-writer", "retention", "verifier", "rules",
+                                    "detector"}
     assert _get(embedded, "/readyz").json() == {"status": "ready"}  # terse without it

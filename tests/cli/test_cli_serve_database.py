@@ -32,8 +32,8 @@ from opentrail.config import Settings, validate_settings
 pytestmark = [pytest.mark.e2e]
 
 KEY = base64.b64encode(TEST_MASTER_KEY).decode()
-ROLES = ["checkpoint-signer", "insights", "lake-writer", "retention", "trail-delivery",
-         "verifier"]
+ROLES = ["checkpoint-signer", "detector", "insights", "lake-writer", "retention", "rules",
+         "trail-delivery", "verifier"]
 
 
 @pytest.fixture

@@ -1,4 +1,6 @@
-"""The engine in-process: a real ledger, a ManualClock, records in CloudTrail's shape."""
+"""The engine in-process: a real ledger, a ManualClock, records in CloudTrail's shape; on
+both backends (its state in insights.db or in the database's tables), and handed from
+one node to another on one database."""
 
 from __future__ import annotations
 
@@ -13,7 +15,9 @@ import pytest
 
 from opentrail.clock import ManualClock
 from opentrail.events import Category, parse_record
-from opentrail.insights import InsightsEngine, minute_text
+from opentrail.insights import CALL_RATE, InsightsEngine, minute_text
+from opentrail.insights._engine import BATCH
+from opentrail.insights._store import Tally
 from opentrail.ledger import LedgerWriter
 
 ACCOUNT = "123456789012"
@@ -52,12 +56,18 @@ def history() -> list[dict[str, Any]]:
 
 
 class Rig:
-    def __init__(self, data_dir: Path, enabled: bool) -> None:
+    def __init__(self, data_dir: Path, enabled: bool, backend: Any = None) -> None:
+        """Embedded on `data_dir`'s files, or on `backend`'s ledger and Insights state."""
         self.clock = ManualClock((START + 9 * 1440 + 240) * 60)
-        self.writer = LedgerWriter(data_dir, self.clock)
+        self.backend = backend
+        self.writer = (LedgerWriter(data_dir, self.clock) if backend is None
+                       else backend.ledger_writer(self.clock))
         self.writer.start()
-        self.engine = InsightsEngine(data_dir, self.clock, self.writer,
-                                     lambda account, region, kind: enabled)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.engine = InsightsEngine(
+            data_dir, self.clock, self.writer, lambda account, region, kind: enabled,
+            ledger=None if backend is None else backend.ledger_reader(),
+            store=None if backend is None else backend.insights_store())
 
     def ingest(self, events: list[dict[str, Any]]) -> None:
         records = [parse_record(e, default_account=ACCOUNT, default_region="us-east-1")
@@ -74,12 +84,15 @@ class Rig:
 
     def close(self) -> None:
         self.engine.close()
+        if self.backend is not None:
+            self.engine._ledger.close()
         self.writer.close()
 
 
 @pytest.fixture
-def rig(tmp_path: Path) -> Iterator[Rig]:
-    rig = Rig(tmp_path, enabled=True)
+def rig(backend: Any, tmp_path: Path) -> Iterator[Rig]:
+    """A rig on each backend in turn (the `backend` fixture's parameters)."""
+    rig = Rig(tmp_path / "node", enabled=True, backend=backend)
     yield rig
     rig.close()
 
@@ -137,9 +150,9 @@ def test_rerun_gives_the_same_records(tmp_path: Path, history: list[dict[str, An
     other.close()
 
 
-def test_nothing_recorded_when_not_enabled(tmp_path: Path, history: list[dict[str, Any]]
-                                           ) -> None:
-    off = Rig(tmp_path, enabled=False)
+def test_nothing_recorded_when_not_enabled(backend: Any, tmp_path: Path,
+                                           history: list[dict[str, Any]]) -> None:
+    off = Rig(tmp_path, enabled=False, backend=backend)
     off.ingest(history)
     assert off.run() == []
     assert sum(off.engine.store.metric(ACCOUNT, "us-east-1", (
@@ -168,3 +181,69 @@ def test_live_traffic_start_within_two_minutes(rig: Rig, history: list[dict[str,
     started = rig.run()
     assert {r["insightDetails"]["state"] for r in started} == {"Start"}
     assert {r["eventTime"] for r in started} == {minute_text(BURST)}
+
+
+def test_a_node_taking_insights_over_goes_on_from_the_shared_cursor(
+        backends: Any, tmp_path: Path, history: list[dict[str, Any]]) -> None:
+    """Two processes on one data dir, or two nodes on one database: the second engine
+    starts where the first stopped (nothing counted twice, nothing skipped), and the
+    first, not yet aware it lost the role, cannot add its next batch."""
+    one = Rig(tmp_path / "one", enabled=True, backend=backends.open())
+    one.ingest(history)
+    assert one.engine.count() == BATCH and one.engine.count() == BATCH
+    stale = one.engine.cursor
+    two = Rig(tmp_path / "two", enabled=True, backend=backends.open())
+    assert two.engine.cursor == stale  # the stored cursor, not 0
+    found = two.run()
+    assert one.engine.analysed + two.engine.analysed == len(history)  # no re-count
+    assert len(found) == 4 and len({r["eventID"] for r in found}) == 4  # once each
+    assert one.engine.count() == 0  # refused: the cursor moved on from `stale`
+    assert one.engine.cursor == two.engine.cursor > stale
+    runs = sum(1 for e in history if e["eventName"] == "RunInstances")
+    for node in (one, two):  # every node reads the same counters, each event once
+        assert sum(node.engine.store.metric(ACCOUNT, "us-east-1", (
+            "ec2.amazonaws.com", "RunInstances", CALL_RATE, None), START,
+            START + 9 * 1440).values()) == runs
+    one.engine.detect()  # deciding again on the first node finds nothing new to write
+    assert two.run() == found
+    one.close()
+    two.close()
+
+
+def test_a_stale_writer_changes_nothing_and_long_values_are_kept(backend: Any) -> None:
+    """The store's contract on both backends: `add` and `save` move the cursor and a
+    partition's decided minute only from where their writer read them; values of any
+    length (they come from ingested records) are stored and found."""
+    store = backend.insights_store()
+    name, agent = "Run" + "x" * 4000, "agent/" + "y" * 4000
+    tally = Tally()
+    sid = tally.number((ACCOUNT, "us-east-1", "ec2.amazonaws.com", name, CALL_RATE, ""))
+    tally.counts[(sid, 100)] = 3
+    tally.attributions[(sid, "userAgent", agent, 100)] = 3
+    tally.spans[(ACCOUNT, "us-east-1")] = (100, 100)
+    assert store.cursor() == 0 and store.add(tally, 0, 10)
+    assert not store.add(tally, 0, 20)  # a writer that read the cursor before it moved
+    assert store.cursor() == 10
+    key = ("ec2.amazonaws.com", name, CALL_RATE, None)
+    assert store.metric(ACCOUNT, "us-east-1", key, 0, 200) == {100: 3}  # not 6
+    assert store.metric(None, "us-east-1", key, 0, 200) == {100: 3}
+    [(series, found, state)] = store.live_series(ACCOUNT, "us-east-1", 0)
+    assert found.name == name and state is None
+    assert store.attribution(series, "userAgent", 100, 101) == {agent: 3}
+    assert list(store.counts(series, 99, 102)) == [0.0, 3.0, 0.0]
+    assert store.save([(series, {"open": {"start": 100}})], ACCOUNT, "us-east-1", 100, 105)
+    assert not store.save([(series, {"stale": True})], ACCOUNT, "us-east-1", 100, 106)
+    [part] = store.partitions()
+    assert (part.first, part.latest, part.decided) == (100, 100, 105)
+    # an open Insight keeps its series live however old its last count
+    assert [s[2] for s in store.live_series(ACCOUNT, "us-east-1", 1000)] == [
+        {"open": {"start": 100}}]
+    older = Tally()
+    older.counts[(older.number(
+        (ACCOUNT, "us-east-1", "ec2.amazonaws.com", name, CALL_RATE, "")), 50)] = 1
+    older.spans[(ACCOUNT, "us-east-1")] = (50, 50)
+    assert store.add(older, 10, 11)  # older than decided - slack: decide again from 50
+    [part] = store.partitions()
+    assert (part.first, part.decided) == (50, 50)
+    assert [s[2] for s in store.live_series(ACCOUNT, "us-east-1", 0)] == [None]
+    store.close()

@@ -3,8 +3,8 @@
 `open_backend(settings)` is called once, by service.py (and by CLI commands that open a
 store): SQLite files under the data dir by default, PostgreSQL when `database_url` is
 set. A backend hands out the stores the packages declare interfaces for (auth/_key_rows,
-trails/_rows, channels/_rows, lake/_catalog_rows) already wired to their rows; nothing
-above this package asks which backend is in use.
+trails/_rows, channels/_rows, lake/_catalog_rows, insights/_store) already wired to
+their rows; nothing above this package asks which backend is in use.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from opentrail.config import Settings
     from opentrail.detect import FindingStore
     from opentrail.history import HistoryIndex
+    from opentrail.insights import InsightsStore
     from opentrail.lake import StoreCatalog, WriterRows
     from opentrail.ledger import (
         CheckpointRows,
@@ -40,7 +41,6 @@ __all__ = ["NOT_ON_POSTGRES", "Backend", "open_backend"]
 # State that still lives only in SQLite files under the data dir: until this is empty,
 # `opentrail serve` refuses --database-url (docs/design/scale-out.md, "What remains").
 NOT_ON_POSTGRES = (
-    "Insights state (insights.db)",
     "the Lake's queries and imports (lake-queries.db, lake-imports.db)",
 )
 
@@ -123,6 +123,11 @@ class Backend(Protocol):
     def lake_writer_rows(self) -> WriterRows:
         """The Lake writer's state (cursor, manifest chains, file lists, pending keys):
         DATA_DIR/lake-writer.db, or tables every node shares."""
+        ...
+
+    def insights_store(self) -> InsightsStore:
+        """The Insights engine's state (counters, detector states, its cursor):
+        DATA_DIR/insights.db, or tables every node shares."""
         ...
 
 

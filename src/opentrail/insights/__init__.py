@@ -1,10 +1,11 @@
 """Insights: unusual API call rates and error rates, detected from the ledger.
 
-`InsightsEngine` follows the ledger with a durable cursor, keeps per-minute counters in
-insights.db, runs a `SeriesDetector` per (account, region, eventSource, eventName[,
-errorCode]) and writes CloudTrail-shaped Insights records back into the ledger. The
-detector's core (`detect_series`, `fit_baseline`) also runs on plain count arrays, which
-is how the accuracy benchmark drives it. See docs/insights.md.
+`InsightsEngine` follows the ledger with a durable cursor, keeps per-minute counters in an
+`InsightsStore` (insights.db, or tables every node shares on PostgreSQL), runs a
+`SeriesDetector` per (account, region, eventSource, eventName[, errorCode]) and writes
+CloudTrail-shaped Insights records back into the ledger. The detector's core
+(`detect_series`, `fit_baseline`) also runs on plain count arrays, which is how the
+accuracy benchmark drives it. See docs/insights.md.
 """
 
 from opentrail.insights._baseline import BASELINE_MINUTES, WINDOWS, Baseline, fit_baseline
@@ -18,7 +19,13 @@ from opentrail.insights._detector import (
 from opentrail.insights._engine import Gate, InsightsEngine, is_write, start_engine_thread
 from opentrail.insights._record import insight_record, minute_text
 from opentrail.insights._score import lower_score, upper_score
-from opentrail.insights._store import CALL_RATE, ERROR_RATE, CounterStore, SeriesKey
+from opentrail.insights._store import (
+    CALL_RATE,
+    ERROR_RATE,
+    CounterStore,
+    InsightsStore,
+    SeriesKey,
+)
 
 __all__ = [
     "BASELINE_MINUTES",
@@ -30,6 +37,7 @@ __all__ = [
     "Episode",
     "Gate",
     "InsightsEngine",
+    "InsightsStore",
     "Params",
     "SeriesDetector",
     "SeriesKey",

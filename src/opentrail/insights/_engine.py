@@ -1,6 +1,6 @@
 """The Insights engine: a ledger reader that counts, detects, and writes Insights back.
 
-    ledger ──(cursor)──▶ per-minute counters (insights.db) ──▶ SeriesDetector per series
+    ledger ──(cursor)──▶ per-minute counters (InsightsStore) ──▶ SeriesDetector per series
        ▲                                                             │ Start / End
        └──────────── LedgerWriter.submit(Insights records) ◀─────────┘
 
@@ -32,7 +32,14 @@ from opentrail.clock import Clock
 from opentrail.events import Category, Record, parse_record
 from opentrail.insights._detector import Params, SeriesDetector, Transition
 from opentrail.insights._record import Attribution, event_id, insight_record
-from opentrail.insights._store import CALL_RATE, ERROR_RATE, CounterStore, SeriesKey
+from opentrail.insights._store import (
+    CALL_RATE,
+    ERROR_RATE,
+    CounterStore,
+    InsightsStore,
+    SeriesKey,
+    Tally,
+)
 from opentrail.ledger import LedgerReader, LedgerRow, LedgerWriter, open_ledger_reader
 
 __all__ = ["BATCH", "Gate", "InsightsEngine", "is_write", "start_engine_thread"]
@@ -46,8 +53,6 @@ LIVE = 60  # minutes: a partition whose latest event is this recent is live
 READ_PREFIXES = ("Get", "List", "Describe", "Lookup", "Head", "Search", "BatchGet")
 
 Gate = Callable[[str, str, str], bool]  # (account, region, insight type) -> write records?
-Counts = dict[tuple[int, int], int]
-Attrs = dict[tuple[int, str, str, int], int]
 
 
 def is_write(obj: dict[str, Any]) -> bool:
@@ -59,8 +64,11 @@ def is_write(obj: dict[str, Any]) -> bool:
 
 class InsightsEngine:
     def __init__(self, data_dir: Path, clock: Clock, writer: LedgerWriter, gate: Gate,
-                 params: Params | None = None, ledger: LedgerReader | None = None) -> None:
-        self.store = CounterStore(data_dir)
+                 params: Params | None = None, ledger: LedgerReader | None = None,
+                 store: InsightsStore | None = None) -> None:
+        """`store`: where the state lives (a backend's `insights_store()`); by default
+        DATA_DIR/insights.db."""
+        self.store: InsightsStore = store if store is not None else CounterStore(data_dir)
         self._owns_ledger = ledger is None
         self._ledger = ledger if ledger is not None else open_ledger_reader(data_dir)
         self._clock, self._writer, self._gate = clock, writer, gate
@@ -82,24 +90,20 @@ class InsightsEngine:
         rows = self._ledger.rows(self.cursor, BATCH, category=int(Category.MANAGEMENT))
         if not rows:
             return 0
-        self.store.conn.execute("BEGIN IMMEDIATE")
-        try:
-            counts, attrs, spans = self._tally(rows)
-            self.store.add(counts, attrs, spans, rows[-1].seq + 1)
-            self.store.conn.execute("COMMIT")
-        except BaseException:
-            self.store.conn.execute("ROLLBACK")
-            self.store._ids.clear()  # ids minted in the rolled-back transaction are gone
-            raise
-        self.cursor = rows[-1].seq + 1
+        end = rows[-1].seq + 1
+        if not self.store.add(self._tally(rows), self.cursor, end):
+            # Another node counted from this cursor (it holds the role now, or this one
+            # lost it without noticing yet): nothing was added; go on from the stored one.
+            log.info("insights: the cursor moved from %d elsewhere; resuming", self.cursor)
+            self.cursor = self.store.cursor()
+            return 0
+        self.cursor = end
         self.analysed += len(rows)
         return len(rows)
 
-    def _tally(self, rows: list[LedgerRow]
-               ) -> tuple[Counts, Attrs, dict[tuple[str, str], tuple[int, int]]]:
-        counts: Counts = {}
-        attrs: Attrs = {}
-        spans: dict[tuple[str, str], tuple[int, int]] = {}
+    def _tally(self, rows: list[LedgerRow]) -> Tally:
+        tally = Tally()
+        spans = tally.spans
         for row in rows:
             account, region, event_time, body = row.account, row.region, row.event_time, row.body
             if body is None:
@@ -116,14 +120,12 @@ class InsightsEngine:
             who = (str(arn) if arn else "null", str(obj.get("userAgent") or "null"))
             error = obj.get("errorCode")
             if is_write(obj):
-                sid = self.store.series_id((account, region, source, name, CALL_RATE, ""),
-                                           minute)
-                _bump(counts, attrs, sid, minute, who, str(error) if error else "null")
+                sid = tally.number((account, region, source, name, CALL_RATE, ""))
+                _bump(tally, sid, minute, who, str(error) if error else "null")
             if error:
-                sid = self.store.series_id(
-                    (account, region, source, name, ERROR_RATE, str(error)), minute)
-                _bump(counts, attrs, sid, minute, who, None)
-        return counts, attrs, spans
+                sid = tally.number((account, region, source, name, ERROR_RATE, str(error)))
+                _bump(tally, sid, minute, who, None)
+        return tally
 
     # -- detecting -----------------------------------------------------------------------
 
@@ -163,7 +165,10 @@ class InsightsEngine:
             states.append((sid, detector.to_state()))
         if records:
             self._writer.submit(records).result()
-        self.store.save(states, account, region, target)
+        if not self.store.save(states, account, region, decided, target):
+            log.info("insights: %s %s was decided elsewhere meanwhile (or counted "
+                     "events older than it had decided); this pass was not stored",
+                     account, region)
         return len(records)
 
     def _record(self, sid: int, key: SeriesKey, transition: Transition) -> dict[str, Any] | None:
@@ -204,8 +209,13 @@ class InsightsEngine:
         return counted
 
     def run(self, stop: Callable[[], bool], idle: float = 0.05) -> None:
+        """Count and detect until `stop()`, from the stored cursor (where this node, or
+        the node that held the role before it, stopped)."""
+        resume = True
         while not stop():
             try:
+                if resume:  # inside the try: the database may be away for a moment
+                    self.cursor, resume = self.store.cursor(), False
                 busy = self.step()
             except Exception:  # a bad batch must not stop Insights for good
                 log.exception("insights step failed; retrying")
@@ -215,10 +225,11 @@ class InsightsEngine:
                 time.sleep(idle)
 
 
-def _bump(counts: Counts, attrs: Attrs, sid: int, minute: int, who: tuple[str, str],
+def _bump(tally: Tally, sid: int, minute: int, who: tuple[str, str],
           error: str | None) -> None:
     """One call: its minute's count, and its attribution values (errorCode only for
     call-rate series; an error-rate series is one errorCode already)."""
+    counts, attrs = tally.counts, tally.attributions
     counts[(sid, minute)] = counts.get((sid, minute), 0) + 1
     for key in ((sid, "userIdentityArn", who[0], minute), (sid, "userAgent", who[1], minute),
                 *(((sid, "errorCode", error, minute),) if error is not None else ())):

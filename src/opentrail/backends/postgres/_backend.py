@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from opentrail.channels import ChannelRegistry
     from opentrail.clock import Clock
     from opentrail.detect import FindingStore
+    from opentrail.insights import InsightsStore
     from opentrail.lake import StoreCatalog, WriterRows
     from opentrail.ledger import (
         CheckpointRows,
@@ -185,6 +186,11 @@ class PostgresBackend:
         from opentrail.backends.postgres._lake_writer import PgWriterRows
 
         return PgWriterRows(self.db)
+
+    def insights_store(self) -> InsightsStore:
+        from opentrail.backends.postgres._insights import PgInsightsStore
+
+        return PgInsightsStore(self.db)
 
 
 def _warn_if_not_durable(conn: Conn, where: str) -> None:

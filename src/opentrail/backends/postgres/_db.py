@@ -30,6 +30,7 @@ __all__ = [
     "CHECKPOINT_LOCK",
     "DELIVERY_LOCK",
     "DETECT_LOCK",
+    "INSIGHTS_LOCK",
     "JOURNAL_LOCK_CLASS",
     "KEY_LOCK",
     "LAKE_WRITER_COMMIT_LOCK",
@@ -67,6 +68,8 @@ DETECT_LOCK = 0x4F54_0D13  # Sigma findings' cursor: one detector batch at a tim
 # keys, the location's puts, the record) at a time, a session lock.
 LAKE_WRITER_LOCK = 0x4F54_0015
 LAKE_WRITER_COMMIT_LOCK = 0x4F54_1015
+# Numbered after its migration (0011), clear of the sequence above and of other stores'.
+INSIGHTS_LOCK = 0x4F54_0011  # the Insights engine's state: one write at a time
 # Elected roles (_role.py) use the two-key form (this class, the name's CRC-32): a key
 # space apart from the one-key locks above (PostgreSQL keeps the two forms distinct).
 ROLE_LOCK_CLASS = 0x4F54

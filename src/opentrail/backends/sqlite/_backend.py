@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from opentrail.channels import ChannelRegistry
     from opentrail.clock import Clock
     from opentrail.detect import FindingStore
+    from opentrail.insights import InsightsStore
     from opentrail.lake import StoreCatalog, WriterRows
     from opentrail.ledger import (
         CheckpointRows,
@@ -169,3 +170,9 @@ class SqliteBackend:
 
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         return SqliteWriterRows(self.data_dir)
+
+    def insights_store(self) -> InsightsStore:
+        from opentrail.insights import CounterStore
+
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return CounterStore(self.data_dir)

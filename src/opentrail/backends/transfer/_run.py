@@ -8,6 +8,7 @@ from pathlib import Path
 from opentrail.backends.postgres import PostgresBackend
 from opentrail.backends.transfer._claim import claim
 from opentrail.backends.transfer._errors import MigrationRefused
+from opentrail.backends.transfer._insights import copy_insights
 from opentrail.backends.transfer._ledger import check_source, copy_events, database_head
 from opentrail.backends.transfer._rules import RULE_TABLES, copy_connections
 from opentrail.backends.transfer._state import (
@@ -32,7 +33,6 @@ Progress = Callable[[str], None]
 # (docs/design/scale-out.md, "What remains"). The history index and the Merkle tree are
 # derived from the ledger and rebuilt from it.
 NOT_MOVED = (
-    "Insights state",
     "the history index and the Merkle tree (derived: rebuilt from the ledger)",
 )
 
@@ -99,6 +99,7 @@ def _copy_state(data_dir: Path, backend: PostgresBackend, master_key_file: Path,
         progress(f"{table.what}: {done.copied} copied, {done.present} already there")
     _copy_rules(data_dir, backend, master_key_file, progress)
     _copy_findings_and_journal(data_dir, backend, progress)
+    progress(copy_insights(data_dir, backend))  # with its cursor: a node goes on from it
 
 
 def _copy_rules(data_dir: Path, backend: PostgresBackend, master_key_file: Path,
