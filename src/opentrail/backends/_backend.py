@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from opentrail.clock import Clock
     from opentrail.config import Settings
     from opentrail.history import HistoryIndex
-    from opentrail.lake import StoreCatalog
+    from opentrail.lake import ImportRows, QueryRows, StoreCatalog
     from opentrail.ledger import (
         CheckpointRows,
         LedgerAudit,
@@ -38,8 +38,7 @@ __all__ = ["NOT_ON_POSTGRES", "Backend", "open_backend"]
 # `opentrail serve` refuses --database-url (docs/design/scale-out.md, "What remains").
 NOT_ON_POSTGRES = (
     "Insights state (insights.db)",
-    "the Lake writer's state, queries and imports (lake-writer.db, lake-queries.db, "
-    "lake-imports.db)",
+    "the Lake writer's state (lake-writer.db)",
     "event rules, their targets and outbox (rules.db) and Sigma findings (findings.db)",
     "the self-audit journal of changes in flight (journal/, per node)",
 )
@@ -103,6 +102,15 @@ class Backend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+    def lake_queries(self) -> QueryRows:
+        """Lake queries and their results: DATA_DIR/lake-queries.db, or tables every
+        node shares (a query started on one node is read and cancelled on any)."""
+        ...
+
+    def lake_imports(self) -> ImportRows:
+        """Lake imports' state: DATA_DIR/lake-imports.db, or tables every node shares."""
+        ...
 
 
 def open_backend(settings: Settings) -> Backend:

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from opentrail.auth import KeyStore
     from opentrail.channels import ChannelRegistry
     from opentrail.clock import Clock
-    from opentrail.lake import StoreCatalog
+    from opentrail.lake import ImportRows, QueryRows, StoreCatalog
     from opentrail.ledger import (
         CheckpointRows,
         LedgerAudit,
@@ -159,6 +159,16 @@ class PostgresBackend:
         for role in self._roles:
             role.release()
         self.db.close()
+
+    def lake_queries(self) -> QueryRows:
+        from opentrail.backends.postgres._lake_queries import PgQueryRows
+
+        return PgQueryRows(self.db)
+
+    def lake_imports(self) -> ImportRows:
+        from opentrail.backends.postgres._lake_imports import PgImportRows
+
+        return PgImportRows(self.db)
 
 
 def _warn_if_not_durable(conn: Conn, where: str) -> None:

@@ -30,6 +30,8 @@ __all__ = [
     "CHECKPOINT_LOCK",
     "DELIVERY_LOCK",
     "KEY_LOCK",
+    "LAKE_IMPORT_LOCK",
+    "LAKE_QUERY_LOCK",
     "LEDGER_LOCK",
     "MIGRATION_LOCK",
     "ROLE_LOCK_CLASS",
@@ -55,6 +57,8 @@ SIGNING_KEY_LOCK = 0x4F54_0007
 LEDGER_LOCK = 0x4F54_0008  # the sequencer: one ledger batch at a time, cluster-wide
 CHECKPOINT_LOCK = 0x4F54_0009  # signed checkpoints: one insert at a time
 DELIVERY_LOCK = 0x4F54_000A  # trail delivery's state: one write at a time
+LAKE_QUERY_LOCK = 0x4F54_0016  # Lake queries: the per-account limit of active queries
+LAKE_IMPORT_LOCK = 0x4F54_0116  # Lake imports: one ongoing import per account
 # Elected roles (_role.py) use the two-key form (this class, the name's CRC-32): a key
 # space apart from the one-key locks above (PostgreSQL keeps the two forms distinct).
 ROLE_LOCK_CLASS = 0x4F54

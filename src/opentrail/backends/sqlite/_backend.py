@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from opentrail.auth import KeyStore
     from opentrail.channels import ChannelRegistry
     from opentrail.clock import Clock
-    from opentrail.lake import StoreCatalog
+    from opentrail.lake import ImportRows, QueryRows, StoreCatalog
     from opentrail.ledger import (
         CheckpointRows,
         LedgerAudit,
@@ -143,3 +143,13 @@ class SqliteBackend:
         """Each store closes its own file; the roles are let go."""
         for role in self._roles:
             role.release()
+
+    def lake_queries(self) -> QueryRows:
+        from opentrail.backends.sqlite._lake_queries import SqliteQueryRows
+
+        return SqliteQueryRows(self.data_dir)
+
+    def lake_imports(self) -> ImportRows:
+        from opentrail.backends.sqlite._lake_imports import SqliteImportRows
+
+        return SqliteImportRows(self.data_dir)
