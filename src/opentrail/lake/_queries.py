@@ -259,6 +259,8 @@ class QueryRunner:
             if total == 0:
                 self._rows.set_columns(query_id, orjson.dumps(execution.columns))
         finally:
+            with active.lock:  # nothing interrupts a closed execution
+                active.execution = None
             execution.close()
 
     def _store_rows(self, query_id: str, columns: list[str], batch: list[tuple[Any, ...]],
