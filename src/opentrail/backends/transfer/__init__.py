@@ -5,7 +5,8 @@
 before writing anything when it does not hold; then claims the database for this data
 dir (its checkpoint signing key is the installation's identity), copies the ledger in
 committed chunks, and the keys (secrets resealed with the cluster's master key), trails,
-bucket owners, channels, the Lake catalog and the digest signing keys. Every step
+bucket owners, channels, the Lake catalog, the digest signing keys, trail delivery's
+state and Lake queries and imports. Every step
 skips what an earlier run copied and refuses what differs, so a run cut short is simply
 run again. See docs/design/scale-out.md, "Moving an installation".
 """

@@ -8,6 +8,7 @@ from pathlib import Path
 from opentrail.backends.postgres import PostgresBackend
 from opentrail.backends.transfer._claim import claim
 from opentrail.backends.transfer._errors import MigrationRefused
+from opentrail.backends.transfer._lake import LAKE_TABLES, bring_lake_current
 from opentrail.backends.transfer._ledger import check_source, copy_events, database_head
 from opentrail.backends.transfer._state import (
     DELIVERY_TABLES,
@@ -93,5 +94,9 @@ def _copy_state(data_dir: Path, backend: PostgresBackend, master_key_file: Path,
     progress(f"signed checkpoints: {signed.copied} copied, {signed.present} already there")
     bring_delivery_current(data_dir)
     for table in DELIVERY_TABLES:  # where each trail stopped: it goes on from there
+        done = copy_table(data_dir, backend, table)
+        progress(f"{table.what}: {done.copied} copied, {done.present} already there")
+    bring_lake_current(data_dir)
+    for table in LAKE_TABLES:  # queries with their results, imports with their done files
         done = copy_table(data_dir, backend, table)
         progress(f"{table.what}: {done.copied} copied, {done.present} already there")
