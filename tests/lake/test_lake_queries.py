@@ -607,3 +607,44 @@ def test_a_node_restarted_under_its_name_fails_what_it_left(backend: Any) -> Non
     assert rows.fail_orphans("gone", NOW + 30, before=NOW + 5) == 0  # beat at NOW + 5
     assert rows.fail_orphans("gone", NOW + 30, before=NOW + 6) == 1
     rows.close()
+
+
+def test_a_queries_file_from_before_nodes_opens_and_its_orphans_end(
+        tmp_path: Path, lake_root: Path, clock: ManualClock) -> None:
+    """lake-queries.db as earlier releases made it (no node columns): opened as it is,
+    the columns are added, and a query it left RUNNING ends FAILED instead of staying
+    RUNNING; its finished queries read as before."""
+    import sqlite3
+
+    data = tmp_path / "data"
+    data.mkdir()
+    with sqlite3.connect(data / "lake-queries.db") as conn:
+        conn.executescript("""
+            CREATE TABLE queries (
+                id TEXT PRIMARY KEY, account TEXT NOT NULL, owner TEXT NOT NULL,
+                region TEXT NOT NULL, statement TEXT NOT NULL, status TEXT NOT NULL,
+                created REAL NOT NULL, started REAL, ended REAL, error TEXT, columns BLOB,
+                total INTEGER NOT NULL DEFAULT 0, events_scanned INTEGER NOT NULL DEFAULT 0,
+                bytes_scanned INTEGER NOT NULL DEFAULT 0, millis INTEGER NOT NULL DEFAULT 0,
+                delivery_uri TEXT, delivery_status TEXT);
+            CREATE TABLE query_stores (store TEXT NOT NULL, query TEXT NOT NULL,
+                PRIMARY KEY (store, query)) WITHOUT ROWID;
+            CREATE TABLE query_rows (query TEXT NOT NULL, n INTEGER NOT NULL,
+                row BLOB NOT NULL, PRIMARY KEY (query, n)) WITHOUT ROWID;""")
+        for qid, status in (("old-running", "RUNNING"), ("old-done", "FINISHED")):
+            conn.execute("INSERT INTO queries (id, account, owner, region, statement, "
+                         "status, created, ended, total) VALUES (?, ?, ?, 'us-east-1', "
+                         "'SELECT 1', ?, ?, ?, 1)", (qid, ACCOUNT, ACCOUNT, status,
+                                                     NOW - 3600, NOW - 60 if status ==
+                                                     "FINISHED" else None))
+            conn.execute("INSERT INTO query_stores VALUES (?, ?)", (STORE, qid))
+        conn.execute("INSERT INTO query_rows VALUES ('old-done', 0, ?)",
+                     (b'[{"n": "1"}]',))
+    runner = make_runner(tmp_path, lake_root, clock)
+    try:
+        orphan = runner.describe(ACCOUNT, "old-running")
+        assert orphan.status == "FAILED" and orphan.node is None
+        assert runner.results(ACCOUNT, "old-done").rows == [[{"n": "1"}]]
+        assert {q.id for q in runner.list(ACCOUNT, STORE)[0]} == {"old-running", "old-done"}
+    finally:
+        runner.close()
