@@ -38,7 +38,8 @@ def migrate(data_dir: Path, url: str, master_key_file: str,
     resealed with the cluster's master key), trails, bucket owners, channels, the Lake
     catalog, the digest signing keys, the checkpoint signing key, the signed checkpoints
     and each trail's delivery state (cursor, unconfirmed files, digest chains) follow,
-    so a migrated trail goes on delivering where it stopped.
+    so a migrated trail goes on delivering where it stopped; so do Lake queries (with
+    their results) and imports (with their done files).
 
     The database must be empty or the target of an earlier run from DATA_DIR: a run cut
     short is run again and goes on where it stopped; rows already copied are checked,
@@ -62,7 +63,7 @@ def migrate(data_dir: Path, url: str, master_key_file: str,
     except (BackendError, OpenTrailError) as exc:  # refused, or the database went away
         raise click.ClickException(exc.message) from exc
     click.echo(f"Done: the database holds {data_dir}'s ledger (tree head size {size} root "
-               f"{root.hex()}) and its keys, trails, channels, Lake catalog, signing keys and "
-               "trail delivery state.")
+               f"{root.hex()}) and its keys, trails, channels, Lake catalog, signing keys, "
+               "trail delivery state and Lake queries and imports.")
     click.echo("Left in the data dir (not on PostgreSQL yet, docs/design/scale-out.md):"
                + "".join(f"\n  - {part}" for part in NOT_MOVED))
