@@ -74,6 +74,7 @@ RUN_ATTEMPTS = 3
 
 HEARTBEAT = 2.0  # seconds between a node's "I still run these queries"
 LEASE = 60.0  # seconds without one after which an active query's node counts as stopped
+SWEEP = 15.0  # seconds between a node's looks for other nodes' orphaned queries
 RESTARTED = ("OpenTrail restarted while this query was queued or running, so it did not "
              "finish; start it again.")
 ORPHANED = (f"The OpenTrail node running this query stopped (it has not reported for "
@@ -135,21 +136,30 @@ class QueryRunner:
     # -- liveness -----------------------------------------------------------------------
 
     def _beat(self) -> None:
-        """Every HEARTBEAT seconds: say this node still runs its active queries, stop
-        those ended elsewhere (CancelQuery on another node), fail other nodes' orphans."""
+        """Every HEARTBEAT seconds: say this node still runs its active queries and stop
+        those ended elsewhere (CancelQuery on another node); every SWEEP seconds, fail
+        other nodes' orphans (DescribeQuery, ListQueries and StartQuery also do)."""
+        swept = time.monotonic()
         while not self._closing.wait(HEARTBEAT):
             try:
                 self.heartbeat()
+                if time.monotonic() - swept >= SWEEP:
+                    swept = time.monotonic()
+                    self._fail_orphans()
             except Exception:  # the database lost for a moment: the next beat retries
                 log.exception("lake queries: heartbeat failed")
 
     def heartbeat(self) -> None:
-        now = self.clock.now()
         running = list(self._active)
-        statuses = self._rows.heartbeat(self.node, now, running) if running else {}
+        if not running:
+            return
+        statuses = self._rows.heartbeat(self.node, self.clock.now(), running)
         for query_id, status in statuses.items():
             if status not in ACTIVE:
                 self._stop(query_id, status)
+
+    def _fail_orphans(self) -> None:
+        now = self.clock.now()
         self._rows.fail_orphans(ORPHANED, now, before=now - LEASE)
 
     def purge(self) -> int:
@@ -166,6 +176,7 @@ class QueryRunner:
                                 self.engine.dialect)
         target = self._delivery_target(delivery_uri)
         self.purge()
+        self._fail_orphans()  # a dead node's queries do not count against the limit
         query_id = str(uuid.uuid4())
         self._active[query_id] = _Active()
         query = NewQuery(query_id, account, owner, region, statement, self.clock.now(),
@@ -352,7 +363,7 @@ class QueryRunner:
         now = self.clock.now()
         if info is not None and info.status in ACTIVE and \
                 (info.heartbeat or info.created) < now - LEASE:
-            self._rows.fail_orphans(ORPHANED, now, before=now - LEASE)
+            self._fail_orphans()
             info = self._rows.info(query_id)
         cutoff = now - KEEP_DAYS * 86400
         if info is None or info.account != account or (info.ended and info.ended < cutoff):
@@ -391,8 +402,7 @@ class QueryRunner:
         if not 1 <= max_results <= PAGE:
             raise InvalidMaxResults(f"MaxResults must be from 1 to {PAGE}; got {max_results}.")
         self.purge()
-        now = self.clock.now()
-        self._rows.fail_orphans(ORPHANED, now, before=now - LEASE)
+        self._fail_orphans()
         offset = _offset(next_token, store_id) if next_token is not None else 0
         ids = self._rows.find(account, store_id, start=start, end=end, status=status,
                               limit=max_results + 1, offset=offset)
