@@ -648,3 +648,24 @@ def test_a_queries_file_from_before_nodes_opens_and_its_orphans_end(
         assert {q.id for q in runner.list(ACCOUNT, STORE)[0]} == {"old-running", "old-done"}
     finally:
         runner.close()
+
+
+def test_a_dead_nodes_queries_do_not_hold_the_accounts_places(
+        tmp_path: Path, lake_root: Path, clock: ManualClock, backend: Any) -> None:
+    """Ten queries a dead node left QUEUED (no heartbeat for over the lease) do not stop
+    the account's next StartQuery on a live node: they are FAILED first."""
+    from opentrail.lake._queries import LEASE, MAX_ACTIVE
+    from opentrail.lake._query_rows import NewQuery
+
+    rows = backend.lake_queries()
+    for n in range(MAX_ACTIVE):
+        rows.add(NewQuery(f"dead-{n}", ACCOUNT, ACCOUNT, "us-east-1", "SELECT 1",
+                          NOW - LEASE - 1, None, None, "dead"), [STORE], MAX_ACTIVE)
+    rows.close()
+    runner = make_runner(tmp_path, lake_root, clock, backend)
+    try:
+        query_id = runner.start(ACCOUNT, f"SELECT eventid FROM {STORE} LIMIT 1")
+        assert wait_done(runner, query_id) == "FINISHED"
+        assert runner.describe(ACCOUNT, "dead-0").status == "FAILED"
+    finally:
+        runner.close()
