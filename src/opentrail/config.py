@@ -306,7 +306,7 @@ def validate_settings(settings: Settings, explicit: frozenset[str] = frozenset()
     _check_lake_location(settings.lake_location)
     _check_sigma_rules(settings.sigma_rules)
     _check_intervals(settings)
-    return _storage(settings, explicit)
+    return _check_shared_storage(_storage(settings, explicit))
 
 
 def _check_numbers(settings: Settings) -> None:
@@ -431,6 +431,29 @@ def _check_sigma_rules(folders: tuple[str, ...]) -> None:
             raise ValueError(f"--sigma-rules {folder!r} is not a folder: give a folder of "
                              "Sigma rule files (*.yml), such as a SigmaHQ checkout's "
                              "rules/cloud/aws/cloudtrail.")
+
+
+def _check_shared_storage(settings: Settings) -> Settings:
+    """With --database-url every node must deliver to, and read, the same objects: the
+    per-node defaults (DATA_DIR/buckets, DATA_DIR/lake) would scatter trail files and
+    Parquet files over the nodes, each holding the part written while it held the role.
+    An explicit --lake-location folder is taken as a mount every node shares at that path
+    (docs/deployment.md); trail files have no such folder setting: S3 only."""
+    if not settings.database_url:
+        return settings
+    if settings.trail_storage == "folder":
+        raise ValueError(
+            "--database-url needs trail storage every node shares, but --trail-storage is "
+            "'folder' (DATA_DIR/buckets, each node's own): use --trail-storage s3, with "
+            "--s3-endpoint-url for an S3-compatible store (credentials from the standard "
+            "AWS chain).")
+    if not settings.lake_location:
+        raise ValueError(
+            "--database-url needs a Lake location every node shares, but --lake-location "
+            "is empty (DATA_DIR/lake, each node's own): set --lake-location "
+            "s3://BUCKET/PREFIX (reached at --s3-endpoint-url when set), or a folder path "
+            "that every node mounts at the same place.")
+    return settings
 
 
 def _storage(settings: Settings, explicit: frozenset[str]) -> Settings:

@@ -13,8 +13,9 @@ On PostgreSQL (docs/design/scale-out.md) the ledger is the database's: this node
 writer appends through the backend's sequencer, every follower reads the shared ledger
 through `backend.ledger_reader()` (in threads of this process), and the jobs that must
 run once in a cluster (signing checkpoints, trail delivery, Insights, the Lake writer,
-retention, the background verifier) run only while this node holds their role
-(`backend.role(name)`); another node takes a role over when its holder dies.
+retention, the background verifier, the event rule engine and its sender) run only while
+this node holds their role (`backend.role(name)`); another node takes a role over when
+its holder dies.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any, Literal
 
 from opentrail.auth import KeyStore, SigV4Verifier
-from opentrail.backends import Backend, Role, open_backend
+from opentrail.backends import Backend, Role, TrackedRole, open_backend
 from opentrail.channels import ChannelRegistry
 from opentrail.clock import Clock, SystemClock
 from opentrail.config import Settings
@@ -71,6 +72,7 @@ ROLE_POLL = 1.0  # seconds between checks that this node (still) holds an electe
 CHECKPOINT_SIGNER, TRAIL_DELIVERY, INSIGHTS, LAKE_WRITER, RETENTION, VERIFIER = (
     "checkpoint-signer", "trail-delivery", "insights", "lake-writer", "retention",
     "verifier")
+RULES = "rules"  # the event rule engine, its sender and the AlertDelivered receipts
 
 
 @dataclass
@@ -112,15 +114,15 @@ class Service:
     # chosen once here, by open_backend (docs/design/scale-out.md).
     backend: Backend | None = None
     organization_id: str | None = None  # o-...: organization trails' folder; None: no org
-    rules: RuleStore | None = None  # event rules, targets, outbox (rules.db), docs/rules.md
-    rule_engine: Any = None  # rules.RuleEngine: a ledger reader filling the outbox, and
-    rule_sender: Any = None  # rules.Sender delivering it: threads with indexer="thread",
-    _rules_process: BaseProcess | None = None  # else both in this process (run_rules_process)
+    rules: RuleStore | None = None  # event rules, targets, outbox (backend.rules), docs/rules.md
+    # The rule engine (a ledger reader filling the outbox) and the sender delivering it run
+    # in their own process embedded (run_rules_process), else on the `rules` role's node.
+    _rules_process: BaseProcess | None = None
     sns: Any = None  # rules.SnsNotifier, with --sns-endpoint-url: trails' SnsTopicName
     # The shared ledger every follower reads on PostgreSQL; None embedded, where each
     # follower opens the data dir's ledger itself (as it always did).
     ledger: LedgerReader | None = None
-    roles: dict[str, Role] = field(default_factory=dict)  # elected roles, by name
+    roles: dict[str, TrackedRole] = field(default_factory=dict)  # elected roles, by name
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None,
@@ -154,7 +156,7 @@ class Service:
         service.audit_journal = AuditJournal(settings.data_dir)
         service.lake = backend.catalog(clock)
         service.organization_id = organization_id(settings.data_dir, settings.organization_id)
-        service.rules = RuleStore(settings.data_dir, keys)
+        service.rules = backend.rules(keys)
         service._start()
         return service
 
@@ -379,26 +381,41 @@ class Service:
         return receives(store, account, region, obj, category, channel_stores=channel_stores)
 
     def _start_rules(self) -> None:
-        """The rule engine follows the ledger into the outbox; the sender empties it. Both
-        run in their own process (threads here with indexer="thread"). The sender's
-        receipts become AlertDelivered records here, through this process's writer."""
+        """The rule engine follows the ledger into the outbox; the sender empties it.
+        Embedded, both run in their own process and the sender's receipts become
+        AlertDelivered records here, through this process's writer. With
+        indexer="thread" (always on PostgreSQL) all three are threads of the node
+        holding the `rules` role, which goes on from the shared cursor and outbox."""
         assert self.rules is not None
         from opentrail.rules import ReceiptPublisher
 
-        receipts, stop = ReceiptPublisher(self.rules, self.writer, self.clock.now), self._stop
-        self._spawn(lambda: receipts.run(stop), "alert-receipts")
+        receipts = ReceiptPublisher(self.rules, self.writer, self.clock.now)
         if self.indexer_mode == "process":
             from opentrail.rules import begin_at_head
 
+            stop = self._stop
+            self._spawn(lambda: receipts.run(stop), "alert-receipts")
             begin_at_head(self.settings.data_dir, self.rules)
             self._spawn_rules()
             return
-        assert self.backend is not None
-        engine, sender = self.rule_engine, self.rule_sender = _rules_workers(
-            self.settings, self.clock, self.rules, self.backend.ledger_reader)
-        stop = self._stop
-        self._spawn(lambda: engine.run(stop), "rule-engine")
-        self._spawn(lambda: sender.run(stop), "rule-sender")
+        self._spawn_elected(RULES, lambda term: self._run_rules(receipts, term), "rules")
+
+    def _run_rules(self, receipts: Any, stop: threading.Event) -> None:
+        """One term of the `rules` role: the engine, the sender and the receipts, from
+        the stored cursor and outbox, until `stop` (started again a second after a
+        failure to start them, such as the database lost for a moment)."""
+        _until_stopped(lambda: self._rules_term(receipts, stop), stop, "event rules")
+
+    def _rules_term(self, receipts: Any, stop: threading.Event) -> None:
+        assert self.rules is not None and self.backend is not None
+        engine, sender = _rules_workers(self.settings, self.clock, self.rules,
+                                        self.backend.ledger_reader)
+        try:
+            _run_together(stop, {"rule-engine": engine.run, "rule-sender": sender.run,
+                                 "alert-receipts": receipts.run})
+        finally:
+            engine.close()
+            sender.close()
 
     def _spawn_rules(self) -> None:
         ctx = multiprocessing.get_context("spawn")
@@ -407,9 +424,8 @@ class Service:
         self._rules_process.start()
 
     def _close_rules(self) -> None:
-        for part in (self.rule_engine, self.rule_sender, self.rules):
-            if part is not None:
-                part.close()
+        if self.rules is not None:
+            self.rules.close()
 
     def _start_insights(self) -> None:
         self.insights = InsightsEngine(self.settings.data_dir, self.clock, self.writer,
@@ -464,8 +480,14 @@ class Service:
         """This node's lease on the elected role `name` (one object per name)."""
         if name not in self.roles:
             assert self.backend is not None
-            self.roles[name] = self.backend.role(name)
+            self.roles[name] = TrackedRole(self.backend.role(name))
         return self.roles[name]
+
+    def held_roles(self) -> list[str]:
+        """The elected roles this node held at its last check of each (at most a second
+        old for the jobs `_spawn_elected` runs; the checkpoint signer's is checked every
+        --checkpoint-interval): what `/readyz?verbose` reports."""
+        return sorted(name for name, role in self.roles.items() if role.last)
 
     def _spawn_elected(self, name: str, run: Callable[[threading.Event], None],
                        thread: str) -> None:
@@ -594,6 +616,17 @@ def _until_stopped(run: Callable[[], None], stop: threading.Event, what: str) ->
             stop.wait(1.0)
 
 
+def _run_together(stop: threading.Event,
+                  runs: dict[str, Callable[[threading.Event], None]]) -> None:
+    """Each `run(stop)` in a thread of its own; returns when they all have."""
+    threads = [threading.Thread(target=run, args=(stop,), name=name, daemon=True)
+               for name, run in runs.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def _rules_workers(settings: Settings, clock: Clock, store: RuleStore,
                    reader: Callable[[], LedgerReader]) -> tuple[Any, Any]:
     """The rule engine (following the ledger `reader` opens) and the sender it wakes when
@@ -615,7 +648,7 @@ def run_rules_process(settings: Settings) -> None:
 
     backend = open_backend(settings)
     keys = backend.keys()
-    store = RuleStore(settings.data_dir, keys)
+    store = backend.rules(keys)
     engine, sender = _rules_workers(settings, SystemClock(), store, backend.ledger_reader)
 
     def run(stop: threading.Event) -> None:

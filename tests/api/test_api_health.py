@@ -123,3 +123,14 @@ def test_a_lost_database_answers_service_unavailable_then_recovers(
         wait_until(lambda: _list_trails(service, key).status_code == 200)  # no restart
     finally:
         service.close()
+
+
+def test_verbose_readiness_names_the_roles_this_node_holds(embedded: Service) -> None:
+    """Embedded, the one process holds every role it runs (flocks in the data dir);
+    the probe reports them without taking any (Service.held_roles)."""
+    wait_until(lambda: "trail-delivery" in _get(embedded, "/readyz?verbose").json()["roles"])
+    answer = _get(embedded, "/readyz?verbose").json()
+    assert answer["status"] == "ready" and answer["roles"] == sorted(answer["roles"])
+    assert set(answer["roles"]) <= {"checkpoint-signer", "trail-delivery", "insights",
+                                    "lake-writer", "retention", "verifier"}
+    assert _get(embedded, "/readyz").json() == {"status": "ready"}  # terse without it

@@ -540,3 +540,72 @@ def test_lake_queries_and_imports_move_with_the_installation(source: Path,
         conn.execute("UPDATE imports SET events_completed = 8")
     with pytest.raises(MigrationRefused, match="Lake imports: i-1 in the database"):
         migrate_data_dir(source, postgres_url, TEST_MASTER_KEY)
+
+
+def test_event_rules_move_with_their_secrets_cursor_and_outbox(
+        source: Path, postgres_url: str) -> None:
+    """rules.db moves: rules, targets, tags, destinations, the engine's cursor and the
+    outbox as they are, connection secrets resealed with the cluster's master key; a
+    second run copies nothing, and a row changed in the database since is refused by
+    name."""
+    from opentrail.auth import KeyStore
+    from opentrail.backends.transfer import MigrationRefused, migrate_data_dir
+    from opentrail.rules import ApiDestination, Connection, Delivery, Rule, SqliteRuleStore
+
+    account, region = "123456789012", "us-east-1"
+    keys = KeyStore(source)
+    rules = SqliteRuleStore(source, keys)
+    conn = Connection(account, region, "siem", "u-1", "API_KEY",
+                      {"ApiKeyAuthParameters": {"ApiKeyName": "X-Key"}}, "", "AUTHORIZED",
+                      1.0, 2.0, 3.0)
+    rules.save_connection(conn, {"ApiKeyAuthParameters": {"ApiKeyValue": "s3cret"}})
+    dest = ApiDestination(account, region, "hook", "u-2", conn.arn, "https://x/h", "POST", 5,
+                          "", 1.0, 1.0)
+    rules.save_destination(dest)
+    rule = Rule(account, region, "stop", '{"source": ["aws.cloudtrail"]}', "ENABLED", "d",
+                1.0)
+    rules.put_rule(rule)
+    rules.put_targets(account, region, "stop", [{"Id": "t", "Arn": dest.arn}])
+    rules.tag(rule.arn, {"team": "sec"})
+    rules.enqueue(17, [Delivery(0, account, region, "stop", {"Id": "t", "Arn": dest.arn},
+                                {"id": "e-1"}, 1.0, next_try=1.0)])
+    rules.delivered([], [(account, region, "stop", "t", "api-destination", "e-0", "X", 1.0)])
+    pending = rules.due(10.0, 10)
+    rules.close()
+    keys.close()
+
+    lines: list[str] = []
+    migrate_data_dir(source, postgres_url, TEST_MASTER_KEY, progress=lines.append)
+    assert "event rule connections: 1 copied (secrets resealed with the cluster's master " \
+           "key), 0 already there" in lines
+    assert "event rule outbox: 1 copied, 0 already there" in lines
+    lines.clear()
+    migrate_data_dir(source, postgres_url, TEST_MASTER_KEY, progress=lines.append)
+    assert "event rule connections: 0 copied (secrets resealed with the cluster's master " \
+           "key), 1 already there" in lines and "event rules: 0 copied, 1 already there" in lines
+    backend = _backend(postgres_url)
+    try:
+        store = backend.rules(backend.keys())
+        assert store.rule(account, region, "stop") == rule
+        assert store.targets(account, region, "stop") == [{"Id": "t", "Arn": dest.arn}]
+        assert store.tags(rule.arn) == {"team": "sec"}
+        assert store.connection(account, region, "siem") == conn
+        assert store.secrets(conn) == {"ApiKeyAuthParameters": {"ApiKeyValue": "s3cret"}}
+        assert store.destination(account, region, "hook") == dest
+        assert store.cursor_or_none() == 17 and store.due(10.0, 10) == pending
+        assert [r[1:] for r in store.receipts(10)] == [
+            (account, region, "stop", "t", "api-destination", "e-0", "X", 1.0)]
+        store.enqueue(18, [pending[0]])  # the identity goes on after the copied ids
+        assert [d.id for d in store.due(10.0, 10)] == [pending[0].id, pending[0].id + 1]
+    finally:
+        backend.close()
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        db.execute("UPDATE rules SET state = 'DISABLED'")
+    with pytest.raises(MigrationRefused, match=r"event rules: 123456789012 us-east-1 stop "
+                                               r"in the database .* differs"):
+        migrate_data_dir(source, postgres_url, TEST_MASTER_KEY)
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        db.execute("UPDATE rules SET state = 'ENABLED'")
+        db.execute("UPDATE rule_connections SET auth_type = 'BASIC'")
+    with pytest.raises(MigrationRefused, match=f"connection {conn.arn} in the database"):
+        migrate_data_dir(source, postgres_url, TEST_MASTER_KEY)

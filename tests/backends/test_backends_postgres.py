@@ -32,7 +32,11 @@ def _schema(url: str) -> list[tuple[Any, ...]]:
             "ORDER BY 1, 2").fetchall()
         indexes = conn.execute("SELECT indexname, indexdef FROM pg_indexes "
                                "WHERE schemaname = 'public' ORDER BY 1").fetchall()
-    return columns + indexes
+        triggers = conn.execute(
+            "SELECT event_object_table, trigger_name, event_manipulation, action_statement "
+            "FROM information_schema.triggers WHERE trigger_schema = 'public' "
+            "ORDER BY 1, 2, 3").fetchall()
+    return columns + indexes + triggers
 
 
 def _versions(url: str) -> list[int]:
@@ -57,6 +61,24 @@ def test_migrations_from_every_earlier_version_reach_the_same_schema(
         assert _versions(url) == list(range(1, LATEST + 1))
         postgres_server.drop_database(url)
     postgres_server.drop_database(fresh)
+
+
+def test_event_rules_migration_keeps_the_state_before_it_and_seeds_its_counters(
+        postgres_url: str) -> None:
+    """0012 (event rules) over a database at 0011 holding state: that state stays, and
+    the change counter and sender term it seeds work (a rule bumps the counter)."""
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        migrate(conn, "old", target=11)
+        conn.execute("INSERT INTO trails (arn, account, home_region, name, multi_region, "
+                     "config, status) VALUES ('arn:t', 'a', 'r', 'n', false, '\\x7b7d', '\\x7b7d')")
+        migrate(conn, "old")
+        assert conn.execute("SELECT count(*) FROM trails").fetchone() == (1,)
+        assert conn.execute("SELECT n FROM rule_sender_term").fetchone() == (0,)
+        before = conn.execute("SELECT n FROM rule_changes").fetchone()
+        conn.execute("INSERT INTO rules (account, region, name, state, description, created) "
+                     "VALUES ('a', 'r', 'n', 'ENABLED', '', 0)")
+        after = conn.execute("SELECT n FROM rule_changes").fetchone()
+    assert before == (0,) and after == (1,)
 
 
 def test_a_schema_newer_than_the_code_is_refused_naming_both_versions(

@@ -78,7 +78,7 @@ def test_webhooks_receive_envelope_and_auth(live_server: Server, webhook: Webhoo
 
 
 def _dead_letters(server: Server) -> list[dict[str, Any]]:
-    from opentrail.rules import RuleStore
+    from opentrail.rules import SqliteRuleStore
 
     class NoSeal:
         def seal(self, label: str, secret: str) -> bytes:
@@ -87,7 +87,7 @@ def _dead_letters(server: Server) -> list[dict[str, Any]]:
         def unseal(self, label: str, blob: bytes) -> str:
             raise AssertionError
 
-    store = RuleStore(server.data_dir, NoSeal())
+    store = SqliteRuleStore(server.data_dir, NoSeal())
     try:
         return [{"rule": d.rule, "target": d.target["Id"], "attempts": d.attempts,
                  "error": d.last_error} for d in store.dead_letters(None)]

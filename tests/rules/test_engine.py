@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from conftest import ACCOUNT, make_event
-from opentrail.auth import KeyStore
 from opentrail.clock import ManualClock
 from opentrail.events import parse_record
 from opentrail.ledger import LedgerWriter
@@ -28,13 +27,13 @@ def _rule(store: RuleStore, name: str, pattern: dict[str, Any], state: str = "EN
     store.put_targets(account, "us-east-1", name, [{"Id": "t", "Arn": "mailto:a@b.c"}])
 
 
-def test_matches_are_enqueued_once_across_restarts(tmp_path: Path) -> None:
+def test_matches_are_enqueued_once_across_restarts(backend: Any, tmp_path: Path) -> None:
     clock = ManualClock(NOW)
-    writer = LedgerWriter(tmp_path, clock)
+    writer = backend.ledger_writer(clock)
     writer.start()
-    store = RuleStore(tmp_path, KeyStore(tmp_path))
+    store = backend.rules(backend.keys())
     try:
-        engine = RuleEngine(tmp_path, clock, store)
+        engine = RuleEngine(tmp_path, clock, store, reader=backend.ledger_reader)
         engine.step()  # the first run starts at the head
         _write(writer, make_event("StopLogging", readOnly=False))  # before any rule
         clock.advance(2)
@@ -51,7 +50,7 @@ def test_matches_are_enqueued_once_across_restarts(tmp_path: Path) -> None:
         while engine.step():
             pass
         engine.close()
-        restarted = RuleEngine(tmp_path, clock, store)
+        restarted = RuleEngine(tmp_path, clock, store, reader=backend.ledger_reader)
         while restarted.step():
             pass
         restarted.close()

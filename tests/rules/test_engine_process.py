@@ -6,21 +6,22 @@ from __future__ import annotations
 
 import json
 import signal
-from pathlib import Path
+from typing import Any
 
 import psutil
 from rules_webhook import Webhook, webhook_fixture  # noqa: F401 - the fixture
 
 from conftest import Server, make_event, post_records, wait_until
-from opentrail.auth import KeyStore
-from opentrail.rules import Rule, RuleStore
+from opentrail.rules import Rule
 
 
-def test_version_is_seen_by_another_store(tmp_path: Path) -> None:
+def test_version_is_seen_by_another_store(backends: Any) -> None:
     """A change made through one RuleStore (the server's) moves the version another one
-    (the engine's process) reads: each change to rules or targets, none to the rest."""
-    keys = KeyStore(tmp_path)
-    api, engine = RuleStore(tmp_path, keys), RuleStore(tmp_path, keys)
+    (the engine's process, or another node) reads: each change to rules or targets, none
+    to the rest."""
+    one, two = backends.open(), backends.open()
+    keys = one.keys()
+    api, engine = one.rules(keys), two.rules(two.keys())
     try:
         seen = engine.version
         api.put_rule(Rule("123456789012", "us-east-1", "r", '{"source": ["a"]}', "ENABLED"))

@@ -4,16 +4,13 @@ them; an alert about an AlertDelivered leaves no receipt (no loop)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import orjson
 
 from conftest import wait_until
-from opentrail.auth import KeyStore
 from opentrail.clock import ManualClock
 from opentrail.events import is_internal
-from opentrail.ledger import LedgerWriter, open_ledger_reader
 from opentrail.rules import Delivery, ReceiptPublisher, RuleStore, Sender, SendError
 
 NOW = 1_790_000_000.0
@@ -57,9 +54,9 @@ def _send(store: RuleStore, clock: ManualClock, deliveries: list[Delivery],
         sender.close()
 
 
-def test_each_success_leaves_a_receipt_and_failures_none(tmp_path: Path) -> None:
+def test_each_success_leaves_a_receipt_and_failures_none(backend: Any) -> None:
     clock = ManualClock(NOW)
-    store = RuleStore(tmp_path, KeyStore(tmp_path))
+    store = backend.rules(backend.keys())
     _send(store, clock, [
         _delivery("ok", _event("StopLogging", "e-1")),
         _delivery("ok", _event("DeleteTrail", "e-2")),
@@ -73,18 +70,18 @@ def test_each_success_leaves_a_receipt_and_failures_none(tmp_path: Path) -> None
     store.close()
 
 
-def test_publisher_appends_one_record_per_rule_and_target(tmp_path: Path) -> None:
+def test_publisher_appends_one_record_per_rule_and_target(backend: Any) -> None:
     clock = ManualClock(NOW)
-    store = RuleStore(tmp_path, KeyStore(tmp_path))
+    store = backend.rules(backend.keys())
     _send(store, clock, [_delivery("ok", _event("StopLogging", f"e-{i}")) for i in range(3)]
           + [_delivery("ok", _event("DeleteTrail", "d-1"), rule="other")], {})
-    writer = LedgerWriter(tmp_path, clock)
+    writer = backend.ledger_writer(clock)
     writer.start()
     publisher = ReceiptPublisher(store, writer, clock.now)
     assert publisher.step() == 4
     assert publisher.step() == 0 and store.receipts(10) == []
     writer.close()
-    reader = open_ledger_reader(tmp_path)
+    reader = backend.ledger_reader()
     records = [orjson.loads(row.body) for row in reader.rows(0, 100)]
     reader.close()
     delivered = {r["serviceEventDetails"]["rule"]: r for r in records

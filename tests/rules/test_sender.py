@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from rules_webhook import Webhook, webhook_fixture  # noqa: F401 - the fixture
 
 from conftest import wait_until
-from opentrail.auth import KeyStore
 from opentrail.clock import ManualClock
 from opentrail.rules import Delivery, RuleStore, Sender, SendError
 
@@ -44,9 +42,9 @@ def _states(store: RuleStore) -> dict[str, tuple[str, int]]:
     return {**pending, **dead}
 
 
-def test_retry_policy(tmp_path: Path) -> None:
+def test_retry_policy(backend: Any) -> None:
     clock = ManualClock(NOW)
-    store = RuleStore(tmp_path, KeyStore(tmp_path))
+    store = backend.rules(backend.keys())
     flaky = SendError("HTTP 503", retryable=True)
     transport = Scripted({"ok": [], "twice": [flaky, flaky], "final": [
         SendError("HTTP 400", retryable=False)], "stubborn": [flaky] * 10, "old": [flaky]})
@@ -71,13 +69,13 @@ def test_retry_policy(tmp_path: Path) -> None:
     store.close()
 
 
-def test_throttled_is_not_an_attempt(tmp_path: Path) -> None:
+def test_throttled_is_not_an_attempt(backend: Any) -> None:
     """InvocationRateLimitPerSecond: a delivery whose slot is not yet due goes back to the
     outbox for then, its attempts unchanged (MaximumRetryAttempts 0 does not kill it)."""
     from opentrail.rules._pace import Throttled
 
     clock = ManualClock(NOW)
-    store = RuleStore(tmp_path, KeyStore(tmp_path))
+    store = backend.rules(backend.keys())
     transport = Scripted({"paced": [Throttled(0.5), Throttled(0.5)]})
     store.enqueue(0, [_delivery({"Id": "paced", "RetryPolicy": {"MaximumRetryAttempts": 0}})])
     sender = Sender(store, clock, transport)  # type: ignore[arg-type]
@@ -117,14 +115,14 @@ def test_pacer_spaces_requests() -> None:
     pacer.wait("other", None)  # no limit
 
 
-def test_webhook_redirects_are_followed_on_the_same_origin_only(tmp_path: Path,
+def test_webhook_redirects_are_followed_on_the_same_origin_only(backend: Any,
                                                                webhook: Webhook) -> None:
     """The transport (urllib3) follows a 307 on the same host with the same method and
     body, a 303 as a GET without it, and never a redirect to another host."""
     from opentrail.rules._model import ApiDestination, Connection
     from opentrail.rules._send import Transport
 
-    store = RuleStore(tmp_path, KeyStore(tmp_path))
+    store = backend.rules(backend.keys())
     conn = Connection("123456789012", "us-east-1", "c", "u1", "API_KEY",
                       {"ApiKeyAuthParameters": {"ApiKeyName": "X-Key"}})
     store.save_connection(conn, {"ApiKeyAuthParameters": {"ApiKeyName": "X-Key",

@@ -191,12 +191,9 @@ def put_targets(service: Any, params: dict[str, Any], ctx: AuthContext) -> dict[
             failed.append({"TargetId": str(target.get("Id", "")) if isinstance(
                 target, dict) else "", "ErrorCode": "ValidationException",
                 "ErrorMessage": problem})
-    existing = {t["Id"] for t in store.targets(account, region, name)}
-    if len(existing | {t["Id"] for t in good}) > MAX_TARGETS:
+    if good and not store.put_targets(account, region, name, good, limit=MAX_TARGETS):
         raise EventsLimitExceeded("The requested resource exceeds the maximum number "
                                   f"allowed ({MAX_TARGETS} targets per rule).")
-    if good:
-        store.put_targets(account, region, name, good)
     return {"FailedEntryCount": len(failed), "FailedEntries": failed}
 
 

@@ -5,6 +5,8 @@
 durable write and the ledger file opens; on PostgreSQL, the database answers and its
 schema is this release's. Not ready is 503 with Retry-After; why goes to the log only
 (the body names no path, URL or error: the probes are open to anyone who can connect).
+`GET /readyz?verbose` adds `roles`: the elected roles this node holds (which node signs
+checkpoints, delivers trails, ...: docs/deployment.md); role names are no secret.
 `GET /health` is the original liveness probe, kept as it was.
 """
 
@@ -33,6 +35,8 @@ async def readyz(service: Service, request: Request) -> Response:
     backend = service.backend
     problems = await run_in_threadpool(backend.problems) if backend is not None else []
     if not problems:
+        if "verbose" in request.query_params:
+            return JSONResponse({"status": "ready", "roles": service.held_roles()})
         return JSONResponse({"status": "ready"})
     for problem in problems:
         log.warning("not ready: %s", problem)

@@ -19,7 +19,7 @@ from opentrail.backends._master_key import (
     new_master_key,
     parse_master_key,
 )
-from opentrail.backends._role import Role
+from opentrail.backends._role import Role, TrackedRole
 from opentrail.backends._url import is_database_url, redact_url
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "MasterKeyMismatch",
     "Role",
     "SchemaTooNew",
+    "TrackedRole",
     "is_database_url",
     "load_master_key",
     "new_master_key",

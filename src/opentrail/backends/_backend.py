@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         LedgerWriter,
         NoteSigner,
     )
+    from opentrail.rules import RuleStore, Sealer
     from opentrail.trails import DeliveryRows, SigningKeys, TrailStore
 
 __all__ = ["NOT_ON_POSTGRES", "Backend", "open_backend"]
@@ -39,7 +40,7 @@ __all__ = ["NOT_ON_POSTGRES", "Backend", "open_backend"]
 NOT_ON_POSTGRES = (
     "Insights state (insights.db)",
     "the Lake writer's state (lake-writer.db)",
-    "event rules, their targets and outbox (rules.db) and Sigma findings (findings.db)",
+    "Sigma findings (findings.db)",
     "the self-audit journal of changes in flight (journal/, per node)",
 )
 
@@ -102,6 +103,12 @@ class Backend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+    def rules(self, sealer: Sealer) -> RuleStore:
+        """Event rules' state (rules, targets, connections, API destinations, the engine's
+        cursor, the outbox): DATA_DIR/rules.db, or tables every node shares; connection
+        secrets sealed by `sealer` (the key store)."""
+        ...
 
     def lake_queries(self) -> QueryRows:
         """Lake queries and their results: DATA_DIR/lake-queries.db, or tables every

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-__all__ = ["Role"]
+__all__ = ["Role", "TrackedRole"]
 
 
 class Role(Protocol):
@@ -27,3 +27,22 @@ class Role(Protocol):
     def release(self) -> None:
         """Let the role go (another node may take it); `held()` takes it again."""
         ...
+
+
+class TrackedRole:
+    """A `Role` that remembers its last answer, so a node can say which roles it holds
+    (`/readyz?verbose`) without asking for them: `held()` takes a free role, which a
+    probe must never do."""
+
+    def __init__(self, role: Role) -> None:
+        self.name = role.name
+        self._role = role
+        self.last = False  # what the last held() answered
+
+    def held(self) -> bool:
+        self.last = self._role.held()
+        return self.last
+
+    def release(self) -> None:
+        self.last = False
+        self._role.release()

@@ -25,8 +25,8 @@ __all__ = ["migrate"]
                                    "$OPENTRAIL_MASTER_KEY: secrets are resealed with it.")
 @click.option("--from-master-key-file", type=click.Path(dir_okay=False, path_type=Path),
               default=None, metavar="PATH",
-              help="The data dir's own master key, which sealed its access-key secrets "
-                   "[default: DATA_DIR/master.key].")
+              help="The data dir's own master key, which sealed its access-key and "
+                   "event rule connection secrets [default: DATA_DIR/master.key].")
 def migrate(data_dir: Path, url: str, master_key_file: str,
             from_master_key_file: Path | None) -> None:
     """Move an embedded installation (DATA_DIR's SQLite files) into PostgreSQL.
@@ -38,8 +38,11 @@ def migrate(data_dir: Path, url: str, master_key_file: str,
     resealed with the cluster's master key), trails, bucket owners, channels, the Lake
     catalog, the digest signing keys, the checkpoint signing key, the signed checkpoints
     and each trail's delivery state (cursor, unconfirmed files, digest chains) follow,
-    so a migrated trail goes on delivering where it stopped; so do Lake queries (with
-    their results) and imports (with their done files).
+    so a migrated trail goes on delivering where it stopped; then the event rules'
+    state (rules, targets, tags, connections with their secrets resealed, API
+    destinations, the rule engine's cursor and outbox), so rules go on matching and
+    delivering where they stopped; and Lake queries (with their results) and imports
+    (with their done files).
 
     The database must be empty or the target of an earlier run from DATA_DIR: a run cut
     short is run again and goes on where it stopped; rows already copied are checked,
@@ -64,6 +67,6 @@ def migrate(data_dir: Path, url: str, master_key_file: str,
         raise click.ClickException(exc.message) from exc
     click.echo(f"Done: the database holds {data_dir}'s ledger (tree head size {size} root "
                f"{root.hex()}) and its keys, trails, channels, Lake catalog, signing keys, "
-               "trail delivery state and Lake queries and imports.")
+               "trail delivery state, event rules and Lake queries and imports.")
     click.echo("Left in the data dir (not on PostgreSQL yet, docs/design/scale-out.md):"
                + "".join(f"\n  - {part}" for part in NOT_MOVED))

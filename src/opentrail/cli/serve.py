@@ -46,32 +46,43 @@ def serve(config_file: Path | None, **flags: Any) -> None:
         settings = settings_from(config_file, flags)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    if settings.database_url:
-        _refuse_database_url()
     run(settings)
 
 
-def _refuse_database_url() -> None:
-    """Keys, trails, channels, the Lake catalog and the ledger run on PostgreSQL, but a
-    node is not stateless until everything does: serving half the state from a shared
-    database and half from local files would lose events with the machine."""
+def _per_node_warning() -> None:
+    """On PostgreSQL, name the components whose state is still each node's own (the
+    list is `backends.NOT_ON_POSTGRES`; empty once every component is in the database)."""
     from opentrail.backends import NOT_ON_POSTGRES
 
-    pending = "".join(f"\n  - {part}" for part in NOT_ON_POSTGRES)
-    raise click.UsageError(
-        "--database-url is not supported by `opentrail serve` yet: these components "
-        f"still keep their state only in the data dir's SQLite files:{pending}\n"
-        "Keys, trails, channels, the Lake catalog, the ledger, its signed checkpoints "
-        "and trail delivery are on PostgreSQL already (docs/design/scale-out.md); "
-        "`opentrail keys --database-url` works today.")
+    if NOT_ON_POSTGRES:
+        logging.getLogger(__name__).warning(
+            "--database-url: these components still keep their state in this node's data "
+            "dir, not in the database (docs/design/scale-out.md): %s",
+            "; ".join(NOT_ON_POSTGRES))
 
 
 def run(settings: Settings) -> None:
+    from opentrail.backends import BackendError, redact_url
     from opentrail.service import Service
 
-    click.echo(f"OpenTrail listening on http://{settings.host}:{settings.port} "
-               f"(data dir {settings.data_dir})", err=True)
-    serve_service(Service.open(settings))
+    _log_to_stderr()
+    where = (f"database {redact_url(settings.database_url)}, scratch dir "
+             f"{settings.data_dir}" if settings.database_url
+             else f"data dir {settings.data_dir}")
+    click.echo(f"OpenTrail listening on http://{settings.host}:{settings.port} ({where})",
+               err=True)
+    if settings.database_url:
+        _per_node_warning()
+    try:
+        service = Service.open(settings)
+    except BackendError as exc:  # unreachable, schema too new, another master key
+        raise click.ClickException(exc.message) from None
+    serve_service(service)
+
+
+def _log_to_stderr() -> None:
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def serve_service(service: Service) -> None:
@@ -81,8 +92,7 @@ def serve_service(service: Service) -> None:
     from opentrail.api import build_app
     from opentrail.api._connection import ConnectionLimits, limited_protocol
 
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _log_to_stderr()
     settings = service.settings
     # Parsed batches are thousands of acyclic dicts; the default gen-0 threshold would run
     # the cyclic collector dozens of times per request for nothing.

@@ -27,14 +27,16 @@ from opentrail.rules._pattern import Pattern, compile_pattern
 from opentrail.rules._receipts import ALERT_DELIVERED, ReceiptPublisher, receipt_of
 from opentrail.rules._send import SendError, Transport
 from opentrail.rules._sender import Sender
-from opentrail.rules._store import RULES_FILE, RuleStore, Sealer
+from opentrail.rules._sqlite_store import SqliteRuleStore
+from opentrail.rules._store import RULES_FILE, Receipt, RuleStore, Sealer
 from opentrail.rules._targets import check_target, kind_of, retry_policy
 from opentrail.rules._transform import payload, select
 
 __all__ = ["ALERT_DELIVERED", "AUTH_TYPES", "RULES_FILE", "SIGMA_DETAIL_TYPE",
            "SIGMA_EVENT_NAME", "SIGMA_EVENT_SOURCE", "SIGMA_SOURCE", "ApiDestination",
-           "Connection", "DeadLetterQueues", "Delivery", "Pattern", "ReceiptPublisher", "Rule",
-           "RuleEngine", "RuleStore", "Sealer", "SendError", "Sender", "SnsNotifier",
+           "Connection", "DeadLetterQueues", "Delivery", "Pattern", "Receipt", "ReceiptPublisher",
+           "Rule", "RuleEngine", "RuleStore", "Sealer", "SendError", "Sender", "SnsNotifier",
+           "SqliteRuleStore",
            "Transport", "begin_at_head", "check_auth", "check_endpoint", "check_target",
            "compile_pattern", "detail_type", "envelope", "kind_of", "ledger_rows", "matches",
            "merge", "payload", "public", "receipt_of", "retry_policy", "rule_arn",

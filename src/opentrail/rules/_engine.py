@@ -5,8 +5,12 @@ target) in the outbox.
     ledger ──ledger_rows(cursor)──▶ envelope ──▶ matches(rule) ──▶ outbox (+ cursor, one txn)
 
 Invariants:
-* The cursor and the deliveries of the rows it passed commit together (`RuleStore.enqueue`),
-  so after a crash every match is enqueued exactly once. A cursor that passed only rows
+* The cursor and the deliveries of the rows it passed commit together (`RuleStore.advance`),
+  so after a crash every match is enqueued exactly once. The cursor moves only from the
+  value this engine last read or wrote (compare-and-set): an engine that lost the `rules`
+  role without noticing (PostgreSQL) has its batch refused, takes the stored cursor, and
+  enqueues nothing twice; each `run` starts from the stored cursor, so a new holder goes
+  on where the last one stopped. A cursor that passed only rows
   matching nothing is written at most once per CURSOR_EVERY seconds (after a crash those
   rows are matched again, which enqueues nothing unless a rule was added meanwhile).
 * The engine starts at the ledger's head the first time it runs (rules see events
@@ -68,7 +72,7 @@ def begin_at_head(data_dir: Path, store: RuleStore,
     ledger = (reader or (lambda: open_ledger_reader(data_dir)))()
     try:
         _, head = ledger_rows(ledger, 0, 0)
-        store.enqueue(head, [])
+        store.advance(None, head, [])
     finally:
         ledger.close()
 
@@ -180,8 +184,14 @@ class RuleEngine:
         self._ledger.close()
 
     def run(self, stop: threading.Event) -> None:
+        """Match until `stop`, from the stored cursor (another node's engine may have
+        moved it since this one last ran)."""
+        resynced = False
         while not stop.is_set():
             try:
+                if not resynced:
+                    self.resume()
+                    resynced = True
                 busy = self.step()
             except Exception:  # a bad batch must not end rule matching for good
                 log.exception("rule engine: a batch failed; retrying")
@@ -195,8 +205,10 @@ class RuleEngine:
         armed = self._arm()
         if self.cursor is None:  # first run: start at the head
             _, head = ledger_rows(self._ledger, 0, 0)
-            self._store.enqueue(head, [])
-            self.cursor = self._saved_cursor = head
+            if self._store.advance(None, head, []):
+                self.cursor = self._saved_cursor = head
+            else:  # another engine began first
+                self.resume()
             return 0
         if not armed:  # nothing can match: skip to the head without reading a body
             _, head = ledger_rows(self._ledger, self.cursor, 0)
@@ -208,21 +220,33 @@ class RuleEngine:
             return 0
         deliveries = self._match(rows, armed)
         self.cursor = rows[-1].seq + 1
-        self._save(deliveries)
+        if not self._save(deliveries):
+            return 0
         if deliveries and self._enqueued is not None:
             self._enqueued()
         self.matched += len(deliveries)
         return len(rows)
 
-    def _save(self, deliveries: list[Delivery]) -> None:
+    def _save(self, deliveries: list[Delivery]) -> bool:
         """Deliveries and the cursor in one transaction; a cursor alone at most once per
-        CURSOR_EVERY seconds."""
+        CURSOR_EVERY seconds. False when another engine moved the stored cursor: nothing
+        was written, and this one goes on from the stored cursor."""
         now = self._clock.now()
         if deliveries or (now - self._saved >= CURSOR_EVERY
                           and self.cursor != self._saved_cursor):
             assert self.cursor is not None
-            self._store.enqueue(self.cursor, deliveries)
+            if not self._store.advance(self._saved_cursor, self.cursor, deliveries):
+                log.warning("rule engine: another engine moved the cursor (from %s); "
+                            "going on from the stored one", self._saved_cursor)
+                self.resume()
+                return False
             self._saved, self._saved_cursor = now, self.cursor
+        return True
+
+    def resume(self) -> None:
+        """Take the stored cursor as this engine's (another engine may have moved it)."""
+        self.cursor = self._saved_cursor = self._store.cursor_or_none()
+        self._saved = float("-inf")
 
     def _arm(self) -> dict[tuple[str, str], Armory]:
         """Enabled rules with targets, by (account, region); rebuilt after any change."""

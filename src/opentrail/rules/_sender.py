@@ -10,6 +10,9 @@ Invariants:
   with a DeadLetterConfig also has it sent to that SQS queue first (the error says whether
   the queue took it), so a crash in between sends it again rather than never.
 * Sending happens on worker threads of its own: it never holds up the ledger or the engine.
+* `run` starts a term (`RuleStore.fence`): once another sender started a newer one (the
+  node that took the `rules` role over), this one is handed no more deliveries, so two
+  nodes never both start sending what the outbox holds.
 * Each success leaves a receipt (rules/_receipts.py), stored in the transaction that takes
   the delivery out of the outbox: the server turns receipts into AlertDelivered records.
 """
@@ -56,6 +59,7 @@ class Sender:
         self._done: list[int] = []  # delivered, to be removed from the outbox
         self._receipts: list[Receipt] = []  # theirs, written in the same transaction
         self.sent = 0
+        self._term: int | None = None  # set by `run`: the outbox answers only the latest
 
     def wake(self) -> None:
         """New deliveries are due (the engine calls this): stop waiting for the poll."""
@@ -73,8 +77,12 @@ class Sender:
         self._transport.close()
 
     def run(self, stop: threading.Event) -> None:
+        """Send until `stop`, in a term of its own (see `RuleStore.fence`)."""
+        self._term = None
         while not stop.is_set():
             try:
+                if self._term is None:
+                    self._term = self._store.fence()
                 busy = self.step()
             except Exception:
                 log.exception("rule deliveries: a pass failed; retrying")
@@ -94,7 +102,7 @@ class Sender:
         room = MAX_INFLIGHT - len(inflight)
         if room <= 0:
             return 0
-        due = self._store.due(self._clock.now(), room, exclude=inflight)
+        due = self._store.due(self._clock.now(), room, exclude=inflight, term=self._term)
         with self._lock:
             self._inflight.update(d.id for d in due)
         for delivery in due:

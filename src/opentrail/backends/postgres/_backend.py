@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         LedgerWriter,
         NoteSigner,
     )
+    from opentrail.rules import RuleStore, Sealer
     from opentrail.trails import DeliveryRows, SigningKeys, TrailStore
 
 __all__ = ["ACCESS_KEY_SEAL", "PostgresBackend"]
@@ -159,6 +160,11 @@ class PostgresBackend:
         for role in self._roles:
             role.release()
         self.db.close()
+
+    def rules(self, sealer: Sealer) -> RuleStore:
+        from opentrail.backends.postgres._rules import PgRuleStore
+
+        return PgRuleStore(self.db, sealer)
 
     def lake_queries(self) -> QueryRows:
         from opentrail.backends.postgres._lake_queries import PgQueryRows

@@ -35,6 +35,7 @@ __all__ = [
     "LEDGER_LOCK",
     "MIGRATION_LOCK",
     "ROLE_LOCK_CLASS",
+    "RULES_LOCK",
     "SIGNING_KEY_LOCK",
     "TRAIL_LOCK",
     "VAULT_LOCK",
@@ -57,6 +58,7 @@ SIGNING_KEY_LOCK = 0x4F54_0007
 LEDGER_LOCK = 0x4F54_0008  # the sequencer: one ledger batch at a time, cluster-wide
 CHECKPOINT_LOCK = 0x4F54_0009  # signed checkpoints: one insert at a time
 DELIVERY_LOCK = 0x4F54_000A  # trail delivery's state: one write at a time
+RULES_LOCK = 0x4F54_0012  # event rules' state (numbered after migration 0012): `migrate`
 LAKE_QUERY_LOCK = 0x4F54_0016  # Lake queries: the per-account limit of active queries
 LAKE_IMPORT_LOCK = 0x4F54_0116  # Lake imports: one ongoing import per account
 # Elected roles (_role.py) use the two-key form (this class, the name's CRC-32): a key

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         LedgerWriter,
         NoteSigner,
     )
+    from opentrail.rules import Sealer, SqliteRuleStore
     from opentrail.trails import DeliveryRows, SigningKeys, TrailStore
 
 __all__ = ["SqliteBackend"]
@@ -143,6 +144,11 @@ class SqliteBackend:
         """Each store closes its own file; the roles are let go."""
         for role in self._roles:
             role.release()
+
+    def rules(self, sealer: Sealer) -> SqliteRuleStore:
+        from opentrail.rules import SqliteRuleStore
+
+        return SqliteRuleStore(self.data_dir, sealer)
 
     def lake_queries(self) -> QueryRows:
         from opentrail.backends.sqlite._lake_queries import SqliteQueryRows

@@ -24,7 +24,8 @@ __all__ = ["claim"]
 STATE_TABLES = ("events", "access_keys", "trails", "bucket_owners", "channels",
                 "lake_stores", "digest_signing_keys", "checkpoints", "delivery_cursors",
                 "delivery_outbox", "delivery_record", "delivery_undigested",
-                "delivery_chains",
+                "delivery_chains", "rules", "rule_targets", "rule_connections",
+                "rule_destinations", "rule_outbox",
                 "lake_queries", "lake_delivered_results", "lake_imports")
 _OWN_SECRETS = (KEY_CHECK, "access-key-seal")  # made by any node or `keys` on first use
 

@@ -10,6 +10,7 @@ from opentrail.backends.transfer._claim import claim
 from opentrail.backends.transfer._errors import MigrationRefused
 from opentrail.backends.transfer._lake import LAKE_TABLES, bring_lake_current
 from opentrail.backends.transfer._ledger import check_source, copy_events, database_head
+from opentrail.backends.transfer._rules import RULE_TABLES, copy_connections
 from opentrail.backends.transfer._state import (
     DELIVERY_TABLES,
     TABLES,
@@ -31,7 +32,7 @@ Progress = Callable[[str], None]
 NOT_MOVED = (
     "the self-audit journal",
     "Insights state, the Lake writer's state",
-    "event rules (rules.db) and Sigma findings (findings.db)",
+    "Sigma findings (findings.db)",
     "the history index and the Merkle tree (derived: rebuilt from the ledger)",
 )
 
@@ -96,7 +97,25 @@ def _copy_state(data_dir: Path, backend: PostgresBackend, master_key_file: Path,
     for table in DELIVERY_TABLES:  # where each trail stopped: it goes on from there
         done = copy_table(data_dir, backend, table)
         progress(f"{table.what}: {done.copied} copied, {done.present} already there")
+    _copy_rules(data_dir, backend, master_key_file, progress)
+    _copy_lake(data_dir, backend, progress)
+
+
+def _copy_lake(data_dir: Path, backend: PostgresBackend, progress: Progress) -> None:
+    """Lake queries with their results, imports with their done files."""
     bring_lake_current(data_dir)
-    for table in LAKE_TABLES:  # queries with their results, imports with their done files
+    for table in LAKE_TABLES:
+        done = copy_table(data_dir, backend, table)
+        progress(f"{table.what}: {done.copied} copied, {done.present} already there")
+
+
+def _copy_rules(data_dir: Path, backend: PostgresBackend, master_key_file: Path,
+                progress: Progress) -> None:
+    """rules.db: connections resealed, the rest as it is (the engine goes on from its
+    cursor, the sender from its outbox)."""
+    conns = copy_connections(data_dir, backend, master_key_file)
+    progress(f"event rule connections: {conns.copied} copied (secrets resealed with the "
+             f"cluster's master key), {conns.present} already there")
+    for table in RULE_TABLES:
         done = copy_table(data_dir, backend, table)
         progress(f"{table.what}: {done.copied} copied, {done.present} already there")
