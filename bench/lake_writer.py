@@ -9,7 +9,11 @@
    acknowledgement (the ledger's `ingested` second) to the moment the writer's cursor
    (lake-writer.db) passed it, sampled every 0.1 s: p50, p99, max.
 
-    python -m bench.lake_writer [--events 200000]
+3. With --postgres, the writer's own rate again with its state (and the ledger) in
+   PostgreSQL (a private durable server from tests/postgres_server.py), beside SQLite's
+   in the same run, with CPU per event in this process and in the server's.
+
+    python -m bench.lake_writer [--events 200000] [--postgres] [--writer-only]
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ import argparse
 import gc
 import json
 import sqlite3
+import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +53,16 @@ def _records(bodies: list[Batch]) -> list[Any]:
             for batch in bodies for obj in orjson.loads(batch.body)["Records"]]
 
 
-def writer_rate(bodies: list[Batch]) -> dict[str, float]:
+def writer_rate(bodies: list[Batch], backend: Any = None,
+                server_cpu: Callable[[], float] = lambda: 0.0) -> dict[str, float]:
+    """The writer's own rate over a filled ledger: in a data dir, or with the ledger and
+    the writer's state in `backend` (PostgreSQL)."""
     records = _records(bodies)
     now = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
-        ledger = LedgerWriter(data, ManualClock(now))
+        clock = ManualClock(now)
+        ledger = LedgerWriter(data, clock) if backend is None else backend.ledger_writer(clock)
         ledger.start()
         t0 = time.perf_counter()
         for i in range(0, len(records), 5000):
@@ -63,16 +73,42 @@ def writer_rate(bodies: list[Batch]) -> dict[str, float]:
             "bench-store", "123456789012", "us-east-1", "bench", "ENABLED",
             ({"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]},),
             True, True, 3653, False, "EXTENDABLE_RETENTION_PRICING", None, now, now, 0)
-        writer = LakeWriter(data, ManualClock(now), FolderLocation(data / "lake"),
-                            lambda: [store], receives, load_signer(data))
-        t1 = time.perf_counter()
+        shared = {} if backend is None else {
+            "ledger": backend.ledger_reader(), "rows": backend.lake_writer_rows()}
+        signer = load_signer(data) if backend is None else backend.checkpoint_signer()
+        writer = LakeWriter(data, clock, FolderLocation(data / "lake"), lambda: [store],
+                            receives, signer, **shared)
+        t1, cpu0, server0 = time.perf_counter(), time.process_time(), server_cpu()
         while writer.cursor < len(records):
             writer.step(force=True)
-        written = writer.written / (time.perf_counter() - t1)
+        seconds = time.perf_counter() - t1
+        cpu, server = time.process_time() - cpu0, server_cpu() - server0
+        written = writer.written
         size = writer.status(store.id).bytes
         writer.close()
     return {"events": len(records), "ledger_append_per_s": appended,
-            "lake_write_per_s": written, "parquet_bytes_per_event": size / len(records)}
+            "lake_write_per_s": written / seconds,
+            "client_cpu_us_per_event": 1e6 * cpu / written,
+            "server_cpu_us_per_event": 1e6 * server / written,
+            "parquet_bytes_per_event": size / len(records)}
+
+
+def postgres_writer_rate(bodies: list[Batch]) -> dict[str, float]:
+    """writer_rate on a fresh database of a private PostgreSQL (fsync on)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from opentrail.backends.postgres import PostgresBackend
+    from postgres_server import PostgresServer
+
+    server = PostgresServer(durable=True)
+    server.start()
+    try:
+        backend = PostgresBackend.open(server.new_database(), bytes(32))
+        try:
+            return writer_rate(bodies, backend, server.cpu_seconds)
+        finally:
+            backend.close()
+    finally:
+        server.stop()
 
 
 def _cursor_marks(data: Path, stop: threading.Event, out: list[tuple[float, int]]) -> None:
@@ -135,15 +171,24 @@ def server_run(bodies: list[Batch], with_store: bool) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.lake_writer", description=__doc__)
     parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--postgres", action="store_true",
+                        help="also the writer's rate with its state in PostgreSQL")
+    parser.add_argument("--writer-only", action="store_true",
+                        help="skip the two server runs")
     args = parser.parse_args(argv)
     gc.freeze()  # as `opentrail serve` does (cli/serve.py): batches of fresh dicts
     gc.set_threshold(100_000, 50, 100)
     now = time.time()
     bodies = probe_batches(seed=11, count=args.events, start=now - 3600, end=now)
-    report = {"writer": writer_rate(bodies),
-              "server_without_store": server_run(bodies, with_store=False),
-              "server_with_store": server_run(bodies, with_store=True)}
-    report["lag_p99_within_target"] = report["server_with_store"]["lag_p99"] <= LAG_TARGET
+    report: dict[str, Any] = {"writer": writer_rate(bodies)}
+    if args.postgres:
+        report["writer_postgres"] = postgres_writer_rate(bodies)
+        report["postgres_to_sqlite"] = (report["writer_postgres"]["lake_write_per_s"]
+                                        / report["writer"]["lake_write_per_s"])
+    if not args.writer_only:
+        report["server_without_store"] = server_run(bodies, with_store=False)
+        report["server_with_store"] = server_run(bodies, with_store=True)
+        report["lag_p99_within_target"] = report["server_with_store"]["lag_p99"] <= LAG_TARGET
     print(json.dumps(report, indent=2))
 
 

@@ -40,7 +40,6 @@ from opentrail.detect import (
     FindingStore,
     Publisher,
     RuleSet,
-    SqliteFindingStore,
     load_rules,
     run_detector_process,
 )
@@ -55,7 +54,7 @@ from opentrail.history import (
 )
 from opentrail.insights import CounterStore, InsightsEngine
 from opentrail.lake import EventDataStore, ImportRunner, LakeWriter, QueryRunner, StoreCatalog
-from opentrail.ledger import AuditJournal, Checkpointer, LedgerReader, LedgerWriter
+from opentrail.ledger import Checkpointer, Journal, LedgerReader, LedgerWriter
 from opentrail.rules import RuleStore
 from opentrail.storage import Storage, open_storage
 from opentrail.trails import Delivery, SigningKeys, TrailStore
@@ -68,11 +67,13 @@ IndexerMode = Literal["process", "thread"]
 MAINTENANCE_EVERY = 3600.0
 LAKE_PURGE_EVERY = 60.0
 ROLE_POLL = 1.0  # seconds between checks that this node (still) holds an elected role
+JOURNAL_SWEEP = 10.0  # seconds between looks for journaled records of nodes that are gone
 # The elected roles (backend.role): jobs that must run on one node at a time.
 CHECKPOINT_SIGNER, TRAIL_DELIVERY, INSIGHTS, LAKE_WRITER, RETENTION, VERIFIER = (
     "checkpoint-signer", "trail-delivery", "insights", "lake-writer", "retention",
     "verifier")
 RULES = "rules"  # the event rule engine, its sender and the AlertDelivered receipts
+DETECTOR = "detector"  # the Sigma detector and its publisher (docs/detect.md)
 
 
 @dataclass
@@ -96,7 +97,7 @@ class Service:
     insights: InsightsEngine | None = None  # a ledger reader thread (docs/insights.md)
     insights_store: CounterStore | None = None  # its counters, read by the API
     checkpoints: Checkpointer | None = None  # tree.db follower + signed checkpoints
-    audit_journal: AuditJournal | None = None  # self-audit records of changes in flight
+    audit_journal: Journal | None = None  # self-audit records of changes in flight
     lake: StoreCatalog | None = None  # event data stores (lake.db), docs/lake.md
     # Deletes a purged store's Parquet files; the Lake writer's location sets it. Stores
     # pending deletion for 7 days leave the catalog only once this returned.
@@ -153,7 +154,7 @@ class Service:
             settings.data_dir, clock, settings.checkpoint_interval, ledger=ledger,
             signer=backend.checkpoint_signer(), store=backend.checkpoints(),
             signs=service.role(CHECKPOINT_SIGNER).held)
-        service.audit_journal = AuditJournal(settings.data_dir)
+        service.audit_journal = backend.audit_journal()
         service.lake = backend.catalog(clock)
         service.organization_id = organization_id(settings.data_dir, settings.organization_id)
         service.rules = backend.rules(keys)
@@ -211,12 +212,13 @@ class Service:
 
     def _detector_runs(self) -> list[dict[str, Any]]:
         """The DetectorRun facts the health log records hourly (spec OT-19): whether the
-        Sigma detector (its thread or process alive, with rules) and Insights were
-        running, and how far the detector's cursor is behind the ledger."""
+        Sigma detector (its thread, on the node holding the `detector` role, or its
+        process alive, with rules) and Insights were running, and how far the detector's
+        cursor is behind the ledger."""
         rules, findings = self.sigma_rules, self.findings
         loaded = len(rules.rules) if rules is not None else 0
-        alive = self.detector is not None or (self._detector_process is not None
-                                              and self._detector_process.is_alive())
+        alive = (self.detector is not None and self.role(DETECTOR).held()) or (
+            self._detector_process is not None and self._detector_process.is_alive())
         cursor = findings.cursor() if findings is not None else None
         size = self.writer.size
         sigma = {"detector": "sigma", "rules": loaded, "running": loaded > 0 and alive,
@@ -283,7 +285,7 @@ class Service:
         writer = self.lake_writer = LakeWriter(
             self.settings.data_dir, self.clock, open_location(self.settings),
             self.lake.list_all, self._lake_receives, self.backend.checkpoint_signer(),
-            ledger=self.ledger)
+            ledger=self.ledger, rows=self.backend.lake_writer_rows())
         self.lake_delete_files = lambda store: writer.drop_store(store.id)
         self._spawn_elected(LAKE_WRITER, writer.run, "lake-writer")
         self._start_queries(writer)
@@ -324,8 +326,9 @@ class Service:
     def _start_detect(self) -> None:
         """Load the Sigma rules (each one refused is logged with its file, id and reason);
         when at least one loaded, evaluate new records in the detector's own process (a
-        thread with indexer="thread"). The publisher always runs: findings saved before a
-        crash still reach the ledger."""
+        thread with indexer="thread", on the node holding the `detector` role). The
+        publisher always runs on that node: findings saved before a crash still reach
+        the ledger."""
         rules = self.sigma_rules = load_rules(self.settings.sigma_rules)
         for rejected in rules.rejected:
             log.warning("sigma: rule %s (%s) not loaded: %s", rejected.rule_id or "-",
@@ -333,16 +336,19 @@ class Service:
         if self.settings.sigma_rules:
             log.info("sigma: %d rule(s) loaded, %d not loaded", len(rules.rules),
                      len(rules.rejected))
-        findings = self.findings = SqliteFindingStore(self.settings.data_dir)
-        publisher, stop = Publisher(findings, self.writer), self._stop
-        self._spawn(lambda: publisher.run(stop), "sigma-publisher")
+        assert self.backend is not None
+        findings = self.findings = self.backend.findings()
+        publisher = Publisher(findings, self.writer)
         if not rules.rules:
+            self._spawn_elected(DETECTOR, publisher.run, "sigma-publisher")
             return
         if self.indexer_mode == "thread":
             detector = self.detector = Detector(self.settings.data_dir, self.clock, rules,
                                                 findings, self.ledger)
-            self._spawn(lambda: detector.run(stop), "sigma-detector")
+            self._spawn_elected(DETECTOR, lambda stop: _together(detector.run, publisher.run,
+                                                                 stop), "sigma-detector")
             return
+        self._spawn_elected(DETECTOR, publisher.run, "sigma-publisher")
         from opentrail.detect import begin, open_ledger
 
         ledger = open_ledger(self.settings.data_dir)
@@ -536,8 +542,11 @@ class Service:
 
     def _maintain(self) -> None:
         """Keep the indexer alive and run the retention purge once an hour."""
-        last_purge = last_lake_purge = 0.0
+        last_purge = last_lake_purge = last_sweep = 0.0
         while not self._stop.wait(1.0):
+            if self.clock.now() - last_sweep >= JOURNAL_SWEEP:
+                last_sweep = self.clock.now()
+                self._sweep_journal()
             if self.lake is not None and self.clock.now() - last_lake_purge >= LAKE_PURGE_EVERY \
                     and self.role(LAKE_WRITER).held():
                 last_lake_purge = self.clock.now()
@@ -562,6 +571,16 @@ class Service:
                 if purged:
                     log.info("retention: dropped the bodies of %d expired events", purged)
 
+    def _sweep_journal(self) -> None:
+        """Append the journaled records of nodes that are gone (on PostgreSQL a node lost
+        for good; embedded there is no other writer, and this finds nothing)."""
+        if self.audit_journal is None:
+            return
+        try:
+            self.audit_journal.recover(self.writer)
+        except Exception:  # the next sweep tries again; the rows stay until then
+            log.exception("audit journal: replaying a lost node's records failed")
+
     def _purge_lake(self, lake: StoreCatalog) -> None:
         """Stores 7 days in PENDING_DELETION leave the catalog, their files first."""
         try:
@@ -579,6 +598,8 @@ class Service:
                 component.close()
         self._close_detect()
         self._close_rules()
+        if self.audit_journal is not None:
+            self.audit_journal.close()
         if self.insights is not None:
             self.insights.close()
             assert self.insights_store is not None
@@ -602,6 +623,18 @@ class Service:
                 process.join(timeout=10)
         if self._indexer is not None:
             self._indexer.close()
+
+
+def _together(first: Callable[[threading.Event], None],
+              second: Callable[[threading.Event], None], stop: threading.Event) -> None:
+    """`first(stop)` here and `second(stop)` in a thread beside it, until `stop`."""
+    beside = threading.Thread(target=second, args=(stop,), name="sigma-publisher",
+                              daemon=True)
+    beside.start()
+    try:
+        first(stop)
+    finally:
+        beside.join()
 
 
 def _until_stopped(run: Callable[[], None], stop: threading.Event, what: str) -> None:

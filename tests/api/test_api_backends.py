@@ -287,3 +287,63 @@ def test_lake_queries_and_imports_answer_on_any_node(
     finally:
         for node in nodes:
             node.close()
+
+
+def _lake_ids(lake: Path, store_id: str) -> list[str]:
+    import duckdb
+
+    files = f"{lake}/{store_id}/*/*/*/*.parquet"
+    if not list(lake.glob(f"{store_id}/*/*/*/*.parquet")):
+        return []
+    return [r[0] for r in duckdb.connect().execute(
+        f"SELECT eventid FROM read_parquet('{files}', hive_partitioning=true, "
+        "hive_types_autocast=false) WHERE eventid LIKE 'lake-%' ORDER BY 1").fetchall()]
+
+
+def test_the_lake_writer_moves_to_another_node_and_every_node_reports_its_files(
+        postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Lake writer's state is in the database: a store's files and events read the
+    same on a node that does not hold the lake-writer role, and when the holder leaves,
+    the other node goes on from its cursor and chain (each event once, a valid chain)."""
+    from opentrail.lake import receives, recorded_head, validate_lake
+    from opentrail.service import LAKE_WRITER
+
+    monkeypatch.setenv("OPENTRAIL_MASTER_KEY", base64.b64encode(TEST_MASTER_KEY).decode())
+    lake = tmp_path / "lake"  # the shared Lake location
+    one, two = (Service.open(Settings(data_dir=tmp_path / name, database_url=postgres_url,
+                                      lake_location=str(lake)), indexer="thread")
+                for name in ("one", "two"))
+    running = [one, two]
+    try:
+        key = _admin(one)
+        status, made = _caller(one, key)("CreateEventDataStore", {"Name": "shared"})
+        assert status == 200, made
+        store_id = made["EventDataStoreArn"].rsplit("/", 1)[-1]
+        first = [f"lake-{i:03}" for i in range(12)]
+        assert one.writer.submit([_record(i) for i in first]).result(timeout=30) == \
+            [True] * 12
+        wait_until(lambda: _lake_ids(lake, store_id) == first, timeout=60)
+        holder, other = (one, two) if one.role(LAKE_WRITER).held() else (two, one)
+        assert other.lake_writer is not None and holder.lake_writer is not None
+        wait_until(lambda: other.lake_writer.status(store_id).events  # type: ignore
+                   == holder.lake_writer.status(store_id).events > 0)  # type: ignore
+        running.remove(holder)
+        holder.close()
+        wait_until(other.role(LAKE_WRITER).held)
+        more = [f"lake-{i:03}" for i in range(12, 20)]
+        assert other.writer.submit([_record(i) for i in more]).result(timeout=30) == \
+            [True] * 8
+        wait_until(lambda: _lake_ids(lake, store_id) == first + more, timeout=60)
+        backend = other.backend
+        assert backend is not None
+        rows = backend.lake_writer_rows()
+        wait_until(lambda: (recorded_head(rows, store_id) or (0, None))[0] >= 2)
+        with other.lake_writer.exclusive():  # no commit while the chain is checked
+            report = validate_lake(other.lake_writer.location, store_id,
+                                   backend.checkpoint_signer().verifier(),
+                                   backend.ledger_reader(), receives,
+                                   recorded_head(rows, store_id))
+        assert report.problems == []
+    finally:
+        for node in running:
+            node.close()

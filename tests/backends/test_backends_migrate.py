@@ -609,3 +609,152 @@ def test_event_rules_move_with_their_secrets_cursor_and_outbox(
         db.execute("UPDATE rule_connections SET auth_type = 'BASIC'")
     with pytest.raises(MigrationRefused, match=f"connection {conn.arn} in the database"):
         migrate_data_dir(source, postgres_url, TEST_MASTER_KEY)
+
+
+def test_sigma_findings_and_the_audit_journal_move(source: Path, postgres_url: str) -> None:
+    """findings.db (findings, their state, the detector's cursor) and the records of
+    changes in flight when the server stopped: the first node to start records those."""
+    from opentrail.backends.transfer import MigrationRefused, migrate_data_dir
+    from opentrail.clock import ManualClock
+    from opentrail.detect import Finding, SqliteFindingStore
+    from opentrail.events import parse_record
+
+    store = SqliteFindingStore(source)
+    made = [Finding(f"finding-{n}", "123456789012", "us-east-1", 1_790_000_000.0 + n,
+                    {"ruleTitle": "t", "eventId": f"e-{n}"}) for n in (1, 2)]
+    assert store.save(made, 7, store.cursor())
+    store.acknowledge("finding-1", None, "AKIDEXAMPLE", 1_790_000_100.0)
+    store.mark_published(["finding-2"])
+    before = [f.describe() for f in store.listed(None, None, 10)]
+    store.close()
+    flying = parse_record({"eventTime": "2026-12-02T10:00:00Z", "eventName": "DeleteTrail",
+                           "eventSource": "cloudtrail.amazonaws.com", "eventID": "in-flight",
+                           "recipientAccountId": "123456789012", "awsRegion": "us-east-1"},
+                          default_account="123456789012", default_region="us-east-1")
+    (source / "audit-journal").mkdir(exist_ok=True)
+    (source / "audit-journal" / "in-flight.json").write_bytes(flying.body)
+    for run in (0, 1):  # the second run finds everything there
+        lines: list[str] = []
+        migrate_data_dir(source, postgres_url, TEST_MASTER_KEY, progress=lines.append)
+        assert f"Sigma findings: {2 - 2 * run} copied, {2 * run} already there" in lines
+        assert f"the Sigma detector's cursor: {1 - run} copied, {run} already there" in lines
+        assert any(line.startswith(f"audit journal: {1 - run} record(s)") for line in lines)
+    backend = _backend(postgres_url)
+    try:
+        findings = backend.findings()
+        assert [f.describe() for f in findings.listed(None, None, 10)] == before
+        assert findings.cursor() == 7 and [f.id for f in findings.unpublished(10)] == [
+            "finding-1"]
+        writer = backend.ledger_writer(ManualClock(1_790_000_000.0))
+        writer.start()
+        journal = backend.audit_journal()
+        assert journal.recover(writer) == 1  # a node's start records it, outcome unknown
+        writer.close()
+        journal.close()
+        [stored] = [json.loads(row.body) for row in scan(backend.ledger_reader())
+                    if row.body and b"in-flight" in row.body]
+        assert stored["additionalEventData"] == {"outcome": "unknown"}
+        assert findings.acknowledge("finding-2", None, "AKIDNODE", 1_790_000_200.0)
+    finally:
+        backend.close()
+    with pytest.raises(MigrationRefused) as info:  # acknowledged since, on a node
+        migrate_data_dir(source, postgres_url, TEST_MASTER_KEY)
+    assert "Sigma findings: finding-2" in info.value.message
+
+
+def _submit_events(writer: Any, count: int) -> None:
+    from opentrail.events import parse_record
+
+    records = [parse_record(make_event(when="2026-11-20T10:00:00Z"),
+                            default_account="123456789012", default_region="us-east-1")
+               for _ in range(count)]
+    assert writer.submit(records).result(timeout=30) == [True] * count
+
+
+def _lake_counts(lake: Path, store_id: str) -> tuple[int, int]:
+    import duckdb
+
+    files = f"{lake}/{store_id}/*/*/*/*.parquet"
+    found = duckdb.connect().execute(
+        f"SELECT count(*), count(DISTINCT seq) FROM read_parquet('{files}', "
+        "hive_partitioning=true, hive_types_autocast=false)").fetchone()
+    assert found is not None
+    return int(found[0]), int(found[1])
+
+
+def _crashed(*args: Any) -> None:
+    raise RuntimeError("the server died between its files and its commit")
+
+
+def test_the_lake_writers_state_moves_and_a_node_goes_on(
+        source: Path, postgres_url: str, tmp_path: Path) -> None:
+    """lake-writer.db moves (cursor, chains, files, the pending keys of a commit cut
+    short): a node on the database removes what the cut commit left, goes on from the
+    same cursor and chain, and validate-lake --database-url finds the store valid."""
+    import time as _time
+
+    from opentrail.backends.sqlite._lake_writer import SqliteWriterRows
+    from opentrail.backends.transfer import MigrationRefused, migrate_data_dir
+    from opentrail.clock import ManualClock
+    from opentrail.lake import EventDataStore, FolderLocation, LakeWriter, receives
+    from opentrail.ledger import LedgerWriter, load_signer
+
+    clock, lake = ManualClock(_time.time()), source / "lake"
+    ledger = LedgerWriter(source, clock)
+    ledger.start()
+    store = EventDataStore(
+        id="9a1b2c3d-0000-4000-8000-000000000015", account="123456789012",
+        region="us-east-1", name="mgmt", status="ENABLED", selectors=(
+            {"Name": "m", "FieldSelectors": [
+                {"Field": "eventCategory", "Equals": ["Management"]},
+                {"Field": "eventName", "Equals": ["DescribeInstances"]}]},),
+        multi_region=True, organization=False, retention_days=3653,
+        termination_protection=False, billing_mode="EXTENDABLE_RETENTION_PRICING",
+        kms_key_id=None, created=clock.now(), updated=clock.now(), start_seq=ledger.size)
+    writer = LakeWriter(source, clock, FolderLocation(lake), lambda: [store], receives,
+                        load_signer(source))
+    _submit_events(ledger, 12)
+    for _ in range(5):
+        writer.step(force=True)
+    _submit_events(ledger, 8)
+    writer._record = _crashed  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        writer.step(force=True)
+    writer.close()
+    ledger.close()
+    assert _lake_counts(lake, store.id) == (20, 20)  # 12 recorded, 8 left unrecorded
+
+    lines: list[str] = []
+    migrate_data_dir(source, postgres_url, TEST_MASTER_KEY, progress=lines.append)
+    assert "Lake files: 1 copied, 0 already there" in lines
+    again: list[str] = []
+    migrate_data_dir(source, postgres_url, TEST_MASTER_KEY, progress=again.append)
+    assert "Lake files: 0 copied, 1 already there" in again
+    backend = _backend(postgres_url)
+    embedded, shared = SqliteWriterRows(source), backend.lake_writer_rows()
+    with embedded.read() as a, shared.read() as b:
+        assert a.cursor() == b.cursor() and a.chains() == b.chains()
+        assert a.files(store.id) == b.files(store.id)
+        assert a.pending() == b.pending() and len(b.pending()) == 2  # a file, a manifest
+    embedded.close()
+    try:
+        node_ledger = backend.ledger_writer(clock)
+        node_ledger.start()
+        _submit_events(node_ledger, 5)
+        node = LakeWriter(tmp_path / "node", clock, FolderLocation(lake), lambda: [store],
+                          receives, backend.checkpoint_signer(),
+                          ledger=backend.ledger_reader(), rows=shared)
+        for _ in range(5):
+            node.step(force=True)
+        assert node.cursor == node_ledger.size
+        assert _lake_counts(lake, store.id) == (25, 25)
+        node.close()
+        node_ledger.close()
+    finally:
+        backend.close()
+    proc = run("validate-lake", store.id, "--database-url", postgres_url, "--data-dir",
+               "/nonexistent", "--lake-location", str(lake))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "rows 25" in proc.stdout and proc.stdout.strip().endswith("VALID")
+    with pytest.raises(MigrationRefused, match="Lake writer cursor: ledger in the database"):
+        migrate_data_dir(source, postgres_url, TEST_MASTER_KEY)  # the node moved on

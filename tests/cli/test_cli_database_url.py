@@ -73,6 +73,7 @@ def test_serve_lists_what_is_still_per_node_while_any_is(postgres_url: str,
     # LookupEvents and the console's activity overview read (history/_activity_rows.py).
     assert "the ledger" not in pending and "delivery" not in pending
     assert "history index" not in pending and "activity overview" not in pending
+    assert "lake-writer.db" not in pending  # the Lake writer's state too (migration 0015)
 
 
 def test_serve_without_a_master_key_names_both_ways_to_give_it() -> None:

@@ -1,4 +1,8 @@
-"""The continuous detector: a ledger follower appending findings, once each, never looping."""
+"""The continuous detector: a ledger follower appending findings, once each, never looping.
+
+The store's tests run on both backends (the `node` fixture: a backend's ledger writer and
+reader and its `findings()`), and two nodes hand the `detector` role over without losing
+or doubling a finding."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +23,7 @@ from opentrail.clock import ManualClock
 from opentrail.detect import (
     DETECT_SOURCE,
     Detector,
+    FindingStore,
     Publisher,
     RuleSet,
     SqliteFindingStore,
@@ -25,7 +31,7 @@ from opentrail.detect import (
     replay,
 )
 from opentrail.events import parse_record
-from opentrail.ledger import LedgerWriter, open_ledger_reader, scan
+from opentrail.ledger import LedgerReader, LedgerWriter, open_ledger_reader, scan
 
 DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 INVICTUS_ACCOUNT = "123837392027"
@@ -71,6 +77,54 @@ def writer(tmp_path: Path) -> Iterator[LedgerWriter]:
     writer.close()
 
 
+@dataclass
+class Node:
+    """One node of a backend: its ledger writer and reader, and its findings store."""
+
+    backend: Any
+    data_dir: Path
+    writer: LedgerWriter
+    ledger: LedgerReader
+    store: FindingStore
+
+    def detector(self, rules: RuleSet, now: float = NOW) -> Detector:
+        return Detector(self.data_dir, ManualClock(now), rules, self.store, self.ledger)
+
+    def close(self) -> None:
+        self.writer.close()
+        self.store.close()
+        self.ledger.close()
+
+
+def _node(backends: Any) -> Node:
+    backend = backends.open()
+    backends.data_dir.mkdir(parents=True, exist_ok=True)
+    writer = backend.ledger_writer(ManualClock(NOW))
+    writer.start()
+    return Node(backend, backends.data_dir, writer, backend.ledger_reader(),
+                backend.findings())
+
+
+@pytest.fixture
+def node(backends: Any) -> Iterator[Node]:
+    """A node of each backend in turn (SQLite files, or a PostgreSQL database)."""
+    made = _node(backends)
+    yield made
+    made.close()
+
+
+def _unpublish(node: Node) -> None:
+    """As if the findings were appended to the ledger but never marked published."""
+    if node.backend.kind == "sqlite":
+        db = sqlite3.connect(node.data_dir / "findings.db")
+        with db:
+            db.execute("UPDATE findings SET published = 0")
+        db.close()
+        return
+    with node.backend.db.transaction() as conn:
+        conn.execute("UPDATE findings SET published = false")
+
+
 def _append(writer: LedgerWriter, records: list[dict[str, Any]]) -> None:
     parsed = [parse_record(r, default_account="111111111111", default_region="us-east-1")
               for r in records]
@@ -87,20 +141,22 @@ def _run(detector: Detector, writer: LedgerWriter) -> None:
         pass
 
 
-def _ledger_findings(data_dir: Path) -> list[dict[str, Any]]:
-    reader = open_ledger_reader(data_dir)
+def _ledger_findings(data_dir: Path, reader: LedgerReader | None = None
+                     ) -> list[dict[str, Any]]:
+    """The finding records in the ledger (`reader`'s, or the data dir's)."""
+    own = reader is None
+    reader = open_ledger_reader(data_dir) if reader is None else reader
     try:
         bodies = [orjson.loads(row.body) for row in scan(reader) if row.body is not None]
     finally:
-        reader.close()
+        if own:
+            reader.close()
     return [b for b in bodies if b.get("eventSource") == DETECT_SOURCE]
 
 
-def test_findings_are_ledgered_once_and_never_evaluated(tmp_path: Path, rules: RuleSet,
-                                                        writer: LedgerWriter) -> None:
-    data_dir = tmp_path / "data"
-    store = SqliteFindingStore(data_dir)
-    detector = Detector(data_dir, ManualClock(NOW), rules, store)
+def test_findings_are_ledgered_once_and_never_evaluated(node: Node, rules: RuleSet) -> None:
+    store, writer = node.store, node.writer
+    detector = node.detector(rules)
     records = invictus()
     _append(writer, records)
     _run(detector, writer)
@@ -110,7 +166,7 @@ def test_findings_are_ledgered_once_and_never_evaluated(tmp_path: Path, rules: R
                         # the sample's 42 + 34 AwsServiceEvents (none of them findings)
                         "Any service event": sum(r.get("eventType") == "AwsServiceEvent"
                                                  for r in records)})
-    ledgered = _ledger_findings(data_dir)
+    ledgered = _ledger_findings(node.data_dir, node.ledger)
     assert Counter(f["serviceEventDetails"]["ruleTitle"] for f in ledgered) == expected
     listed = store.listed(None, None, 1000)
     assert len(listed) == sum(expected.values())
@@ -123,59 +179,49 @@ def test_findings_are_ledgered_once_and_never_evaluated(tmp_path: Path, rules: R
     assert detail["author"] == "Thuya@Hacktilizer, Ivan Saakov"
     assert detail["ruleId"] == "77caf516-34e5-4df9-b4db-20744fea0a60"
     assert detail["source"] == "aws/cloudtrail"
-    store.close()
     detector.close()
 
 
-def test_crash_before_the_cursor_moved_doubles_nothing(tmp_path: Path, rules: RuleSet,
-                                                       writer: LedgerWriter) -> None:
-    data_dir = tmp_path / "data"
-    store = SqliteFindingStore(data_dir)
-    Detector(data_dir, ManualClock(NOW), rules, store).close()  # cursor at 0
+def test_crash_before_the_cursor_moved_doubles_nothing(node: Node, rules: RuleSet) -> None:
+    store, writer = node.store, node.writer
+    node.detector(rules).close()  # cursor at 0
     _append(writer, invictus()[:1000])
-    first = Detector(data_dir, ManualClock(NOW), rules, store)
+    first = node.detector(rules)
     _run(first, writer)
-    made = len(_ledger_findings(data_dir))
+    made = len(_ledger_findings(node.data_dir, node.ledger))
     assert made > 0
-    store.save([], 0)  # as if the batch were evaluated again (a lost cursor)
-    db = sqlite3.connect(data_dir / "findings.db")  # as if appended but never marked
-    with db:
-        db.execute("UPDATE findings SET published = 0")
-    db.close()
-    again = Detector(data_dir, ManualClock(NOW + 60), rules, store)
+    # as if the batch were evaluated again (a lost cursor)
+    assert store.save([], 0, store.cursor())
+    _unpublish(node)  # as if appended but never marked
+    again = node.detector(rules, NOW + 60)
     _run(again, writer)
-    assert len(_ledger_findings(data_dir)) == made
+    assert len(_ledger_findings(node.data_dir, node.ledger)) == made
     assert len(store.listed(None, None, 10_000)) == made
     first.close()
     again.close()
-    store.close()
 
 
-def test_first_start_begins_at_the_head_and_restarts_resume(
-        tmp_path: Path, rules: RuleSet, writer: LedgerWriter) -> None:
-    data_dir = tmp_path / "data"
+def test_first_start_begins_at_the_head_and_restarts_resume(node: Node,
+                                                            rules: RuleSet) -> None:
+    writer = node.writer
     records = invictus()
     _append(writer, records[:1500])  # stored before any rule was loaded: not evaluated
-    store = SqliteFindingStore(data_dir)
-    detector = Detector(data_dir, ManualClock(NOW), rules, store)
+    detector = node.detector(rules)
     _run(detector, writer)
     assert detector.found == 0
     detector.close()
     _append(writer, records[1500:])  # stored while detection was off: evaluated at restart
-    detector = Detector(data_dir, ManualClock(NOW), rules, store)
+    detector = node.detector(rules)
     _run(detector, writer)
     late = {r["eventID"] for r in records[1500:]}
-    found = _ledger_findings(data_dir)
+    found = _ledger_findings(node.data_dir, node.ledger)
     assert found and all(f["serviceEventDetails"]["eventId"] in late for f in found)
     detector.close()
-    store.close()
 
 
-def test_acknowledge_and_account_isolation(tmp_path: Path, rules: RuleSet,
-                                           writer: LedgerWriter) -> None:
-    data_dir = tmp_path / "data"
-    store = SqliteFindingStore(data_dir)
-    detector = Detector(data_dir, ManualClock(NOW), rules, store)
+def test_acknowledge_and_account_isolation(node: Node, rules: RuleSet) -> None:
+    store, writer = node.store, node.writer
+    detector = node.detector(rules)
     _append(writer, invictus())
     _run(detector, writer)
     mine = store.listed((INVICTUS_ACCOUNT,), "open", 5)
@@ -190,8 +236,8 @@ def test_acknowledge_and_account_isolation(tmp_path: Path, rules: RuleSet,
     after = page[-1].finding
     rest = store.listed(None, None, 10_000, after=(after.created, after.id))
     assert not {f.finding.id for f in page} & {f.finding.id for f in rest}
+    assert len(page) + len(rest) == len(store.listed(None, None, 10_000))
     detector.close()
-    store.close()
 
 
 def test_replay_pages_through_history(tmp_path: Path, rules: RuleSet,

@@ -146,6 +146,10 @@ class JsonApi:
         if not op.read_only and journal is not None:
             try:
                 await run_in_threadpool(journal.write, prepare(record))
+            except OpenTrailError as err:  # the database's journal: ServiceUnavailable
+                log.error("%s refused: its audit record could not be journaled: %s",
+                          op.name, err.message)
+                return None, err
             except OSError as exc:
                 log.error("%s refused: its audit record could not be journaled: %s",
                           op.name, exc)

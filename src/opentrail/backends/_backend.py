@@ -21,10 +21,12 @@ if TYPE_CHECKING:
     from opentrail.channels import ChannelRegistry
     from opentrail.clock import Clock
     from opentrail.config import Settings
+    from opentrail.detect import FindingStore
     from opentrail.history import HistoryIndex
-    from opentrail.lake import ImportRows, QueryRows, StoreCatalog
+    from opentrail.lake import ImportRows, QueryRows, StoreCatalog, WriterRows
     from opentrail.ledger import (
         CheckpointRows,
+        Journal,
         LedgerAudit,
         LedgerReader,
         LedgerWriter,
@@ -39,9 +41,6 @@ __all__ = ["NOT_ON_POSTGRES", "Backend", "open_backend"]
 # `opentrail serve` refuses --database-url (docs/design/scale-out.md, "What remains").
 NOT_ON_POSTGRES = (
     "Insights state (insights.db)",
-    "the Lake writer's state (lake-writer.db)",
-    "Sigma findings (findings.db)",
-    "the self-audit journal of changes in flight (journal/, per node)",
 )
 
 
@@ -108,6 +107,21 @@ class Backend(Protocol):
         """Event rules' state (rules, targets, connections, API destinations, the engine's
         cursor, the outbox): DATA_DIR/rules.db, or tables every node shares; connection
         secrets sealed by `sealer` (the key store)."""
+        ...
+
+    def findings(self) -> FindingStore:
+        """Sigma findings, their state and the detector's cursor: DATA_DIR/findings.db,
+        or tables every node shares."""
+        ...
+
+    def audit_journal(self) -> Journal:
+        """The self-audit records of changes in flight: DATA_DIR/audit-journal, or a
+        table from which any node replays a lost node's records."""
+        ...
+
+    def lake_writer_rows(self) -> WriterRows:
+        """The Lake writer's state (cursor, manifest chains, file lists, pending keys):
+        DATA_DIR/lake-writer.db, or tables every node shares."""
         ...
 
     def lake_queries(self) -> QueryRows:

@@ -14,7 +14,10 @@ a crash in between appends them again, and the ledger's (account, eventID)
 de-duplication keeps one (finding eventIDs are derived). A finding is never evaluated
 (`is_finding`), so rules cannot feed on their own output. The first start begins at the
 ledger's head (history is for `opentrail detect --rules`); later starts resume from the
-cursor, so events stored while the server was down are still evaluated.
+cursor, so events stored while the server was down are still evaluated. In a cluster
+(PostgreSQL) the detector and the publisher run on the node holding the `detector` role;
+each term starts from the shared cursor, and `save` moves it only from where the batch
+began, so a node that lost the role without noticing stores nothing (docs/detect.md).
 """
 
 from __future__ import annotations
@@ -52,8 +55,11 @@ def begin(ledger: LedgerReader, store: FindingStore) -> int:
     history is for `opentrail detect --rules`)."""
     cursor = store.cursor()
     if cursor is None:
-        cursor, _ = ledger_rows(ledger, 0, 0)
-        store.save([], cursor)
+        head, _ = ledger_rows(ledger, 0, 0)
+        if store.save([], head, None):
+            return head
+        cursor = store.cursor()  # another node's detector began first: its cursor holds
+        assert cursor is not None
     return cursor
 
 
@@ -67,6 +73,7 @@ class Detector:
         self._owns_ledger = ledger is None
         self._ledger = open_ledger(data_dir) if ledger is None else ledger
         self.cursor = begin(self._ledger, store)
+        self._stale = False  # True: read the stored cursor before the next batch
         self.evaluated = 0  # records evaluated since start (for throughput reports)
         self.found = 0  # findings made since start
 
@@ -76,18 +83,32 @@ class Detector:
 
     def step(self) -> int:
         """Evaluate the next batch; returns how many ledger rows it covered."""
+        if self._stale:
+            self.resume()
         rows = ledger_bodies(self._ledger, self.cursor, BATCH)
         if not rows:
             return 0
         findings = list(_matches(self.rules, rows, self._clock.now()))
         cursor = rows[-1].seq + 1
-        self.store.save(findings, cursor)
+        if not self.store.save(findings, cursor, self.cursor):
+            log.warning("detect: the stored cursor is no longer %d (another node's detector "
+                        "moved it); going on from it", self.cursor)
+            self.cursor = begin(self._ledger, self.store)
+            return 0
         self.cursor = cursor
         self.evaluated += len(rows)
         self.found += len(findings)
         return len(rows)
 
+    def resume(self) -> None:
+        """Go on from the stored cursor (where the previous holder of the role stopped)."""
+        self.cursor = begin(self._ledger, self.store)
+        self._stale = False
+
     def run(self, stop: threading.Event) -> None:
+        """Evaluate until `stop`; each run (a term of the `detector` role) first reads the
+        stored cursor, which another node may have moved since this one last ran."""
+        self._stale = True
         _loop(self.step, stop, "evaluating a batch")
 
 

@@ -1,12 +1,14 @@
 """The findings store: each finding's state (open / acknowledged) and the detector's cursor.
 
 `FindingStore` is the interface; `SqliteFindingStore` (DATA_DIR/findings.db) is the only
-module of detect/ that holds SQL, so a PostgreSQL store only has to answer the same
-calls. The finding itself is also in the ledger (tamper-evident); this store is derived
-state plus the acknowledgement. `save` commits a batch's findings together with the
-cursor that covers them, so a crash never loses or doubles one; it is also the outbox the
-publisher appends to the ledger from (`unpublished`, then `mark_published` once the
-ledger acknowledged them).
+module of detect/ that holds SQL, and backends/postgres/_findings.py answers the same
+calls from tables every node shares (`Backend.findings()` hands out one or the other).
+The finding itself is also in the ledger (tamper-evident); this store is derived state
+plus the acknowledgement. `save` commits a batch's findings together with the cursor that
+covers them, so a crash never loses or doubles one, and moves the cursor only from the
+value the batch started at (compare-and-set): a detector that lost its role to another
+node without noticing stores nothing. It is also the outbox the publisher appends to the
+ledger from (`unpublished`, then `mark_published` once the ledger acknowledged them).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import orjson
 
 from opentrail.detect._finding import Finding
 
-__all__ = ["FINDINGS_FILE", "STATES", "FindingStore", "SqliteFindingStore", "StoredFinding"]
+__all__ = ["FINDINGS_FILE", "STATES", "FindingStore", "SqliteFindingStore", "StoredFinding",
+           "detail_text", "stored_finding"]
 
 FINDINGS_FILE = "findings.db"
 STATES = ("open", "acknowledged")
@@ -65,7 +68,11 @@ class StoredFinding:
 class FindingStore(Protocol):
     def cursor(self) -> int | None: ...
 
-    def save(self, findings: Sequence[Finding], cursor: int) -> None: ...
+    def save(self, findings: Sequence[Finding], cursor: int, start: int | None) -> bool:
+        """Store `findings` (one already stored is kept) and move the cursor from `start`
+        (None: no cursor yet) to `cursor`, in one transaction; False, storing nothing,
+        when the cursor is not at `start` (another detector moved it)."""
+        ...
 
     def listed(self, accounts: tuple[str, ...] | None, state: str | None, limit: int,
              after: tuple[float, str] | None = None) -> list[StoredFinding]: ...
@@ -100,12 +107,16 @@ class SqliteFindingStore:
             row = self._db.execute("SELECT seq FROM cursor WHERE name = 'ledger'").fetchone()
         return None if row is None else int(row[0])
 
-    def save(self, findings: Sequence[Finding], cursor: int) -> None:
-        rows = [(f.id, f.account, f.region, f.created, orjson.dumps(f.detail).decode())
-                for f in findings]
+    def save(self, findings: Sequence[Finding], cursor: int, start: int | None) -> bool:
+        rows = [(f.id, f.account, f.region, f.created, detail_text(f)) for f in findings]
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                row = self._db.execute(
+                    "SELECT seq FROM cursor WHERE name = 'ledger'").fetchone()
+                if (None if row is None else int(row[0])) != start:
+                    self._db.execute("ROLLBACK")
+                    return False
                 self._db.executemany(
                     "INSERT OR IGNORE INTO findings (id, account, region, created, detail) "
                     "VALUES (?, ?, ?, ?, ?)", rows)
@@ -115,6 +126,7 @@ class SqliteFindingStore:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+        return True
 
     def listed(self, accounts: tuple[str, ...] | None, state: str | None, limit: int,
              after: tuple[float, str] | None = None) -> list[StoredFinding]:
@@ -132,7 +144,7 @@ class SqliteFindingStore:
                + " ORDER BY created DESC, id DESC LIMIT ?")
         with self._lock:
             rows = self._db.execute(sql, [*args, limit]).fetchall()
-        return [_stored(row) for row in rows]
+        return [stored_finding(row) for row in rows]
 
     def acknowledge(self, finding_id: str, accounts: tuple[str, ...] | None, by: str,
                     now: float) -> StoredFinding | None:
@@ -147,8 +159,7 @@ class SqliteFindingStore:
                 [by, now, finding_id, *args])
             row = self._db.execute(f"SELECT {_COLUMNS} FROM findings WHERE {cond}",
                                    [finding_id, *args]).fetchone()
-        return None if row is None else _stored(row)
-
+        return None if row is None else stored_finding(row)
 
     def unpublished(self, limit: int) -> list[Finding]:
         """Findings saved but not yet in the ledger, oldest first."""
@@ -156,7 +167,7 @@ class SqliteFindingStore:
             rows = self._db.execute(
                 f"SELECT {_COLUMNS} FROM findings WHERE published = 0 ORDER BY created, id "
                 "LIMIT ?", (limit,)).fetchall()
-        return [_stored(row).finding for row in rows]
+        return [stored_finding(row).finding for row in rows]
 
     def mark_published(self, ids: Sequence[str]) -> None:
         with self._lock:
@@ -180,7 +191,16 @@ def _scope(accounts: tuple[str, ...] | None) -> tuple[list[str], list[Any]]:
     return [f"account IN ({marks})"], list(accounts)
 
 
-def _stored(row: tuple[Any, ...]) -> StoredFinding:
+def detail_text(finding: Finding) -> str:
+    """How a finding's serviceEventDetails are stored (JSON text, on both backends)."""
+    return orjson.dumps(finding.detail).decode()
+
+
+def stored_finding(row: tuple[Any, ...]) -> StoredFinding:
+    """A stored finding from its row: id, account, region, created, state,
+    acknowledged_by, acknowledged_at, detail (the columns both backends select)."""
     fid, account, region, created, state, by, at, detail = row
     return StoredFinding(Finding(fid, account, region, created, orjson.loads(detail)),
                          state, by, at)
+
+

@@ -64,7 +64,15 @@ from opentrail.lake._selection import (
     receives,
 )
 from opentrail.lake._sql import Translation, translate
-from opentrail.lake._writer import WRITER_FILE, LakeStatus, LakeWriter, recorded_head
+from opentrail.lake._writer import LakeStatus, LakeWriter
+from opentrail.lake._writer_rows import (
+    WRITER_FILE,
+    LakeWriterMoved,
+    StoredChain,
+    WriterRows,
+    WriterTx,
+    recorded_head,
+)
 
 __all__ = [
     "BILLING_MODES",
@@ -95,6 +103,7 @@ __all__ = [
     "LakeReport",
     "LakeStatus",
     "LakeWriter",
+    "LakeWriterMoved",
     "QueryInfo",
     "QueryRows",
     "QueryRunner",
@@ -104,7 +113,10 @@ __all__ = [
     "StoreCatalog",
     "StoreFiles",
     "StoreScan",
+    "StoredChain",
     "Translation",
+    "WriterRows",
+    "WriterTx",
     "check_retention",
     "check_store_name",
     "check_store_selectors",

@@ -147,7 +147,8 @@ def validate_lake(location: LakeLocation, store_id: str, verifier: NoteVerifier,
     `report.problems`.
 
     `head` is (number of manifests, SHA-256 of the last) as the writer recorded them
-    (lake-writer.db), when at hand: it proves the chain was not cut short.
+    (the writer's rows: `recorded_head`), when at hand: it proves the chain was not cut
+    short.
     """
     if isinstance(ledger, sqlite3.Connection):
         ledger = SqliteLedgerReader.over(ledger)

@@ -2,8 +2,8 @@
 
     ledger ──rows(cursor)──▶ receives(store, ...) per store ──▶ to_table per kind
         ──▶ one file per (store, account, region, event date), named by its ledger range
-        ──▶ manifest n of each changed store ──▶ commit (cursor, files, chain) in
-            DATA_DIR/lake-writer.db
+        ──▶ manifest n of each changed store ──▶ commit (cursor, files, chain) in its
+            `WriterRows` (lake/_writer_rows.py: DATA_DIR/lake-writer.db, or PostgreSQL)
 
 The cursor moves only after the batch's files and manifests are durable, so a crash or a
 failing location loses nothing: the batch is redone. Redo safety: before writing, the
@@ -11,6 +11,13 @@ keys about to be written are committed as `pending`; whatever a crash leaves beh
 (a pending key that no commit made part of the store) is deleted when the writer starts
 or retries, before the batch is written again. So a reader may briefly see a file of an
 unfinished batch, never a half file, and never a duplicate once the writer has recovered.
+
+Handover (PostgreSQL: the state is shared, the writer runs on the lake-writer role's
+node): a whole step or import runs under the rows' `exclusive()` lock, and reads the
+cursor and chains under it, so whoever writes next goes on from the last commit, and
+recovers (deletes) what a writer that died mid-commit left pending. The cursor and each
+chain move by compare-and-set: a writer that lost the lock without noticing has its
+commit rolled back (`LakeWriterMoved`), never a second chain or the same rows twice.
 
 Batching: the writer wakes every POLL seconds; it takes up to BATCH events at once, and
 waits up to LINGER seconds for a batch to fill, so files are not tiny at high ingest and
@@ -26,11 +33,10 @@ import functools
 import hashlib
 import io
 import logging
-import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -44,6 +50,15 @@ from opentrail.lake._manifest import FileEntry, Receives, make_manifest, manifes
 from opentrail.lake._model import EventDataStore
 from opentrail.lake._schema import KINDS, LakeEntry, to_table
 from opentrail.lake._selection import insight_source, reaches_accounts
+from opentrail.lake._writer_rows import (
+    EMPTY_CHAIN,
+    WRITER_FILE,
+    LakeWriterMoved,
+    StoredChain,
+    WriterRows,
+    WriterTx,
+    recorded_head,
+)
 from opentrail.ledger import LedgerReader, LedgerRow, NoteSigner, open_ledger_reader
 from opentrail.storage import StorageError
 
@@ -51,7 +66,6 @@ __all__ = ["WRITER_FILE", "LakeStatus", "LakeWriter", "recorded_head"]
 
 log = logging.getLogger(__name__)
 
-WRITER_FILE = "lake-writer.db"
 BATCH = 20_000
 LINGER = 5.0  # seconds a partial batch may wait to fill (fewer files and manifests)
 POLL = 0.2
@@ -80,29 +94,6 @@ UNIQUE = ("eventjson", "eventjsonchecksum", "eventid", "requestid")
 # day's events of one eventsource/eventname sit in one or two row groups instead of one
 # per batch file (bench.lake: console logins at 10 M events).
 CLOSED_AFTER = 3600.0
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS cursor (name TEXT PRIMARY KEY, seq INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS chain (
-    store_id TEXT PRIMARY KEY,
-    next     INTEGER NOT NULL,       -- number of the next manifest
-    head     TEXT,                   -- SHA-256 of the last manifest's bytes
-    ranges   TEXT NOT NULL DEFAULT '[]',  -- ledger ranges examined, not yet in a manifest
-    store    TEXT,                   -- the store as those ranges were examined (JSON)
-    since    REAL                    -- when the first of those ranges was examined
-);
-CREATE TABLE IF NOT EXISTS files (
-    store_id  TEXT NOT NULL,
-    key       TEXT NOT NULL,         -- relative to the store's folder
-    sha256    TEXT NOT NULL,
-    rows      INTEGER NOT NULL,
-    bytes     INTEGER NOT NULL,
-    first_seq INTEGER,
-    last_seq  INTEGER,
-    PRIMARY KEY (store_id, key)
-);
-CREATE TABLE IF NOT EXISTS pending (key TEXT PRIMARY KEY);  -- full keys being changed
-"""
 
 
 class LakeStatus(NamedTuple):
@@ -174,25 +165,24 @@ class LakeWriter:
 
     def __init__(self, data_dir: Path, clock: Clock, location: LakeLocation,
                  stores: Callable[[], list[EventDataStore]], receives: Receives,
-                 signer: NoteSigner, ledger: LedgerReader | None = None) -> None:
+                 signer: NoteSigner, ledger: LedgerReader | None = None,
+                 rows: WriterRows | None = None) -> None:
+        """`rows`: where the writer's state is (the backend's; the writer closes them);
+        DATA_DIR/lake-writer.db when None."""
         self.location = location
         self._clock, self._stores, self._receives, self._signer = clock, stores, receives, signer
         self._owns_ledger = ledger is None
         self._ledger = ledger if ledger is not None else open_ledger_reader(data_dir)
-        self._db = sqlite3.connect(data_dir / WRITER_FILE, isolation_level=None,
-                                   check_same_thread=False)
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
-        # status() reads on its own connection: an API call never waits for a batch (or
-        # for a failing location's timeouts) to finish.
-        self._reader = sqlite3.connect(data_dir / WRITER_FILE, check_same_thread=False)
-        self._reader.execute("PRAGMA busy_timeout=10000")
-        self._reader_lock = threading.Lock()
+        if rows is None:
+            from opentrail.backends.sqlite._lake_writer import SqliteWriterRows
+
+            rows = SqliteWriterRows(data_dir)
+        # API calls (status, recorded) read in short transactions of their own: they
+        # never wait for a batch (or a failing location's timeouts), only for a commit.
+        self._rows: WriterRows = rows
         self._lock = threading.RLock()
-        row = self._db.execute("SELECT seq FROM cursor WHERE name='ledger'").fetchone()
-        self.cursor: int = row[0] if row else 0
+        with rows.read() as tx:
+            self.cursor: int = tx.cursor()
         self.written = 0  # events written since start (for throughput reports)
         self._health: dict[str, _Health] = {}
         self._waiting_since: float | None = None
@@ -202,43 +192,37 @@ class LakeWriter:
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            self._rows.close()
             if self._owns_ledger:
                 self._ledger.close()
-        with self._reader_lock:
-            self._reader.close()
 
     # -- status --------------------------------------------------------------------------
 
     def status(self, store_id: str) -> LakeStatus:
         """The store's last location error (kept until a write succeeds), rows and files."""
-        with self._reader_lock:
-            files, rows, size = self._reader.execute(
-                "SELECT COUNT(*), COALESCE(SUM(rows), 0), COALESCE(SUM(bytes), 0) FROM files "
-                "WHERE store_id = ?", (store_id,)).fetchone()
+        with self._rows.read() as tx:
+            files, rows, size = tx.totals(store_id)
         health = self._health.get(store_id, _Health())
         return LakeStatus(health.last_error, health.last_error_time, rows, files, size,
                           health.last_write_time)
 
     def recorded(self, store_id: str) -> dict[str, tuple[int, int]]:
         """The store's files as committed: key -> (rows, bytes), imported files included.
-        Queries take EventsScanned and BytesScanned from it (on the reader's connection:
-        a query never waits for a batch being written)."""
-        with self._reader_lock:
-            rows = self._reader.execute("SELECT key, rows, bytes FROM files WHERE store_id = ?",
-                                        (store_id,)).fetchall()
-        return {key: (count, size) for key, count, size in rows}
+        Queries take EventsScanned and BytesScanned from it (a query never waits for a
+        batch being written; on PostgreSQL every node reads the same list)."""
+        with self._rows.read() as tx:
+            return tx.recorded(store_id)
 
     def files(self, store_id: str) -> list[FileEntry]:
-        with self._lock:
-            rows = self._db.execute("SELECT key, sha256, rows, bytes, first_seq, last_seq "
-                                    "FROM files WHERE store_id = ? ORDER BY key", (store_id,))
-            return [FileEntry(*row) for row in rows]
+        with self._rows.read() as tx:
+            return tx.files(store_id)
 
     # -- running -------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        """Follow the ledger until `stop` is set; back off while the location fails."""
+        """Follow the ledger until `stop` is set; back off while the location fails.
+        Each run (the role taken, or taken again) first recovers from the stored state."""
+        self._recovered = False
         while not stop.is_set():
             try:
                 busy = self.step()
@@ -255,11 +239,13 @@ class LakeWriter:
     def step(self, *, force: bool = False) -> int:
         """Write the next batch (if due) and run maintenance; returns events examined.
         `force` writes a partial batch at once (tests, shutdown)."""
-        with self._lock:
+        with self._exclusive():
             try:
                 if not self._recovered:
                     self._recover()
                     self._recovered = True
+                with self._rows.read() as tx:  # whoever committed last, this node or not
+                    self.cursor = tx.cursor()
                 done = self._batch(force)
             except StorageError as exc:
                 self._recovered = False  # the next try first removes what this one left
@@ -406,23 +392,18 @@ class LakeWriter:
     def _record(self, changes: list[_Change], chains: dict[str, dict[str, Any]],
                 manifests: dict[str, tuple[int, bytes]], cursor: int | None,
                 now: float) -> None:
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._rows.write() as tx:
             for change in changes:
-                self._record_change(change, chains[change.store.id],
+                self._record_change(tx, change, chains[change.store.id],
                                     manifests.get(change.store.id), now)
             # Removed files stay pending until deleted: a crash before that deletes them
             # at recovery, since no committed file has their key any more.
-            db.execute("DELETE FROM pending")
-            db.executemany("INSERT OR IGNORE INTO pending VALUES (?)",
-                           [(f"{c.store.id}/{k}",) for c in changes for k, _ in c.removed])
-            if cursor is not None:
-                db.execute("INSERT OR REPLACE INTO cursor VALUES ('ledger', ?)", (cursor,))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+            tx.clear_pending()
+            tx.add_pending([f"{c.store.id}/{k}" for c in changes for k, _ in c.removed])
+            if cursor is not None and not tx.move(self.cursor, cursor):
+                raise LakeWriterMoved(f"the Lake writer's cursor is no longer at "
+                                      f"{self.cursor}: another writer moved it; this batch "
+                                      "was not recorded")
         if cursor is not None:
             self.cursor = cursor
         for change in changes:
@@ -432,46 +413,45 @@ class LakeWriter:
                 health.last_error = health.last_error_time = None
                 health.last_write_time = now
 
-    def _record_change(self, change: _Change, chain: dict[str, Any],
+    def _record_change(self, tx: WriterTx, change: _Change, chain: dict[str, Any],
                        manifest: tuple[int, bytes] | None, now: float) -> None:
         """One store's files and chain, inside _record's transaction."""
-        db, sid = self._db, change.store.id
-        db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)",
-                       [(sid, e.key, e.sha256, e.rows, e.bytes, e.first_seq, e.last_seq)
-                        for e, _ in change.added])
-        db.executemany("DELETE FROM files WHERE store_id = ? AND key = ?",
-                       [(sid, key) for key, _ in change.removed])
+        sid = change.store.id
+        tx.add_files(sid, [e for e, _ in change.added])
+        tx.remove_files(sid, [key for key, _ in change.removed])
+        stored: StoredChain | None = None
         if manifest is not None:
             n, data = manifest
-            db.execute("INSERT OR REPLACE INTO chain VALUES (?,?,?,'[]',?,NULL)",
-                       (sid, n + 1, hashlib.sha256(data).hexdigest(),
-                        _store_json(change.store)))
+            stored = StoredChain(n + 1, hashlib.sha256(data).hexdigest(), "[]",
+                                 _store_json(change.store), None)
         elif change.ranges:
-            db.execute("INSERT OR REPLACE INTO chain VALUES (?,?,?,?,?,?)",
-                       (sid, chain["next"], chain["head"], orjson.dumps(_merge(
-                           chain["ranges"] + change.ranges)).decode(),
-                        _store_json(change.store), chain["since"] or now))
+            stored = StoredChain(chain["next"], chain["head"], orjson.dumps(_merge(
+                chain["ranges"] + change.ranges)).decode(), _store_json(change.store),
+                chain["since"] or now)
+        if stored is not None and not tx.set_chain(sid, chain["next"], stored):
+            raise LakeWriterMoved(f"store {sid}'s manifest chain is no longer at "
+                                  f"{chain['next']}: another writer extended it; this "
+                                  "commit was not recorded")
 
     def _delete_removed(self, changes: list[_Change]) -> None:
         keys = [f"{c.store.id}/{k}" for c in changes for k, _ in c.removed]
         if keys:
             self.location.delete(keys)
-            self._db.execute("DELETE FROM pending")
+            with self._rows.write() as tx:
+                tx.clear_pending()
 
     def _chain(self, store_id: str) -> dict[str, Any]:
-        row = self._db.execute("SELECT next, head, ranges, store, since FROM chain "
-                               "WHERE store_id = ?", (store_id,)).fetchone()
-        if row is None:
-            return {"next": 0, "head": None, "ranges": [], "store": None, "since": None}
-        return {"next": row[0], "head": row[1],
-                "ranges": [tuple(r) for r in orjson.loads(row[2])], "store": row[3],
-                "since": row[4]}
+        with self._rows.read() as tx:
+            return _chain_dict(tx.chain(store_id))
+
+    def _chains(self) -> dict[str, dict[str, Any]]:
+        """Every store's chain (one read for all: the caught-up writer asks each poll)."""
+        with self._rows.read() as tx:
+            return {sid: _chain_dict(chain) for sid, chain in tx.chains().items()}
 
     def _set_pending(self, keys: list[str]) -> None:
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        db.executemany("INSERT OR IGNORE INTO pending VALUES (?)", [(k,) for k in keys])
-        db.execute("COMMIT")
+        with self._rows.write() as tx:
+            tx.add_pending(keys)
 
     def _failed(self, store_ids: Iterable[str], exc: StorageError) -> None:
         now = self._clock.now()
@@ -480,30 +460,33 @@ class LakeWriter:
             health.last_error, health.last_error_time = f"{exc.code}: {exc.message}", now
 
     def _recover(self) -> None:
-        """Delete what an unfinished commit left: pending keys no commit kept."""
-        pending = [k for (k,) in self._db.execute("SELECT key FROM pending")]
+        """Delete what an unfinished commit left (this writer's or, after a handover,
+        the previous holder's): pending keys no commit kept."""
         stale = []
-        for key in pending:
-            store_id, _, rel = key.partition("/")
-            if rel.startswith("_manifests/"):
-                n = int(rel.split("/")[1].split(".")[0])
-                if n >= self._chain(store_id)["next"]:
+        with self._rows.read() as tx:
+            self.cursor = tx.cursor()
+            for key in tx.pending():
+                store_id, _, rel = key.partition("/")
+                if rel.startswith("_manifests/"):
+                    n = int(rel.split("/")[1].split(".")[0])
+                    if n >= _chain_dict(tx.chain(store_id))["next"]:
+                        stale.append(key)
+                elif not tx.has_file(store_id, rel):
                     stale.append(key)
-            elif self._db.execute("SELECT 1 FROM files WHERE store_id = ? AND key = ?",
-                                  (store_id, rel)).fetchone() is None:
-                stale.append(key)
         if stale:
             log.info("lake writer: removing %d files of an unfinished batch", len(stale))
             self.location.delete(stale)
-        self._db.execute("DELETE FROM pending")
+        with self._rows.write() as tx:
+            tx.clear_pending()
 
     def _flush_coverage(self, force: bool) -> int:
         """Caught up: write a manifest for stores whose examined ranges waited long enough
         (or all, when forced), so validation covers quiet stores too."""
         now = self._clock.now()
         due = []
+        chains = self._chains()
         for store in self._stores():
-            chain = self._chain(store.id)
+            chain = chains.get(store.id) or _chain_dict(None)
             if chain["ranges"] and (force or now - (chain["since"] or now) >= COVERAGE_EVERY):
                 due.append(_Change(self._snapshot(store, chain)))
         if due:
@@ -514,8 +497,9 @@ class LakeWriter:
         """A manifest for the ranges examined under a store's previous settings, before
         any range is examined under its new ones (selectors, status, ...)."""
         stale = []
+        chains = self._chains()
         for store in self._stores():
-            chain = self._chain(store.id)
+            chain = chains.get(store.id) or _chain_dict(None)
             if chain["ranges"] and chain["store"] != _store_json(store):
                 stale.append(_Change(self._snapshot(store, chain)))
         if stale:
@@ -610,7 +594,7 @@ class LakeWriter:
             rows = [i for i, k in enumerate(keys) if k == part]
             data = parquet_bytes(table.take(rows))
             added.append((_file_entry(f"{part}/{name}.parquet", data, len(rows), []), data))
-        with self._lock:
+        with self._exclusive():
             try:
                 if not self._recovered:
                     self._recover()
@@ -623,18 +607,22 @@ class LakeWriter:
 
     def exclusive(self) -> AbstractContextManager[Any]:
         """The writer's lock: no batch, compaction, retention or other import write runs
-        while it is held (an import reads the eventIDs a store holds, then adds its rows)."""
-        return self._lock
+        while it is held (an import reads the eventIDs a store holds, then adds its rows),
+        on this node nor, on PostgreSQL, on any other."""
+        return self._exclusive()
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        with self._lock, self._rows.exclusive():
+            yield
 
     def drop_store(self, store_id: str) -> None:
         """Delete every file and manifest of a purged store, and forget it."""
-        with self._lock:
+        with self._exclusive():
             keys = self.location.keys(f"{store_id}/")
             self.location.delete(keys)
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("DELETE FROM files WHERE store_id = ?", (store_id,))
-            self._db.execute("DELETE FROM chain WHERE store_id = ?", (store_id,))
-            self._db.execute("COMMIT")
+            with self._rows.write() as tx:
+                tx.drop_store(store_id)
             self._health.pop(store_id, None)
 
 
@@ -703,17 +691,9 @@ def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
-def recorded_head(data_dir: Path, store_id: str) -> tuple[int, str | None] | None:
-    """(manifests, last manifest's SHA-256) as a writer committed them for the store, read
-    without a running writer (`opentrail validate-lake`); None if it wrote none."""
-    path = data_dir / WRITER_FILE
-    if not path.exists():
-        return None
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        conn.execute("PRAGMA busy_timeout=10000")
-        row = conn.execute("SELECT next, head FROM chain WHERE store_id = ?",
-                           (store_id,)).fetchone()
-    finally:
-        conn.close()
-    return None if row is None else (int(row[0]), row[1])
+def _chain_dict(chain: StoredChain | None) -> dict[str, Any]:
+    """A stored chain as the writer works with it (ranges parsed)."""
+    chain = chain or EMPTY_CHAIN
+    return {"next": chain.next, "head": chain.head,
+            "ranges": [tuple(r) for r in orjson.loads(chain.ranges)], "store": chain.store,
+            "since": chain.since}

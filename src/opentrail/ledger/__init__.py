@@ -25,7 +25,7 @@ from opentrail.ledger._checkpoint_rows import (
     SqliteCheckpointRows,
 )
 from opentrail.ledger._export import LedgerExport
-from opentrail.ledger._journal import JOURNAL_DIR, AuditJournal
+from opentrail.ledger._journal import JOURNAL_DIR, AuditJournal, Journal
 from opentrail.ledger._merkle import EMPTY_ROOT, CompactRange, leaf_hash, node_hash, root_of
 from opentrail.ledger._note import NoteError, NoteSigner, NoteVerifier
 from opentrail.ledger._proof import (
@@ -65,6 +65,7 @@ __all__ = [
     "CheckpointSource",
     "Checkpointer",
     "CompactRange",
+    "Journal",
     "LedgerAudit",
     "LedgerEntry",
     "LedgerExport",

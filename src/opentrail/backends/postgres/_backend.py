@@ -32,9 +32,11 @@ if TYPE_CHECKING:
     from opentrail.auth import KeyStore
     from opentrail.channels import ChannelRegistry
     from opentrail.clock import Clock
-    from opentrail.lake import ImportRows, QueryRows, StoreCatalog
+    from opentrail.detect import FindingStore
+    from opentrail.lake import ImportRows, QueryRows, StoreCatalog, WriterRows
     from opentrail.ledger import (
         CheckpointRows,
+        Journal,
         LedgerAudit,
         LedgerReader,
         LedgerWriter,
@@ -165,6 +167,24 @@ class PostgresBackend:
         from opentrail.backends.postgres._rules import PgRuleStore
 
         return PgRuleStore(self.db, sealer)
+
+    def findings(self) -> FindingStore:
+        from opentrail.backends.postgres._findings import PgFindingStore
+
+        return PgFindingStore(self.db)
+
+    def audit_journal(self) -> Journal:
+        """This node's journal, under a number of its own (its lock is let go on close)."""
+        from opentrail.backends.postgres._journal import PgAuditJournal
+
+        journal = PgAuditJournal(self.db)
+        self._roles.append(journal.lease)
+        return journal
+
+    def lake_writer_rows(self) -> WriterRows:
+        from opentrail.backends.postgres._lake_writer import PgWriterRows
+
+        return PgWriterRows(self.db)
 
     def lake_queries(self) -> QueryRows:
         from opentrail.backends.postgres._lake_queries import PgQueryRows

@@ -29,9 +29,13 @@ __all__ = [
     "CHANNEL_LOCK",
     "CHECKPOINT_LOCK",
     "DELIVERY_LOCK",
+    "DETECT_LOCK",
+    "JOURNAL_LOCK_CLASS",
     "KEY_LOCK",
     "LAKE_IMPORT_LOCK",
     "LAKE_QUERY_LOCK",
+    "LAKE_WRITER_COMMIT_LOCK",
+    "LAKE_WRITER_LOCK",
     "LEDGER_LOCK",
     "MIGRATION_LOCK",
     "ROLE_LOCK_CLASS",
@@ -59,11 +63,20 @@ LEDGER_LOCK = 0x4F54_0008  # the sequencer: one ledger batch at a time, cluster-
 CHECKPOINT_LOCK = 0x4F54_0009  # signed checkpoints: one insert at a time
 DELIVERY_LOCK = 0x4F54_000A  # trail delivery's state: one write at a time
 RULES_LOCK = 0x4F54_0012  # event rules' state (numbered after migration 0012): `migrate`
+DETECT_LOCK = 0x4F54_0D13  # Sigma findings' cursor: one detector batch at a time
+# The Lake writer's state (numbered after its migration, 0015, to stay clear of the ids
+# other components take): one write transaction at a time, and one whole commit (pending
+# keys, the location's puts, the record) at a time, a session lock.
+LAKE_WRITER_LOCK = 0x4F54_0015
+LAKE_WRITER_COMMIT_LOCK = 0x4F54_1015
 LAKE_QUERY_LOCK = 0x4F54_0016  # Lake queries: the per-account limit of active queries
 LAKE_IMPORT_LOCK = 0x4F54_0116  # Lake imports: one ongoing import per account
 # Elected roles (_role.py) use the two-key form (this class, the name's CRC-32): a key
 # space apart from the one-key locks above (PostgreSQL keeps the two forms distinct).
 ROLE_LOCK_CLASS = 0x4F54
+# The audit journal's writers (_journal.py): (this class, the node's number), held by
+# each live node for its session; a free one means the node is gone.
+JOURNAL_LOCK_CLASS = 0x4F55
 
 CONNECT_TIMEOUT = 10
 

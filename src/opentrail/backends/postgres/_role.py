@@ -42,9 +42,11 @@ def role_key(name: str) -> int:
 
 
 class PgRole:
-    def __init__(self, url: str, name: str) -> None:
+    def __init__(self, url: str, name: str, *, keys: tuple[int, int] | None = None) -> None:
+        """`keys`: the lock's two keys when not (ROLE_LOCK_CLASS, the name's CRC-32)."""
         self.name = name
         self._url = url
+        self._keys = keys or (ROLE_LOCK_CLASS, role_key(name))
         self._conn: Conn | None = None
         self._holding = False
         self._next_try = 0.0
@@ -73,7 +75,7 @@ class PgRole:
             self._conn.execute("SELECT 1")  # the session, and so the lock, is alive
             return True
         row = self._conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
-                                 (ROLE_LOCK_CLASS, role_key(self.name))).fetchone()
+                                 self._keys).fetchone()
         self._holding = bool(row and row[0])
         if self._holding:
             log.info("role %s taken", self.name)
@@ -85,8 +87,7 @@ class PgRole:
         with self._lock:
             if self._conn is not None and self._holding:
                 with contextlib.suppress(psycopg.Error):
-                    self._conn.execute("SELECT pg_advisory_unlock(%s, %s)",
-                                       (ROLE_LOCK_CLASS, role_key(self.name)))
+                    self._conn.execute("SELECT pg_advisory_unlock(%s, %s)", self._keys)
             self._drop()
 
     def _drop(self) -> None:

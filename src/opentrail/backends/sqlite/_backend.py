@@ -21,9 +21,11 @@ if TYPE_CHECKING:
     from opentrail.auth import KeyStore
     from opentrail.channels import ChannelRegistry
     from opentrail.clock import Clock
-    from opentrail.lake import ImportRows, QueryRows, StoreCatalog
+    from opentrail.detect import FindingStore
+    from opentrail.lake import ImportRows, QueryRows, StoreCatalog, WriterRows
     from opentrail.ledger import (
         CheckpointRows,
+        Journal,
         LedgerAudit,
         LedgerReader,
         LedgerWriter,
@@ -149,6 +151,24 @@ class SqliteBackend:
         from opentrail.rules import SqliteRuleStore
 
         return SqliteRuleStore(self.data_dir, sealer)
+
+    def findings(self) -> FindingStore:
+        from opentrail.detect import SqliteFindingStore
+
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return SqliteFindingStore(self.data_dir)
+
+    def audit_journal(self) -> Journal:
+        from opentrail.ledger import AuditJournal
+
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return AuditJournal(self.data_dir)
+
+    def lake_writer_rows(self) -> WriterRows:
+        from opentrail.backends.sqlite._lake_writer import SqliteWriterRows
+
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return SqliteWriterRows(self.data_dir)
 
     def lake_queries(self) -> QueryRows:
         from opentrail.backends.sqlite._lake_queries import SqliteQueryRows

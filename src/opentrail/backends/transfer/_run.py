@@ -13,9 +13,12 @@ from opentrail.backends.transfer._ledger import check_source, copy_events, datab
 from opentrail.backends.transfer._rules import RULE_TABLES, copy_connections
 from opentrail.backends.transfer._state import (
     DELIVERY_TABLES,
+    FINDING_TABLES,
+    LAKE_WRITER_TABLES,
     TABLES,
     bring_delivery_current,
     copy_checkpoints,
+    copy_journal,
     copy_keys,
     copy_signing_keys,
     copy_table,
@@ -30,9 +33,7 @@ Progress = Callable[[str], None]
 # (docs/design/scale-out.md, "What remains"). The history index and the Merkle tree are
 # derived from the ledger and rebuilt from it.
 NOT_MOVED = (
-    "the self-audit journal",
-    "Insights state, the Lake writer's state",
-    "Sigma findings (findings.db)",
+    "Insights state",
     "the history index and the Merkle tree (derived: rebuilt from the ledger)",
 )
 
@@ -94,10 +95,11 @@ def _copy_state(data_dir: Path, backend: PostgresBackend, master_key_file: Path,
     signed = copy_checkpoints(data_dir, backend)
     progress(f"signed checkpoints: {signed.copied} copied, {signed.present} already there")
     bring_delivery_current(data_dir)
-    for table in DELIVERY_TABLES:  # where each trail stopped: it goes on from there
+    for table in DELIVERY_TABLES + LAKE_WRITER_TABLES:  # where each stopped: goes on there
         done = copy_table(data_dir, backend, table)
         progress(f"{table.what}: {done.copied} copied, {done.present} already there")
     _copy_rules(data_dir, backend, master_key_file, progress)
+    _copy_findings_and_journal(data_dir, backend, progress)
     _copy_lake(data_dir, backend, progress)
 
 
@@ -119,3 +121,14 @@ def _copy_rules(data_dir: Path, backend: PostgresBackend, master_key_file: Path,
     for table in RULE_TABLES:
         done = copy_table(data_dir, backend, table)
         progress(f"{table.what}: {done.copied} copied, {done.present} already there")
+
+
+def _copy_findings_and_journal(data_dir: Path, backend: PostgresBackend,
+                               progress: Progress) -> None:
+    for table in FINDING_TABLES:  # the detector goes on from its cursor
+        done = copy_table(data_dir, backend, table)
+        progress(f"{table.what}: {done.copied} copied, {done.present} already there")
+    journal = copy_journal(data_dir, backend)
+    progress(f"audit journal: {journal.copied} record(s) of changes in flight copied (the "
+             f"first node to start records them, outcome unknown), {journal.present} "
+             "already there")

@@ -32,6 +32,8 @@ from opentrail.backends.postgres._db import (
     CATALOG_LOCK,
     CHANNEL_LOCK,
     DELIVERY_LOCK,
+    DETECT_LOCK,
+    LAKE_WRITER_LOCK,
     TRAIL_LOCK,
     Conn,
 )
@@ -39,9 +41,9 @@ from opentrail.backends.sqlite import FolderSigningKeyRows
 from opentrail.backends.transfer._errors import MigrationRefused
 from opentrail.errors import OpenTrailError
 
-__all__ = ["DELIVERY_TABLES", "TABLES", "Copied", "Table", "bring_delivery_current",
-           "copy_checkpoints", "copy_keys", "copy_signing_keys",
-           "copy_table"]
+__all__ = ["DELIVERY_TABLES", "FINDING_TABLES", "LAKE_WRITER_TABLES", "TABLES", "Copied",
+           "Table", "bring_delivery_current", "copy_checkpoints", "copy_journal", "copy_keys",
+           "copy_signing_keys", "copy_table"]
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,32 @@ DELIVERY_TABLES = (
     Table("digest chains", "delivery.db", "chains", "delivery_chains",
           ("arn", "chain", "start", "prev"), DELIVERY_LOCK, keys=2,
           renamed=(("chain", "region"),)),
+)
+
+# Sigma findings, their state and the detector's cursor (findings.db; migration 0013).
+FINDING_TABLES = (
+    Table("Sigma findings", "findings.db", "findings", "findings",
+          ("id", "account", "region", "created", "state", "acknowledged_by",
+           "acknowledged_at", "detail", "published"), DETECT_LOCK, ("published",)),
+    Table("the Sigma detector's cursor", "findings.db", "cursor", "detect_cursor",
+          ("name", "seq"), DETECT_LOCK),
+)
+# Journaled records land under a node number no node ever holds (nodes take 1 and up),
+# so the first node to start replays them into the ledger (outcome unknown).
+GONE_NODE = 0
+# The Lake writer's state (lake-writer.db; the `lake_writer_*` tables of migration 0015):
+# the node holding the lake-writer role goes on from its cursor and manifest chains, and
+# recovers its pending keys, as the embedded writer would have at its next start.
+LAKE_WRITER_TABLES = (
+    Table("Lake writer cursor", "lake-writer.db", "cursor", "lake_writer_cursor",
+          ("name", "seq"), LAKE_WRITER_LOCK),
+    Table("Lake manifest chains", "lake-writer.db", "chain", "lake_writer_chains",
+          ("store_id", "next", "head", "ranges", "store", "since"), LAKE_WRITER_LOCK),
+    Table("Lake files", "lake-writer.db", "files", "lake_writer_files",
+          ("store_id", "key", "sha256", "rows", "bytes", "first_seq", "last_seq"),
+          LAKE_WRITER_LOCK, keys=2),
+    Table("Lake keys being changed", "lake-writer.db", "pending", "lake_writer_pending",
+          ("key",), LAKE_WRITER_LOCK),
 )
 
 
@@ -254,3 +282,32 @@ def copy_checkpoints(data_dir: Path, backend: PostgresBackend) -> Copied:
         source.close()
         target.close()
     return Copied(copied, present)
+
+
+def copy_journal(data_dir: Path, backend: PostgresBackend) -> Copied:
+    """DATA_DIR/audit-journal's records of changes in flight when the server stopped,
+    into `audit_journal` as a gone node's: the first node to start replays them (and the
+    ledger keeps one of any it already holds). The same record twice is skipped; another
+    record under its eventID is refused."""
+    from opentrail.ledger import JOURNAL_DIR
+
+    done = Copied()
+    folder = data_dir / JOURNAL_DIR
+    files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    with backend.db.transaction() as conn:
+        for file in files:
+            body = file.read_bytes()
+            found = conn.execute("SELECT body FROM audit_journal WHERE event_id = %s",
+                                 (file.stem,)).fetchone()
+            if found is None:
+                conn.execute("INSERT INTO audit_journal (event_id, node, written, body) "
+                             "VALUES (%s, %s, %s, %s)",
+                             (file.stem, GONE_NODE, file.stat().st_mtime, body))
+                done.copied += 1
+            elif bytes(found[0]) == body:
+                done.present += 1
+            else:
+                raise MigrationRefused(
+                    f"audit journal: the record {file.stem} in the database {backend.where} "
+                    f"differs from {file}; nothing of it was changed.")
+    return done

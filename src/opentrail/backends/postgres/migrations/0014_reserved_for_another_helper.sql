@@ -1,3 +1,0 @@
--- Placeholder on the pg-lakeq branch only: number 0014 belongs to another helper's
--- migration of issue 12. Drop this file when merging (their file replaces it).
-SELECT 1;
