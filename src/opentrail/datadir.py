@@ -15,13 +15,21 @@ import os
 import stat
 from pathlib import Path
 
-__all__ = ["ORGANIZATION_FILE", "PRIVATE_UMASK", "make_private_dir", "organization_id",
-           "prepare_data_dir"]
+__all__ = [
+    "NODE_FILE",
+    "ORGANIZATION_FILE",
+    "PRIVATE_UMASK",
+    "make_private_dir",
+    "node_id",
+    "organization_id",
+    "prepare_data_dir",
+]
 
 log = logging.getLogger(__name__)
 
 PRIVATE_UMASK = 0o077
 ORGANIZATION_FILE = "organization-id"
+NODE_FILE = "node-id"
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
@@ -39,6 +47,19 @@ def organization_id(path: Path, setting: str) -> str | None:
     import secrets
 
     made = "o-" + "".join(secrets.choice(_ALPHABET) for _ in range(10))
+    kept.write_text(made + "\n")
+    return made
+
+
+def node_id(path: Path) -> str:
+    """This node's name, kept in DATA_DIR/node-id (made on the first start): each node of
+    a cluster has its own data dir, so its own name, the same after a restart."""
+    kept = path / NODE_FILE
+    if kept.exists():
+        return kept.read_text().strip()
+    import uuid
+
+    made = str(uuid.uuid4())
     kept.write_text(made + "\n")
     return made
 

@@ -34,7 +34,7 @@ from opentrail.backends import Backend, Role, TrackedRole, open_backend
 from opentrail.channels import ChannelRegistry
 from opentrail.clock import Clock, SystemClock
 from opentrail.config import Settings
-from opentrail.datadir import organization_id, prepare_data_dir
+from opentrail.datadir import node_id, organization_id, prepare_data_dir
 from opentrail.detect import (
     Detector,
     FindingStore,
@@ -295,7 +295,7 @@ class Service:
         `--lake-engine` names; results go to trail storage, signed with the digest keys."""
         from opentrail.lake import StoreFiles, open_engine, schema_of
 
-        assert self.lake is not None
+        assert self.lake is not None and self.backend is not None
         catalog, location = self.lake, writer.location
         files = StoreFiles(scan=lambda store: location.scan(store.id),
                            empty=lambda store: schema_of(store.kind).empty_table(),
@@ -307,17 +307,21 @@ class Service:
             self.settings.data_dir, self.clock, engine,
             lambda ref, owner, region: catalog.resolve(ref, owner, region, active=True),
             storage=self.trail_storage, signing_keys=self.signing_keys,
-            timeout=self.settings.query_timeout)
+            timeout=self.settings.query_timeout, rows=self.backend.lake_queries(),
+            node=node_id(self.settings.data_dir))
 
     def _start_lake_imports(self) -> None:
         from opentrail.lake import source_opener
 
         assert self.lake is not None and self.lake_writer is not None
+        assert self.backend is not None
         imports = self.lake_imports = ImportRunner(
             self.settings.data_dir, self.clock, self.lake_writer, self.lake.get_any,
-            source_opener(self.settings.data_dir, self.settings.s3_endpoint_url or None))
-        stop = self._stop
-        self._spawn(lambda: imports.run(stop), "lake-imports")
+            source_opener(self.settings.data_dir, self.settings.s3_endpoint_url or None),
+            rows=self.backend.lake_imports())
+        # On the Lake writer's node: imports write through its writer (and its lock); the
+        # next holder resumes an import from its done files (docs/lake.md).
+        self._spawn_elected(LAKE_WRITER, imports.run, "lake-imports")
 
     def _start_detect(self) -> None:
         """Load the Sigma rules (each one refused is logged with its file, id and reason);

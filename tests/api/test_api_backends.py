@@ -249,6 +249,46 @@ def test_trail_delivery_moves_to_another_node_without_a_gap_or_a_duplicate(
             service.close()
 
 
+def test_lake_queries_and_imports_answer_on_any_node(
+        postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """StartQuery and StartImport on one node; DescribeQuery, GetQueryResults,
+    ListQueries, GetImport and ListImports answer the same on the other (the nodes share
+    the database and a Lake location)."""
+    monkeypatch.setenv("OPENTRAIL_MASTER_KEY", base64.b64encode(TEST_MASTER_KEY).decode())
+    nodes = [Service.open(Settings(data_dir=tmp_path / f"node{n}", database_url=postgres_url,
+                                   lake_location=str(tmp_path / "lake")), indexer="thread")
+             for n in range(2)]
+    try:
+        key = _admin(nodes[0])
+        one, two = _caller(nodes[0], key), _caller(nodes[1], key)
+        arn = one("CreateEventDataStore", {"Name": "audit", "TerminationProtectionEnabled":
+                                           False})[1]["EventDataStoreArn"]
+        query_id = one("StartQuery", {"QueryStatement": "SELECT count(*) FROM "
+                                      + arn.rsplit("/", 1)[1]})[1]["QueryId"]
+        wait_until(lambda: two("DescribeQuery", {"QueryId": query_id})[1][
+            "QueryStatus"] == "FINISHED", timeout=60)
+        rows = two("GetQueryResults", {"QueryId": query_id})[1]["QueryResultRows"]
+        assert rows == one("GetQueryResults", {"QueryId": query_id})[1]["QueryResultRows"]
+        assert rows == [[{"_col0": "0"}]]
+        listed = two("ListQueries", {"EventDataStore": arn})[1]["Queries"]
+        assert [q["QueryId"] for q in listed] == [query_id]
+        for n in range(2):  # an empty source bucket in the folder storage of each node
+            (tmp_path / f"node{n}" / "buckets" / "import-source").mkdir(parents=True)
+        status, started = one("StartImport", {"Destinations": [arn], "ImportSource": {"S3": {
+            "S3LocationUri": "s3://import-source/", "S3BucketRegion": "us-east-1",
+            "S3BucketAccessRoleArn": "arn:aws:iam::123456789012:role/Import"}}})
+        assert status == 200, started
+        got = two("GetImport", {"ImportId": started["ImportId"]})[1]
+        assert got["ImportId"] == started["ImportId"] and got["Destinations"] == [arn]
+        assert [i["ImportId"] for i in two("ListImports", {})[1]["Imports"]] == [
+            started["ImportId"]]
+        wait_until(lambda: two("GetImport", {"ImportId": started["ImportId"]})[1][
+            "ImportStatus"] == "COMPLETED", timeout=60)  # run on the lake-writer's node
+    finally:
+        for node in nodes:
+            node.close()
+
+
 def _lake_ids(lake: Path, store_id: str) -> list[str]:
     import duckdb
 

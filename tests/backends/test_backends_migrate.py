@@ -482,6 +482,66 @@ def test_a_migrated_trail_goes_on_where_it_stopped(
         migrate_data_dir(source, postgres_url, TEST_MASTER_KEY)  # the cluster moved on
 
 
+def test_lake_queries_and_imports_move_with_the_installation(source: Path,
+                                                              postgres_url: str) -> None:
+    """lake-queries.db (queries, their stores, result rows, delivery record) and
+    lake-imports.db (imports, done files, failures) land in the database as they were:
+    any node then reads a query's results and an import's progress; a second run copies
+    nothing; a row that differs is refused, naming it."""
+    from opentrail.backends.sqlite import SqliteImportRows, SqliteQueryRows
+    from opentrail.backends.transfer import MigrationRefused, migrate_data_dir
+    from opentrail.lake._import_rows import NewImport
+    from opentrail.lake._query_rows import DeliveredResult, NewQuery
+
+    queries, imports = SqliteQueryRows(source), SqliteImportRows(source)
+    query = NewQuery("q-1", "123456789012", "123456789012", "us-east-1", "SELECT 1",
+                     1_795_000_000.0, "s3://results/q", "PENDING", "old-node")
+    queries.add(query, ["store-1"], 10)
+    queries.set_columns("q-1", b'["eventid"]')
+    queries.add_rows("q-1", 0, [b'[{"eventid":"a"}]', b'[{"eventid":"b"}]'])
+    queries.end("q-1", "FINISHED", None, 1_795_000_001.0, 12, None)
+    written = [DeliveredResult("q-1", "results", "q/result_1.csv.gz", "v1", None, None,
+                               1_795_000_002.0)]
+    queries.record_delivery("123456789012", written)
+    imports.add(NewImport("i-1", "123456789012", "store-1", "arn:store", '{"S3": {}}',
+                          None, None, 1_795_000_000.0))
+    imports.flush("i-1", ["s3://bkt/a.json.gz"], 7, 1_795_000_003.0)
+    imports.fail("i-1", "s3://bkt/b.json.gz", "CorruptFile", "bad", 1_795_000_004.0)
+    queries.close()
+    imports.close()
+    lines: list[str] = []
+    migrate_data_dir(source, postgres_url, TEST_MASTER_KEY, progress=lines.append)
+    assert "Lake query results: 2 copied, 0 already there" in lines
+    assert "Lake imported files: 1 copied, 0 already there" in lines
+    backend = _backend(postgres_url)
+    try:
+        rows = backend.lake_queries()
+        assert rows.info("q-1") == SqliteQueryRows(source).info("q-1")
+        assert rows.rows("q-1", 0, 10) == [b'[{"eventid":"a"}]', b'[{"eventid":"b"}]']
+        assert rows.delivered("123456789012", "q-1") == written
+        assert rows.find("123456789012", "store-1", start=None, end=None, status=None,
+                         limit=5, offset=0) == ["q-1"]
+        moved = backend.lake_imports()
+        assert moved.get("i-1") == SqliteImportRows(source).get("i-1")
+        assert moved.done("i-1") == {"s3://bkt/a.json.gz"}
+        assert [f.error_type for f in moved.failures("123456789012", "i-1")] == [
+            "CorruptFile"]
+    finally:
+        backend.close()
+    lines.clear()
+    migrate_data_dir(source, postgres_url, TEST_MASTER_KEY, progress=lines.append)
+    assert "Lake queries: 0 copied, 1 already there" in lines
+    backend = _backend(postgres_url)
+    try:  # a node goes on numbering the import's files from the data dir's number
+        assert backend.lake_imports().take_file_number("i-1") == 0
+    finally:
+        backend.close()
+    with sqlite3.connect(source / "lake-imports.db") as conn:
+        conn.execute("UPDATE imports SET events_completed = 8")
+    with pytest.raises(MigrationRefused, match="Lake imports: i-1 in the database"):
+        migrate_data_dir(source, postgres_url, TEST_MASTER_KEY)
+
+
 def test_event_rules_move_with_their_secrets_cursor_and_outbox(
         source: Path, postgres_url: str) -> None:
     """rules.db moves: rules, targets, tags, destinations, the engine's cursor and the

@@ -223,3 +223,33 @@ def test_synchronous_commit_off_is_warned_about_at_start(
         conn.execute(f"ALTER DATABASE {name} SET synchronous_commit = off")
     PostgresBackend.open(postgres_url, TEST_MASTER_KEY).close()
     assert "synchronous_commit = off" in caplog.text and "can lose" in caplog.text
+
+
+def test_migration_16_adds_lake_queries_and_imports_beside_existing_state(
+        postgres_server: Any) -> None:
+    """A database at version 15 holding state (an event data store) gains the Lake
+    queries' and imports' tables at 16; what it held is untouched and both stores work."""
+    from opentrail.lake._import_rows import NewImport
+    from opentrail.lake._query_rows import NewQuery
+
+    url = postgres_server.new_database()
+    with psycopg.connect(url, autocommit=True) as conn:
+        migrate(conn, "old", target=15)
+        assert conn.execute("SELECT to_regclass('lake_queries')").fetchone() == (None,)
+        conn.execute("INSERT INTO lake_stores (id, account, region, name, record, tags) "
+                     "VALUES ('s-1', '123456789012', 'us-east-1', 'audit', '{}', '{}')")
+    backend = PostgresBackend.open(url, TEST_MASTER_KEY, pool_size=2)
+    try:
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT name FROM lake_stores").fetchall() == [("audit",)]
+            assert conn.execute("SELECT max(version) FROM schema_version").fetchone() == (
+                LATEST,)
+        queries, imports = backend.lake_queries(), backend.lake_imports()
+        assert queries.add(NewQuery("q", "123456789012", "123456789012", "us-east-1",
+                                    "SELECT 1", 1.0, None, None, "n"), ["s-1"], 10) == 0
+        assert imports.add(NewImport("i", "123456789012", "s-1", "arn", "{}", None, None,
+                                     1.0)) is None
+        assert queries.stores_of("q") == ["s-1"] and imports.status("i") == "INITIALIZING"
+    finally:
+        backend.close()
+        postgres_server.drop_database(url)

@@ -593,9 +593,9 @@ class _Sink:
         return self.lock
 
 
-def _runner_setup(tmp_path: Path) -> tuple[Any, Any, Any]:
-    from opentrail.clock import SystemClock
-    from opentrail.lake import EventDataStore, ImportRunner, source_opener
+def _runner_setup(tmp_path: Path, backend: Any) -> tuple[Any, Any, Any]:
+    """A runner whose state `backend` keeps (each kind in turn), one file in the source."""
+    from opentrail.lake import EventDataStore
 
     now = datetime.now(UTC).timestamp()
     store = EventDataStore(str(uuid.uuid4()), "111122223333", "us-east-1", "s", "ENABLED",
@@ -604,15 +604,94 @@ def _runner_setup(tmp_path: Path) -> tuple[Any, Any, Any]:
     (tmp_path / "buckets" / "bkt1" / PLAIN_DAY).mkdir(parents=True)
     (tmp_path / "buckets" / "bkt1" / PLAIN_DAY / _name("1200")).write_bytes(_gz(HOUR_11))
     sink = _Sink()
-    runner = ImportRunner(tmp_path, SystemClock(), sink, lambda sid: store,
-                          source_opener(tmp_path, None))
-    return runner, store, sink
+    return _node_runner(tmp_path, backend, sink, store), store, sink
 
 
-def test_runner_stop_before_it_runs_then_resume(tmp_path: Path) -> None:
+def _node_runner(tmp_path: Path, backend: Any, sink: _Sink, store: Any) -> Any:
+    from opentrail.clock import SystemClock
+    from opentrail.lake import ImportRunner, source_opener
+
+    return ImportRunner(tmp_path, SystemClock(), sink, lambda sid: store,
+                        source_opener(tmp_path, None), rows=backend.lake_imports())
+
+
+def _stored_ids(sink: _Sink) -> list[str]:
+    return [e for data in sink.stored.values()
+            for e in pq.read_table(io.BytesIO(data)).column("eventid").to_pylist()]
+
+
+class _StopAfter:
+    """A `stop` that is set once it was asked `checks` times: the node running the import
+    stops (loses its role) before the file after the `checks`-th."""
+
+    def __init__(self, checks: int) -> None:
+        self.checks = checks
+
+    def is_set(self) -> bool:
+        self.checks -= 1
+        return self.checks < 0
+
+
+class _Killed(BaseException):
+    """The node dies: nothing after this line of it runs (not even its error handling)."""
+
+
+def test_runner_any_node_answers_and_the_next_one_resumes(tmp_path: Path,
+                                                          backends: Any) -> None:
+    """Started on one node, the import is seen on another at once; the first node stops
+    after the first file, and the second resumes from the done files: every event once."""
+    runner, store, sink = _runner_setup(tmp_path, backends.open())
+    second = PLAIN_DAY + _name("1300")
+    (tmp_path / "buckets" / "bkt1" / second).write_bytes(_gz(HOUR_12_RECORDS))
+    other = _node_runner(tmp_path, backends.open(), sink, store)
+    job = runner.start(store.account, store, source("bkt1"), None, None)
+    assert other.get(store.account, job.id) == job
+    assert [i.id for i in other.imports(store.account)] == [job.id]
+    with pytest.raises(Exception, match="still in progress"):
+        other.start(store.account, store, source("bkt1"), None, None)
+    assert runner.step(_StopAfter(1)) is True  # the first file, then the node stops
+    half = other.get(store.account, job.id)
+    assert (half.status, half.files_completed, half.events_completed) == (
+        "IN_PROGRESS", 1, len(HOUR_11))
+    assert other.step() is True
+    done = runner.get(store.account, job.id)
+    assert (done.status, done.files_completed, done.events_completed) == (
+        "COMPLETED", 2, len(RECORDS))
+    assert sorted(_stored_ids(sink)) == sorted(r["eventID"] for r in RECORDS)
+    runner.close()
+    other.close()
+
+
+def test_runner_killed_between_writing_and_marking_done(tmp_path: Path, backends: Any,
+                                                        monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+    """The node dies after writing a batch's Parquet file but before marking its source
+    file done: the node that resumes reads that file again and skips its events (they
+    are in the store), so none is written twice."""
+    runner, store, sink = _runner_setup(tmp_path, backends.open())
+    other = _node_runner(tmp_path, backends.open(), sink, store)
+    job = runner.start(store.account, store, source("bkt1"), None, None)
+
+    def killed(*args: Any) -> None:
+        raise _Killed
+
+    monkeypatch.setattr(runner._rows, "flush", killed)
+    with pytest.raises(_Killed):
+        runner.step()
+    assert sorted(_stored_ids(sink)) == sorted(r["eventID"] for r in HOUR_11)
+    assert other.get(store.account, job.id).files_completed == 0
+    assert other.step() is True
+    done = other.get(store.account, job.id)
+    assert (done.status, done.files_completed, done.events_completed) == ("COMPLETED", 1, 0)
+    assert sorted(_stored_ids(sink)) == sorted(r["eventID"] for r in HOUR_11)
+    runner.close()
+    other.close()
+
+
+def test_runner_stop_before_it_runs_then_resume(tmp_path: Path, backend: Any) -> None:
     from opentrail.errors import AccountHasOngoingImport, EventDataStoreHasOngoingImport
 
-    runner, store, sink = _runner_setup(tmp_path)
+    runner, store, sink = _runner_setup(tmp_path, backend)
     job = runner.start(store.account, store, source("bkt1"), None, None)
     assert job.status == "INITIALIZING"
     with pytest.raises(AccountHasOngoingImport):
@@ -634,10 +713,10 @@ def test_runner_stop_before_it_runs_then_resume(tmp_path: Path) -> None:
     runner.close()
 
 
-def test_runner_file_with_invalid_records(tmp_path: Path) -> None:
+def test_runner_file_with_invalid_records(tmp_path: Path, backend: Any) -> None:
     """A file whose records the ingest parser refuses in part: its valid records are
     copied and the file is a failure (InvalidRecord) naming the first bad one."""
-    runner, store, sink = _runner_setup(tmp_path)
+    runner, store, sink = _runner_setup(tmp_path, backend)
     bad = {k: v for k, v in HOUR_11[0].items() if k != "eventTime"}
     key = PLAIN_DAY + _name("1210")
     (tmp_path / "buckets" / "bkt1" / key).write_bytes(_gz([bad, HOUR_11[1]]))
@@ -657,13 +736,13 @@ def test_runner_file_with_invalid_records(tmp_path: Path) -> None:
     runner.close()
 
 
-def test_runner_access_problems_are_failures(tmp_path: Path) -> None:
+def test_runner_access_problems_are_failures(tmp_path: Path, backend: Any) -> None:
     """A file the bucket refuses to hand over (AccessDenied) is a failure with the
     storage's code; the other files are copied; a retry once access is granted reads it."""
     from opentrail.lake._imports import ImportSource
     from opentrail.storage import FolderStorage, StorageError
 
-    runner, store, _ = _runner_setup(tmp_path)
+    runner, store, _ = _runner_setup(tmp_path, backend)
     denied_key = PLAIN_DAY + _name("1230")
     (tmp_path / "buckets" / "bkt1" / denied_key).write_bytes(_gz(HOUR_12_RECORDS))
     denied = {"on": True}

@@ -67,17 +67,23 @@ def clock() -> ManualClock:
     return ManualClock(NOW)
 
 
-def make_runner(tmp_path: Path, lake_root: Path, clock: ManualClock, **kw: Any) -> QueryRunner:
+def make_runner(tmp_path: Path, lake_root: Path, clock: ManualClock, backend: Any = None,
+                **kw: Any) -> QueryRunner:
+    """A runner over the test's Parquet files; its queries kept by `backend` (each kind
+    in turn, through the `backend` fixture) or, without one, in DATA_DIR/lake-queries.db."""
     engine = DuckDBEngine(StoreFiles(lambda s: store_files(lake_root, s), empty_table),
                           threads=1, memory_limit="512MB")
     data = tmp_path / "data"
-    data.mkdir(exist_ok=True)
+    data.mkdir(parents=True, exist_ok=True)
+    if backend is not None:
+        kw["rows"] = backend.lake_queries()
     return QueryRunner(data, clock, engine, resolve, **kw)
 
 
 @pytest.fixture
-def runner(tmp_path: Path, lake_root: Path, clock: ManualClock) -> Iterator[QueryRunner]:
-    runner = make_runner(tmp_path, lake_root, clock)
+def runner(tmp_path: Path, lake_root: Path, clock: ManualClock,
+           backend: Any) -> Iterator[QueryRunner]:
+    runner = make_runner(tmp_path, lake_root, clock, backend)
     yield runner
     runner.close()
 
@@ -264,8 +270,8 @@ def test_ten_active_queries_per_account(runner: QueryRunner) -> None:
 
 
 def test_timeout_keeps_the_rows_found(tmp_path: Path, lake_root: Path,
-                                      clock: ManualClock) -> None:
-    runner = make_runner(tmp_path, lake_root, clock, timeout=0.5)
+                                      clock: ManualClock, backend: Any) -> None:
+    runner = make_runner(tmp_path, lake_root, clock, backend, timeout=0.5)
     try:
         query_id = runner.start(ACCOUNT, ENDLESS)
         assert wait_done(runner, query_id) == "TIMED_OUT"
@@ -289,11 +295,11 @@ def test_results_kept_seven_days(runner: QueryRunner, clock: ManualClock) -> Non
 
 
 def test_restart_fails_what_was_running(tmp_path: Path, lake_root: Path,
-                                        clock: ManualClock) -> None:
-    runner = make_runner(tmp_path, lake_root, clock)
+                                        clock: ManualClock, backend: Any) -> None:
+    runner = make_runner(tmp_path, lake_root, clock, backend)
     query_id = runner.start(ACCOUNT, ENDLESS)
     runner.close()
-    again = make_runner(tmp_path, lake_root, clock)
+    again = make_runner(tmp_path, lake_root, clock, backend)
     try:
         info = again.describe(ACCOUNT, query_id)
         assert info.status in ("FAILED", "CANCELLED")
@@ -346,7 +352,8 @@ def _verify_sign_file(sign: dict[str, Any], bodies: dict[str, bytes],
 
 def test_delivery_to_s3_with_a_signed_sign_file(tmp_path: Path, lake_root: Path,
                                                  clock: ManualClock, moto_url: str,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 backend: Any) -> None:
     import boto3
 
     for name, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"),
@@ -355,7 +362,7 @@ def test_delivery_to_s3_with_a_signed_sign_file(tmp_path: Path, lake_root: Path,
     s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1")
     s3.create_bucket(Bucket="lake-results")
     keys = SigningKeys(tmp_path / "signing-keys", clock)
-    runner = make_runner(tmp_path, lake_root, clock, storage=S3Storage(moto_url),
+    runner = make_runner(tmp_path, lake_root, clock, backend, storage=S3Storage(moto_url),
                          signing_keys=keys)
     try:
         with pytest.raises(S3BucketDoesNotExist):
@@ -393,7 +400,7 @@ def test_delivery_to_s3_with_a_signed_sign_file(tmp_path: Path, lake_root: Path,
 
 def test_delivery_to_an_object_lock_bucket_records_each_version(
         tmp_path: Path, lake_root: Path, clock: ManualClock, moto_url: str,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, backend: Any) -> None:
     """Under Object Lock each result object is written with a lock, and its VersionId and
     lock are recorded; the record outlives the query's 7 days, as evidence needs."""
     import boto3
@@ -402,15 +409,16 @@ def test_delivery_to_an_object_lock_bucket_records_each_version(
                         ("AWS_DEFAULT_REGION", "us-east-1")):
         monkeypatch.setenv(name, value)
     s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1")
-    s3.create_bucket(Bucket="lake-worm", ObjectLockEnabledForBucket=True)
-    s3.put_object_lock_configuration(Bucket="lake-worm", ObjectLockConfiguration={
+    worm = f"lake-worm-{backend.kind}"  # one moto server for every backend
+    s3.create_bucket(Bucket=worm, ObjectLockEnabledForBucket=True)
+    s3.put_object_lock_configuration(Bucket=worm, ObjectLockConfiguration={
         "ObjectLockEnabled": "Enabled",
         "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}})
-    runner = make_runner(tmp_path, lake_root, clock, storage=S3Storage(moto_url),
+    runner = make_runner(tmp_path, lake_root, clock, backend, storage=S3Storage(moto_url),
                          signing_keys=SigningKeys(tmp_path / "signing-keys", clock))
     try:
         query_id = runner.start(ACCOUNT, f"SELECT eventname FROM {STORE} LIMIT 3",
-                                delivery_uri="s3://lake-worm/q")
+                                delivery_uri=f"s3://{worm}/q")
         assert wait_done(runner, query_id) == "FINISHED"
         deadline = time.monotonic() + 30
         while runner.describe(ACCOUNT, query_id).delivery_status == "PENDING":
@@ -421,8 +429,8 @@ def test_delivery_to_an_object_lock_bucket_records_each_version(
         assert [d.key.rsplit("/", 1)[1] for d in delivered] == ["result_1.csv.gz",
                                                                 "result_sign.json"]
         for d in delivered:
-            assert d.bucket == "lake-worm" and d.version_id and d.lock_mode == "GOVERNANCE"
-            head = s3.head_object(Bucket="lake-worm", Key=d.key, VersionId=d.version_id)
+            assert d.bucket == worm and d.version_id and d.lock_mode == "GOVERNANCE"
+            head = s3.head_object(Bucket=worm, Key=d.key, VersionId=d.version_id)
             assert head["VersionId"] == d.version_id
             assert head["ObjectLockMode"] == "GOVERNANCE"
             assert head["ObjectLockRetainUntilDate"].timestamp() == d.retain_until
@@ -435,11 +443,12 @@ def test_delivery_to_an_object_lock_bucket_records_each_version(
 
 
 def test_delivery_to_the_folder_storage(tmp_path: Path, lake_root: Path,
-                                        clock: ManualClock) -> None:
+                                        clock: ManualClock, backend: Any) -> None:
     storage = FolderStorage(tmp_path / "buckets")
     (tmp_path / "buckets" / "results").mkdir(parents=True)
     keys = SigningKeys(tmp_path / "signing-keys", clock)
-    runner = make_runner(tmp_path, lake_root, clock, storage=storage, signing_keys=keys)
+    runner = make_runner(tmp_path, lake_root, clock, backend, storage=storage,
+                         signing_keys=keys)
     try:
         query_id = runner.start(ACCOUNT, f"SELECT eventid FROM {STORE} WHERE eventid = 'none'",
                                 delivery_uri="s3://results")
@@ -460,10 +469,10 @@ def test_delivery_to_the_folder_storage(tmp_path: Path, lake_root: Path,
 
 
 def test_cancelled_query_is_not_delivered(tmp_path: Path, lake_root: Path,
-                                          clock: ManualClock) -> None:
+                                          clock: ManualClock, backend: Any) -> None:
     storage = FolderStorage(tmp_path / "buckets")
     (tmp_path / "buckets" / "results").mkdir(parents=True)
-    runner = make_runner(tmp_path, lake_root, clock, storage=storage,
+    runner = make_runner(tmp_path, lake_root, clock, backend, storage=storage,
                          signing_keys=SigningKeys(tmp_path / "keys", clock))
     try:
         query_id = runner.start(ACCOUNT, ENDLESS, delivery_uri="s3://results/x")
@@ -488,3 +497,175 @@ def test_engine_settings_are_checked_at_start(flags: dict[str, Any], problem: st
         settings_from(None, flags)
     good = settings_from(None, {"lake_engine": "spark", "spark_remote": "sc://spark:15002"})
     assert good.lake_engine == "spark" and good.query_timeout == 3600
+
+
+# -- several nodes on one database (the `backends` fixture: two nodes on one SQLite data
+# dir or one PostgreSQL database) -------------------------------------------------------------
+
+def _wait_idle(runner: QueryRunner) -> None:
+    deadline = time.monotonic() + 60
+    while runner._active:
+        assert time.monotonic() < deadline, "the node did not stop its query"
+        time.sleep(0.02)
+
+
+def test_any_node_describes_reads_lists_and_cancels(tmp_path: Path, lake_root: Path,
+                                                     backends: Any,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """StartQuery on one node; DescribeQuery, GetQueryResults, ListQueries and CancelQuery
+    on another. The query runs where it started, and that node stops it when another
+    node cancelled it (at its next heartbeat)."""
+    from opentrail.lake import _queries
+
+    monkeypatch.setattr(_queries, "HEARTBEAT", 0.05)
+    one = make_runner(tmp_path / "one", lake_root, ManualClock(NOW), backends.open(),
+                      node="one")
+    two = make_runner(tmp_path / "two", lake_root, ManualClock(NOW), backends.open(),
+                      node="two")
+    try:
+        query_id = one.start(ACCOUNT, f"SELECT eventid FROM {STORE} ORDER BY eventid "
+                                      "LIMIT 1500")
+        assert wait_done(two, query_id) == "FINISHED"
+        assert two.describe(ACCOUNT, query_id).node == "one"
+        first = two.results(ACCOUNT, query_id, max_results=1000)
+        rest = two.results(ACCOUNT, query_id, next_token=first.next_token)
+        assert first.rows + rest.rows == [
+            *one.results(ACCOUNT, query_id).rows, *one.results(
+                ACCOUNT, query_id, next_token=first.next_token).rows]
+        assert len(first.rows + rest.rows) == 1500
+        assert [q.id for q in two.list(ACCOUNT, STORE)[0]] == [query_id]
+        endless = one.start(ACCOUNT, ENDLESS)
+        assert two.cancel(ACCOUNT, endless) == "CANCELLED"
+        _wait_idle(one)  # the first node stopped running it
+        assert one.describe(ACCOUNT, endless).status == "CANCELLED"
+    finally:
+        one.close()
+        two.close()
+
+
+def test_the_limit_of_active_queries_holds_across_nodes(tmp_path: Path, lake_root: Path,
+                                                        backends: Any) -> None:
+    nodes = [make_runner(tmp_path / name, lake_root, ManualClock(NOW), backends.open(),
+                         node=name, workers=1) for name in ("one", "two")]
+    started = []
+    try:
+        for n in range(10):
+            started.append((nodes[n % 2], nodes[n % 2].start(ACCOUNT, ENDLESS)))
+        for node in nodes:
+            with pytest.raises(MaxConcurrentQueries):
+                node.start(ACCOUNT, ENDLESS)
+    finally:
+        for node, query_id in started:
+            node.cancel(ACCOUNT, query_id)
+        for node in nodes:
+            node.close()
+
+
+def test_a_query_whose_node_stopped_is_failed_by_another(tmp_path: Path, lake_root: Path,
+                                                         backends: Any) -> None:
+    """The node running a query goes silent (its heartbeats stop: here its clock stands
+    still while the other node's moves on): after LEASE seconds another node ends the
+    query FAILED, saying why, instead of leaving it RUNNING for ever."""
+    from opentrail.lake._queries import LEASE
+
+    later = ManualClock(NOW)
+    one = make_runner(tmp_path / "one", lake_root, ManualClock(NOW), backends.open(),
+                      node="one")
+    two = make_runner(tmp_path / "two", lake_root, later, backends.open(), node="two")
+    try:
+        query_id = one.start(ACCOUNT, ENDLESS)
+        later.advance(LEASE - 1)
+        assert two.describe(ACCOUNT, query_id).status in ("QUEUED", "RUNNING")
+        later.advance(2)
+        info = two.describe(ACCOUNT, query_id)
+        assert info.status == "FAILED" and info.error and "stopped" in info.error
+        _wait_idle(one)  # the silent node, if alive after all, stops it too
+        assert one.describe(ACCOUNT, query_id).status == "FAILED"
+    finally:
+        one.close()
+        two.close()
+
+
+def test_a_node_restarted_under_its_name_fails_what_it_left(backend: Any) -> None:
+    """What a node left QUEUED or RUNNING when it was killed is FAILED when it starts
+    again (same name: DATA_DIR/node-id), without waiting for the lease."""
+    from opentrail.lake._queries import RESTARTED
+    from opentrail.lake._query_rows import NewQuery
+
+    rows = backend.lake_queries()
+    left = NewQuery("q-left", ACCOUNT, ACCOUNT, "us-east-1", "SELECT 1", NOW, None, None,
+                    "one")
+    others = left._replace(id="q-other", node="two")
+    assert rows.add(left, [STORE], 10) == 0 and rows.add(others, [STORE], 10) == 1
+    assert rows.fail_orphans(RESTARTED, NOW + 1, node="one") == 1
+    info, other = rows.info("q-left"), rows.info("q-other")
+    assert info is not None and (info.status, info.error, info.ended) == (
+        "FAILED", RESTARTED, NOW + 1)
+    assert other is not None and other.status == "QUEUED"  # another node's: not touched
+    assert rows.heartbeat("two", NOW + 5, ["q-other", "q-left"]) == {
+        "q-other": "QUEUED", "q-left": "FAILED"}
+    assert rows.fail_orphans("gone", NOW + 30, before=NOW + 5) == 0  # beat at NOW + 5
+    assert rows.fail_orphans("gone", NOW + 30, before=NOW + 6) == 1
+    rows.close()
+
+
+def test_a_queries_file_from_before_nodes_opens_and_its_orphans_end(
+        tmp_path: Path, lake_root: Path, clock: ManualClock) -> None:
+    """lake-queries.db as earlier releases made it (no node columns): opened as it is,
+    the columns are added, and a query it left RUNNING ends FAILED instead of staying
+    RUNNING; its finished queries read as before."""
+    import sqlite3
+
+    data = tmp_path / "data"
+    data.mkdir()
+    with sqlite3.connect(data / "lake-queries.db") as conn:
+        conn.executescript("""
+            CREATE TABLE queries (
+                id TEXT PRIMARY KEY, account TEXT NOT NULL, owner TEXT NOT NULL,
+                region TEXT NOT NULL, statement TEXT NOT NULL, status TEXT NOT NULL,
+                created REAL NOT NULL, started REAL, ended REAL, error TEXT, columns BLOB,
+                total INTEGER NOT NULL DEFAULT 0, events_scanned INTEGER NOT NULL DEFAULT 0,
+                bytes_scanned INTEGER NOT NULL DEFAULT 0, millis INTEGER NOT NULL DEFAULT 0,
+                delivery_uri TEXT, delivery_status TEXT);
+            CREATE TABLE query_stores (store TEXT NOT NULL, query TEXT NOT NULL,
+                PRIMARY KEY (store, query)) WITHOUT ROWID;
+            CREATE TABLE query_rows (query TEXT NOT NULL, n INTEGER NOT NULL,
+                row BLOB NOT NULL, PRIMARY KEY (query, n)) WITHOUT ROWID;""")
+        for qid, status in (("old-running", "RUNNING"), ("old-done", "FINISHED")):
+            conn.execute("INSERT INTO queries (id, account, owner, region, statement, "
+                         "status, created, ended, total) VALUES (?, ?, ?, 'us-east-1', "
+                         "'SELECT 1', ?, ?, ?, 1)", (qid, ACCOUNT, ACCOUNT, status,
+                                                     NOW - 3600, NOW - 60 if status ==
+                                                     "FINISHED" else None))
+            conn.execute("INSERT INTO query_stores VALUES (?, ?)", (STORE, qid))
+        conn.execute("INSERT INTO query_rows VALUES ('old-done', 0, ?)",
+                     (b'[{"n": "1"}]',))
+    runner = make_runner(tmp_path, lake_root, clock)
+    try:
+        orphan = runner.describe(ACCOUNT, "old-running")
+        assert orphan.status == "FAILED" and orphan.node is None
+        assert runner.results(ACCOUNT, "old-done").rows == [[{"n": "1"}]]
+        assert {q.id for q in runner.list(ACCOUNT, STORE)[0]} == {"old-running", "old-done"}
+    finally:
+        runner.close()
+
+
+def test_a_dead_nodes_queries_do_not_hold_the_accounts_places(
+        tmp_path: Path, lake_root: Path, clock: ManualClock, backend: Any) -> None:
+    """Ten queries a dead node left QUEUED (no heartbeat for over the lease) do not stop
+    the account's next StartQuery on a live node: they are FAILED first."""
+    from opentrail.lake._queries import LEASE, MAX_ACTIVE
+    from opentrail.lake._query_rows import NewQuery
+
+    rows = backend.lake_queries()
+    for n in range(MAX_ACTIVE):
+        rows.add(NewQuery(f"dead-{n}", ACCOUNT, ACCOUNT, "us-east-1", "SELECT 1",
+                          NOW - LEASE - 1, None, None, "dead"), [STORE], MAX_ACTIVE)
+    rows.close()
+    runner = make_runner(tmp_path, lake_root, clock, backend)
+    try:
+        query_id = runner.start(ACCOUNT, f"SELECT eventid FROM {STORE} LIMIT 1")
+        assert wait_done(runner, query_id) == "FINISHED"
+        assert runner.describe(ACCOUNT, "dead-0").status == "FAILED"
+    finally:
+        runner.close()

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from opentrail.detect import FindingStore
     from opentrail.history import HistoryIndex
     from opentrail.insights import InsightsStore
-    from opentrail.lake import StoreCatalog, WriterRows
+    from opentrail.lake import ImportRows, QueryRows, StoreCatalog, WriterRows
     from opentrail.ledger import (
         CheckpointRows,
         Journal,
@@ -41,7 +41,6 @@ __all__ = ["NOT_ON_POSTGRES", "Backend", "open_backend"]
 # State that still lives only in SQLite files under the data dir: until this is empty,
 # `opentrail serve` refuses --database-url (docs/design/scale-out.md, "What remains").
 NOT_ON_POSTGRES = (
-    "the Lake's queries and imports (lake-queries.db, lake-imports.db)",
 )
 
 
@@ -128,6 +127,15 @@ class Backend(Protocol):
     def insights_store(self) -> InsightsStore:
         """The Insights engine's state (counters, detector states, its cursor):
         DATA_DIR/insights.db, or tables every node shares."""
+        ...
+
+    def lake_queries(self) -> QueryRows:
+        """Lake queries and their results: DATA_DIR/lake-queries.db, or tables every
+        node shares (a query started on one node is read and cancelled on any)."""
+        ...
+
+    def lake_imports(self) -> ImportRows:
+        """Lake imports' state: DATA_DIR/lake-imports.db, or tables every node shares."""
         ...
 
 

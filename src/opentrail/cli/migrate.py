@@ -42,7 +42,8 @@ def migrate(data_dir: Path, url: str, master_key_file: str,
     state (rules, targets, tags, connections with their secrets resealed, API
     destinations, the rule engine's cursor and outbox) and the Insights engine's state
     (insights.db: counters, detector states, its cursor), so rules go on matching and
-    delivering, and Insights counting, where they stopped.
+    delivering, and Insights counting, where they stopped;
+    and Lake queries (with their results) and imports (with their done files).
 
     The database must be empty or the target of an earlier run from DATA_DIR: a run cut
     short is run again and goes on where it stopped; rows already copied are checked,
@@ -67,6 +68,7 @@ def migrate(data_dir: Path, url: str, master_key_file: str,
         raise click.ClickException(exc.message) from exc
     click.echo(f"Done: the database holds {data_dir}'s ledger (tree head size {size} root "
                f"{root.hex()}) and its keys, trails, channels, Lake catalog, signing keys, "
-               "trail delivery state, event rules and Insights state.")
+               "trail delivery state, event rules, Insights state and Lake queries and "
+               "imports.")
     click.echo("Left in the data dir (not on PostgreSQL yet, docs/design/scale-out.md):"
                + "".join(f"\n  - {part}" for part in NOT_MOVED))

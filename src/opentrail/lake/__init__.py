@@ -24,6 +24,7 @@ from opentrail.lake._engine import (
     StoreFiles,
     open_engine,
 )
+from opentrail.lake._import_rows import ImportRows
 from opentrail.lake._imports import IMPORTS_FILE, ImportRunner, source_opener
 from opentrail.lake._location import (
     FolderLocation,
@@ -49,6 +50,7 @@ from opentrail.lake._queries import (
     QueryRunner,
     ResultsPage,
 )
+from opentrail.lake._query_rows import QueryRows
 from opentrail.lake._rows import render, render_row
 from opentrail.lake._schema import LakeEntry, schema_of, table_ddl, to_table
 from opentrail.lake._selection import (
@@ -94,6 +96,7 @@ __all__ = [
     "EventDataStore",
     "FileEntry",
     "FolderLocation",
+    "ImportRows",
     "ImportRunner",
     "LakeEntry",
     "LakeLocation",
@@ -102,6 +105,7 @@ __all__ = [
     "LakeWriter",
     "LakeWriterMoved",
     "QueryInfo",
+    "QueryRows",
     "QueryRunner",
     "ResultsPage",
     "S3Location",

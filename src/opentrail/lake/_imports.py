@@ -19,8 +19,11 @@ Idempotent: before a batch is added, the eventIDs already in the store's partiti
 the same dates (written by the Lake writer from the ledger or by any import) are read,
 under the writer's lock, and those events are skipped. Resumable: files are marked done
 only after their events are durable; a retry (StartImport with the ImportId) or a server
-restart goes through every file not done, so it resumes at the failures. State lives in
-DATA_DIR/lake-imports.db; one import runs at a time per server, one per account.
+restart goes through every file not done, so it resumes at the failures. State is kept
+by `ImportRows` (_import_rows.py: DATA_DIR/lake-imports.db, or PostgreSQL's tables shared
+by every node); one import runs at a time, on the node running `run` (service.py runs it
+on the lake-writer role's node, so the next holder resumes an import from its done
+files), one per account.
 """
 
 from __future__ import annotations
@@ -28,11 +31,10 @@ from __future__ import annotations
 import io
 import logging
 import re
-import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +54,13 @@ from opentrail.errors import (
 )
 from opentrail.events import parse_record
 from opentrail.events._gzip import GZIP_MAGIC, gunzip
+from opentrail.lake._import_rows import (
+    ONGOING,
+    Failure,
+    Import,
+    ImportRows,
+    NewImport,
+)
 from opentrail.lake._location import LakeLocation, partition_of
 from opentrail.lake._manifest import FileEntry
 from opentrail.lake._model import EventDataStore
@@ -64,7 +73,6 @@ __all__ = ["IMPORTS_FILE", "ONGOING", "Import", "ImportRunner", "ImportSink", "I
 log = logging.getLogger(__name__)
 
 IMPORTS_FILE = "lake-imports.db"
-ONGOING = ("INITIALIZING", "IN_PROGRESS")
 FINISHED = ("COMPLETED", "FAILED", "STOPPED")
 IMPORT_STATUSES = (*ONGOING, *FINISHED)
 DESTINATION_STATUSES = ("ENABLED", "STOPPED_INGESTION")
@@ -78,70 +86,6 @@ LOG_KEY = re.compile(r"(?:^|.*/)AWSLogs/(?:o-[a-z0-9]{10,32}/)?(\d{12})/CloudTra
                      r"([a-z0-9-]+)/(\d{4})/(\d{2})/(\d{2})/([^/]+)$")
 NAME_TIME = re.compile(r"_(\d{8}T\d{4}Z)_")
 IN_CLOUDTRAIL = re.compile(r"(?:^|/)CloudTrail/")
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS imports (
-    id          TEXT PRIMARY KEY,
-    account     TEXT NOT NULL,
-    store_id    TEXT NOT NULL,
-    store_arn   TEXT NOT NULL,
-    source      TEXT NOT NULL,        -- ImportSource as given (JSON)
-    start_time  REAL,
-    end_time    REAL,
-    status      TEXT NOT NULL,
-    created     REAL NOT NULL,
-    updated     REAL NOT NULL,
-    prefixes_found     INTEGER NOT NULL DEFAULT 0,
-    prefixes_completed INTEGER NOT NULL DEFAULT 0,
-    files_completed    INTEGER NOT NULL DEFAULT 0,
-    events_completed   INTEGER NOT NULL DEFAULT 0,
-    next_file   INTEGER NOT NULL DEFAULT 0   -- n of the next import-<id>-<n>.parquet
-);
-CREATE INDEX IF NOT EXISTS imports_account ON imports (account, created);
-CREATE TABLE IF NOT EXISTS done (     -- source files whose events are durable in the store
-    import_id TEXT NOT NULL,
-    location  TEXT NOT NULL,
-    PRIMARY KEY (import_id, location)
-);
-CREATE TABLE IF NOT EXISTS failures (
-    import_id  TEXT NOT NULL,
-    location   TEXT NOT NULL,
-    status     TEXT NOT NULL,         -- FAILED | RETRY | SUCCEEDED
-    error_type TEXT NOT NULL,
-    message    TEXT NOT NULL,
-    updated    REAL NOT NULL,
-    PRIMARY KEY (import_id, location)
-);
-"""
-
-
-@dataclass(frozen=True)
-class Import:
-    id: str
-    account: str
-    store_id: str
-    store_arn: str
-    source: dict[str, Any]
-    start_time: float | None
-    end_time: float | None
-    status: str
-    created: float
-    updated: float
-    prefixes_found: int
-    prefixes_completed: int
-    files_completed: int
-    events_completed: int
-    failed_entries: int = 0
-
-
-@dataclass(frozen=True)
-class Failure:
-    location: str
-    status: str
-    error_type: str
-    message: str
-    updated: float
-
 
 class ImportSink(Protocol):
     """Where imported records go: the Lake writer (`LakeWriter`)."""
@@ -204,35 +148,25 @@ class _FileFailed(Exception):
 
 
 class ImportRunner:
-    """Imports' state (lake-imports.db) and the thread that runs them, one at a time."""
+    """Imports' state (`ImportRows`) and the thread that runs them, one at a time."""
 
     def __init__(self, data_dir: Path, clock: Clock, sink: ImportSink,
                  stores: Callable[[str], EventDataStore | None],
-                 open_source: Callable[[dict[str, Any]], ImportSource]) -> None:
+                 open_source: Callable[[dict[str, Any]], ImportSource], *,
+                 rows: ImportRows | None = None) -> None:
+        """`rows`: where imports are kept (DATA_DIR/lake-imports.db by default; this
+        runner closes them)."""
         self._clock, self._sink, self._stores = clock, sink, stores
         self.open_source = open_source  # S3 member of an ImportSource -> ImportSource
-        self._db = sqlite3.connect(data_dir / IMPORTS_FILE, isolation_level=None,
-                                   check_same_thread=False)
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
-        self._lock = threading.RLock()
+        if rows is None:
+            from opentrail.backends.sqlite import SqliteImportRows
+
+            rows = SqliteImportRows(data_dir)
+        self._rows: ImportRows = rows
         self._wake = threading.Event()
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        self._rows.close()
 
     # -- the API's questions -----------------------------------------------------------------
 
@@ -240,15 +174,10 @@ class ImportRunner:
               start_time: float | None, end_time: float | None) -> Import:
         """A new import (INITIALIZING) into `store`, checked against the spec's rules."""
         check_destination(store)
-        now = self._clock.now()
         import_id = str(uuid.uuid4())
-        with self._tx() as db:
-            self._check_no_ongoing(db, account)
-            db.execute("INSERT INTO imports (id, account, store_id, store_arn, source, "
-                       "start_time, end_time, status, created, updated) "
-                       "VALUES (?,?,?,?,?,?,?,'INITIALIZING',?,?)",
-                       (import_id, account, store.id, store.arn,
-                        orjson.dumps(source).decode(), start_time, end_time, now, now))
+        _refuse_ongoing(self._rows.add(NewImport(
+            import_id, account, store.id, store.arn, orjson.dumps(source).decode(),
+            start_time, end_time, self._clock.now())))
         self._wake.set()
         return self.get(account, import_id)
 
@@ -261,69 +190,36 @@ class ImportRunner:
                 f"The import {import_id} cannot be retried: its destination event data "
                 f"store {current.store_arn} no longer exists.")
         check_destination(store)
-        with self._tx() as db:
-            self._check_no_ongoing(db, account)
-            db.execute("UPDATE imports SET status='INITIALIZING', updated=? WHERE id=?",
-                       (self._clock.now(), import_id))
-            db.execute("UPDATE failures SET status='RETRY', updated=? WHERE import_id=? "
-                       "AND status='FAILED'", (self._clock.now(), import_id))
+        _refuse_ongoing(self._rows.retry(account, import_id, self._clock.now()))
         self._wake.set()
         return self.get(account, import_id)
 
-    def _check_no_ongoing(self, db: sqlite3.Connection, account: str) -> None:
-        row = db.execute("SELECT id FROM imports WHERE account=? AND status IN (?,?)",
-                         (account, *ONGOING)).fetchone()
-        if row is not None:
-            raise AccountHasOngoingImport(
-                f"The import {row[0]} of this account is still in progress: an account runs "
-                "one import at a time. Wait for it to finish or stop it with StopImport.")
-
     def get(self, account: str, import_id: str) -> Import:
-        with self._lock:
-            row = self._db.execute(_SELECT + " WHERE id=? AND account=?",
-                                   (import_id, account)).fetchone()
-        if row is None:
+        found = self._rows.get(import_id, account)
+        if found is None:
             raise ImportNotFound(f"The import {import_id} was not found in this account.")
-        return _import(row)
+        return found
 
     def stop(self, account: str, import_id: str) -> Import:
         """StopImport: an ongoing import ends STOPPED after the file it is reading; a
         finished one is returned as it is."""
         self.get(account, import_id)
-        with self._tx() as db:
-            db.execute("UPDATE imports SET status='STOPPED', updated=? WHERE id=? AND "
-                       "status IN (?,?)", (self._clock.now(), import_id, *ONGOING))
+        self._rows.stop(import_id, self._clock.now())
         return self.get(account, import_id)
 
     def imports(self, account: str, store_id: str | None = None,
              status: str | None = None) -> list[Import]:
-        where, args = "WHERE account=?", [account]
-        if store_id is not None:
-            where += " AND store_id=?"
-            args.append(store_id)
-        if status is not None:
-            where += " AND status=?"
-            args.append(status)
-        with self._lock:
-            rows = self._db.execute(f"{_SELECT} {where} ORDER BY created, id", args).fetchall()
-        return [_import(r) for r in rows]
+        return self._rows.find(account, store_id, status)
 
     def failures(self, account: str, import_id: str) -> list[Failure]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT f.location, f.status, f.error_type, f.message, f.updated FROM "
-                "failures f JOIN imports i ON i.id = f.import_id WHERE f.import_id=? AND "
-                "i.account=? ORDER BY f.location", (import_id, account)).fetchall()
-        return [Failure(*r) for r in rows]
+        return self._rows.failures(account, import_id)
 
     def guard(self, store: EventDataStore, action: str) -> None:
         """EventDataStoreHasOngoingImport if an import into the store is in progress."""
-        with self._lock:
-            row = self._db.execute("SELECT id FROM imports WHERE store_id=? AND status IN "
-                                   "(?,?)", (store.id, *ONGOING)).fetchone()
-        if row is not None:
+        ongoing = self._rows.ongoing_in(store.id)
+        if ongoing is not None:
             raise EventDataStoreHasOngoingImport(
-                f"The event data store {store.arn} cannot be {action}: the import {row[0]} "
+                f"The event data store {store.arn} cannot be {action}: the import {ongoing} "
                 "into it is in progress. Wait for it to finish or stop it with StopImport.")
 
     # -- the thread ----------------------------------------------------------------------
@@ -342,12 +238,9 @@ class ImportRunner:
 
     def step(self, stop: threading.Event | None = None) -> bool:
         """Run the oldest ongoing import to its end; False if there was none."""
-        with self._lock:
-            row = self._db.execute(_SELECT + " WHERE status IN (?,?) ORDER BY updated LIMIT 1",
-                                   ONGOING).fetchone()
-        if row is None:
+        job = self._rows.next_ongoing()
+        if job is None:
             return False
-        job = _import(row)
         try:
             _Run(self, job, stop).run()
         except Exception as exc:
@@ -360,38 +253,21 @@ class ImportRunner:
     # -- state changes used by _Run ------------------------------------------------------------
 
     def _status(self, import_id: str) -> str:
-        with self._lock:
-            row = self._db.execute("SELECT status FROM imports WHERE id=?",
-                                   (import_id,)).fetchone()
-        return str(row[0]) if row else "STOPPED"
+        return self._rows.status(import_id) or "STOPPED"
 
     def _fail(self, import_id: str, location: str, error_type: str, message: str) -> None:
-        with self._tx() as db:
-            db.execute("INSERT OR REPLACE INTO failures VALUES (?,?,'FAILED',?,?,?)",
-                       (import_id, location, error_type, message, self._clock.now()))
+        self._rows.fail(import_id, location, error_type, message, self._clock.now())
 
     def _finish(self, import_id: str) -> None:
         """COMPLETED, or FAILED when files failed; a stopped import stays STOPPED."""
-        with self._tx() as db:
-            failed = db.execute("SELECT COUNT(*) FROM failures WHERE import_id=? AND "
-                                "status!='SUCCEEDED'", (import_id,)).fetchone()[0]
-            db.execute("UPDATE failures SET status='FAILED' WHERE import_id=? AND "
-                       "status='RETRY'", (import_id,))
-            db.execute("UPDATE imports SET status=?, updated=? WHERE id=? AND status IN "
-                       "(?,?)", ("FAILED" if failed else "COMPLETED", self._clock.now(),
-                                 import_id, *ONGOING))
+        self._rows.finish(import_id, self._clock.now())
 
 
-_SELECT = ("SELECT id, account, store_id, store_arn, source, start_time, end_time, status, "
-           "created, updated, prefixes_found, prefixes_completed, files_completed, "
-           "events_completed, (SELECT COUNT(*) FROM failures f WHERE f.import_id = imports.id "
-           "AND f.status != 'SUCCEEDED') FROM imports")
-
-
-def _import(row: tuple[Any, ...]) -> Import:
-    values = list(row)
-    values[4] = orjson.loads(values[4])
-    return Import(*values)
+def _refuse_ongoing(ongoing: str | None) -> None:
+    if ongoing is not None:
+        raise AccountHasOngoingImport(
+            f"The import {ongoing} of this account is still in progress: an account runs "
+            "one import at a time. Wait for it to finish or stop it with StopImport.")
 
 
 def _bucket_of(job: Import) -> str:
@@ -453,16 +329,11 @@ class _Run:
             runner._finish(job.id)
             return
         source, prefixes = listed
-        with runner._lock:
-            done = {loc for (loc,) in runner._db.execute(
-                "SELECT location FROM done WHERE import_id=?", (job.id,))}
+        done = runner._rows.done(job.id)
         complete = sum(1 for p, fs in prefixes.items()
                        if p and all(source.uri(f.key) in done for f in fs))
-        with runner._tx() as db:
-            db.execute("UPDATE imports SET status='IN_PROGRESS', prefixes_found=?, "
-                       "prefixes_completed=?, updated=? WHERE id=? AND status IN (?,?)",
-                       (sum(1 for p in prefixes if p), complete, runner._clock.now(), job.id,
-                        *ONGOING))
+        runner._rows.begin(job.id, sum(1 for p in prefixes if p), complete,
+                           runner._clock.now())
         for prefix in sorted(prefixes):
             todo = [f for f in prefixes[prefix] if source.uri(f.key) not in done]
             if todo and not self._import_prefix(source, prefix, todo):
@@ -505,9 +376,7 @@ class _Run:
                 self._flush()
         self._flush()
         if prefix:
-            with runner._tx() as db:
-                db.execute("UPDATE imports SET prefixes_completed=prefixes_completed+1, "
-                           "updated=? WHERE id=?", (runner._clock.now(), self.job.id))
+            runner._rows.prefix_done(self.job.id, runner._clock.now())
         return True
 
     def _select(self, keys: list[str]) -> list[_LogFile]:
@@ -647,16 +516,7 @@ class _Run:
         if not self.buffer and not self.buffered_files:
             return
         entries = self._write_buffer() if self.buffer else []
-        now = runner._clock.now()
-        with runner._tx() as db:
-            db.executemany("INSERT OR IGNORE INTO done VALUES (?,?)",
-                           [(job.id, loc) for loc in self.buffered_files])
-            db.executemany("UPDATE failures SET status='SUCCEEDED', updated=? WHERE "
-                           "import_id=? AND location=?",
-                           [(now, job.id, loc) for loc in self.buffered_files])
-            db.execute("UPDATE imports SET files_completed=files_completed+?, "
-                       "events_completed=events_completed+?, updated=? WHERE id=?",
-                       (len(self.buffered_files), len(entries), now, job.id))
+        runner._rows.flush(job.id, self.buffered_files, len(entries), runner._clock.now())
         self.buffer, self.buffered_files = [], []
         self.pending_ids.clear()
 
@@ -675,10 +535,7 @@ class _Run:
             if entries:
                 # The number is taken before writing: a batch redone after a crash
                 # gets a new one and never replaces the file of the one before.
-                with runner._tx() as db:
-                    n = db.execute("SELECT next_file FROM imports WHERE id=?",
-                                   (job.id,)).fetchone()[0]
-                    db.execute("UPDATE imports SET next_file=? WHERE id=?", (n + 1, job.id))
+                n = runner._rows.take_file_number(job.id)
                 write_import_batch(sink, store, f"import-{job.id}-{n:06d}",
                                    [e for _, e in entries])
         for part, entry in entries:

@@ -5,8 +5,12 @@
                └──────── CancelQuery ──────────▶ CANCELLED
 
 Queries, their statistics and their rows (already rendered as strings, see `_rows.py`)
-live in DATA_DIR/lake-queries.db, so results survive a restart; a query that was queued
-or running when the server stopped is FAILED at the next start with a message saying so.
+are kept by `QueryRows` (_query_rows.py: DATA_DIR/lake-queries.db, or PostgreSQL's tables
+shared by every node), so results survive a restart and any node answers for any query.
+A query runs on the node that started it, which stamps a heartbeat on its active queries
+every HEARTBEAT seconds and stops one that another node ended (CancelQuery there). A query
+that was queued or running when its node stopped is FAILED with a message saying so: at
+the node's next start (same node name), or by any node once its heartbeat is LEASE old.
 Rows are stored as they arrive and can be read while the query runs. An account may have
 MAX_ACTIVE queries queued or running at once. Everything about a query is deleted
 KEEP_DAYS after it ended (the clock is injected), except the record of what its
@@ -21,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import sqlite3
 import threading
 import time
 import uuid
@@ -46,6 +49,13 @@ from opentrail.errors import (
 )
 from opentrail.lake._delivery import DeliveryTarget, deliver_results, parse_delivery_uri
 from opentrail.lake._engine import Engine, EngineError, Execution
+from opentrail.lake._query_rows import (
+    ACTIVE,
+    DeliveredResult,
+    NewQuery,
+    QueryInfo,
+    QueryRows,
+)
 from opentrail.lake._rows import render_row
 from opentrail.lake._sql import Translation, translate
 from opentrail.storage import Storage, StorageError, Written
@@ -56,70 +66,19 @@ __all__ = ["QUERY_STATUSES", "DeliveredResult", "QueryInfo", "QueryRunner", "Res
 log = logging.getLogger(__name__)
 
 QUERY_STATUSES = ("QUEUED", "RUNNING", "FINISHED", "FAILED", "CANCELLED", "TIMED_OUT")
-ACTIVE = ("QUEUED", "RUNNING")
 MAX_ACTIVE = 10
 KEEP_DAYS = 7
 PAGE = 1000
 BATCH = 1000
 RUN_ATTEMPTS = 3
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS queries (
-    id TEXT PRIMARY KEY, account TEXT NOT NULL, owner TEXT NOT NULL, region TEXT NOT NULL,
-    statement TEXT NOT NULL, status TEXT NOT NULL, created REAL NOT NULL,
-    started REAL, ended REAL, error TEXT, columns BLOB,
-    total INTEGER NOT NULL DEFAULT 0, events_scanned INTEGER NOT NULL DEFAULT 0,
-    bytes_scanned INTEGER NOT NULL DEFAULT 0, millis INTEGER NOT NULL DEFAULT 0,
-    delivery_uri TEXT, delivery_status TEXT);
-CREATE INDEX IF NOT EXISTS queries_ended ON queries (ended);
-CREATE INDEX IF NOT EXISTS queries_account ON queries (account, status);
-CREATE TABLE IF NOT EXISTS query_stores (
-    store TEXT NOT NULL, query TEXT NOT NULL, PRIMARY KEY (store, query)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS delivered_results (
-    query TEXT NOT NULL, account TEXT NOT NULL, bucket TEXT NOT NULL, key TEXT NOT NULL,
-    version_id TEXT, lock_mode TEXT, retain_until REAL, delivered REAL NOT NULL,
-    PRIMARY KEY (query, key)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS query_rows (
-    query TEXT NOT NULL, n INTEGER NOT NULL, row BLOB NOT NULL,
-    PRIMARY KEY (query, n)) WITHOUT ROWID;
-"""
+HEARTBEAT = 2.0  # seconds between a node's "I still run these queries"
+LEASE = 60.0  # seconds without one after which an active query's node counts as stopped
+SWEEP = 15.0  # seconds between a node's looks for other nodes' orphaned queries
 RESTARTED = ("OpenTrail restarted while this query was queued or running, so it did not "
              "finish; start it again.")
-
-
-@dataclass(frozen=True)
-class QueryInfo:
-    """One query as DescribeQuery and ListQueries see it."""
-
-    id: str
-    account: str
-    owner: str
-    statement: str
-    status: str
-    created: float
-    started: float | None
-    ended: float | None
-    error: str | None
-    total: int
-    events_scanned: int
-    bytes_scanned: int
-    millis: int
-    delivery_uri: str | None
-    delivery_status: str | None
-
-
-@dataclass(frozen=True)
-class DeliveredResult:
-    """One object a query's DeliveryS3Uri delivery wrote: its S3 VersionId (None for the
-    folder and unversioned buckets) and the Object Lock it was written with."""
-
-    query: str
-    bucket: str
-    key: str
-    version_id: str | None
-    lock_mode: str | None
-    retain_until: float | None  # epoch seconds, UTC
-    delivered: float
+ORPHANED = (f"The OpenTrail node running this query stopped (it has not reported for "
+            f"{int(LEASE)} s), so the query did not finish; start it again.")
 
 
 @dataclass(frozen=True)
@@ -149,44 +108,63 @@ Resolver = Callable[[str, str, str], Any]
 class QueryRunner:
     def __init__(self, data_dir: Path, clock: Clock, engine: Engine, resolve: Resolver, *,
                  storage: Storage | None = None, signing_keys: SigningKeys | None = None,
-                 timeout: float = 3600, workers: int = 2) -> None:
+                 timeout: float = 3600, workers: int = 2, rows: QueryRows | None = None,
+                 node: str | None = None) -> None:
+        """`rows`: where queries are kept (DATA_DIR/lake-queries.db by default; this
+        runner closes them). `node`: this node's name in them (a fresh one by default);
+        the same name after a restart fails at once what the node left active."""
         self.clock = clock
         self.engine = engine
         self.resolve = resolve
         self.storage = storage
         self.signing_keys = signing_keys
         self.timeout = timeout
-        self._db = sqlite3.connect(data_dir / "lake-queries.db", check_same_thread=False,
-                                   isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
-        self._lock = threading.Lock()
+        if rows is None:
+            from opentrail.backends.sqlite import SqliteQueryRows
+
+            rows = SqliteQueryRows(data_dir)
+        self._rows: QueryRows = rows
+        self.node = node or str(uuid.uuid4())
         self._active: dict[str, _Active] = {}
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lake-query")
-        self._recover()
+        self._rows.fail_orphans(RESTARTED, clock.now(), node=self.node)
+        self._closing = threading.Event()
+        self._beats = threading.Thread(target=self._beat, name="lake-query-heartbeat",
+                                       daemon=True)
+        self._beats.start()
 
-    # -- storage helpers ----------------------------------------------------------------
+    # -- liveness -----------------------------------------------------------------------
 
-    def _sql(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
+    def _beat(self) -> None:
+        """Every HEARTBEAT seconds: say this node still runs its active queries and stop
+        those ended elsewhere (CancelQuery on another node); every SWEEP seconds, fail
+        other nodes' orphans (DescribeQuery, ListQueries and StartQuery also do)."""
+        swept = time.monotonic()
+        while not self._closing.wait(HEARTBEAT):
+            try:
+                self.heartbeat()
+                if time.monotonic() - swept >= SWEEP:
+                    swept = time.monotonic()
+                    self._fail_orphans()
+            except Exception:  # the database lost for a moment: the next beat retries
+                log.exception("lake queries: heartbeat failed")
 
-    def _recover(self) -> None:
-        self._sql("UPDATE queries SET status = 'FAILED', error = ?, ended = ? "
-                  "WHERE status IN ('QUEUED', 'RUNNING')", (RESTARTED, self.clock.now()))
+    def heartbeat(self) -> None:
+        running = list(self._active)
+        if not running:
+            return
+        statuses = self._rows.heartbeat(self.node, self.clock.now(), running)
+        for query_id, status in statuses.items():
+            if status not in ACTIVE:
+                self._stop(query_id, status)
+
+    def _fail_orphans(self) -> None:
+        now = self.clock.now()
+        self._rows.fail_orphans(ORPHANED, now, before=now - LEASE)
 
     def purge(self) -> int:
         """Forget every query that ended more than KEEP_DAYS ago, rows included."""
-        cutoff = self.clock.now() - KEEP_DAYS * 86400
-        with self._lock, self._db:
-            self._db.execute("BEGIN")
-            old = [r[0] for r in self._db.execute(
-                "SELECT id FROM queries WHERE ended IS NOT NULL AND ended < ?", (cutoff,))]
-            for query in old:
-                self._db.execute("DELETE FROM query_rows WHERE query = ?", (query,))
-                self._db.execute("DELETE FROM query_stores WHERE query = ?", (query,))
-                self._db.execute("DELETE FROM queries WHERE id = ?", (query,))
-        return len(old)
+        return self._rows.purge(self.clock.now() - KEEP_DAYS * 86400)
 
     # -- StartQuery ---------------------------------------------------------------------
 
@@ -198,25 +176,18 @@ class QueryRunner:
                                 self.engine.dialect)
         target = self._delivery_target(delivery_uri)
         self.purge()
+        self._fail_orphans()  # a dead node's queries do not count against the limit
         query_id = str(uuid.uuid4())
-        with self._lock, self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            (active,) = self._db.execute(
-                "SELECT count(*) FROM queries WHERE account = ? AND status IN "
-                "('QUEUED', 'RUNNING')", (account,)).fetchone()
-            if active >= MAX_ACTIVE:
-                raise MaxConcurrentQueries(
-                    f"Your account already has {active} queries queued or running; the "
-                    f"maximum number of concurrent queries is {MAX_ACTIVE}. Wait for one to "
-                    "end, or cancel one with CancelQuery.")
-            self._db.execute(
-                "INSERT INTO queries (id, account, owner, region, statement, status, created,"
-                " delivery_uri, delivery_status) VALUES (?, ?, ?, ?, ?, 'QUEUED', ?, ?, ?)",
-                (query_id, account, owner, region, statement, self.clock.now(), delivery_uri,
-                 "PENDING" if target else None))
-            self._db.executemany("INSERT OR IGNORE INTO query_stores VALUES (?, ?)",
-                                 [(s.id, query_id) for s in translation.stores])
-            self._active[query_id] = _Active()
+        self._active[query_id] = _Active()
+        query = NewQuery(query_id, account, owner, region, statement, self.clock.now(),
+                         delivery_uri, "PENDING" if target else None, self.node)
+        active = self._rows.add(query, [s.id for s in translation.stores], MAX_ACTIVE)
+        if active >= MAX_ACTIVE:
+            self._active.pop(query_id, None)
+            raise MaxConcurrentQueries(
+                f"Your account already has {active} queries queued or running; the "
+                f"maximum number of concurrent queries is {MAX_ACTIVE}. Wait for one to "
+                "end, or cancel one with CancelQuery.")
         self._pool.submit(self._run, query_id, translation, target)
         return query_id
 
@@ -250,8 +221,7 @@ class QueryRunner:
         with active.lock:
             if active.outcome is not None:
                 return  # cancelled while queued
-            self._sql("UPDATE queries SET status = 'RUNNING', started = ? WHERE id = ? "
-                      "AND status = 'QUEUED'", (self.clock.now(), query_id))
+            self._rows.set_running(query_id, self.clock.now())
         timer = threading.Timer(self.timeout, self._stop, (query_id, "TIMED_OUT"))
         timer.daemon = True
         timer.start()
@@ -275,9 +245,9 @@ class QueryRunner:
                 self._stream_once(query_id, translation, active)
                 return
             except EngineError as exc:
-                stored = self._sql("SELECT total FROM queries WHERE id = ?", (query_id,))
-                if not exc.retry or attempt == RUN_ATTEMPTS - 1 or stored[0][0] \
-                        or active.outcome is not None:
+                info = self._rows.info(query_id)
+                if not exc.retry or attempt == RUN_ATTEMPTS - 1 or info is None \
+                        or info.total or active.outcome is not None:
                     raise
                 log.info("lake query %s: a file changed under it; running it again", query_id)
 
@@ -288,42 +258,37 @@ class QueryRunner:
             if active.outcome is not None:
                 execution.interrupt()
         try:
-            self._sql("UPDATE queries SET events_scanned = ?, bytes_scanned = ? WHERE id = ?",
-                      (execution.events_scanned, execution.bytes_scanned, query_id))
+            self._rows.set_scanned(query_id, execution.events_scanned,
+                                   execution.bytes_scanned)
             total = 0
             for batch in execution.batches(BATCH):
                 if total == 0:
-                    self._sql("UPDATE queries SET columns = ? WHERE id = ?",
-                              (orjson.dumps(execution.columns), query_id))
+                    self._rows.set_columns(query_id, orjson.dumps(execution.columns))
                 total = self._store_rows(query_id, execution.columns, batch, total)
                 if active.outcome is not None:
                     raise EngineError("The query was interrupted.")
             if total == 0:
-                self._sql("UPDATE queries SET columns = ? WHERE id = ?",
-                          (orjson.dumps(execution.columns), query_id))
+                self._rows.set_columns(query_id, orjson.dumps(execution.columns))
         finally:
+            with active.lock:  # nothing interrupts a closed execution
+                active.execution = None
             execution.close()
 
     def _store_rows(self, query_id: str, columns: list[str], batch: list[tuple[Any, ...]],
                     total: int) -> int:
-        rendered = [(query_id, total + i, orjson.dumps(render_row(columns, values)))
-                    for i, values in enumerate(batch)]
-        with self._lock, self._db:
-            self._db.execute("BEGIN")
-            self._db.executemany("INSERT INTO query_rows VALUES (?, ?, ?)", rendered)
-            self._db.execute("UPDATE queries SET total = ? WHERE id = ?",
-                             (total + len(batch), query_id))
+        """Store a batch; a query ended meanwhile on another node (cancelled there, or
+        failed as an orphan) is stopped here too."""
+        rendered = [orjson.dumps(render_row(columns, values)) for values in batch]
+        status = self._rows.add_rows(query_id, total, rendered)
+        if status not in ACTIVE:
+            self._stop(query_id, status)
         return total + len(batch)
 
     def _end(self, query_id: str, status: str, error: str | None,
              started: float | None = None) -> None:
         millis = int((time.monotonic() - started) * 1000) if started is not None else 0
         delivery = "CANCELLED" if status != "FINISHED" else None
-        self._sql("UPDATE queries SET status = ?, error = ?, ended = ?, millis = ?, "
-                  "delivery_status = CASE WHEN delivery_uri IS NULL THEN NULL "
-                  "ELSE coalesce(?, delivery_status) END "
-                  "WHERE id = ? AND status IN ('QUEUED', 'RUNNING')",
-                  (status, error, self.clock.now(), millis, delivery, query_id))
+        self._rows.end(query_id, status, error, self.clock.now(), millis, delivery)
 
     def _stop(self, query_id: str, outcome: str) -> bool:
         """Ask a queued or running query to stop; False when it is not active here."""
@@ -338,7 +303,7 @@ class QueryRunner:
         return True
 
     def _deliver(self, query_id: str, target: DeliveryTarget) -> None:
-        info = self._info(query_id)
+        info = self._rows.info(query_id)
         if info is None or info.status != "FINISHED":
             return
         assert self.storage is not None
@@ -346,13 +311,12 @@ class QueryRunner:
         try:
             if self.signing_keys is None:
                 raise StorageError("FAILED_SIGNING_FILE", "no signing keys")
-            columns = orjson.loads(self._sql("SELECT columns FROM queries WHERE id = ?",
-                                             (query_id,))[0][0] or b"[]")
+            region, columns = self._rows.details(query_id)
             written = deliver_results(
                 self.storage, self.signing_keys, target, account=info.account,
-                region=self._region(query_id), query_id=query_id,
-                completed=info.ended or self.clock.now(), columns=columns,
-                rows=self._values(query_id))
+                region=region, query_id=query_id,
+                completed=info.ended or self.clock.now(),
+                columns=orjson.loads(columns or b"[]"), rows=self._values(query_id))
             self._record_delivery(query_id, info.account, target.bucket, written)
         except StorageError as exc:
             log.warning("lake query %s: delivery to %s failed: %s", query_id,
@@ -362,39 +326,29 @@ class QueryRunner:
         except ValueError as exc:  # a region without signing keys (not an AWS region name)
             log.warning("lake query %s: results not signed: %s", query_id, exc)
             status = "FAILED_SIGNING_FILE"
-        self._sql("UPDATE queries SET delivery_status = ? WHERE id = ?", (status, query_id))
+        self._rows.set_delivery_status(query_id, status)
 
     def _record_delivery(self, query_id: str, account: str, bucket: str,
                          written: list[tuple[str, Written]]) -> None:
         now = self.clock.now()
-        with self._lock, self._db:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO delivered_results (query, account, bucket, key, "
-                "version_id, lock_mode, retain_until, delivered) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(query_id, account, bucket, key, w.version_id,
-                  w.retention.mode if w.retention else None,
-                  w.retention.retain_until if w.retention else None, now)
-                 for key, w in written])
+        self._rows.record_delivery(account, [
+            DeliveredResult(query_id, bucket, key, w.version_id,
+                            w.retention.mode if w.retention else None,
+                            w.retention.retain_until if w.retention else None, now)
+            for key, w in written])
 
     def delivered(self, account: str, query_id: str) -> list[DeliveredResult]:
         """What the query's DeliveryS3Uri delivery wrote, in writing order. Kept after the
         query's results expire (KEEP_DAYS): evidence names these versions for as long as
         their locks hold."""
-        rows = self._sql("SELECT query, bucket, key, version_id, lock_mode, retain_until, "
-                         "delivered FROM delivered_results WHERE query = ? AND account = ? "
-                         "ORDER BY key LIKE '%/result_sign.json', key", (query_id, account))
-        return [DeliveredResult(*row) for row in rows]
-
-    def _region(self, query_id: str) -> str:
-        return str(self._sql("SELECT region FROM queries WHERE id = ?", (query_id,))[0][0])
+        return self._rows.delivered(account, query_id)
 
     def _values(self, query_id: str) -> Iterator[list[str]]:
         """Every stored row's values, in order, a page at a time."""
         start = 0
         while True:
-            rows = self._sql("SELECT row FROM query_rows WHERE query = ? AND n >= ? "
-                             "ORDER BY n LIMIT ?", (query_id, start, PAGE))
-            for (row,) in rows:
+            rows = self._rows.rows(query_id, start, PAGE)
+            for row in rows:
                 yield [next(iter(cell.values())) for cell in orjson.loads(row)]
             if len(rows) < PAGE:
                 return
@@ -402,25 +356,23 @@ class QueryRunner:
 
     # -- reading --------------------------------------------------------------------------
 
-    def _info(self, query_id: str) -> QueryInfo | None:
-        rows = self._sql(
-            "SELECT id, account, owner, statement, status, created, started, ended, error, "
-            "total, events_scanned, bytes_scanned, millis, delivery_uri, delivery_status "
-            "FROM queries WHERE id = ?", (query_id,))
-        return QueryInfo(*rows[0]) if rows else None
-
     def describe(self, account: str, query_id: str) -> QueryInfo:
-        """The caller's query, unless it expired; else QueryIdNotFound."""
-        info = self._info(query_id)
-        cutoff = self.clock.now() - KEEP_DAYS * 86400
+        """The caller's query, unless it expired; else QueryIdNotFound. An active query
+        whose node stopped saying it runs it is FAILED first."""
+        info = self._rows.info(query_id)
+        now = self.clock.now()
+        if info is not None and info.status in ACTIVE and \
+                (info.heartbeat or info.created) < now - LEASE:
+            self._fail_orphans()
+            info = self._rows.info(query_id)
+        cutoff = now - KEEP_DAYS * 86400
         if info is None or info.account != account or (info.ended and info.ended < cutoff):
             raise QueryIdNotFound(f"The query ID {query_id} does not exist or does not map "
                                   "to a query of your account (results are kept 7 days).")
         return info
 
     def stores_of(self, query_id: str) -> list[str]:
-        return [r[0] for r in self._sql("SELECT store FROM query_stores WHERE query = ?",
-                                        (query_id,))]
+        return self._rows.stores_of(query_id)
 
     def results(self, account: str, query_id: str, *, next_token: str | None = None,
                 max_results: int = PAGE) -> ResultsPage:
@@ -431,11 +383,10 @@ class QueryRunner:
         start = _offset(next_token, query_id) if next_token is not None else 0
         if start > info.total:
             raise InvalidNextToken("NextToken is not valid for this query's results.")
-        rows = self._sql("SELECT row FROM query_rows WHERE query = ? AND n >= ? ORDER BY n "
-                         "LIMIT ?", (query_id, start, max_results))
+        rows = self._rows.rows(query_id, start, max_results)
         end = start + len(rows)
         token = _token(query_id, end) if end < info.total else None
-        return ResultsPage(info.status, [orjson.loads(r[0]) for r in rows], info.total,
+        return ResultsPage(info.status, [orjson.loads(r) for r in rows], info.total,
                            info.bytes_scanned, token, info.error)
 
     def list(self, account: str, store_id: str, *, start: float | None = None,
@@ -451,24 +402,19 @@ class QueryRunner:
         if not 1 <= max_results <= PAGE:
             raise InvalidMaxResults(f"MaxResults must be from 1 to {PAGE}; got {max_results}.")
         self.purge()
+        self._fail_orphans()
         offset = _offset(next_token, store_id) if next_token is not None else 0
-        where, args = ["q.account = ?", "s.store = ?"], [account, store_id]
-        for clause, value in (("q.created >= ?", start), ("q.created <= ?", end),
-                              ("q.status = ?", status)):
-            if value is not None:
-                where.append(clause)
-                args.append(value)  # type: ignore[arg-type]
-        rows = self._sql(
-            "SELECT q.id FROM queries q JOIN query_stores s ON s.query = q.id WHERE "
-            + " AND ".join(where) + " ORDER BY q.created DESC, q.id LIMIT ? OFFSET ?",
-            (*args, max_results + 1, offset))
-        found = [info for (qid,) in rows[:max_results] if (info := self._info(qid))]
-        more = len(rows) > max_results
+        ids = self._rows.find(account, store_id, start=start, end=end, status=status,
+                              limit=max_results + 1, offset=offset)
+        found = [info for qid in ids[:max_results] if (info := self._rows.info(qid))]
+        more = len(ids) > max_results
         return found, _token(store_id, offset + max_results) if more else None
 
     # -- CancelQuery ----------------------------------------------------------------------
 
     def cancel(self, account: str, query_id: str) -> str:
+        """Any node may cancel: the node running the query stops it at its next heartbeat
+        or batch, whichever comes first."""
         info = self.describe(account, query_id)
         if info.status not in ACTIVE:
             raise InactiveQuery(f"The query {query_id} is {info.status}; only a QUEUED or "
@@ -478,12 +424,14 @@ class QueryRunner:
         return "CANCELLED"
 
     def close(self) -> None:
+        self._closing.set()
         for query_id in list(self._active):
             self._stop(query_id, "CANCELLED")
         self._pool.shutdown(wait=True, cancel_futures=True)
-        self._recover()
+        self._beats.join()
+        self._rows.fail_orphans(RESTARTED, self.clock.now(), node=self.node)
         self.engine.close()
-        self._db.close()
+        self._rows.close()
 
 
 def _failure(outcome: str | None, message: str, timeout: float) -> str | None:

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from opentrail.clock import Clock
     from opentrail.detect import FindingStore
     from opentrail.insights import InsightsStore
-    from opentrail.lake import StoreCatalog, WriterRows
+    from opentrail.lake import ImportRows, QueryRows, StoreCatalog, WriterRows
     from opentrail.ledger import (
         CheckpointRows,
         Journal,
@@ -191,6 +191,16 @@ class PostgresBackend:
         from opentrail.backends.postgres._insights import PgInsightsStore
 
         return PgInsightsStore(self.db)
+
+    def lake_queries(self) -> QueryRows:
+        from opentrail.backends.postgres._lake_queries import PgQueryRows
+
+        return PgQueryRows(self.db)
+
+    def lake_imports(self) -> ImportRows:
+        from opentrail.backends.postgres._lake_imports import PgImportRows
+
+        return PgImportRows(self.db)
 
 
 def _warn_if_not_durable(conn: Conn, where: str) -> None:

@@ -33,6 +33,8 @@ __all__ = [
     "INSIGHTS_LOCK",
     "JOURNAL_LOCK_CLASS",
     "KEY_LOCK",
+    "LAKE_IMPORT_LOCK",
+    "LAKE_QUERY_LOCK",
     "LAKE_WRITER_COMMIT_LOCK",
     "LAKE_WRITER_LOCK",
     "LEDGER_LOCK",
@@ -70,6 +72,8 @@ LAKE_WRITER_LOCK = 0x4F54_0015
 LAKE_WRITER_COMMIT_LOCK = 0x4F54_1015
 # Numbered after its migration (0011), clear of the sequence above and of other stores'.
 INSIGHTS_LOCK = 0x4F54_0011  # the Insights engine's state: one write at a time
+LAKE_QUERY_LOCK = 0x4F54_0016  # Lake queries: the per-account limit of active queries
+LAKE_IMPORT_LOCK = 0x4F54_0116  # Lake imports: one ongoing import per account
 # Elected roles (_role.py) use the two-key form (this class, the name's CRC-32): a key
 # space apart from the one-key locks above (PostgreSQL keeps the two forms distinct).
 ROLE_LOCK_CLASS = 0x4F54

@@ -11,8 +11,20 @@ from opentrail.backends.sqlite._channels import SqliteChannelRows
 from opentrail.backends.sqlite._db import SqliteDb
 from opentrail.backends.sqlite._delivery import SqliteDeliveryRows
 from opentrail.backends.sqlite._keys import SqliteKeyRows
+from opentrail.backends.sqlite._lake_imports import SqliteImportRows
+from opentrail.backends.sqlite._lake_queries import SqliteQueryRows
 from opentrail.backends.sqlite._signing_keys import FolderSigningKeyRows
 from opentrail.backends.sqlite._trails import SqliteTrailRows
 
-__all__ = ["FolderSigningKeyRows", "SqliteBackend", "SqliteCatalogRows", "SqliteChannelRows",
-           "SqliteDb", "SqliteDeliveryRows", "SqliteKeyRows", "SqliteTrailRows"]
+__all__ = [
+           "FolderSigningKeyRows",
+           "SqliteBackend",
+           "SqliteCatalogRows",
+           "SqliteChannelRows",
+           "SqliteDb",
+           "SqliteDeliveryRows",
+           "SqliteImportRows",
+           "SqliteKeyRows",
+           "SqliteQueryRows",
+           "SqliteTrailRows",
+]

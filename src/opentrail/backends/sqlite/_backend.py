@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from opentrail.clock import Clock
     from opentrail.detect import FindingStore
     from opentrail.insights import InsightsStore
-    from opentrail.lake import StoreCatalog, WriterRows
+    from opentrail.lake import ImportRows, QueryRows, StoreCatalog, WriterRows
     from opentrail.ledger import (
         CheckpointRows,
         Journal,
@@ -176,3 +176,13 @@ class SqliteBackend:
 
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         return CounterStore(self.data_dir)
+
+    def lake_queries(self) -> QueryRows:
+        from opentrail.backends.sqlite._lake_queries import SqliteQueryRows
+
+        return SqliteQueryRows(self.data_dir)
+
+    def lake_imports(self) -> ImportRows:
+        from opentrail.backends.sqlite._lake_imports import SqliteImportRows
+
+        return SqliteImportRows(self.data_dir)

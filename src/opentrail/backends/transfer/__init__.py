@@ -6,7 +6,8 @@ before writing anything when it does not hold; then claims the database for this
 dir (its checkpoint signing key is the installation's identity), copies the ledger in
 committed chunks, and the keys (secrets resealed with the cluster's master key), trails,
 bucket owners, channels, the Lake catalog, the digest signing keys, trail delivery's
-state and the Insights engine's (insights.db, with its cursor). Every step
+state, the Insights engine's (insights.db, with its cursor) and Lake queries and
+imports. Every step
 skips what an earlier run copied and refuses what differs, so a run cut short is simply
 run again. See docs/design/scale-out.md, "Moving an installation".
 """

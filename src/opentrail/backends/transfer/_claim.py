@@ -27,7 +27,8 @@ STATE_TABLES = ("events", "access_keys", "trails", "bucket_owners", "channels",
                 "delivery_chains", "rules", "rule_targets", "rule_connections",
                 "rule_destinations", "rule_outbox", "findings", "detect_cursor",
                 "audit_journal", "lake_writer_cursor", "lake_writer_chains",
-                "lake_writer_files", "lake_writer_pending", "insights_series")
+                "lake_writer_files", "lake_writer_pending", "insights_series",
+                "lake_queries", "lake_delivered_results", "lake_imports")
 _OWN_SECRETS = (KEY_CHECK, "access-key-seal")  # made by any node or `keys` on first use
 
 

@@ -9,6 +9,7 @@ from opentrail.backends.postgres import PostgresBackend
 from opentrail.backends.transfer._claim import claim
 from opentrail.backends.transfer._errors import MigrationRefused
 from opentrail.backends.transfer._insights import copy_insights
+from opentrail.backends.transfer._lake import LAKE_TABLES, bring_lake_current
 from opentrail.backends.transfer._ledger import check_source, copy_events, database_head
 from opentrail.backends.transfer._rules import RULE_TABLES, copy_connections
 from opentrail.backends.transfer._state import (
@@ -100,6 +101,15 @@ def _copy_state(data_dir: Path, backend: PostgresBackend, master_key_file: Path,
     _copy_rules(data_dir, backend, master_key_file, progress)
     _copy_findings_and_journal(data_dir, backend, progress)
     progress(copy_insights(data_dir, backend))  # with its cursor: a node goes on from it
+    _copy_lake(data_dir, backend, progress)
+
+
+def _copy_lake(data_dir: Path, backend: PostgresBackend, progress: Progress) -> None:
+    """Lake queries with their results, imports with their done files."""
+    bring_lake_current(data_dir)
+    for table in LAKE_TABLES:
+        done = copy_table(data_dir, backend, table)
+        progress(f"{table.what}: {done.copied} copied, {done.present} already there")
 
 
 def _copy_rules(data_dir: Path, backend: PostgresBackend, master_key_file: Path,
