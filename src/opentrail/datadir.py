@@ -20,6 +20,7 @@ __all__ = [
     "ORGANIZATION_FILE",
     "PRIVATE_UMASK",
     "make_private_dir",
+    "new_organization_id",
     "node_id",
     "organization_id",
     "prepare_data_dir",
@@ -37,18 +38,21 @@ def organization_id(path: Path, setting: str) -> str | None:
     """The organization ID of `--organization-id`: given, None for 'none', or for 'auto'
     the one kept in DATA_DIR/organization-id (made on the first start, like the ID AWS
     Organizations assigns once: organization trails' keys must not change later)."""
-    if setting == "none":
-        return None
     if setting != "auto":
-        return setting
+        return None if setting == "none" else setting
     kept = path / ORGANIZATION_FILE
     if kept.exists():
         return kept.read_text().strip()
-    import secrets
-
-    made = "o-" + "".join(secrets.choice(_ALPHABET) for _ in range(10))
+    made = new_organization_id()
     kept.write_text(made + "\n")
     return made
+
+
+def new_organization_id() -> str:
+    """An ID in AWS Organizations' form, o- and ten lowercase letters or digits."""
+    import secrets
+
+    return "o-" + "".join(secrets.choice(_ALPHABET) for _ in range(10))
 
 
 def node_id(path: Path) -> str:

@@ -34,7 +34,7 @@ from opentrail.backends import Backend, Role, TrackedRole, open_backend
 from opentrail.channels import ChannelRegistry
 from opentrail.clock import Clock, SystemClock
 from opentrail.config import Settings
-from opentrail.datadir import node_id, organization_id, prepare_data_dir
+from opentrail.datadir import node_id, prepare_data_dir
 from opentrail.detect import (
     Detector,
     FindingStore,
@@ -156,7 +156,7 @@ class Service:
             signs=service.role(CHECKPOINT_SIGNER).held)
         service.audit_journal = backend.audit_journal()
         service.lake = backend.catalog(clock)
-        service.organization_id = organization_id(settings.data_dir, settings.organization_id)
+        service.organization_id = backend.organization_id(settings.organization_id)
         service.rules = backend.rules(keys)
         service._start()
         return service

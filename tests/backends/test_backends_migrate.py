@@ -127,6 +127,9 @@ def test_migrate_moves_the_installation_and_it_reads_back_the_same(
         assert len(stores) == 1
         signer = backend.checkpoint_signer()
         assert signer.text() + "\n" == (source / "checkpoint.key").read_text()
+        # organization trails go on delivering under the same o-... prefix
+        own = (source / "organization-id").read_text().strip()
+        assert backend.organization_id("auto") == own
         for region in ("us-east-1", "eu-west-1"):
             theirs = backend.signing_keys(_clock(), 30).current(region)
             ours = SqliteBackend(source).signing_keys(_clock(), 30).current(region)

@@ -62,21 +62,6 @@ def test_keys_refuse_an_unreachable_database_naming_it_without_password() -> Non
     assert "hunter2" not in proc.stderr
 
 
-def test_serve_lists_what_is_still_per_node_while_any_is(postgres_url: str,
-                                                          tmp_path: Path) -> None:
-    """serve accepts the URL (tests/cli/test_cli_serve_database.py runs it); what is not in
-    the database yet is logged as a warning at start, from this list."""
-    from opentrail.backends import NOT_ON_POSTGRES
-
-    pending = " ".join(NOT_ON_POSTGRES)
-    # In the database now: the ledger, trail delivery and the history index, which both
-    # LookupEvents and the console's activity overview read (history/_activity_rows.py).
-    assert "the ledger" not in pending and "delivery" not in pending
-    assert "Insights" not in pending
-    assert "history index" not in pending and "activity overview" not in pending
-    assert "lake-writer.db" not in pending  # the Lake writer's state too (migration 0015)
-
-
 def test_serve_without_a_master_key_names_both_ways_to_give_it() -> None:
     proc = _fails("serve", "--database-url", "postgresql://u:pw@db/x", env=_env())
     assert "OPENTRAIL_MASTER_KEY" in proc.stderr and "--master-key-file" in proc.stderr

@@ -6,7 +6,7 @@ trails/_rows.py, channels/_rows.py, lake/_catalog_rows.py); `backends/sqlite/` a
 `open_backend(settings)` picks one, once, in service.py. See docs/design/scale-out.md.
 """
 
-from opentrail.backends._backend import NOT_ON_POSTGRES, Backend, open_backend
+from opentrail.backends._backend import Backend, open_backend
 from opentrail.backends._errors import (
     BackendError,
     DatabaseUnreachable,
@@ -24,7 +24,6 @@ from opentrail.backends._url import is_database_url, redact_url
 
 __all__ = [
     "MASTER_KEY_VALUE_ENV",
-    "NOT_ON_POSTGRES",
     "Backend",
     "BackendError",
     "DatabaseUnreachable",

@@ -36,13 +36,7 @@ if TYPE_CHECKING:
     from opentrail.rules import RuleStore, Sealer
     from opentrail.trails import DeliveryRows, SigningKeys, TrailStore
 
-__all__ = ["NOT_ON_POSTGRES", "Backend", "open_backend"]
-
-# State that still lives only in SQLite files under the data dir: until this is empty,
-# `opentrail serve` refuses --database-url (docs/design/scale-out.md, "What remains").
-NOT_ON_POSTGRES = (
-)
-
+__all__ = ["Backend", "open_backend"]
 
 class Backend(Protocol):
     kind: str  # "sqlite" or "postgresql"
@@ -136,6 +130,12 @@ class Backend(Protocol):
 
     def lake_imports(self) -> ImportRows:
         """Lake imports' state: DATA_DIR/lake-imports.db, or tables every node shares."""
+        ...
+
+
+    def organization_id(self, setting: str) -> str | None:
+        """`--organization-id`: given, None for 'none', or for 'auto' the installation's
+        own, made once (DATA_DIR/organization-id, or one shared by every node)."""
         ...
 
 

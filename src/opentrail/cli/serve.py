@@ -49,18 +49,6 @@ def serve(config_file: Path | None, **flags: Any) -> None:
     run(settings)
 
 
-def _per_node_warning() -> None:
-    """On PostgreSQL, name the components whose state is still each node's own (the
-    list is `backends.NOT_ON_POSTGRES`; empty once every component is in the database)."""
-    from opentrail.backends import NOT_ON_POSTGRES
-
-    if NOT_ON_POSTGRES:
-        logging.getLogger(__name__).warning(
-            "--database-url: these components still keep their state in this node's data "
-            "dir, not in the database (docs/design/scale-out.md): %s",
-            "; ".join(NOT_ON_POSTGRES))
-
-
 def run(settings: Settings) -> None:
     from opentrail.backends import BackendError, redact_url
     from opentrail.service import Service
@@ -71,8 +59,6 @@ def run(settings: Settings) -> None:
              else f"data dir {settings.data_dir}")
     click.echo(f"OpenTrail listening on http://{settings.host}:{settings.port} ({where})",
                err=True)
-    if settings.database_url:
-        _per_node_warning()
     try:
         service = Service.open(settings)
     except BackendError as exc:  # unreachable, schema too new, another master key

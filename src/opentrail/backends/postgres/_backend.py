@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 ACCESS_KEY_SEAL = "access-key-seal"  # the vault secret that seals access-key secrets
 CHECKPOINT_KEY = "checkpoint-signing-key"  # the vault secret: the ledger's note key text
+ORGANIZATION_ID = "organization-id"  # the vault entry: --organization-id auto's ID
 
 
 class PostgresBackend:
@@ -201,6 +202,17 @@ class PostgresBackend:
         from opentrail.backends.postgres._lake_imports import PgImportRows
 
         return PgImportRows(self.db)
+
+
+    def organization_id(self, setting: str) -> str | None:
+        """For 'auto', one ID for the cluster in the vault, made by the first node that
+        asks (organization trails deliver under it, whichever node delivers)."""
+        from opentrail.datadir import new_organization_id
+
+        if setting != "auto":
+            return None if setting == "none" else setting
+        made = self.vault.secret(ORGANIZATION_ID, lambda: new_organization_id().encode())
+        return made.decode()
 
 
 def _warn_if_not_durable(conn: Conn, where: str) -> None:

@@ -186,3 +186,9 @@ class SqliteBackend:
         from opentrail.backends.sqlite._lake_imports import SqliteImportRows
 
         return SqliteImportRows(self.data_dir)
+
+    def organization_id(self, setting: str) -> str | None:
+        from opentrail.datadir import organization_id
+
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return organization_id(self.data_dir, setting)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from opentrail.backends.postgres import PostgresBackend
+from opentrail.backends.postgres._backend import ORGANIZATION_ID
 from opentrail.backends.transfer._claim import claim
 from opentrail.backends.transfer._errors import MigrationRefused
 from opentrail.backends.transfer._insights import copy_insights
@@ -24,6 +25,7 @@ from opentrail.backends.transfer._state import (
     copy_signing_keys,
     copy_table,
 )
+from opentrail.datadir import ORGANIZATION_FILE
 from opentrail.ledger import LEDGER_FILE, load_signer, open_ledger_reader
 
 __all__ = ["NOT_MOVED", "Progress", "migrate_data_dir"]
@@ -98,6 +100,7 @@ def _copy_state(data_dir: Path, backend: PostgresBackend, master_key_file: Path,
     for table in DELIVERY_TABLES + LAKE_WRITER_TABLES:  # where each stopped: goes on there
         done = copy_table(data_dir, backend, table)
         progress(f"{table.what}: {done.copied} copied, {done.present} already there")
+    _copy_organization_id(data_dir, backend, progress)
     _copy_rules(data_dir, backend, master_key_file, progress)
     _copy_findings_and_journal(data_dir, backend, progress)
     progress(copy_insights(data_dir, backend))  # with its cursor: a node goes on from it
@@ -110,6 +113,20 @@ def _copy_lake(data_dir: Path, backend: PostgresBackend, progress: Progress) -> 
     for table in LAKE_TABLES:
         done = copy_table(data_dir, backend, table)
         progress(f"{table.what}: {done.copied} copied, {done.present} already there")
+
+
+def _copy_organization_id(data_dir: Path, backend: PostgresBackend,
+                          progress: Progress) -> None:
+    """The ID `--organization-id auto` made: organization trails' keys go on under it."""
+    kept = data_dir / ORGANIZATION_FILE
+    if not kept.exists():
+        return
+    own = kept.read_text().strip()
+    shared = backend.vault.secret(ORGANIZATION_ID, own.encode).decode()  # made if new
+    if shared != own:
+        raise MigrationRefused(f"organization ID: the database's is {shared}, the data "
+                               f"dir's {own}; organization trails would change their keys.")
+    progress(f"organization ID: {own} in the database")
 
 
 def _copy_rules(data_dir: Path, backend: PostgresBackend, master_key_file: Path,
