@@ -16,7 +16,6 @@ both in one database, so a page is one statement).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from opentrail.history._fields import Attr
@@ -86,11 +85,6 @@ class IndexRows(Protocol):
 
     def has(self, scope: Scope, terms: Sequence[Term], hit: Hit) -> bool:
         """Whether the event `hit` of `scope` has every one of `terms`."""
-        ...
-
-    def session(self) -> AbstractContextManager[object]:
-        """An eventID lookup's reads, as one database transaction where the backend can
-        (the ledger reader's reads on the same thread and database join it)."""
         ...
 
     def close(self) -> None: ...

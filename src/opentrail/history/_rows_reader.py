@@ -4,8 +4,8 @@ The rules are history's (the retention window, NextToken bound to its query, eve
 answered from the ledger's id index, bodies from the ledger, newest first with ties by
 seq); the rows find hits, with their bodies. Organization keys read every account's
 partition and merge them newest first. A lookup by terms is one `page` read per account
-(one statement on PostgreSQL); an eventID lookup is one session (transaction): the id
-index, the terms' check, the bodies.
+(one statement on PostgreSQL); an eventID lookup reads the ledger's id index (the row
+carries the body) and, with terms, checks them with `has`.
 """
 
 from __future__ import annotations
@@ -50,13 +50,8 @@ class RowsReader:
         digest = query.digest()
         lo, hi = self.window(query)
         after = decode_token(query.next_token, digest) if query.next_token else None
-        if query.event_id:
-            with self._rows.session():  # hits and bodies: one transaction where possible
-                hits = self._by_event_id(query, lo, hi, after)[: query.max_results + 1]
-                bodies = self._ledger.bodies([s for _, s in hits[: query.max_results]])
-            found = [(t, s, bodies.get(s)) for t, s in hits]
-        else:
-            found = self._by_terms(query, lo, hi, after)
+        found = (self._by_event_id(query, lo, hi, after) if query.event_id
+                 else self._by_terms(query, lo, hi, after))
         page = found[: query.max_results]
         token = None
         if len(found) > query.max_results:
@@ -78,10 +73,10 @@ class RowsReader:
         return list(itertools.islice(merged, limit))
 
     def _by_event_id(self, query: LookupQuery, lo: int, hi: int,
-                     after: Hit | None) -> list[Hit]:
+                     after: Hit | None) -> list[Found]:
         """Ask the ledger for (account, eventID) once per visible account."""
         assert query.event_id is not None
-        hits: list[Hit] = []
+        hits: list[Found] = []
         for account in self._accounts(query):
             row = self._ledger.event(account, query.event_id)
             if (row is None or row.body is None or row.region != query.region
@@ -91,8 +86,8 @@ class RowsReader:
             scope = Scope(account, query.region, int(query.category))
             if (after is None or hit < after) and (
                     not query.terms or self._rows.has(scope, query.terms, hit)):
-                hits.append(hit)
-        return sorted(hits, reverse=True)
+                hits.append((*hit, row.body))
+        return sorted(hits, key=_hit, reverse=True)
 
 
 def _hit(found: Found) -> Hit:

@@ -22,7 +22,6 @@ import struct
 import time
 from collections import Counter
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 import orjson
@@ -186,14 +185,9 @@ class PgIndexRows:
                 last = top[0]
 
     def accounts(self) -> list[str]:
-        with self._db.transaction() as conn:
-            rows = conn.execute("SELECT account FROM history_accounts ORDER BY account")
-            return [account for (account,) in rows.fetchall()]
-
-    def session(self) -> AbstractContextManager[object]:
-        """A transaction on this thread that the calls inside it join (PgDb nests), the
-        ledger reader's too when it reads the same database."""
-        return self._db.transaction()
+        rows = self._db.read(lambda conn: conn.execute(
+            "SELECT account FROM history_accounts ORDER BY account").fetchall())
+        return [account for (account,) in rows]
 
     def page(self, scope: Scope, terms: Sequence[Term], lo: int, hi: int,
              after: Hit | None, limit: int) -> list[Found]:
@@ -219,13 +213,15 @@ class PgIndexRows:
         return cursor.fetchall()
 
     def has(self, scope: Scope, terms: Sequence[Term], hit: Hit) -> bool:
-        with self._db.transaction() as conn:
-            counted = self._rarest_first(conn, scope, terms or ALL)
-            if counted is None:
-                return False
-            row = conn.execute("SELECT count(*) FROM history_postings WHERE term = "
-                               "ANY(%s::bigint[]) AND time = %s AND seq = %s",
-                               ([term for term, _ in counted], *hit)).fetchone()
+        return self._db.read(lambda conn: self._has(conn, scope, terms or ALL, hit))
+
+    def _has(self, conn: Conn, scope: Scope, terms: Sequence[Term], hit: Hit) -> bool:
+        counted = self._rarest_first(conn, scope, terms)
+        if counted is None:
+            return False
+        row = conn.execute("SELECT count(*) FROM history_postings WHERE term = "
+                           "ANY(%s::bigint[]) AND time = %s AND seq = %s",
+                           ([term for term, _ in counted], *hit)).fetchone()
         return row is not None and row[0] == len(counted)
 
 
