@@ -10,6 +10,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from psycopg.pq import TransactionStatus
 
 from conftest import TEST_MASTER_KEY
 from opentrail.backends.postgres import PostgresBackend
@@ -102,7 +103,7 @@ def test_an_and_answers_alike_by_probes_and_by_merge_join(
     records = [parse_record(raw, default_account=ACCOUNT, default_region="us-east-1")
                for raw in generate(seed=5, count=400, start=NOW - 86400, end=NOW - 60,
                                    account=ACCOUNT)]
-    pg = PostgresBackend.open(postgres_url, TEST_MASTER_KEY, pool_size=2)
+    pg = PostgresBackend.open(postgres_url, TEST_MASTER_KEY, pool_size=1)
     try:
         sqlite, postgres = _readers(records, tmp_path, pg, ManualClock(NOW))
         wanted = (Attr.USERNAME, Attr.EVENT_SOURCE, Attr.READ_ONLY)
@@ -115,5 +116,8 @@ def test_an_and_answers_alike_by_probes_and_by_merge_join(
         assert len(ands) > 10
         for terms in sorted(ands):
             assert _pages(postgres, terms) == _pages(sqlite, terms), terms
+        # The merge join's planner settings ended with its transaction (one connection).
+        assert pg.db.read(lambda conn: (conn.info.transaction_status, conn.execute(
+            "SHOW enable_hashjoin").fetchone())) == (TransactionStatus.IDLE, ("on",))
     finally:
         pg.close()

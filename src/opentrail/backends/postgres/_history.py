@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import orjson
+import psycopg
+from psycopg.pq import TransactionStatus
 
 from opentrail.backends.postgres._db import Conn, PgDb
 from opentrail.backends.postgres._ledger_reader import PgLedgerReader
@@ -205,12 +207,7 @@ class PgIndexRows:
             sql, params = _bodies(*_probed(ids, lo, hi, after, limit))
             return conn.execute(sql, params, binary=True).fetchall()
         sql, params = _bodies(*_merged(ids, lo, hi, after, limit))
-        # BEGIN, the planner's settings, the query and COMMIT, pipelined: one round trip.
-        with conn.pipeline(), conn.transaction():
-            for setting in MERGE_SETTINGS:
-                conn.execute(setting)
-            cursor = conn.execute(sql, params, binary=True)
-        return cursor.fetchall()
+        return _with_settings(conn, MERGE_SETTINGS, sql, params)
 
     def has(self, scope: Scope, terms: Sequence[Term], hit: Hit) -> bool:
         return self._db.read(lambda conn: self._has(conn, scope, terms or ALL, hit))
@@ -308,6 +305,29 @@ class PgActivityRows:
 
     def close(self) -> None:
         """Nothing to release: connections belong to the backend's pool."""
+
+
+def _with_settings(conn: Conn, settings: Sequence[str], sql: str,
+                   params: list[int]) -> list[Found]:
+    """`sql` in a transaction of its own that first applies `settings` (SET LOCAL), all
+    pipelined up to one Sync: one round trip (psycopg's transaction() would sync after
+    BEGIN and before COMMIT too). Inside this thread's transaction, the settings stay
+    until its end."""
+    nested = conn.info.transaction_status != TransactionStatus.IDLE
+    try:
+        with conn.pipeline():
+            if not nested:
+                conn.execute("BEGIN")
+            for setting in settings:
+                conn.execute(setting)
+            cursor = conn.execute(sql, params, binary=True)
+            if not nested:
+                conn.execute("COMMIT")
+    except psycopg.Error:
+        if not nested and not conn.broken:
+            conn.execute("ROLLBACK")  # back to the pool idle, not in a failed transaction
+        raise
+    return cursor.fetchall()
 
 
 def _probing(counted: list[tuple[int, int]]) -> bool:
