@@ -199,11 +199,17 @@ class PgIndexRows:
 
     def _page(self, conn: Conn, scope: Scope, terms: Sequence[Term], lo: int, hi: int,
               after: Hit | None, limit: int) -> list[Found]:
+        if len(terms) == 1:  # no plan to choose: the term's id, else its key, in the query
+            key = term_key(scope, terms[0])
+            seen = self._seen.get(key)
+            sql, params = _bodies(*_probed([key if seen is None else seen[0]], lo, hi,
+                                           after, limit))
+            return conn.execute(sql, params, binary=True).fetchall()
         counted = self._rarest_first(conn, scope, terms)
         if counted is None:
             return []
         ids = [term for term, _ in counted]
-        if len(ids) == 1 or _probing(counted):
+        if _probing(counted):
             sql, params = _bodies(*_probed(ids, lo, hi, after, limit))
             return conn.execute(sql, params, binary=True).fetchall()
         sql, params = _bodies(*_merged(ids, lo, hi, after, limit))
@@ -308,7 +314,7 @@ class PgActivityRows:
 
 
 def _with_settings(conn: Conn, settings: Sequence[str], sql: str,
-                   params: list[int]) -> list[Found]:
+                   params: list[int | bytes]) -> list[Found]:
     """`sql` in a transaction of its own that first applies `settings` (SET LOCAL), all
     pipelined up to one Sync: one round trip (psycopg's transaction() would sync after
     BEGIN and before COMMIT too). Inside this thread's transaction, the settings stay
@@ -338,17 +344,20 @@ def _probing(counted: list[tuple[int, int]]) -> bool:
     return sum(n for _, n in counted[1:]) >= PROBE_RATIO * max(rarest, 1)
 
 
-def _range(alias: str, after: Hit | None) -> str:
-    """A term's postings in [lo, hi] below the keyset: the bounds of one backward scan."""
-    where = f"{alias}.term = %s AND {alias}.time >= %s AND {alias}.time <= %s"
+def _range(alias: str, after: Hit | None, by_key: bool = False) -> str:
+    """A term's postings in [lo, hi] below the keyset: the bounds of one backward scan.
+    `by_key`: the term is given by its key (an id not known yet, found in the query)."""
+    term = "(SELECT t.id FROM history_terms t WHERE t.key = %s)" if by_key else "%s"
+    where = f"{alias}.term = {term} AND {alias}.time >= %s AND {alias}.time <= %s"
     return where if after is None else where + f" AND ({alias}.time, {alias}.seq) < (%s, %s)"
 
 
-def _probed(ids: list[int], lo: int, hi: int, after: Hit | None,
-            limit: int) -> tuple[str, list[int]]:
+def _probed(ids: Sequence[int | bytes], lo: int, hi: int, after: Hit | None,
+            limit: int) -> tuple[str, list[int | bytes]]:
     """Newest-first hits of the rarest term that every other term also has, probed per
     candidate (a scalar subquery each: written as EXISTS, the planner hash-joined)."""
-    where, params = _range("p", after), [ids[0], lo, hi, *(after or ())]
+    where = _range("p", after, by_key=isinstance(ids[0], bytes))
+    params: list[int | bytes] = [ids[0], lo, hi, *(after or ())]
     for other in ids[1:]:
         where += (" AND (SELECT 1 FROM history_postings q WHERE q.term = %s "
                   "AND q.time = p.time AND q.seq = p.seq) IS NOT NULL")
@@ -358,10 +367,10 @@ def _probed(ids: list[int], lo: int, hi: int, after: Hit | None,
 
 
 def _merged(ids: list[int], lo: int, hi: int, after: Hit | None,
-            limit: int) -> tuple[str, list[int]]:
+            limit: int) -> tuple[str, list[int | bytes]]:
     """Newest-first hits common to every term: each term's range scanned backward once,
     merge-joined on (time, seq) (MERGE_SETTINGS keep the planner from hashing)."""
-    sql, params = "SELECT p0.time, p0.seq FROM history_postings p0", []
+    sql, params = "SELECT p0.time, p0.seq FROM history_postings p0", list[int | bytes]()
     for n, other in enumerate(ids[1:], 1):
         sql += (f" JOIN history_postings p{n} ON p{n}.time = p0.time AND p{n}.seq = p0.seq "
                 f"AND {_range(f'p{n}', after)}")
@@ -370,7 +379,7 @@ def _merged(ids: list[int], lo: int, hi: int, after: Hit | None,
     return sql, [*params, ids[0], lo, hi, *(after or ()), limit]
 
 
-def _bodies(hits: str, params: list[int]) -> tuple[str, list[int]]:
+def _bodies(hits: str, params: list[int | bytes]) -> tuple[str, list[int | bytes]]:
     """The hits with each event's body (NULL once expired), read in the same statement."""
     return (f"SELECT h.time, h.seq, (SELECT e.body FROM events e WHERE e.seq = h.seq) "
             f"FROM ({hits}) h ORDER BY h.time DESC, h.seq DESC", params)
