@@ -29,7 +29,7 @@ __all__ = ["RowsReader"]
 
 class RowsReader:
     """Answers lookups from the rows (safe to share between request threads when they
-    are: the PostgreSQL rows run each call in its own pooled transaction)."""
+    are: the PostgreSQL rows run each call on a pooled connection of its own)."""
 
     def __init__(self, rows: IndexRows, ledger: LedgerReader, clock: Clock,
                  retention_days: int) -> None:
