@@ -37,16 +37,24 @@ def _free_port() -> int:
 class PostgresServer:
     """One running server; `new_database()` answers the URL of an empty database."""
 
-    def __init__(self, *, durable: bool = False) -> None:
-        """`durable`: fsync on (the benchmarks compare it with SQLite's fsync'd commits)."""
+    def __init__(self, *, durable: bool = False, root: Path | None = None,
+                 settings: tuple[str, ...] = ()) -> None:
+        """`durable`: fsync on (the benchmarks compare it with SQLite's fsync'd commits).
+        `root`: a folder kept after `stop` (a benchmark's store, reused by the next run:
+        `start` finds its cluster there); by default a temporary one, removed.
+        `settings`: more `name=value` server settings."""
         self._fsync = "on" if durable else "off"
+        self._settings = settings
+        self._keep = root is not None
         for tool in ("initdb", "pg_ctl", "postgres"):
             if not (BIN / tool).is_file():
                 raise RuntimeError(
                     f"PostgreSQL 15 is not installed: {BIN / tool} is missing. Install "
                     "Debian's postgresql-15 (scripts/test does: apt-get install "
                     "postgresql-15) or set OPENTRAIL_TEST_PG_BIN to its bin folder.")
-        self.root = Path(tempfile.mkdtemp(prefix="opentrail-pg-"))
+        if root is not None:
+            root.mkdir(parents=True, exist_ok=True)
+        self.root = root if root is not None else Path(tempfile.mkdtemp(prefix="opentrail-pg-"))
         self._as: list[str] = []
         if os.geteuid() == 0:
             user = pwd.getpwnam("postgres")
@@ -64,17 +72,21 @@ class PostgresServer:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
 
     def start(self) -> None:
-        self._run(str(BIN / "initdb"), "-D", str(self.data), "-U", SUPERUSER,
-                  "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync")
+        fresh = not (self.data / "PG_VERSION").exists()
+        if fresh:
+            self._run(str(BIN / "initdb"), "-D", str(self.data), "-U", SUPERUSER,
+                      "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync")
         # Durability is not under test in the tests (the server is thrown away): fsync off
         # is what makes a database per test cheap; benchmarks ask for it on.
         options = (f"-c listen_addresses=127.0.0.1 -c port={self.port} "
                    f"-c unix_socket_directories={self.root} -c fsync={self._fsync} "
-                   f"-c full_page_writes={self._fsync} -c max_connections=200")
+                   f"-c full_page_writes={self._fsync} -c max_connections=200"
+                   + "".join(f" -c {setting}" for setting in self._settings))
         self._run(str(BIN / "pg_ctl"), "-D", str(self.data), "-l",
                   str(self.root / "server.log"), "-o", options, "-w", "-t", "60", "start")
         self._started = True
-        self._admin(f"CREATE DATABASE {TEMPLATE}")
+        if fresh:
+            self._admin(f"CREATE DATABASE {TEMPLATE}")
 
     def cpu_seconds(self) -> float:
         """User + system CPU of the server and its live backends so far (from /proc)."""
@@ -102,10 +114,11 @@ class PostgresServer:
     def stop(self) -> None:
         try:
             if self._started:
-                self._run(str(BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
-                          "-w", "stop")
+                self._run(str(BIN / "pg_ctl"), "-D", str(self.data), "-m",
+                          "fast" if self._keep else "immediate", "-w", "stop")
         finally:
-            shutil.rmtree(self.root, ignore_errors=True)
+            if not self._keep:
+                shutil.rmtree(self.root, ignore_errors=True)
 
     def _admin(self, sql: str) -> None:
         import psycopg

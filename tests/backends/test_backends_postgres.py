@@ -8,6 +8,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg_pool import ConnectionPool
 
 from conftest import TEST_MASTER_KEY, free_port, wait_until
 from opentrail.auth import Role
@@ -187,6 +188,34 @@ def test_connections_dropped_by_the_server_are_replaced(postgres_url: str) -> No
     assert killed is not None and killed[0] >= 1
     assert trails.list(None) == []  # a fresh connection, no error, no restart
     assert backend.problems() == []
+    backend.close()
+
+
+def test_a_read_is_lent_unchecked_and_runs_again_if_its_connection_was_dropped(
+        postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`PgDb.read` (LookupEvents' path) skips the pool's check of the connection (a
+    round trip); one the server dropped fails the read, which runs again on a fresh one."""
+    checks: list[object] = []
+    check = ConnectionPool.check_connection
+    monkeypatch.setattr(ConnectionPool, "check_connection",
+                        staticmethod(lambda conn: (checks.append(conn), check(conn))[1]))
+    backend = PostgresBackend.open(postgres_url, TEST_MASTER_KEY, pool_size=1)
+
+    def pid(conn: psycopg.Connection[tuple[Any, ...]]) -> int:
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+        assert row is not None
+        return int(row[0])
+
+    checks.clear()  # opening the backend used transactions
+    first = backend.db.read(pid)
+    assert checks == []
+    with backend.db.transaction() as conn:
+        assert pid(conn) == first
+    assert len(checks) == 1  # transactions still check
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (first,))
+    second = backend.db.read(pid)  # no error: read again on a checked connection
+    assert second != first
     backend.close()
 
 

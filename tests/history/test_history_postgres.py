@@ -1,4 +1,5 @@
-"""What only the PostgreSQL history index has: the indexer's bounded cache of term ids.
+"""What only the PostgreSQL history index has: the indexer's bounded cache of term ids,
+and two plans for an AND (probes per candidate, a merge join), which must answer alike.
 
 Everything LookupEvents answers is in test_history_contract.py, on both backends.
 """
@@ -9,14 +10,15 @@ from pathlib import Path
 
 import orjson
 import pytest
+from psycopg.pq import TransactionStatus
 
 from conftest import TEST_MASTER_KEY
 from opentrail.backends.postgres import PostgresBackend
 from opentrail.backends.postgres import _history as pg_history
 from opentrail.backends.sqlite import SqliteBackend
 from opentrail.clock import ManualClock
-from opentrail.events import Category, parse_record
-from opentrail.history import Attr, LookupQuery, lookup_terms
+from opentrail.events import Category, Record, parse_record
+from opentrail.history import Attr, LookupQuery, Lookups, lookup_terms
 from opentrail.sources.demo import generate
 
 NOW = 1795600000
@@ -57,5 +59,65 @@ def test_term_ids_stay_right_when_the_indexer_forgets_them(
             sqlite_ids, pg_ids = ([e["EventId"] for e in r.lookup(query).events]
                                   for r in readers)
             assert pg_ids == sqlite_ids, term
+    finally:
+        pg.close()
+
+
+def _readers(records: list[Record], folder: Path, pg: PostgresBackend,
+             clock: ManualClock) -> list[Lookups]:
+    """SQLite's and PostgreSQL's readers, each over its own index of `records`."""
+    readers = []
+    for backend in (SqliteBackend(folder), pg):
+        writer = backend.ledger_writer(clock)
+        writer.start()
+        assert all(writer.submit(records).result())
+        writer.close()
+        indexer = backend.history_index().indexer(clock, 0)
+        while indexer.step():
+            pass
+        indexer.close()
+        readers.append(backend.history_index().reader(clock, 0))
+    return readers
+
+
+def _pages(reader: Lookups, terms: tuple[tuple[Attr, str], ...]) -> list[list[str]]:
+    """Every page of the AND, 7 events a page, following NextToken."""
+    pages, token = [], None
+    while True:
+        query = LookupQuery((ACCOUNT,), "us-east-1", Category.MANAGEMENT, terms, None,
+                            NOW - 20 * 3600, None, 7, token)
+        result = reader.lookup(query)
+        pages.append([e["EventId"] for e in result.events])
+        token = result.next_token
+        if token is None:
+            return pages
+
+
+@pytest.mark.parametrize("ratio", [0, 10**9], ids=["probes", "merge-join"])
+def test_an_and_answers_alike_by_probes_and_by_merge_join(
+        postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        ratio: int) -> None:
+    """Forced to one plan or the other, every AND of two and three terms pages through
+    the same events as history.db, in the same order (a time bound and tokens too)."""
+    monkeypatch.setattr(pg_history, "PROBE_RATIO", ratio)
+    records = [parse_record(raw, default_account=ACCOUNT, default_region="us-east-1")
+               for raw in generate(seed=5, count=400, start=NOW - 86400, end=NOW - 60,
+                                   account=ACCOUNT)]
+    pg = PostgresBackend.open(postgres_url, TEST_MASTER_KEY, pool_size=1)
+    try:
+        sqlite, postgres = _readers(records, tmp_path, pg, ManualClock(NOW))
+        wanted = (Attr.USERNAME, Attr.EVENT_SOURCE, Attr.READ_ONLY)
+        ands = set()
+        for r in records[::10]:
+            terms = dict(lookup_terms(orjson.loads(r.body)))
+            if all(a in terms for a in wanted):
+                ands.add(tuple((a, terms[a]) for a in wanted))
+                ands.add(tuple((a, terms[a]) for a in wanted[1:]))
+        assert len(ands) > 10
+        for terms in sorted(ands):
+            assert _pages(postgres, terms) == _pages(sqlite, terms), terms
+        # The merge join's planner settings ended with its transaction (one connection).
+        assert pg.db.read(lambda conn: (conn.info.transaction_status, conn.execute(
+            "SHOW enable_hashjoin").fetchone())) == (TransactionStatus.IDLE, ("on",))
     finally:
         pg.close()

@@ -12,6 +12,7 @@ from opentrail.history._index import (
     start_indexer_thread,
 )
 from opentrail.history._index_rows import (
+    Found,
     HistoryIndex,
     Hit,
     IndexedEvent,
@@ -40,6 +41,7 @@ __all__ = [
     "ActivityIndex",
     "ActivityRows",
     "Attr",
+    "Found",
     "HistoryDbActivityRows",
     "HistoryIndex",
     "HistoryIndexer",

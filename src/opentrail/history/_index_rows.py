@@ -8,13 +8,14 @@ window, pagination tokens, summaries); a backend only stores postings and finds 
 `add` commits a batch's postings together with the cursor past it, so a crash never
 leaves a gap or a duplicate, and with several nodes indexing only one batch per cursor
 position is stored (a batch whose cursor moved meanwhile is refused, not duplicated).
-`find` answers newest first by (event_time, seq), strictly below `after`.
+`page` answers newest first by (event_time, seq), strictly below `after`, with each
+event's body from the ledger (in the same read where the backend can: PostgreSQL holds
+both in one database, so a page is one statement).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from opentrail.history._fields import Attr
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from opentrail.ledger import LedgerReader
 
 __all__ = [
+    "Found",
     "HistoryIndex",
     "Hit",
     "IndexRows",
@@ -38,6 +40,7 @@ __all__ = [
 
 Hit = tuple[int, int]  # (event_time, seq)
 Term = tuple[Attr, str]  # (attribute, value), as lookup_terms yields it
+Found = tuple[int, int, bytes | None]  # (event_time, seq, the ledger's body or None)
 
 
 class Scope(NamedTuple):
@@ -73,19 +76,15 @@ class IndexRows(Protocol):
         """Every account with indexed events."""
         ...
 
-    def find(self, scope: Scope, terms: Sequence[Term], lo: int, hi: int,
-             after: Hit | None, limit: int) -> list[Hit]:
+    def page(self, scope: Scope, terms: Sequence[Term], lo: int, hi: int,
+             after: Hit | None, limit: int) -> list[Found]:
         """Up to `limit` hits of events in `scope` having every term (every event of the
-        scope when `terms` is empty), lo <= event_time <= hi, below `after`, newest first."""
+        scope when `terms` is empty), lo <= event_time <= hi, below `after`, newest first,
+        each with its body in the ledger (None once the retention purge dropped it)."""
         ...
 
     def has(self, scope: Scope, terms: Sequence[Term], hit: Hit) -> bool:
         """Whether the event `hit` of `scope` has every one of `terms`."""
-        ...
-
-    def session(self) -> AbstractContextManager[object]:
-        """One lookup's reads, as one database transaction where the backend can (the
-        ledger reader's reads on the same thread and database join it)."""
         ...
 
     def close(self) -> None: ...

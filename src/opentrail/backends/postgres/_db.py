@@ -8,6 +8,11 @@ so a store's reads inside its write see that write's view. Advisory lock ids liv
 in one list, so no two users share one by accident. A database lost mid-run (no
 connection within `wait` seconds, or one that breaks) is ServiceUnavailable: the change
 was not acknowledged, the client retries, and the pool reconnects when it is back.
+
+`read(run)` is the hot path's read (LookupEvents): no BEGIN/COMMIT (autocommit, each
+statement its own snapshot) and no check of the pooled connection first, so one statement
+costs one round trip; a connection the server dropped meanwhile fails the read, which then
+runs once more on a checked connection (a read is safe to repeat).
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ __all__ = [
 ]
 
 Conn = psycopg.Connection[tuple[Any, ...]]
+T = TypeVar("T")
 
 # Advisory lock ids: 0x4F54 ("OT") then a number per user.
 MIGRATION_LOCK = 0x4F54_0001
@@ -105,7 +111,7 @@ class PgDb:
         self.pool = ConnectionPool(url, min_size=1, max_size=max_size, open=False,
                                    kwargs={"autocommit": True,
                                            "connect_timeout": CONNECT_TIMEOUT},
-                                   check=ConnectionPool.check_connection,
+                                   check=self._check,
                                    timeout=wait, name="opentrail")
         try:
             self.pool.open(wait=True, timeout=CONNECT_TIMEOUT)
@@ -113,6 +119,36 @@ class PgDb:
             raise DatabaseUnreachable(f"Cannot reach the database {self.where}: no "
                                       f"connection within {CONNECT_TIMEOUT} s.") from None
         self._local = threading.local()
+
+    def _check(self, conn: Conn) -> None:
+        """The pool's check of a connection it lends (one round trip), skipped for
+        `read`, which repeats itself on a checked connection instead."""
+        if not getattr(self._local, "unchecked", False):
+            ConnectionPool.check_connection(conn)
+
+    def read(self, run: Callable[[Conn], T]) -> T:
+        """`run(conn)` on a pooled connection outside a transaction (or inside this
+        thread's transaction, joining it); run once more on a checked connection if the
+        server had dropped the one lent. Database lost: ServiceUnavailable."""
+        current: Conn | None = getattr(self._local, "conn", None)
+        if current is not None:
+            return run(current)
+        try:
+            for unchecked in (True, False):
+                self._local.unchecked = unchecked
+                try:
+                    with self.pool.connection() as conn:
+                        self._local.unchecked = False
+                        try:
+                            return run(conn)
+                        except psycopg.OperationalError:
+                            if not unchecked or not conn.broken:
+                                raise
+                finally:
+                    self._local.unchecked = False
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise _unavailable() from exc
+        raise AssertionError("unreachable: the checked attempt returns or raises")
 
     @contextmanager
     def transaction(self, lock: int | None = None) -> Iterator[Conn]:
@@ -132,12 +168,15 @@ class PgDb:
                 finally:
                     self._local.conn = None
         except (psycopg.OperationalError, PoolTimeout) as exc:
-            raise ServiceUnavailable(
-                "The database is unreachable right now, so nothing was changed. Retry in a "
-                "few seconds.") from exc
+            raise _unavailable() from exc
 
     def close(self) -> None:
         self.pool.close()
+
+
+def _unavailable() -> ServiceUnavailable:
+    return ServiceUnavailable("The database is unreachable right now, so nothing was "
+                              "changed. Retry in a few seconds.")
 
 
 ViewT = TypeVar("ViewT")

@@ -70,10 +70,10 @@ class PgLedgerReader:
             return dict(rows.fetchall())
 
     def event(self, account: str, event_id: str) -> LedgerRow | None:
-        with self._db.transaction() as conn:
-            row = conn.execute(f"SELECT {COLUMNS} FROM events "
-                               "WHERE account = %s AND event_id = %s",
-                               (account, event_id)).fetchone()
+        """One statement on one round trip (`PgDb.read`: LookupEvents' eventID path)."""
+        row = self._db.read(lambda conn: conn.execute(
+            f"SELECT {COLUMNS} FROM events WHERE account = %s AND event_id = %s",
+            (account, event_id)).fetchone())
         return None if row is None else _row(row)
 
     def accounts(self) -> list[str]:
