@@ -197,7 +197,7 @@ class Service:
                                 account=self.settings.organization_account,
                                 region=self.settings.region,
                                 interval=self.settings.health_sample_interval,
-                                key_folder=self.signing_keys.root,
+                                signing_keys=self.signing_keys.listed,
                                 detectors=self._detector_runs)
         try:
             settings = [(f.name, getattr(self.settings, f.name))

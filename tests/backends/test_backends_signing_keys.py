@@ -46,3 +46,17 @@ def test_nodes_rotating_at_once_make_one_key(backends: Any) -> None:
         thread.join()
     assert len(set(made)) == 1
     assert len(nodes[0].between("us-east-1", 0, START * 2)) == 2
+
+
+def test_every_node_lists_every_regions_keys_without_their_private_part(backends: Any) -> None:
+    """What the health log watches for rotations (KeyRotated): files with their mode
+    embedded, sealed rows (no file, no mode) on PostgreSQL."""
+    clock = ManualClock(START)
+    one = backends.open().signing_keys(clock, 30)
+    made = [one.current(region) for region in ("us-east-1", "eu-west-1")]
+    listed = backends.open().signing_keys(clock, 30).listed()
+    assert sorted((k.region, k.valid_from, k.fingerprint) for k in listed) == sorted(
+        (region, START, key.fingerprint) for region, key in zip(
+            ("us-east-1", "eu-west-1"), made, strict=True))
+    modes = {k.file_mode for k in listed}
+    assert modes == ({"0o600"} if backends.kind == "sqlite" else {None})

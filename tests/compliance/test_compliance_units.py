@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from opentrail.backends.sqlite import FolderSigningKeyRows
 from opentrail.compliance import STATUS_EVERY, ClockState, HealthRecorder
 from opentrail.compliance._catalog import CHECKS, PROFILES, profile_named
 from opentrail.compliance._checks_health import ot18, ot22
@@ -178,7 +179,8 @@ def test_setting_changes_and_new_signing_keys_are_recorded(tmp_path: Path) -> No
     keys = tmp_path / "signing-keys"
     writer, clock = Collecting(), FakeClock()
     recorder = HealthRecorder(writer, clock, store, account="000000000000",  # type: ignore[arg-type]
-                              region="us-east-1", interval=300, key_folder=keys,
+                              region="us-east-1", interval=300,
+                              signing_keys=FolderSigningKeyRows(keys).listed,
                               clock_state=lambda: ClockState(None, None, None, "test"))
     assert recorder.record_settings([("history_retention_days", 90)], tmp_path) == 0
     assert recorder.record_settings([("history_retention_days", 30)], tmp_path,
@@ -202,6 +204,17 @@ def test_setting_changes_and_new_signing_keys_are_recorded(tmp_path: Path) -> No
     writer.records.clear()
     recorder.sample()
     assert "KeyRotated" not in _names(writer)
+    # Another node seeing the same new key records the same eventIDs: the ledger keeps one.
+    other = HealthRecorder(writer, clock, store, account="000000000000",  # type: ignore[arg-type]
+                           region="us-east-1", interval=300, signing_keys=lambda: [],
+                           clock_state=lambda: ClockState(None, None, None, "test"))
+    other.sample()
+    other._signing_keys = FolderSigningKeyRows(keys).listed
+    writer.records.clear()
+    other.sample()
+    assert sorted(json.loads(r.body)["eventID"] for r in writer.records
+                  if json.loads(r.body)["eventName"] == "KeyRotated") == sorted(
+        r["eventID"] for r in rotated)
     store.close()
 
 

@@ -1,16 +1,18 @@
 """The server's health log: facts that cannot be rebuilt later, written as they happen.
 
 Every `interval` seconds: a `ClockSample` (the kernel's synchronisation state; one per
-account that has a trail, and one in the organization account), and a
-look at each trail's status: a `TrailStatusSample` when logging or validation changed
-since the last look (and every `STATUS_EVERY`-th look regardless, hourly at the default
-5 minutes), a `DeliveryError` when a delivery or digest error appears or changes, a
-`DeliveryRecovered` when it clears, a `KeyRotated` when a digest signing key file appears
-(with its file mode), and with each unconditional status sample a `DetectorRun` per
-detector (the Sigma detector, Insights: running or not, rules loaded, how far behind the
-ledger). At start, `SettingChanged` for every setting that differs from the
-last start's (DATA_DIR/settings.last.json). Records go through the ledger writer like any
-other, so checkpoints cover them; they are internal events (events/_internal.py): out
+account that has a trail, and one in the organization account), and a look at each
+trail's status: a `TrailStatusSample` when logging or validation changed since the last
+look (and every `STATUS_EVERY`-th look regardless, hourly at the default 5 minutes), a
+`DeliveryError` when a delivery or digest error appears or changes, a
+`DeliveryRecovered` when it clears, a `KeyRotated` when a digest signing key appears
+(with its file's mode when keys are files; its eventID derived from the key, so when
+every node of a cluster sees a new key the ledger keeps one record), and with each
+unconditional status sample a `DetectorRun` per detector (the Sigma detector, Insights:
+running or not, rules loaded, how far behind the ledger). At start, `SettingChanged`
+for every setting that differs from the last start's (DATA_DIR/settings.last.json).
+Records go through the ledger writer like any other, so checkpoints cover them; they
+are internal events (events/_internal.py): out
 of trails, Lake stores and default LookupEvents.
 """
 
@@ -20,6 +22,7 @@ import json
 import logging
 import re
 import threading
+import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -29,7 +32,7 @@ from opentrail.clock import Clock
 from opentrail.compliance._clock_state import ClockState, read_clock_state
 from opentrail.events import internal_record, parse_record
 from opentrail.ledger import LedgerWriter
-from opentrail.trails import Trail, TrailStore
+from opentrail.trails import StoredKey, Trail, TrailStore
 
 __all__ = ["SETTINGS_SNAPSHOT", "STATUS_EVERY", "HealthRecorder"]
 
@@ -37,6 +40,7 @@ log = logging.getLogger(__name__)
 
 STATUS_EVERY = 12  # looks between unconditional trail status samples
 SETTINGS_SNAPSHOT = "settings.last.json"
+_KEY_EVENTS = uuid.UUID("5b0c1f0e-6f70-4e74-9261-696c6b657973")  # KeyRotated eventIDs
 
 
 def _iso(seconds: float | None) -> str | None:
@@ -65,14 +69,14 @@ class HealthRecorder:
     def __init__(self, writer: LedgerWriter, clock: Clock, trails: TrailStore, *,
                  account: str, region: str, interval: float,
                  clock_state: Callable[[], ClockState] = read_clock_state,
-                 key_folder: Path | None = None,
+                 signing_keys: Callable[[], list[StoredKey]] | None = None,
                  detectors: Callable[[], list[dict[str, Any]]] | None = None) -> None:
         self._writer, self._clock, self._trails = writer, clock, trails
         self._account, self._region, self.interval = account, region, interval
         self._clock_state = clock_state
-        self._key_folder = key_folder
+        self._signing_keys = signing_keys
         self._detectors = detectors
-        self._keys: set[str] | None = None  # key files seen; None before the first look
+        self._keys: set[str] | None = None  # fingerprints seen; None before the first look
         self._looks = 0
         self._seen: dict[str, tuple[bool, bool]] = {}       # arn -> (logging, validation)
         self._errors: dict[tuple[str, str], str] = {}      # (arn, kind) -> open error
@@ -103,8 +107,10 @@ class HealthRecorder:
                                            now=now)
                            for details in self._detectors() for account in accounts)
         for details in self._new_keys():
-            records.extend(internal_record("KeyRotated", account, self._region, details,
-                                           now=now) for account in accounts)
+            records.extend(internal_record(
+                "KeyRotated", account, self._region, details, now=now,
+                event_id=str(uuid.uuid5(_KEY_EVENTS, f"{account}/{details['fingerprint']}")))
+                for account in accounts)
         return self._write(records)
 
     def _write(self, records: list[dict[str, Any]]) -> int:
@@ -115,23 +121,19 @@ class HealthRecorder:
         return len(parsed)
 
     def _new_keys(self) -> list[dict[str, Any]]:
-        """Signing key files (REGION/START-FINGERPRINT.pem) not seen at the last look;
-        the first look only learns what exists."""
-        if self._key_folder is None or not self._key_folder.is_dir():
-            if self._keys is None:  # no key yet: the first one to appear is news
-                self._keys = set()
-            return []
-        found = {str(p.relative_to(self._key_folder)): p
-                 for p in self._key_folder.glob("*/*.pem")}
+        """Signing keys not seen at the last look; the first look only learns what
+        exists (with no key yet, the first one to appear is news)."""
+        found = {k.fingerprint: k for k in self._signing_keys()} if self._signing_keys else {}
         fresh = [] if self._keys is None else sorted(set(found) - self._keys)
         self._keys = set(found)
         out = []
-        for name in fresh:
-            region, _, file = name.partition("/")
-            start, _, fingerprint = file.removesuffix(".pem").partition("-")
-            out.append({"region": region, "fingerprint": fingerprint,
-                        "validFrom": _iso(float(start)),
-                        "fileMode": oct(found[name].stat().st_mode & 0o777)})
+        for fingerprint in fresh:
+            key = found[fingerprint]
+            details = {"region": key.region, "fingerprint": fingerprint,
+                       "validFrom": _iso(key.valid_from)}
+            if key.file_mode is not None:
+                details["fileMode"] = key.file_mode
+            out.append(details)
         return out
 
     def record_settings(self, settings: Iterable[tuple[str, Any]], data_dir: Path,

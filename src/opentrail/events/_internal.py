@@ -35,8 +35,10 @@ def is_internal(record: Mapping[str, Any]) -> bool:
 
 
 def internal_record(name: str, account: str, region: str, details: Mapping[str, Any],
-                    *, now: float | None = None) -> dict[str, Any]:
-    """The record of one health fact, `details` in serviceEventDetails."""
+                    *, now: float | None = None, event_id: str | None = None
+                    ) -> dict[str, Any]:
+    """The record of one health fact, `details` in serviceEventDetails; `event_id` for a
+    fact several nodes may record (the ledger keeps one record per account and ID)."""
     if name not in INTERNAL_EVENT_NAMES:
         raise ValueError(f"{name!r} is not an internal event name")
     return {
@@ -51,7 +53,7 @@ def internal_record(name: str, account: str, region: str, details: Mapping[str, 
         "userAgent": INTERNAL_SOURCE,
         "requestParameters": None,
         "responseElements": None,
-        "eventID": str(uuid.uuid4()),
+        "eventID": event_id or str(uuid.uuid4()),
         "readOnly": True,
         "eventType": "AwsServiceEvent",
         "managementEvent": False,

@@ -16,6 +16,7 @@ from opentrail.trails._selectors import (
     selects,
 )
 from opentrail.trails._signing import SigningKeys
+from opentrail.trails._signing_rows import StoredKey
 from opentrail.trails._store import MAX_TRAILS_PER_REGION, TrailStore, trail_arn
 from opentrail.trails._validate import ValidateOptions, Validator, parse_cli_time
 from opentrail.trails._validate_chain import ChainEntry
@@ -33,6 +34,7 @@ __all__ = [
     "DeliveryTx",
     "LogCheck",
     "SigningKeys",
+    "StoredKey",
     "Trail",
     "TrailRef",
     "TrailStatus",

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from opentrail.clock import Clock
-from opentrail.trails._signing_rows import SigningKeyRow, SigningKeyRows
+from opentrail.trails._signing_rows import SigningKeyRow, SigningKeyRows, StoredKey
 
 __all__ = ["SIGNATURE_ALGORITHM", "SigningKey", "SigningKeys"]
 
@@ -69,12 +69,9 @@ class SigningKeys:
         self._cache: dict[str, list[SigningKey]] = {}
         self._parsed: dict[tuple[str, float], rsa.RSAPrivateKey] = {}
 
-    @property
-    def root(self) -> Path | None:
-        """The key files' folder when the keys are files (the SQLite backend), else None:
-        the health log watches it for rotations (compliance/_health.py)."""
-        root = getattr(self._rows, "root", None)
-        return root if isinstance(root, Path) else None
+    def listed(self) -> list[StoredKey]:
+        """Every key stored, any region (the health log watches it for rotations)."""
+        return self._rows.listed()
 
     def _check(self, region: str) -> str:
         if not REGION.match(region):

@@ -11,13 +11,22 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import NamedTuple, Protocol
 
-__all__ = ["SigningKeyRow", "SigningKeyRows"]
+__all__ = ["SigningKeyRow", "SigningKeyRows", "StoredKey"]
 
 
 class SigningKeyRow(NamedTuple):
     valid_from: float
     fingerprint: str
     pem: bytes
+
+
+class StoredKey(NamedTuple):
+    """A stored key as the health log reports it (no private part)."""
+
+    region: str
+    valid_from: float
+    fingerprint: str
+    file_mode: str | None  # e.g. "0o600" for a key file; None when kept sealed in a database
 
 
 class SigningKeyRows(Protocol):
@@ -28,3 +37,7 @@ class SigningKeyRows(Protocol):
     def add(self, region: str, row: SigningKeyRow) -> None: ...
 
     def creating(self, region: str) -> AbstractContextManager[None]: ...
+
+    def listed(self) -> list[StoredKey]:
+        """Every region's keys, without their private parts."""
+        ...

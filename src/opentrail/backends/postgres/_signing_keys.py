@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 from opentrail.backends.postgres._db import SIGNING_KEY_LOCK, PgDb
 from opentrail.backends.postgres._vault import Vault
-from opentrail.trails._signing_rows import SigningKeyRow
+from opentrail.trails._signing_rows import SigningKeyRow, StoredKey
 
 __all__ = ["PgSigningKeyRows"]
 
@@ -34,6 +34,13 @@ class PgSigningKeyRows:
         return [SigningKeyRow(float(start), str(fingerprint),
                               self._vault.open(_name(region, float(start)), bytes(sealed)))
                 for start, fingerprint, sealed in rows]
+
+    def listed(self) -> list[StoredKey]:
+        with self._db.transaction() as conn:
+            rows = conn.execute("SELECT region, valid_from, fingerprint FROM "
+                                "digest_signing_keys ORDER BY region, valid_from").fetchall()
+        return [StoredKey(str(region), float(start), str(fingerprint), None)
+                for region, start, fingerprint in rows]
 
     def add(self, region: str, row: SigningKeyRow) -> None:
         sealed = self._vault.seal(_name(region, row.valid_from), row.pem)

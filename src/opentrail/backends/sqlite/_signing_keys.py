@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from opentrail.trails._signing_rows import SigningKeyRow
+from opentrail.trails._signing_rows import SigningKeyRow, StoredKey
 
 __all__ = ["FolderSigningKeyRows"]
 
@@ -30,6 +30,15 @@ class FolderSigningKeyRows:
             start, _, fingerprint = path.stem.partition("-")
             rows.append(SigningKeyRow(float(start), fingerprint, path.read_bytes()))
         return rows
+
+    def listed(self) -> list[StoredKey]:
+        paths = sorted(self.root.glob("*/*.pem")) if self.root.is_dir() else []
+        out = []
+        for path in paths:
+            start, _, fingerprint = path.stem.partition("-")
+            out.append(StoredKey(path.parent.name, float(start), fingerprint,
+                                 oct(path.stat().st_mode & 0o777)))
+        return out
 
     def add(self, region: str, row: SigningKeyRow) -> None:
         folder = self.root / region
