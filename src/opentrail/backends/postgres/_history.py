@@ -29,7 +29,7 @@ import psycopg
 from psycopg.pq import TransactionStatus
 
 from opentrail.backends.postgres._db import Conn, PgDb
-from opentrail.backends.postgres._ledger_reader import PgLedgerReader
+from opentrail.backends.postgres._ledger_reader import PgLedgerReader, with_bodies
 from opentrail.history import (
     MANAGEMENT,
     Attr,
@@ -202,7 +202,7 @@ class PgIndexRows:
         if len(terms) == 1:  # no plan to choose: the term's id, else its key, in the query
             key = term_key(scope, terms[0])
             seen = self._seen.get(key)
-            sql, params = _bodies(*_probed([key if seen is None else seen[0]], lo, hi,
+            sql, params = with_bodies(*_probed([key if seen is None else seen[0]], lo, hi,
                                            after, limit))
             return conn.execute(sql, params, binary=True).fetchall()
         counted = self._rarest_first(conn, scope, terms)
@@ -210,9 +210,9 @@ class PgIndexRows:
             return []
         ids = [term for term, _ in counted]
         if _probing(counted):
-            sql, params = _bodies(*_probed(ids, lo, hi, after, limit))
+            sql, params = with_bodies(*_probed(ids, lo, hi, after, limit))
             return conn.execute(sql, params, binary=True).fetchall()
-        sql, params = _bodies(*_merged(ids, lo, hi, after, limit))
+        sql, params = with_bodies(*_merged(ids, lo, hi, after, limit))
         return _with_settings(conn, MERGE_SETTINGS, sql, params)
 
     def has(self, scope: Scope, terms: Sequence[Term], hit: Hit) -> bool:
@@ -377,9 +377,3 @@ def _merged(ids: list[int], lo: int, hi: int, after: Hit | None,
         params += [other, lo, hi, *(after or ())]
     sql += f" WHERE {_range('p0', after)} ORDER BY p0.time DESC, p0.seq DESC LIMIT %s"
     return sql, [*params, ids[0], lo, hi, *(after or ()), limit]
-
-
-def _bodies(hits: str, params: list[int | bytes]) -> tuple[str, list[int | bytes]]:
-    """The hits with each event's body (NULL once expired), read in the same statement."""
-    return (f"SELECT h.time, h.seq, (SELECT e.body FROM events e WHERE e.seq = h.seq) "
-            f"FROM ({hits}) h ORDER BY h.time DESC, h.seq DESC", params)

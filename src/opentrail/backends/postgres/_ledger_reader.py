@@ -15,7 +15,7 @@ from typing import Any
 from opentrail.backends.postgres._db import Conn, PgDb
 from opentrail.ledger._reader import BodyRow, LedgerRow
 
-__all__ = ["PgLedgerReader", "first_ingested_at"]
+__all__ = ["PgLedgerReader", "first_ingested_at", "with_bodies"]
 
 COLUMNS = "seq, account, region, category, event_time, ingested, leaf, body"
 _row = functools.partial(tuple.__new__, LedgerRow)
@@ -105,3 +105,11 @@ def first_ingested_at(conn: Conn, ingested: int) -> int:
         else:
             lo = mid + 1
     return lo
+
+
+def with_bodies(hits: str, params: list[int | bytes]) -> tuple[str, list[int | bytes]]:
+    """The rows of the query `hits` (time, seq) with each event's body (NULL once
+    expired), read in the same statement: a LookupEvents page on one round trip
+    (backends/postgres/_history.py builds `hits`; the SQL against `events` stays here)."""
+    return (f"SELECT h.time, h.seq, (SELECT e.body FROM events e WHERE e.seq = h.seq) "
+            f"FROM ({hits}) h ORDER BY h.time DESC, h.seq DESC", params)
