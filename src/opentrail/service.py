@@ -73,6 +73,7 @@ CHECKPOINT_SIGNER, TRAIL_DELIVERY, INSIGHTS, LAKE_WRITER, RETENTION, VERIFIER = 
     "checkpoint-signer", "trail-delivery", "insights", "lake-writer", "retention",
     "verifier")
 RULES = "rules"  # the event rule engine, its sender and the AlertDelivered receipts
+HISTORY_INDEXER = "history-indexer"  # on PostgreSQL: one node indexes for all (below)
 DETECTOR = "detector"  # the Sigma detector and its publisher (docs/detect.md)
 
 
@@ -166,11 +167,7 @@ class Service:
         if self.audit_journal is not None:  # before any request: a change left unrecorded
             self.audit_journal.recover(self.writer)
         if self.indexer_mode == "thread":
-            self._indexer = self._thread_indexer()
-            indexer, stop = self._indexer, threading.Event()
-            self._stop_indexer = stop
-            self._spawn(lambda: _until_stopped(lambda: indexer.run(stop.is_set), stop,
-                                               "history indexer"), "history-indexer")
+            self._start_thread_indexer()
         else:
             self._spawn_indexer()
         self._spawn(self._maintain, "maintenance")
@@ -529,10 +526,26 @@ class Service:
         thread.start()
         self._threads.append(thread)
 
+    def _start_thread_indexer(self) -> None:
+        """The indexer in a thread: embedded, always; on PostgreSQL on the node holding
+        `history-indexer`, so one node parses each batch instead of every node racing
+        for the shared cursor and all but one throwing their work away."""
+        self._indexer = indexer = self._thread_indexer()
+        self._stop_indexer = stop = threading.Event()
+
+        def run(term: threading.Event) -> None:
+            _until_stopped(lambda: indexer.run(lambda: stop.is_set() or term.is_set()),
+                           stop, "history indexer")
+
+        if self.ledger is None:
+            self._spawn(lambda: run(threading.Event()), "history-indexer")
+        else:
+            self._spawn_elected(HISTORY_INDEXER, run, "history-indexer")
+
     def _thread_indexer(self) -> HistoryIndexer | Indexer:
-        """history.db's indexer, or on PostgreSQL the database's: several nodes' indexers
-        may run at once, since each batch moves the shared cursor in its own transaction
-        (docs/design/scale-out.md, "The history index on PostgreSQL")."""
+        """history.db's indexer, or on PostgreSQL the database's (each batch moves the
+        shared cursor in its own transaction, so even two nodes that both believe they
+        hold the role store each batch once: docs/design/scale-out.md)."""
         days = self.settings.history_retention_days
         if self.ledger is None or self.backend is None:
             return HistoryIndexer(self.settings.data_dir, self.clock, days)

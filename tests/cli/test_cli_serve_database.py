@@ -37,8 +37,8 @@ KEY = base64.b64encode(TEST_MASTER_KEY).decode()
 # SettingChanged records compare against them).
 SCRATCH = {"tree.db", "tree.db-wal", "tree.db-shm", "checkpoint.pub", "node-id",
            "settings.last.json"}
-ROLES = ["checkpoint-signer", "detector", "insights", "lake-writer", "retention", "rules",
-         "trail-delivery", "verifier"]
+ROLES = ["checkpoint-signer", "detector", "history-indexer", "insights", "lake-writer",
+         "retention", "rules", "trail-delivery", "verifier"]
 
 
 @pytest.fixture
