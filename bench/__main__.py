@@ -101,7 +101,8 @@ def ingest_part(args: argparse.Namespace, work: Path) -> tuple[list[Row], dict[s
                "indexed_floor_rates": [f.rate for f in indexed],
                "indexed_floor_cpu_seconds": [f.cpu_seconds for f in indexed],
                "load_average_before_after": load, "visibility_seconds": result.visibility,
-               "peak_rss_bytes": monitor.peak, "peak_rss_by_process": monitor.peaks}
+               "peak_rss_bytes": monitor.peak, "peak_rss_by_process": monitor.peaks,
+               "cpu_seconds_by_process": monitor.cpu_by_process}
     return ingest_rows(result, floors, indexed, monitor), details
 
 
@@ -143,6 +144,10 @@ def ingest_rows(result: IngestResult, floors: list[FloorResult], indexed: list[F
                 f"{cores / index_cpu * 1e6 / INGEST_TARGET:.2f}x the target"),
             Row("ingest CPU per event (server + indexer vs floor)", f"{ours_cpu:,.0f} us",
                 f"{floor_cpu:,.0f} us", f"{ours_cpu / floor_cpu:.1f}x the CPU")]
+    for name, seconds in sorted(monitor.cpu_by_process.items(), key=lambda kv: -kv[1]):
+        each = seconds / result.events * 1e6
+        rows.append(Row(f"  CPU per event, {name} process", f"{each:,.1f} us",
+                        f"{floor_cpu:,.0f} us", f"{each / floor_cpu:.1f}x the CPU"))
     rows += visibility_rows(result)
     rows.append(Row("peak RSS during ingest (server + indexer)", mb(monitor.peak),
                     target=f"<= {mb(RSS_TARGET)}", met=monitor.peak <= RSS_TARGET))
