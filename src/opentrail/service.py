@@ -56,6 +56,7 @@ from opentrail.insights import InsightsEngine, InsightsStore
 from opentrail.lake import EventDataStore, ImportRunner, LakeWriter, QueryRunner, StoreCatalog
 from opentrail.ledger import Checkpointer, Journal, LedgerReader, LedgerWriter
 from opentrail.rules import RuleStore
+from opentrail.rules_process import rules_workers, run_rules_process
 from opentrail.storage import Storage, open_storage
 from opentrail.trails import Delivery, SigningKeys, TrailStore
 
@@ -411,7 +412,7 @@ class Service:
 
     def _rules_term(self, receipts: Any, stop: threading.Event) -> None:
         assert self.rules is not None and self.backend is not None
-        engine, sender = _rules_workers(self.settings, self.clock, self.rules,
+        engine, sender = rules_workers(self.settings, self.clock, self.rules,
                                         self.backend.ledger_reader)
         try:
             _run_together(stop, {"rule-engine": engine.run, "rule-sender": sender.run,
@@ -676,41 +677,3 @@ def _run_together(stop: threading.Event,
         thread.start()
     for thread in threads:
         thread.join()
-
-
-def _rules_workers(settings: Settings, clock: Clock, store: RuleStore,
-                   reader: Callable[[], LedgerReader]) -> tuple[Any, Any]:
-    """The rule engine (following the ledger `reader` opens) and the sender it wakes when
-    it enqueued deliveries."""
-    from opentrail.rules import DeadLetterQueues, RuleEngine, Sender, Transport
-
-    sender = Sender(store, clock, Transport(store, sns_endpoint_url=settings.sns_endpoint_url,
-                                            smtp_url=settings.smtp_url),
-                    dead_letters=DeadLetterQueues(settings.sqs_endpoint_url))
-    engine = RuleEngine(settings.data_dir, clock, store, reader=reader, enqueued=sender.wake)
-    return engine, sender
-
-
-def run_rules_process(settings: Settings) -> None:
-    """The rule engine's and sender's own process (the second core, as the Sigma
-    detector's): rules.db, the ledger, and the key store's master key to unseal
-    connection secrets. Exits when terminated or when its server dies."""
-    from opentrail.rules import run_until_orphaned
-
-    backend = open_backend(settings)
-    keys = backend.keys()
-    store = backend.rules(keys)
-    engine, sender = _rules_workers(settings, SystemClock(), store, backend.ledger_reader)
-
-    def run(stop: threading.Event) -> None:
-        sending = threading.Thread(target=lambda: sender.run(stop), name="rule-sender",
-                                   daemon=True)
-        sending.start()
-        engine.run(stop)
-        sending.join(timeout=10)
-
-    try:
-        run_until_orphaned(run)
-    finally:
-        for part in (engine, sender, store, keys, backend):
-            part.close()

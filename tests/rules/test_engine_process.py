@@ -70,3 +70,19 @@ def test_engine_process_matches_and_exits_with_its_server(live_server: Server,
     assert len(engines) == 1  # the engine's own process, not the server's
     live_server.kill(signal.SIGKILL)
     wait_until(lambda: _gone(engines[0]), timeout=30)
+
+
+def test_the_engines_process_imports_only_what_it_runs() -> None:
+    """The engine's child imports its target's module: it must not drag in the Lake
+    (DuckDB, pyarrow), Insights (scipy) or trails, ~80 MB of RSS it never uses (it
+    pushed `opentrail serve` over the 500 MB memory budget)."""
+    import subprocess
+    import sys
+
+    heavy = ["opentrail.service", "opentrail.lake", "opentrail.insights", "opentrail.trails",
+             "scipy", "duckdb", "pyarrow"]
+    code = ("import sys, opentrail.rules_process\n"
+            f"print([m for m in {heavy!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"

@@ -10,12 +10,9 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from opentrail.backends.sqlite._catalog import SqliteCatalogRows
 from opentrail.backends.sqlite._channels import SqliteChannelRows
 from opentrail.backends.sqlite._history import SqliteHistoryIndex
 from opentrail.backends.sqlite._role import FileRole
-from opentrail.backends.sqlite._signing_keys import FolderSigningKeyRows
-from opentrail.backends.sqlite._trails import SqliteTrailRows
 
 if TYPE_CHECKING:
     from opentrail.auth import KeyStore
@@ -56,6 +53,7 @@ class SqliteBackend:
         return KeyStore(self.data_dir, master_key_file=self._master_key_file, clock=clock)
 
     def trails(self, *, own_buckets: bool) -> TrailStore:
+        from opentrail.backends.sqlite._trails import SqliteTrailRows
         from opentrail.trails import TrailStore
 
         return TrailStore(SqliteTrailRows(self.data_dir), own_buckets=own_buckets)
@@ -66,11 +64,13 @@ class SqliteBackend:
         return ChannelRegistry(SqliteChannelRows(self.data_dir))
 
     def catalog(self, clock: Clock) -> StoreCatalog:
+        from opentrail.backends.sqlite._catalog import SqliteCatalogRows
         from opentrail.lake import StoreCatalog
 
         return StoreCatalog(SqliteCatalogRows(self.data_dir), clock)
 
     def signing_keys(self, clock: Clock, rotation_days: float) -> SigningKeys:
+        from opentrail.backends.sqlite._signing_keys import FolderSigningKeyRows
         from opentrail.trails import SigningKeys
 
         return SigningKeys(FolderSigningKeyRows(self.data_dir / "signing-keys"), clock,
