@@ -170,4 +170,6 @@ def _child_name(proc: psutil.Process) -> str:
                      ("history.db", "history indexer")):
         if db in files:
             return name
-    return "indexer"
+    # The history indexer opens its database at once; a child that still has none after
+    # a few seconds is a parse worker (events/_parsers.py), which never opens one.
+    return "parse worker" if time.time() - proc.create_time() > 5 else "indexer"

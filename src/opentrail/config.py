@@ -21,6 +21,7 @@ __all__ = [
     "Settings",
     "default_data_dir",
     "load_config_file",
+    "parse_workers_of",
     "settings_from",
     "validate_settings",
 ]
@@ -64,6 +65,11 @@ class Settings:
     )
     max_request_bytes: int = _setting(
         64 * 1024 * 1024, "Largest request body accepted (after gzip decoding)."
+    )
+    parse_workers: str = _setting(
+        "auto", "Processes that parse and validate large ingest requests (64 KiB and "
+        "more) beside the server, off its GIL: a number, 0 to parse in the server, or "
+        "'auto' for one per core beyond the first (at most 4)."
     )
     organization_account: str = _setting(
         "000000000000", "Account under which organization keys' own API calls are audited."
@@ -296,6 +302,7 @@ def validate_settings(settings: Settings, explicit: frozenset[str] = frozenset()
         raise ValueError("--organization-account must be a 12-digit account ID, "
                          f"not {settings.organization_account!r}.")
     _check_organization_id(settings.organization_id)
+    parse_workers_of(settings.parse_workers)
     _check_proxies(settings.trusted_proxies)
     if settings.smtp_url and not re.match(r"smtps?://[^/]+", settings.smtp_url):
         raise ValueError("--smtp-url must be smtp://[USER:PASSWORD@]HOST[:PORT] or "
@@ -473,3 +480,13 @@ def _storage(settings: Settings, explicit: frozenset[str]) -> Settings:
                 "Drop --s3-endpoint-url, or use --trail-storage s3.")
         return replace(settings, trail_storage="s3")  # an endpoint implies S3
     return settings
+
+
+def parse_workers_of(value: str) -> int:
+    """The number of parse workers `--parse-workers` means (ValueError if it means none)."""
+    if value == "auto":
+        return min(4, max(0, (os.cpu_count() or 1) - 1))
+    if not value.isdigit() or int(value) > 64:
+        raise ValueError(f"--parse-workers must be 'auto' or a number from 0 to 64, "
+                         f"not {value!r}.")
+    return int(value)

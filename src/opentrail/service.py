@@ -33,7 +33,7 @@ from opentrail.auth import KeyStore, SigV4Verifier
 from opentrail.backends import Backend, Role, TrackedRole, open_backend
 from opentrail.channels import ChannelRegistry
 from opentrail.clock import Clock, SystemClock
-from opentrail.config import Settings
+from opentrail.config import Settings, parse_workers_of
 from opentrail.datadir import node_id, prepare_data_dir
 from opentrail.detect import (
     Detector,
@@ -43,7 +43,7 @@ from opentrail.detect import (
     load_rules,
     run_detector_process,
 )
-from opentrail.events import Category
+from opentrail.events import Category, ParserPool
 from opentrail.history import (
     HistoryIndexer,
     HistoryReader,
@@ -126,6 +126,8 @@ class Service:
     # follower opens the data dir's ledger itself (as it always did).
     ledger: LedgerReader | None = None
     roles: dict[str, TrackedRole] = field(default_factory=dict)  # elected roles, by name
+    # Large ingest bodies are parsed and validated in these processes (events/_parsers.py).
+    parsers: ParserPool = field(default_factory=lambda: ParserPool(0))
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock | None = None,
@@ -164,6 +166,7 @@ class Service:
         return service
 
     def _start(self) -> None:
+        self.parsers = ParserPool(parse_workers_of(self.settings.parse_workers))
         self.writer.start()
         if self.audit_journal is not None:  # before any request: a change left unrecorded
             self.audit_journal.recover(self.writer)
@@ -610,6 +613,7 @@ class Service:
 
     def close(self) -> None:
         self._stop_workers()
+        self.parsers.close()
         self.writer.close()
         for component in (self.channels, self.checkpoints, self.delivery, self.trails,
                           self.queries, self.lake_imports, self.lake_writer, self.lake):

@@ -79,3 +79,39 @@ def test_unsigned_and_badly_signed_requests_are_refused(live_server: Server) -> 
     unknown = Key("OTAKAAAAAAAAAAAAAAAA", "x" * 40)
     response = signed_post(live_server.endpoint, "/opentrail/v1/events", b"[]", unknown)
     assert response.json()["__type"] == "UnrecognizedClientException"
+
+
+def test_large_batches_go_through_parse_workers_and_survive_one_killed(
+        make_server: Any) -> None:
+    """A body of 64 KiB or more is parsed in a worker process (--parse-workers): its
+    answer is the one the server gives itself, bad records fail alone, and after a
+    kill -9 of the worker the next batch is still stored (parsed in the server while a
+    new worker starts) and every acknowledged event is found."""
+    import psutil
+
+    server = make_server("--parse-workers", "1")
+    events = [make_event(f"Op{i}", requestParameters={"pad": "p" * 400}) for i in range(300)]
+    bad = make_event()
+    del bad["eventSource"]
+    first = post_records(server, [*events[:150], bad])
+    assert (first["accepted"], first["rejected"]) == (150, 1)
+    assert first["failed"] == [{"index": 150, "errorCode": "FieldNotFound",  # type: ignore[comparison-overlap]
+                                "errorMessage": "eventSource is required and must be a "
+                                                "non-empty string."}]
+    assert server.proc is not None
+    workers = [p for p in psutil.Process(server.proc.pid).children()
+               if "spawn_main" in " ".join(p.cmdline()) and not any(
+                   f.path.endswith(".db") for f in p.open_files())]
+    assert workers, "a parse worker runs beside the server"
+    for worker in workers:
+        worker.kill()
+    second = post_records(server, events[150:])
+    assert second["accepted"] == 150
+    ct: Any = server.client(role="reader")
+
+    def found() -> int:
+        pages = ct.get_paginator("lookup_events").paginate(
+            StartTime=1795160000, EndTime=1795200000)
+        return sum(len(page["Events"]) for page in pages)
+
+    wait_until(lambda: found() == 300)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -20,61 +19,26 @@ from opentrail.api._request import read_signed, require
 from opentrail.api._wire import error_response, json_response, new_request_id
 from opentrail.auth import AuthContext, Role
 from opentrail.channels import CHANNEL_ARN, Channel
-from opentrail.errors import InvalidRecord, OpenTrailError, PayloadTooLarge, ValidationError
-from opentrail.events import (
-    Record,
-    check_unclaimed,
-    parse_record,
-    split_batch,
-    wrap_audit_event,
-)
+from opentrail.errors import InvalidRecord, OpenTrailError, ValidationError
+from opentrail.events import Owner, Prepared, Record, parse_record, wrap_audit_event
 from opentrail.service import Service
 
 __all__ = ["ingest_batch", "put_audit_events"]
 
-MAX_BATCH_RECORDS = 10_000
 MAX_AUDIT_EVENTS = 100
 MAX_AUDIT_BYTES = 1024 * 1024
 AUDIT_ID = re.compile(r"^[-_A-Za-z0-9]{1,128}$")
 REST_JSON = "application/json"
 
 
-@dataclass
-class Prepared:
-    records: list[Record] = field(default_factory=list)
-    positions: list[int] = field(default_factory=list)  # input index of each record
-    failed: list[tuple[int, InvalidRecord]] = field(default_factory=list)
-
-
-def _owner_check(ctx: AuthContext, record: Record) -> None:
-    if not ctx.principal.may_access(record.account):
-        raise InvalidRecord(
-            "recipientAccountId",
-            f"The event belongs to account {record.account}, but access key "
-            f"{ctx.principal.access_key_id} may write only to account {ctx.principal.account}.",
-            code="InvalidRecipient")
-
-
-def prepare_batch(service: Service, ctx: AuthContext, body: bytes) -> Prepared:
-    items = split_batch(body, max_bytes=service.settings.max_request_bytes)
-    if len(items) > MAX_BATCH_RECORDS:
-        raise PayloadTooLarge(f"A request may hold at most {MAX_BATCH_RECORDS} records; "
-                              f"this one holds {len(items)}. Split it.")
-    account = ctx.principal.account or service.settings.organization_account
-    out = Prepared()
-    for index, item in enumerate(items):
-        try:
-            if isinstance(item, InvalidRecord):
-                raise item
-            check_unclaimed(item)  # only the server's own records say they are server-made
-            record = parse_record(item, default_account=account, default_region=ctx.region)
-            _owner_check(ctx, record)
-        except InvalidRecord as err:
-            out.failed.append((index, err))
-            continue
-        out.records.append(record)
-        out.positions.append(index)
-    return out
+def _owner(service: Service, ctx: AuthContext) -> Owner:
+    """Whose records these are: an organization key may name any account, any other key
+    its own only (a key without an account, none)."""
+    principal = ctx.principal
+    return Owner(default_account=principal.account or service.settings.organization_account,
+                 default_region=ctx.region,
+                 writable=None if principal.organization else (principal.account or ""),
+                 access_key_id=principal.access_key_id)
 
 
 async def ingest_batch(service: Service, request: Request) -> Response:
@@ -82,7 +46,8 @@ async def ingest_batch(service: Service, request: Request) -> Response:
     try:
         ctx, body = await read_signed(service, request, service.settings.max_request_bytes)
         require(ctx, Role.WRITER, "ingest")
-        prepared = await run_in_threadpool(prepare_batch, service, ctx, body)
+        prepared = await run_in_threadpool(service.parsers.prepare, body, _owner(service, ctx),
+                                           service.settings.max_request_bytes)
         stored = await _store(service, prepared.records)
     except OpenTrailError as err:
         return error_response(err, request_id)

@@ -3,6 +3,8 @@
 `split_batch` turns a request body into parsed records, `parse_record` validates one and
 returns the `Record` the ledger stores (its `body` is the canonical bytes), and
 `wrap_audit_event` turns a PutAuditEvents `eventData` into an ActivityAuditLog record.
+`prepare_batch` does all of that for a request body; `ParserPool` runs it in worker
+processes, off the server's GIL.
 See docs/design/contracts.md, section "events/".
 """
 
@@ -22,6 +24,8 @@ from opentrail.events._origin import (
     check_unclaimed,
     is_server_made,
 )
+from opentrail.events._parsers import ParserPool
+from opentrail.events._prepared import MAX_BATCH_RECORDS, Owner, Prepared, prepare_batch
 from opentrail.events._record import MAX_RECORD_BYTES, Record, parse_record
 
 __all__ = [
@@ -29,10 +33,14 @@ __all__ = [
     "INTERNAL_EVENT_NAMES",
     "INTERNAL_SOURCE",
     "MAX_BATCH_BYTES",
+    "MAX_BATCH_RECORDS",
     "MAX_RECORD_BYTES",
     "ORIGIN_FIELD",
     "SERVER_ORIGIN",
     "Category",
+    "Owner",
+    "ParserPool",
+    "Prepared",
     "Record",
     "canonical_bytes",
     "check_unclaimed",
@@ -40,6 +48,7 @@ __all__ = [
     "is_internal",
     "is_server_made",
     "parse_record",
+    "prepare_batch",
     "split_batch",
     "wrap_audit_event",
 ]
