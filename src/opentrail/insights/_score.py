@@ -8,6 +8,9 @@ treated as Poisson(mean / theta). theta = 1 is the plain Poisson; clumped or noi
 theta > 1 and so need a larger excess before they look unusual. The continuous form of
 the Poisson tail is the regularized incomplete gamma function.
 
+scipy.special (no type stubs) is imported where a score is computed, not at
+import: it holds ~25 MB that a server with no trail asking for Insights never needs.
+
 The expected rate itself is uncertain (more so with a short history), so the dispersion
 grows with the window's expected count: theta + kappa x expected, i.e. the variance is
 theta x mean + kappa x mean^2, the negative-binomial shape.
@@ -17,7 +20,6 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import gammainc, gammaincc  # type: ignore[import-untyped]  # no stubs
 
 __all__ = ["FloatArray", "lower_score", "max_score", "upper_score"]
 
@@ -37,6 +39,8 @@ def upper_score(observed: FloatArray, expected: FloatArray, theta: float | Float
                 kappa: float = 0.0) -> FloatArray:
     """-log10 P(X >= observed): large when far more calls came than expected."""
     k, lam = _scaled(observed, expected, theta, kappa)
+    from scipy.special import gammainc  # type: ignore[import-untyped]  # lazy: module docstring
+
     p = np.where(k > lam, gammainc(np.maximum(k, 1e-12), lam), 1.0)
     return -np.log10(np.maximum(p, TINY))
 
@@ -45,6 +49,8 @@ def lower_score(observed: FloatArray, expected: FloatArray, theta: float | Float
                 kappa: float = 0.0) -> FloatArray:
     """-log10 P(X <= observed): large when far fewer calls came than expected."""
     k, lam = _scaled(observed, expected, theta, kappa)
+    from scipy.special import gammaincc  # lazy: module docstring
+
     p = np.where(k < lam, gammaincc(k + 1.0, lam), 1.0)
     return -np.log10(np.maximum(p, TINY))
 
