@@ -111,6 +111,7 @@ def ingest_part(args: argparse.Namespace, work: Path) -> tuple[list[Row], dict[s
                "indexed_floor_cpu_seconds": [f.cpu_seconds for f in indexed],
                "load_average_before_after": load, "visibility_seconds": result.visibility,
                "peak_rss_bytes": monitor.peak, "peak_rss_by_process": monitor.peaks,
+               "peak_pss_bytes": monitor.peak_pss,
                "cpu_seconds_by_process": monitor.cpu_by_process}
     rows = ingest_rows(result, floors, indexed, monitor)
     if in_server is not None:
@@ -167,8 +168,11 @@ def ingest_rows(result: IngestResult, floors: list[FloorResult], indexed: list[F
         rows.append(Row(f"  CPU per event, {name} process", f"{each:,.1f} us",
                         f"{floor_cpu:,.0f} us", f"{each / floor_cpu:.1f}x the CPU"))
     rows += visibility_rows(result)
-    rows.append(Row("peak RSS during ingest (server's process tree)", mb(monitor.peak),
-                    target=f"<= {mb(RSS_TARGET)}", met=monitor.peak <= RSS_TARGET))
+    rows.append(Row("peak memory during ingest, PSS (server's process tree)",
+                    mb(monitor.peak_pss), target=f"<= {mb(RSS_TARGET)}",
+                    met=monitor.peak_pss <= RSS_TARGET))
+    rows.append(Row("  the same as a sum of RSS (shared pages once per process)",
+                    mb(monitor.peak)))
     if label:
         rows = [dataclasses.replace(r, metric=r.metric + label) for r in rows
                 if not r.metric.strip().startswith(("the same vs", "floor + postings"))]

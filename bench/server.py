@@ -101,6 +101,9 @@ class TreeMonitor:
         self._stop = threading.Event()
         self.peak = 0
         self.peaks: dict[str, int] = {}  # per process: which one holds the memory
+        # PSS: each shared page (libpython, SQLite, orjson...) counted once across the tree,
+        # split between the processes mapping it; the RSS sum counts it once per process.
+        self.peak_pss = 0
         self._cpu_first: dict[int, float] = {}
         self._cpu_last: dict[int, float] = {}
         self._names: dict[int, str] = {}  # pid -> what it is, once its files tell
@@ -131,21 +134,24 @@ class TreeMonitor:
         return out
 
     def sample(self) -> int:
-        total = 0
+        total = total_pss = 0
         for proc in [self._root, *self._root.children(recursive=True)]:
             try:
-                rss = proc.memory_info().rss
+                memory = proc.memory_full_info()
+                rss, pss = memory.rss, memory.pss
                 cpu = proc.cpu_times()
                 name = self._names.get(proc.pid) or (
                     "server" if proc is self._root else _child_name(proc))
             except psutil.NoSuchProcess:
                 continue  # a child that just exited holds no memory
             total += rss
+            total_pss += pss
             self.peaks[name] = max(self.peaks.get(name, 0), rss)
             self._cpu_last[proc.pid] = cpu.user + cpu.system
             if not name.startswith(("child ", "indexer")):
                 self._names[proc.pid] = name
         self.peak = max(self.peak, total)
+        self.peak_pss = max(self.peak_pss, total_pss)
         return total
 
     def _run(self) -> None:
