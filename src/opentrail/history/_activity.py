@@ -3,7 +3,8 @@ reader of history through `ActivityRows` (history.db opened read-only, or the
 database's index tables), bodies from the ledger's reader.
 
 Events and errors per hour are exact: each is a count over one term's postings, which
-SQLite answers from the b-tree without reading any event. The top event names and users
+the index answers without reading any event (history.db from its packed rows' pair
+counts, decoding only rows that straddle an hour). The top event names and users
 need the events themselves, so above SAMPLE events they are estimated from a sample
 spread evenly over the range (each hour weighted by its exact count); the page says so.
 """

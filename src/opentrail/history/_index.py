@@ -4,6 +4,11 @@ Lives in its own database (history.db) so the indexer never contends with the le
 writer; it is derived state, rebuilt from the ledger if deleted. Its cursor is committed
 in the same transaction as the postings it covers, so a crash never leaves a gap or a
 duplicate. No fsync per batch (synchronous=NORMAL): what a crash loses is re-derived.
+
+Postings are packed (_packed.py): one row per (term, bucket of 4,096 seqs) holds the
+term's (time, seq) pairs in that bucket. A history.db of the earlier format (one b-tree
+row per (term, event), user_version 0) is removed on open and rebuilt from the ledger,
+the source of truth: lookups answer from what is re-indexed so far until it catches up.
 """
 
 from __future__ import annotations
@@ -14,23 +19,25 @@ import os
 import sqlite3
 import threading
 import time
-from collections import Counter
+from bisect import bisect_left
+from collections import defaultdict
 from collections.abc import Callable
-from operator import itemgetter
 from pathlib import Path
 
 import orjson
 
 from opentrail.clock import Clock
 from opentrail.history._fields import Attr, lookup_terms
+from opentrail.history._packed import BUCKET, bucket_of, decode, encode, merge, sort_pairs
 from opentrail.ledger import LedgerReader, LedgerRow, open_ledger_reader
 
-__all__ = ["HISTORY_FILE", "HistoryIndexer", "create_history"]
+__all__ = ["FORMAT", "HISTORY_FILE", "HistoryIndexer", "create_history"]
 
 log = logging.getLogger(__name__)
 
 HISTORY_FILE = "history.db"
-BATCH = 5_000
+BATCH = BUCKET  # one step fills at most about one bucket
+FORMAT = 2  # PRAGMA user_version: 2 = packed postings; 0 = a row per (term, event)
 TERM_CACHE_LIMIT = 200_000  # bounds the indexer's memory; misses cost one probe
 PURGE_EVERY = 3600.0
 
@@ -45,26 +52,48 @@ CREATE TABLE IF NOT EXISTS terms (
     n        INTEGER NOT NULL DEFAULT 0,   -- postings so far: picks the driving term of an AND
     UNIQUE (account, region, category, attr, value)
 );
-CREATE TABLE IF NOT EXISTS postings (
-    term INTEGER NOT NULL,
-    time INTEGER NOT NULL,
-    seq  INTEGER NOT NULL,
-    PRIMARY KEY (term, time, seq)
+CREATE TABLE IF NOT EXISTS packed (
+    term   INTEGER NOT NULL,
+    bucket INTEGER NOT NULL,   -- seq // 4096
+    tmin   INTEGER NOT NULL,   -- the first and last event time in data
+    tmax   INTEGER NOT NULL,
+    n      INTEGER NOT NULL,   -- pairs in data
+    data   BLOB    NOT NULL,   -- (time, seq) pairs, _packed.encode
+    PRIMARY KEY (term, bucket)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS packed_by_time ON packed (term, tmax, tmin);
 CREATE TABLE IF NOT EXISTS cursor (name TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 """
 
 
 def create_history(data_dir: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(data_dir / HISTORY_FILE, isolation_level=None,
-                           check_same_thread=False)
+    path = data_dir / HISTORY_FILE
+    if _old_format(path):
+        log.warning("history.db holds postings of an earlier format: removing it; the "
+                    "history index is rebuilt from the ledger")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout=10000")
     conn.execute("PRAGMA page_size=16384")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA cache_size=-65536")
-    conn.executescript(SCHEMA)
+    conn.executescript(SCHEMA + f"PRAGMA user_version={FORMAT};")
     return conn
+
+
+def _old_format(path: Path) -> bool:
+    """Whether history.db holds format-0 postings (one row per term and event)."""
+    if not path.exists():
+        return False
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA busy_timeout=10000")
+        old = conn.execute("SELECT 1 FROM sqlite_master WHERE name='postings'").fetchone()
+        return old is not None and conn.execute("PRAGMA user_version").fetchone()[0] < FORMAT
+    finally:
+        conn.close()
 
 
 Scope = tuple[str, str, int]  # (account, region, category): the terms of one partition
@@ -97,7 +126,7 @@ class HistoryIndexer:
 
     def step(self) -> int:
         """Index the next batch of ledger events; returns how many were indexed."""
-        rows = self._ledger.rows(self.cursor, BATCH)
+        rows = self._ledger.rows(self.cursor, BATCH - self.cursor % BUCKET)
         if not rows:
             return 0
         self._conn.execute("BEGIN IMMEDIATE")
@@ -114,19 +143,44 @@ class HistoryIndexer:
         return len(rows)
 
     def _write(self, rows: list[LedgerRow]) -> None:
-        postings: list[tuple[int, int, int]] = []
-        append, scopes, term_id = postings.append, self._terms, self._term
+        """The rows' postings, bucket by bucket (rows are in seq order)."""
+        start = 0
+        for i in range(1, len(rows) + 1):
+            if i == len(rows) or bucket_of(rows[i].seq) != bucket_of(rows[start].seq):
+                self._write_bucket(rows[start:i])
+                start = i
+
+    def _write_bucket(self, rows: list[LedgerRow]) -> None:
+        seqs_of: defaultdict[int, list[int]] = defaultdict(list)
+        time_of: dict[int, int] = {}
+        scopes, term_id = self._terms, self._term
         for seq, account, region, category, event_time, _ingested, _leaf, body in rows:
             if body is None:
                 continue  # expired before it was indexed
+            time_of[seq] = event_time
             scope = (account, region, category)
             cache = scopes.get(scope) or scopes.setdefault(scope, {})
             for pair in lookup_terms(orjson.loads(body)):  # the hot loop: ~13 per event
-                append((cache.get(pair) or term_id(scope, pair), event_time, seq))
-        self._conn.executemany("INSERT OR IGNORE INTO postings VALUES (?,?,?)", postings)
-        counts = Counter(map(itemgetter(0), postings))
+                seqs_of[cache.get(pair) or term_id(scope, pair)].append(seq)
+        bucket = bucket_of(rows[0].seq)
+        # Only the bucket the previous step ended in can already have rows.
+        resume = self.cursor % BUCKET != 0 and bucket_of(self.cursor) == bucket
+        out = []
+        for term, seqs in seqs_of.items():
+            pairs = sort_pairs(list(map(time_of.__getitem__, seqs)), seqs)
+            if resume:
+                pairs = merge(self._stored(term, bucket), pairs)
+            times = pairs[0]
+            out.append((term, bucket, times[0], times[-1], len(times),
+                        encode(times, pairs[1], bucket)))
+        self._conn.executemany("INSERT OR REPLACE INTO packed VALUES (?,?,?,?,?,?)", out)
         self._conn.executemany("UPDATE terms SET n = n + ? WHERE id = ?",
-                               [(n, t) for t, n in counts.items()])
+                               [(len(seqs), t) for t, seqs in seqs_of.items()])
+
+    def _stored(self, term: int, bucket: int) -> tuple[list[int], list[int]]:
+        row = self._conn.execute("SELECT tmin, data FROM packed WHERE term=? AND bucket=?",
+                                 (term, bucket)).fetchone()
+        return ([], []) if row is None else decode(row[1], row[0], bucket)
 
     def _term(self, scope: Scope, pair: Pair) -> int:
         """The term's id: from the table, else a new one; cached either way."""
@@ -150,17 +204,40 @@ class HistoryIndexer:
         self._cached = 0
 
     def purge(self) -> int:
-        """Remove postings that fell out of the retention window (leaves stay in the ledger)."""
+        """Remove postings that fell out of the retention window (leaves stay in the
+        ledger); returns how many (time, seq) pairs went."""
         if self._retention <= 0:
             return 0
         cutoff = int(self._clock.now()) - self._retention * 86400
         terms = [t for (t,) in self._conn.execute("SELECT id FROM terms")]
         removed = 0
         for term in terms:
-            cur = self._conn.execute("DELETE FROM postings WHERE term = ? AND time < ?",
-                                     (term, cutoff))
-            removed += cur.rowcount
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                removed += self._purge_term(term, cutoff)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
         return removed
+
+    def _purge_term(self, term: int, cutoff: int) -> int:
+        """Rows wholly before `cutoff` go; rows across it keep their pairs from it on."""
+        (gone,) = self._conn.execute(
+            "SELECT coalesce(sum(n), 0) FROM packed WHERE term=? AND tmax < ?",
+            (term, cutoff)).fetchone()
+        self._conn.execute("DELETE FROM packed WHERE term=? AND tmax < ?", (term, cutoff))
+        across = self._conn.execute(
+            "SELECT bucket, tmin, n, data FROM packed WHERE term=? AND tmax >= ? AND tmin < ?",
+            (term, cutoff, cutoff)).fetchall()
+        for bucket, tmin, n, data in across:
+            times, seqs = decode(data, tmin, bucket)
+            cut = bisect_left(times, cutoff)
+            self._conn.execute(
+                "UPDATE packed SET tmin=?, n=?, data=? WHERE term=? AND bucket=?",
+                (times[cut], n - cut, encode(times[cut:], seqs[cut:], bucket), term, bucket))
+            gone += cut
+        return int(gone)
 
     def run(self, stop: Callable[[], bool], idle: float = 0.01) -> None:
         """Index until `stop()` is true; polls the ledger when caught up."""

@@ -1,4 +1,10 @@
-"""LookupEvents over the history index: newest first, keyset pagination, AND of terms."""
+"""LookupEvents over the history index: newest first, keyset pagination, AND of terms.
+
+A scan reads the rarest term's packed rows by descending last time (`packed_by_time`),
+keeps the best `limit` hits, and stops at the first row whose last time is below the
+limit-th hit's: no later row can hold a newer pair. Other terms of an AND are read for
+the same bucket and intersected by seq.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import heapq
 import itertools
 import sqlite3
 import threading
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +24,7 @@ from opentrail.clock import Clock
 from opentrail.events import Category
 from opentrail.history._fields import Attr, summarize
 from opentrail.history._index import HISTORY_FILE
+from opentrail.history._packed import BUCKET, Pairs, decode, intersect
 from opentrail.history._token import decode_token, encode_token, query_digest
 from opentrail.ledger import LedgerReader, open_ledger_reader
 
@@ -168,8 +176,13 @@ class HistoryReader:
             return True
         terms = self._term_ids(conn, account, query)
         return terms is not None and all(
-            conn.execute("SELECT 1 FROM postings WHERE term=? AND time=? AND seq=?",
-                         (t, event_time, seq)).fetchone() for t in terms)
+            seq in _bucket_pairs(conn, t, seq // BUCKET)[1] for t in terms)
+
+
+def _bucket_pairs(conn: sqlite3.Connection, term: int, bucket: int) -> Pairs:
+    row = conn.execute("SELECT tmin, data FROM packed WHERE term=? AND bucket=?",
+                       (term, bucket)).fetchone()
+    return ([], []) if row is None else decode(row[1], row[0], bucket)
 
 
 def _scan(conn: sqlite3.Connection, terms: list[int], lo: int, hi: int, after: Hit | None,
@@ -180,11 +193,27 @@ def _scan(conn: sqlite3.Connection, terms: list[int], lo: int, hi: int, after: H
     top_time = min(top_time, hi)
     if after is None or after[0] > hi:
         top_seq = FAR_FUTURE
-    exists = "".join(
-        " AND EXISTS (SELECT 1 FROM postings q WHERE q.term = ? AND q.time = p.time "
-        "AND q.seq = p.seq)" for _ in others)
-    sql = ("SELECT p.time, p.seq FROM postings p WHERE p.term = ? AND p.time >= ? "
-           "AND p.time <= ? AND NOT (p.time = ? AND p.seq >= ?)" + exists +
-           " ORDER BY p.time DESC, p.seq DESC LIMIT ?")
-    rows = conn.execute(sql, [driver, lo, top_time, top_time, top_seq, *others, limit])
-    return [(t, s) for t, s in rows]
+    hits: list[Hit] = []
+    rows = conn.execute(
+        "SELECT bucket, tmin, tmax, data FROM packed WHERE term = ? AND tmax >= ? "
+        "AND tmin <= ? ORDER BY tmax DESC", (driver, lo, top_time))
+    for bucket, tmin, tmax, data in rows:
+        if len(hits) >= limit and hits[limit - 1][0] > tmax:
+            break  # every later row is older than the limit-th hit
+        pairs = decode(data, tmin, bucket)
+        if others:
+            pairs = intersect(pairs, [_bucket_pairs(conn, t, bucket)[1] for t in others])
+        hits += _newest(pairs, lo, top_time, top_seq, limit)
+        hits.sort(reverse=True)
+        del hits[limit:]
+    return hits
+
+
+def _newest(pairs: Pairs, lo: int, top_time: int, top_seq: int, limit: int) -> list[Hit]:
+    """Up to `limit` pairs with lo <= time and (time, seq) < (top_time, top_seq), newest
+    first."""
+    times, seqs = pairs
+    first, end = bisect_left(times, lo), bisect_right(times, top_time)
+    while end > first and times[end - 1] == top_time and seqs[end - 1] >= top_seq:
+        end -= 1
+    return [(times[k], seqs[k]) for k in range(end - 1, max(first, end - limit) - 1, -1)]

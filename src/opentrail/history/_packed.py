@@ -1,0 +1,94 @@
+"""Packed postings: a term's events in one bucket of BUCKET consecutive seqs, as one blob.
+
+A blob holds the bucket's (event time, seq) pairs of one term, sorted ascending by
+(time, seq): the times as deltas from the row's first time (32-bit, or 64-bit when the
+span needs it), then the seqs as 16-bit offsets from the bucket's first seq; zlib level 1
+over both when that is shorter. The invariant: `decode(encode(pairs))` gives back exactly
+the pairs, in (time, seq) order, and a seq occurs at most once in a blob.
+"""
+
+from __future__ import annotations
+
+import sys
+import zlib
+from array import array
+from collections.abc import Sequence
+from itertools import accumulate
+
+__all__ = ["BUCKET", "Pairs", "bucket_of", "decode", "encode", "intersect", "merge",
+           "sort_pairs"]
+
+BUCKET = 4096  # seqs per bucket: offsets fit 16 bits
+_ZLIB, _WIDE = 1, 2  # flags, the blob's first byte
+_COMPRESS_FROM = 48  # bytes: below this zlib's header and checksum cost more than it saves
+_SWAP = sys.byteorder != "little"  # blobs are little-endian on every machine
+
+Pairs = tuple[list[int], list[int]]  # (times, seqs), parallel, sorted by (time, seq)
+
+
+def bucket_of(seq: int) -> int:
+    return seq // BUCKET
+
+
+def sort_pairs(times: list[int], seqs: list[int]) -> Pairs:
+    """The pairs in (time, seq) order; `seqs` must be ascending (the order they are read
+    from the ledger), so when the times already ascend nothing moves."""
+    if all(map(int.__le__, times, times[1:])):
+        return times, seqs
+    pairs = sorted(zip(times, seqs, strict=True))
+    return [t for t, _ in pairs], [s for _, s in pairs]
+
+
+def encode(times: Sequence[int], seqs: Sequence[int], bucket: int) -> bytes:
+    """The blob of pairs sorted by (time, seq), every seq inside `bucket`."""
+    base = bucket * BUCKET
+    first = times[0]
+    deltas = list(map(int.__sub__, times[1:], times[:-1]))
+    wide = first < 0 or times[-1] - first >= 2**32
+    body = array("q" if wide else "I", deltas)
+    offsets = array("H", [s - base for s in seqs])
+    if _SWAP:
+        body.byteswap()
+        offsets.byteswap()
+    raw = body.tobytes() + offsets.tobytes()
+    flags = _WIDE if wide else 0
+    if len(raw) >= _COMPRESS_FROM:
+        packed = zlib.compress(raw, 1)
+        if len(packed) < len(raw):
+            return bytes((flags | _ZLIB,)) + packed
+    return bytes((flags,)) + raw
+
+
+def decode(blob: bytes, first: int, bucket: int) -> Pairs:
+    """(times, seqs) of a blob; `first` is its first (smallest) time, kept in its row."""
+    flags = blob[0]
+    raw = zlib.decompress(blob[1:]) if flags & _ZLIB else blob[1:]
+    body = array("q" if flags & _WIDE else "I")
+    n = len(raw) // (body.itemsize + 2) + 1  # n - 1 deltas, n offsets
+    split = (n - 1) * body.itemsize
+    body.frombytes(raw[:split])
+    offsets = array("H")
+    offsets.frombytes(raw[split:])
+    if _SWAP:
+        body.byteswap()
+        offsets.byteswap()
+    times = list(accumulate(body, initial=first))
+    seqs = list(map((bucket * BUCKET).__add__, offsets))
+    return times, seqs
+
+
+def merge(old: Pairs, new: Pairs) -> Pairs:
+    """Both lists' pairs in (time, seq) order (appended as they are when `new` follows)."""
+    if not old[0]:
+        return new
+    if (new[0][0], new[1][0]) > (old[0][-1], old[1][-1]):
+        return old[0] + new[0], old[1] + new[1]
+    pairs = sorted(zip(old[0] + new[0], old[1] + new[1], strict=True))
+    return [t for t, _ in pairs], [s for _, s in pairs]
+
+
+def intersect(driver: Pairs, others: Sequence[Sequence[int]]) -> Pairs:
+    """The driver's pairs whose seq every one of `others` (seqs of one bucket) holds."""
+    sets = [set(o) for o in others]
+    keep = [i for i, s in enumerate(driver[1]) if all(s in o for o in sets)]
+    return [driver[0][i] for i in keep], [driver[1][i] for i in keep]
