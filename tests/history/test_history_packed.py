@@ -13,7 +13,15 @@ from hypothesis import strategies as st
 
 from opentrail.clock import ManualClock
 from opentrail.history import HistoryIndexer, HistoryReader, LookupQuery
-from opentrail.history._packed import BUCKET, decode, encode, intersect, merge, sort_pairs
+from opentrail.history._packed import (
+    BUCKET,
+    decode,
+    encode,
+    intersect,
+    merge,
+    offsets,
+    sort_pairs,
+)
 from opentrail.ledger import LedgerWriter
 
 BUCKETS = st.integers(min_value=0, max_value=2**40)
@@ -36,7 +44,9 @@ def _as_bucket(pairs: set[tuple[int, int]], bucket: int) -> tuple[list[int], lis
 @given(pair_sets(), BUCKETS)
 def test_encode_decode_round_trips(pairs: set[tuple[int, int]], bucket: int) -> None:
     times_, seqs = _as_bucket(pairs, bucket)
-    assert decode(encode(times_, seqs, bucket), times_[0], bucket) == (times_, seqs)
+    blob = encode(times_, seqs, bucket)
+    assert decode(blob, times_[0], bucket) == (times_, seqs)
+    assert list(offsets(blob, len(seqs))) == [s - bucket * BUCKET for s in seqs]
 
 
 @given(st.lists(st.tuples(TIMES, st.integers(0, BUCKET - 1)), min_size=1, max_size=200,
@@ -64,11 +74,14 @@ def test_intersection_is_set_intersection(lists: list[set[tuple[int, int]]],
     """Pairs of one event share its time, so a seq stands for its pair."""
     time_of = {o: t for pairs in lists for t, o in pairs}
     lists = [{(time_of[o], o) for _, o in pairs} for pairs in lists]
-    packed = []
-    for pairs in lists:
+    driver = _as_bucket(lists[0], bucket)
+    if driver[0]:
+        driver = decode(encode(*driver, bucket), driver[0][0], bucket)
+    others = []
+    for pairs in lists[1:]:
         t, s = _as_bucket(pairs, bucket)
-        packed.append(decode(encode(t, s, bucket), t[0], bucket) if t else (t, s))
-    got = intersect(packed[0], [p[1] for p in packed[1:]])
+        others.append(offsets(encode(t, s, bucket), len(s)) if s else [])
+    got = intersect(driver, others, bucket)
     assert got == _as_bucket(set.intersection(*lists), bucket)
 
 

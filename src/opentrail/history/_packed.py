@@ -1,10 +1,12 @@
 """Packed postings: a term's events in one bucket of BUCKET consecutive seqs, as one blob.
 
 A blob holds the bucket's (event time, seq) pairs of one term, sorted ascending by
-(time, seq): the times as deltas from the row's first time (32-bit, or 64-bit when the
-span needs it), then the seqs as 16-bit offsets from the bucket's first seq; zlib level 1
-over both when that is shorter. The invariant: `decode(encode(pairs))` gives back exactly
-the pairs, in (time, seq) order, and a seq occurs at most once in a blob.
+(time, seq): the seqs as 16-bit offsets from the bucket's first seq, then the times as
+deltas from the row's first time (32-bit, or 64-bit when the span needs it); zlib level 1
+over both when that is shorter. The offsets come first so that an AND, which needs only
+the seqs of its other terms, decompresses no further. The invariant:
+`decode(encode(pairs))` gives back exactly the pairs, in (time, seq) order, and a seq
+occurs at most once in a blob.
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ from __future__ import annotations
 import sys
 import zlib
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from itertools import accumulate
 
 __all__ = ["BUCKET", "Pairs", "bucket_of", "decode", "encode", "intersect", "merge",
-           "sort_pairs"]
+           "offsets", "sort_pairs", "unpack"]
 
 BUCKET = 4096  # seqs per bucket: offsets fit 16 bits
 _ZLIB, _WIDE = 1, 2  # flags, the blob's first byte
@@ -50,7 +52,7 @@ def encode(times: Sequence[int], seqs: Sequence[int], bucket: int) -> bytes:
     if _SWAP:
         body.byteswap()
         offsets.byteswap()
-    raw = body.tobytes() + offsets.tobytes()
+    raw = offsets.tobytes() + body.tobytes()
     flags = _WIDE if wide else 0
     if len(raw) >= _COMPRESS_FROM:
         packed = zlib.compress(raw, 1)
@@ -61,20 +63,37 @@ def encode(times: Sequence[int], seqs: Sequence[int], bucket: int) -> bytes:
 
 def decode(blob: bytes, first: int, bucket: int) -> Pairs:
     """(times, seqs) of a blob; `first` is its first (smallest) time, kept in its row."""
+    times, offs = unpack(blob, first)
+    return times, list(map((bucket * BUCKET).__add__, offs))
+
+
+def unpack(blob: bytes, first: int) -> tuple[list[int], array[int]]:
+    """(times, seq offsets) of a blob: `decode` without adding the bucket's first seq to
+    every offset, for a reader that wants a few of them."""
     flags = blob[0]
     raw = zlib.decompress(blob[1:]) if flags & _ZLIB else blob[1:]
     body = array("q" if flags & _WIDE else "I")
-    n = len(raw) // (body.itemsize + 2) + 1  # n - 1 deltas, n offsets
-    split = (n - 1) * body.itemsize
-    body.frombytes(raw[:split])
-    offsets = array("H")
-    offsets.frombytes(raw[split:])
+    n = (len(raw) + body.itemsize) // (body.itemsize + 2)  # n offsets, n - 1 deltas
+    offs = array("H")
+    offs.frombytes(raw[:2 * n])
+    body.frombytes(raw[2 * n:])
     if _SWAP:
         body.byteswap()
-        offsets.byteswap()
-    times = list(accumulate(body, initial=first))
-    seqs = list(map((bucket * BUCKET).__add__, offsets))
-    return times, seqs
+        offs.byteswap()
+    return list(accumulate(body, initial=first)), offs
+
+
+def offsets(blob: bytes, n: int) -> array[int]:
+    """The seq offsets (seq - the bucket's first seq) of a blob of n pairs, in (time, seq)
+    order, decompressing no more than they take."""
+    end = 2 * n
+    raw = (zlib.decompressobj().decompress(blob[1:], end) if blob[0] & _ZLIB
+           else blob[1:end + 1])
+    out = array("H")
+    out.frombytes(raw)
+    if _SWAP:
+        out.byteswap()
+    return out
 
 
 def merge(old: Pairs, new: Pairs) -> Pairs:
@@ -87,8 +106,15 @@ def merge(old: Pairs, new: Pairs) -> Pairs:
     return [t for t, _ in pairs], [s for _, s in pairs]
 
 
-def intersect(driver: Pairs, others: Sequence[Sequence[int]]) -> Pairs:
-    """The driver's pairs whose seq every one of `others` (seqs of one bucket) holds."""
-    sets = [set(o) for o in others]
-    keep = [i for i, s in enumerate(driver[1]) if all(s in o for o in sets)]
-    return [driver[0][i] for i in keep], [driver[1][i] for i in keep]
+def intersect(driver: Pairs, others: Iterable[Iterable[int]], bucket: int) -> Pairs:
+    """The driver's pairs whose seq's offset in `bucket` every one of `others` (offsets,
+    as `offsets` gives them) holds. `others` is consumed lazily: once no driver pair is
+    left, the rest are not read."""
+    base = bucket * BUCKET
+    keep = {s - base for s in driver[1]}
+    for other in others:
+        if not keep:
+            break
+        keep = keep.intersection(other)  # iterates `other`; builds no set of it
+    index = [i for i, s in enumerate(driver[1]) if s - base in keep]
+    return [driver[0][i] for i in index], [driver[1][i] for i in index]

@@ -12,6 +12,7 @@ import heapq
 import itertools
 import sqlite3
 import threading
+from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from opentrail.clock import Clock
 from opentrail.events import Category
 from opentrail.history._fields import Attr, summarize
 from opentrail.history._index import HISTORY_FILE
-from opentrail.history._packed import BUCKET, Pairs, decode, intersect
+from opentrail.history._packed import BUCKET, Pairs, intersect, offsets, unpack
 from opentrail.history._token import decode_token, encode_token, query_digest
 from opentrail.ledger import LedgerReader, open_ledger_reader
 
@@ -176,13 +177,7 @@ class HistoryReader:
             return True
         terms = self._term_ids(conn, account, query)
         return terms is not None and all(
-            seq in _bucket_pairs(conn, t, seq // BUCKET)[1] for t in terms)
-
-
-def _bucket_pairs(conn: sqlite3.Connection, term: int, bucket: int) -> Pairs:
-    row = conn.execute("SELECT tmin, data FROM packed WHERE term=? AND bucket=?",
-                       (term, bucket)).fetchone()
-    return ([], []) if row is None else decode(row[1], row[0], bucket)
+            seq % BUCKET in _offsets(conn, t, seq // BUCKET) for t in terms)
 
 
 def _scan(conn: sqlite3.Connection, terms: list[int], lo: int, hi: int, after: Hit | None,
@@ -200,20 +195,33 @@ def _scan(conn: sqlite3.Connection, terms: list[int], lo: int, hi: int, after: H
     for bucket, tmin, tmax, data in rows:
         if len(hits) >= limit and hits[limit - 1][0] > tmax:
             break  # every later row is older than the limit-th hit
-        pairs = decode(data, tmin, bucket)
-        if others:
-            pairs = intersect(pairs, [_bucket_pairs(conn, t, bucket)[1] for t in others])
-        hits += _newest(pairs, lo, top_time, top_seq, limit)
+        pairs = _window(unpack(data, tmin), bucket, lo, top_time, top_seq)
+        if others and pairs[0]:
+            pairs = intersect(pairs, (_offsets(conn, t, bucket) for t in others), bucket)
+        hits += _newest(pairs, limit)
         hits.sort(reverse=True)
         del hits[limit:]
     return hits
 
 
-def _newest(pairs: Pairs, lo: int, top_time: int, top_seq: int, limit: int) -> list[Hit]:
-    """Up to `limit` pairs with lo <= time and (time, seq) < (top_time, top_seq), newest
-    first."""
-    times, seqs = pairs
+def _offsets(conn: sqlite3.Connection, term: int, bucket: int) -> Sequence[int]:
+    row = conn.execute("SELECT n, data FROM packed WHERE term=? AND bucket=?",
+                       (term, bucket)).fetchone()
+    return () if row is None else offsets(row[1], row[0])
+
+
+def _window(row: tuple[list[int], array[int]], bucket: int, lo: int, top_time: int,
+            top_seq: int) -> Pairs:
+    """The row's pairs with lo <= time and (time, seq) < (top_time, top_seq)."""
+    times, offs = row
+    base = bucket * BUCKET
     first, end = bisect_left(times, lo), bisect_right(times, top_time)
-    while end > first and times[end - 1] == top_time and seqs[end - 1] >= top_seq:
+    while end > first and times[end - 1] == top_time and offs[end - 1] + base >= top_seq:
         end -= 1
-    return [(times[k], seqs[k]) for k in range(end - 1, max(first, end - limit) - 1, -1)]
+    return times[first:end], list(map(base.__add__, offs[first:end]))
+
+
+def _newest(pairs: Pairs, limit: int) -> list[Hit]:
+    """The last `limit` pairs, newest first."""
+    times, seqs = pairs
+    return [(times[k], seqs[k]) for k in range(len(times) - 1, max(0, len(times) - limit) - 1, -1)]
