@@ -1,9 +1,10 @@
-"""Packed postings: the blob round-trips, merges and intersections are the set operations,
+"""Packed postings: the blob round-trips, sorting and intersections are the set operations,
 and LookupEvents over packed rows answers what a brute-force scan of the ledger does."""
 
 from __future__ import annotations
 
 import random
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -12,13 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from opentrail.clock import ManualClock
-from opentrail.history import HistoryIndexer, HistoryReader, LookupQuery
+from opentrail.history import HISTORY_FILE, HistoryIndexer, HistoryReader, LookupQuery
 from opentrail.history._packed import (
     BUCKET,
     decode,
     encode,
     intersect,
-    merge,
     offsets,
     sort_pairs,
 )
@@ -57,14 +57,25 @@ def test_sort_pairs_orders_by_time_then_seq(pairs: list[tuple[int, int]]) -> Non
     assert list(zip(*got, strict=True)) == sorted(pairs)
 
 
-@given(pair_sets(), pair_sets(), BUCKETS)
-def test_merge_is_the_sorted_union(old: set[tuple[int, int]], new: set[tuple[int, int]],
-                                   bucket: int) -> None:
-    new = {(t, o) for t, o in new if o not in {s for _, s in old}}
-    if not new:
-        return
-    merged = merge(_as_bucket(old, bucket), _as_bucket(new, bucket))
-    assert merged == _as_bucket(old | new, bucket)
+@given(st.lists(pair_sets(), min_size=1, max_size=5), BUCKETS)
+def test_parts_concatenated_in_seq_order_sort_to_their_union(
+        parts: list[set[tuple[int, int]]], bucket: int) -> None:
+    """What compaction does: parts of disjoint, ascending seq ranges, each sorted by (time,
+    seq), concatenated, then sorted."""
+    seen: set[int] = set()
+    ranges = []
+    for pairs in parts:  # give part k offsets above part k-1's
+        shift = max(seen, default=-1) + 1
+        moved = {(t, shift + o) for t, o in pairs if shift + o < BUCKET}
+        seen |= {o for _, o in moved}
+        ranges.append(moved)
+    times_: list[int] = []
+    seqs: list[int] = []
+    for pairs in ranges:
+        t, s = _as_bucket(pairs, bucket)
+        times_ += t
+        seqs += s
+    assert sort_pairs(times_, seqs) == _as_bucket(set().union(*ranges), bucket)
 
 
 @settings(max_examples=200)
@@ -107,7 +118,8 @@ def test_lookups_answer_as_a_scan_of_the_ledger(corpus: Path) -> None:
 
 
 def test_an_index_built_a_few_events_at_a_time_answers_the_same(tmp_path: Path) -> None:
-    """Live ingest: many small steps inside a bucket, each merged into its rows."""
+    """Live ingest: many small steps inside a bucket, each a part, compacted once the
+    bucket is full; lookups read parts and compacted rows alike."""
     rng = random.Random(7)
     clock = ManualClock(NOW)
     writer = LedgerWriter(tmp_path, clock)
@@ -122,6 +134,11 @@ def test_an_index_built_a_few_events_at_a_time_answers_the_same(tmp_path: Path) 
         while indexer.step():
             pass
     writer.close()
+    conn = sqlite3.connect(tmp_path / HISTORY_FILE)
+    parts = "SELECT max(c) FROM (SELECT count(*) c FROM packed WHERE bucket=? GROUP BY term)"
+    assert conn.execute(parts, (0,)).fetchone()[0] == 1  # full: compacted
+    assert conn.execute(parts, (1,)).fetchone()[0] > 1  # being filled: one part a step
+    conn.close()
     reader = HistoryReader(tmp_path, clock, 0)
     for query in queries(random.Random(2), 60):
         lo, hi = reader.window(query)

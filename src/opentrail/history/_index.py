@@ -5,10 +5,14 @@ writer; it is derived state, rebuilt from the ledger if deleted. Its cursor is c
 in the same transaction as the postings it covers, so a crash never leaves a gap or a
 duplicate. No fsync per batch (synchronous=NORMAL): what a crash loses is re-derived.
 
-Postings are packed (_packed.py): one row per (term, bucket of 4,096 seqs) holds the
-term's (time, seq) pairs in that bucket. A history.db of the earlier format (one b-tree
-row per (term, event), user_version 0) is removed on open and rebuilt from the ledger,
-the source of truth: lookups answer from what is re-indexed so far until it catches up.
+Postings are packed (_packed.py): a row holds one term's (time, seq) pairs of one step
+in one bucket of 4,096 seqs (a `part`); once the indexer has passed a bucket, a term's
+parts there are compacted into one row, so a bucket ends with one row per term whether it
+was indexed in one step (a backlog) or in hundreds (live ingest at a low rate).
+
+A history.db of the earlier format (one b-tree row per (term, event), user_version 0) is
+removed on open and rebuilt from the ledger, the source of truth: lookups answer from
+what is re-indexed so far until it catches up.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import orjson
 
 from opentrail.clock import Clock
 from opentrail.history._fields import Attr, lookup_terms
-from opentrail.history._packed import BUCKET, bucket_of, decode, encode, merge, sort_pairs
+from opentrail.history._packed import BUCKET, bucket_of, decode, encode, sort_pairs
 from opentrail.ledger import LedgerReader, LedgerRow, open_ledger_reader
 
 __all__ = ["FORMAT", "HISTORY_FILE", "HistoryIndexer", "create_history"]
@@ -53,13 +57,14 @@ CREATE TABLE IF NOT EXISTS terms (
     UNIQUE (account, region, category, attr, value)
 );
 CREATE TABLE IF NOT EXISTS packed (
-    term   INTEGER NOT NULL,
     bucket INTEGER NOT NULL,   -- seq // 4096
+    term   INTEGER NOT NULL,
+    part   INTEGER NOT NULL,   -- its step's first seq - the bucket's; 0 once compacted
     tmin   INTEGER NOT NULL,   -- the first and last event time in data
     tmax   INTEGER NOT NULL,
     n      INTEGER NOT NULL,   -- pairs in data
     data   BLOB    NOT NULL,   -- (time, seq) pairs, _packed.encode
-    PRIMARY KEY (term, bucket)
+    PRIMARY KEY (bucket, term, part)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS packed_by_time ON packed (term, tmax, tmin);
 CREATE TABLE IF NOT EXISTS cursor (name TEXT PRIMARY KEY, seq INTEGER NOT NULL);
@@ -143,12 +148,20 @@ class HistoryIndexer:
         return len(rows)
 
     def _write(self, rows: list[LedgerRow]) -> None:
-        """The rows' postings, bucket by bucket (rows are in seq order)."""
+        """The rows' postings, bucket by bucket (rows are in seq order); each bucket the
+        indexer leaves behind is compacted."""
+        last = self.cursor - 1  # the last seq indexed before
         start = 0
         for i in range(1, len(rows) + 1):
             if i == len(rows) or bucket_of(rows[i].seq) != bucket_of(rows[start].seq):
+                bucket = bucket_of(rows[start].seq)
+                if last >= 0 and bucket_of(last) != bucket and (last + 1) % BUCKET:
+                    self._compact(bucket_of(last))  # a gap in seqs left it unfinished
                 self._write_bucket(rows[start:i])
+                last = rows[i - 1].seq
                 start = i
+        if (last + 1) % BUCKET == 0:
+            self._compact(bucket_of(last))
 
     def _write_bucket(self, rows: list[LedgerRow]) -> None:
         seqs_of: defaultdict[int, list[int]] = defaultdict(list)
@@ -163,24 +176,35 @@ class HistoryIndexer:
             for pair in lookup_terms(orjson.loads(body)):  # the hot loop: ~13 per event
                 seqs_of[cache.get(pair) or term_id(scope, pair)].append(seq)
         bucket = bucket_of(rows[0].seq)
-        # Only the bucket the previous step ended in can already have rows.
-        resume = self.cursor % BUCKET != 0 and bucket_of(self.cursor) == bucket
+        part = rows[0].seq % BUCKET
         out = []
         for term, seqs in seqs_of.items():
-            pairs = sort_pairs(list(map(time_of.__getitem__, seqs)), seqs)
-            if resume:
-                pairs = merge(self._stored(term, bucket), pairs)
-            times = pairs[0]
-            out.append((term, bucket, times[0], times[-1], len(times),
-                        encode(times, pairs[1], bucket)))
-        self._conn.executemany("INSERT OR REPLACE INTO packed VALUES (?,?,?,?,?,?)", out)
+            times, ordered = sort_pairs(list(map(time_of.__getitem__, seqs)), seqs)
+            out.append((bucket, term, part, times[0], times[-1], len(times),
+                        encode(times, ordered, bucket)))
+        self._conn.executemany("INSERT OR REPLACE INTO packed VALUES (?,?,?,?,?,?,?)", out)
         self._conn.executemany("UPDATE terms SET n = n + ? WHERE id = ?",
                                [(len(seqs), t) for t, seqs in seqs_of.items()])
 
-    def _stored(self, term: int, bucket: int) -> tuple[list[int], list[int]]:
-        row = self._conn.execute("SELECT tmin, data FROM packed WHERE term=? AND bucket=?",
-                                 (term, bucket)).fetchone()
-        return ([], []) if row is None else decode(row[1], row[0], bucket)
+    def _compact(self, bucket: int) -> None:
+        """One row per term in `bucket`: the parts of each term written by several steps
+        are merged into one (parts are in seq order, each sorted by (time, seq))."""
+        many = self._conn.execute("SELECT term FROM packed WHERE bucket=? GROUP BY term "
+                                  "HAVING count(*) > 1", (bucket,)).fetchall()
+        for (term,) in many:
+            times: list[int] = []
+            seqs: list[int] = []
+            for tmin, data in self._conn.execute(
+                    "SELECT tmin, data FROM packed WHERE bucket=? AND term=? ORDER BY part",
+                    (bucket, term)):
+                t, s = decode(data, tmin, bucket)
+                times += t
+                seqs += s
+            times, seqs = sort_pairs(times, seqs)
+            self._conn.execute("DELETE FROM packed WHERE bucket=? AND term=?", (bucket, term))
+            self._conn.execute("INSERT INTO packed VALUES (?,?,0,?,?,?,?)",
+                               (bucket, term, times[0], times[-1], len(times),
+                                encode(times, seqs, bucket)))
 
     def _term(self, scope: Scope, pair: Pair) -> int:
         """The term's id: from the table, else a new one; cached either way."""
@@ -228,14 +252,15 @@ class HistoryIndexer:
             (term, cutoff)).fetchone()
         self._conn.execute("DELETE FROM packed WHERE term=? AND tmax < ?", (term, cutoff))
         across = self._conn.execute(
-            "SELECT bucket, tmin, n, data FROM packed WHERE term=? AND tmax >= ? AND tmin < ?",
-            (term, cutoff, cutoff)).fetchall()
-        for bucket, tmin, n, data in across:
+            "SELECT bucket, part, tmin, n, data FROM packed WHERE term=? AND tmax >= ? "
+            "AND tmin < ?", (term, cutoff, cutoff)).fetchall()
+        for bucket, part, tmin, n, data in across:
             times, seqs = decode(data, tmin, bucket)
             cut = bisect_left(times, cutoff)
             self._conn.execute(
-                "UPDATE packed SET tmin=?, n=?, data=? WHERE term=? AND bucket=?",
-                (times[cut], n - cut, encode(times[cut:], seqs[cut:], bucket), term, bucket))
+                "UPDATE packed SET tmin=?, n=?, data=? WHERE bucket=? AND term=? AND part=?",
+                (times[cut], n - cut, encode(times[cut:], seqs[cut:], bucket), bucket, term,
+                 part))
             gone += cut
         return int(gone)
 

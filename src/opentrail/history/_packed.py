@@ -17,8 +17,8 @@ from array import array
 from collections.abc import Iterable, Sequence
 from itertools import accumulate
 
-__all__ = ["BUCKET", "Pairs", "bucket_of", "decode", "encode", "intersect", "merge",
-           "offsets", "sort_pairs", "unpack"]
+__all__ = ["BUCKET", "Pairs", "bucket_of", "decode", "encode", "intersect", "offsets",
+           "sort_pairs", "unpack"]
 
 BUCKET = 4096  # seqs per bucket: offsets fit 16 bits
 _ZLIB, _WIDE = 1, 2  # flags, the blob's first byte
@@ -33,8 +33,10 @@ def bucket_of(seq: int) -> int:
 
 
 def sort_pairs(times: list[int], seqs: list[int]) -> Pairs:
-    """The pairs in (time, seq) order; `seqs` must be ascending (the order they are read
-    from the ledger), so when the times already ascend nothing moves."""
+    """The pairs in (time, seq) order. When the times already ascend nothing moves, so
+    pairs of equal time must come in seq order: as the ledger's rows do, and as parts
+    concatenated in seq order do (each sorted by (time, seq), each part's seqs below the
+    next part's)."""
     if all(map(int.__le__, times, times[1:])):
         return times, seqs
     pairs = sorted(zip(times, seqs, strict=True))
@@ -94,16 +96,6 @@ def offsets(blob: bytes, n: int) -> array[int]:
     if _SWAP:
         out.byteswap()
     return out
-
-
-def merge(old: Pairs, new: Pairs) -> Pairs:
-    """Both lists' pairs in (time, seq) order (appended as they are when `new` follows)."""
-    if not old[0]:
-        return new
-    if (new[0][0], new[1][0]) > (old[0][-1], old[1][-1]):
-        return old[0] + new[0], old[1] + new[1]
-    pairs = sorted(zip(old[0] + new[0], old[1] + new[1], strict=True))
-    return [t for t, _ in pairs], [s for _, s in pairs]
 
 
 def intersect(driver: Pairs, others: Iterable[Iterable[int]], bucket: int) -> Pairs:

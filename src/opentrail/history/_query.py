@@ -205,9 +205,16 @@ def _scan(conn: sqlite3.Connection, terms: list[int], lo: int, hi: int, after: H
 
 
 def _offsets(conn: sqlite3.Connection, term: int, bucket: int) -> Sequence[int]:
-    row = conn.execute("SELECT n, data FROM packed WHERE term=? AND bucket=?",
-                       (term, bucket)).fetchone()
-    return () if row is None else offsets(row[1], row[0])
+    """The term's seq offsets in `bucket`, from its one row (or the parts of a bucket the
+    indexer is still filling)."""
+    rows = conn.execute("SELECT n, data FROM packed WHERE bucket=? AND term=?",
+                        (bucket, term)).fetchall()
+    if len(rows) == 1:
+        return offsets(rows[0][1], rows[0][0])
+    out = array("H")
+    for n, data in rows:
+        out += offsets(data, n)
+    return out
 
 
 def _window(row: tuple[list[int], array[int]], bucket: int, lo: int, top_time: int,
