@@ -25,7 +25,7 @@ import threading
 import time
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import orjson
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 HISTORY_FILE = "history.db"
 BATCH = BUCKET  # one step fills at most about one bucket
+PARTS = 32  # parts of a term in a filling bucket before they are compacted
 FORMAT = 2  # PRAGMA user_version: 2 = packed postings; 0 = a row per (term, event)
 TERM_CACHE_LIMIT = 200_000  # bounds the indexer's memory; misses cost one probe
 PURGE_EVERY = 3600.0
@@ -120,6 +121,8 @@ class HistoryIndexer:
         # hot loop builds no key tuple per posting.
         self._terms: dict[Scope, dict[Pair, int]] = {}
         self._cached = 0
+        self._parts_bucket = -1
+        self._parts: dict[int, int] = {}  # parts of each term in _parts_bucket, in memory
         row = self._conn.execute("SELECT seq FROM cursor WHERE name='ledger'").fetchone()
         self.cursor: int = row[0] if row else 0
         self._last_purge = 0.0
@@ -185,26 +188,47 @@ class HistoryIndexer:
         self._conn.executemany("INSERT OR REPLACE INTO packed VALUES (?,?,?,?,?,?,?)", out)
         self._conn.executemany("UPDATE terms SET n = n + ? WHERE id = ?",
                                [(len(seqs), t) for t, seqs in seqs_of.items()])
+        if part:  # a step inside a bucket: a backlog's steps start on a bucket
+            self._count_parts(bucket, seqs_of)
 
     def _compact(self, bucket: int) -> None:
         """One row per term in `bucket`: the parts of each term written by several steps
-        are merged into one (parts are in seq order, each sorted by (time, seq))."""
+        are merged into one."""
         many = self._conn.execute("SELECT term FROM packed WHERE bucket=? GROUP BY term "
                                   "HAVING count(*) > 1", (bucket,)).fetchall()
         for (term,) in many:
-            times: list[int] = []
-            seqs: list[int] = []
-            for tmin, data in self._conn.execute(
-                    "SELECT tmin, data FROM packed WHERE bucket=? AND term=? ORDER BY part",
-                    (bucket, term)):
-                t, s = decode(data, tmin, bucket)
-                times += t
-                seqs += s
-            times, seqs = sort_pairs(times, seqs)
-            self._conn.execute("DELETE FROM packed WHERE bucket=? AND term=?", (bucket, term))
-            self._conn.execute("INSERT INTO packed VALUES (?,?,0,?,?,?,?)",
-                               (bucket, term, times[0], times[-1], len(times),
-                                encode(times, seqs, bucket)))
+            self._compact_term(bucket, term)
+        self._parts = {}
+
+    def _count_parts(self, bucket: int, terms: Iterable[int]) -> None:
+        """While a bucket fills, a term's parts there are compacted every PARTS steps that
+        write it, so a reader of the bucket never reads more than PARTS rows of a term
+        (counted in memory: after a restart the count starts again)."""
+        if bucket != self._parts_bucket:
+            self._parts_bucket, self._parts = bucket, {}
+        for term in terms:
+            count = self._parts.get(term, 0) + 1
+            if count >= PARTS:
+                self._compact_term(bucket, term)
+                count = 1
+            self._parts[term] = count
+
+    def _compact_term(self, bucket: int, term: int) -> None:
+        """The term's parts in `bucket` merged into one row (parts are in seq order, each
+        sorted by (time, seq))."""
+        times: list[int] = []
+        seqs: list[int] = []
+        for tmin, data in self._conn.execute(
+                "SELECT tmin, data FROM packed WHERE bucket=? AND term=? ORDER BY part",
+                (bucket, term)):
+            t, s = decode(data, tmin, bucket)
+            times += t
+            seqs += s
+        times, seqs = sort_pairs(times, seqs)
+        self._conn.execute("DELETE FROM packed WHERE bucket=? AND term=?", (bucket, term))
+        self._conn.execute("INSERT INTO packed VALUES (?,?,0,?,?,?,?)",
+                           (bucket, term, times[0], times[-1], len(times),
+                            encode(times, seqs, bucket)))
 
     def _term(self, scope: Scope, pair: Pair) -> int:
         """The term's id: from the table, else a new one; cached either way."""
