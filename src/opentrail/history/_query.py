@@ -190,18 +190,34 @@ def _scan(conn: sqlite3.Connection, terms: list[int], lo: int, hi: int, after: H
         top_seq = FAR_FUTURE
     hits: list[Hit] = []
     rows = conn.execute(
-        "SELECT bucket, tmin, tmax, data FROM packed WHERE term = ? AND tmax >= ? "
+        "SELECT bucket, tmin, tmax, n, data FROM packed WHERE term = ? AND tmax >= ? "
         "AND tmin <= ? ORDER BY tmax DESC", (driver, lo, top_time))
-    for bucket, tmin, tmax, data in rows:
+    for bucket, tmin, tmax, n, data in rows:
         if len(hits) >= limit and hits[limit - 1][0] > tmax:
             break  # every later row is older than the limit-th hit
+        common: set[int] = set()
+        if others:  # seq offsets first: most buckets of a rare AND have none in common
+            common = _common(conn, offsets(data, n), others, bucket)
+            if not common:
+                continue
         pairs = _window(unpack(data, tmin), bucket, lo, top_time, top_seq)
-        if others and pairs[0]:
-            pairs = intersect(pairs, (_offsets(conn, t, bucket) for t in others), bucket)
+        if others:
+            pairs = intersect(pairs, [common], bucket)
         hits += _newest(pairs, limit)
         hits.sort(reverse=True)
         del hits[limit:]
     return hits
+
+
+def _common(conn: sqlite3.Connection, driver: Sequence[int], others: list[int],
+            bucket: int) -> set[int]:
+    """The driver's seq offsets in `bucket` that every other term has there too."""
+    keep = set(driver)
+    for term in others:
+        if not keep:
+            break
+        keep = keep.intersection(_offsets(conn, term, bucket))
+    return keep
 
 
 def _offsets(conn: sqlite3.Connection, term: int, bucket: int) -> Sequence[int]:
