@@ -315,6 +315,25 @@ def test_two_indexers_store_each_event_once(history: HistoryUnderTest) -> None:
         _oracle(history))
 
 
+def test_an_indexer_behind_another_goes_on_from_its_cursor(
+        history: HistoryUnderTest) -> None:
+    """An indexer whose cursor another one moved meanwhile, by steps of another size,
+    stores no event twice."""
+    first = history.index.indexer(history.clock, 0, ledger=history.ledger)
+    second = history.index.indexer(history.clock, 0, ledger=history.ledger)
+    history.append([_record(n, when=NOW - 900 + n) for n in range(20)])
+    history.indexed(indexer=first)
+    history.append([_record(20 + n, when=NOW - 800 + n) for n in range(20)])
+    history.indexed(indexer=second)  # from seq 0 in its memory: 20 are indexed already
+    history.append([_record(40 + n, when=NOW - 700 + n) for n in range(20)])
+    history.indexed(indexer=first)
+    first.close()
+    second.close()
+    assert history.lookup(max_results=100)[0] == _oracle(history)
+    assert history.lookup(max_results=100, terms=((Attr.EVENT_NAME, "ListBuckets"),))[0] == (
+        _oracle(history))
+
+
 @settings(max_examples=8, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(times=st.lists(st.integers(NOW - 500, NOW), min_size=1, max_size=60),

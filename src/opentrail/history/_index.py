@@ -123,9 +123,12 @@ class HistoryIndexer:
         self._cached = 0
         self._parts_bucket = -1
         self._parts: dict[int, int] = {}  # parts of each term in _parts_bucket, in memory
-        row = self._conn.execute("SELECT seq FROM cursor WHERE name='ledger'").fetchone()
-        self.cursor: int = row[0] if row else 0
+        self.cursor: int = self._stored_cursor()
         self._last_purge = 0.0
+
+    def _stored_cursor(self) -> int:
+        row = self._conn.execute("SELECT seq FROM cursor WHERE name='ledger'").fetchone()
+        return int(row[0]) if row else 0
 
     def close(self) -> None:
         self._conn.close()
@@ -133,12 +136,20 @@ class HistoryIndexer:
             self._ledger.close()
 
     def step(self) -> int:
-        """Index the next batch of ledger events; returns how many were indexed."""
+        """Index the next batch of ledger events; returns how many were indexed. If
+        another indexer of this history.db moved the stored cursor since, nothing is
+        written: the next step goes on from that cursor (a part rewritten from another
+        first seq would hold pairs twice)."""
         rows = self._ledger.rows(self.cursor, BATCH - self.cursor % BUCKET)
         if not rows:
             return 0
         self._conn.execute("BEGIN IMMEDIATE")
         try:
+            stored = self._stored_cursor()
+            if stored != self.cursor:
+                self._conn.execute("ROLLBACK")
+                self.cursor = stored
+                return 0
             self._write(rows)
             self._conn.execute("INSERT OR REPLACE INTO cursor VALUES ('ledger', ?)",
                                (rows[-1].seq + 1,))
