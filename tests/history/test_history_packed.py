@@ -8,12 +8,32 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from history_corpus import DAY, NOW, expected, paged, queries, record, times, write_ledger
+from history_corpus import (
+    ACCOUNTS,
+    DAY,
+    NOW,
+    REGIONS,
+    expected,
+    paged,
+    queries,
+    record,
+    scanned,
+    times,
+    write_ledger,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from opentrail.clock import ManualClock
-from opentrail.history import HISTORY_FILE, HistoryIndexer, HistoryReader, LookupQuery
+from opentrail.history import (
+    HISTORY_FILE,
+    MANAGEMENT,
+    Attr,
+    HistoryDbActivityRows,
+    HistoryIndexer,
+    HistoryReader,
+    LookupQuery,
+)
 from opentrail.history._packed import (
     BUCKET,
     decode,
@@ -143,6 +163,31 @@ def test_an_index_built_a_few_events_at_a_time_answers_the_same(tmp_path: Path) 
     for query in queries(random.Random(2), 60):
         lo, hi = reader.window(query)
         assert paged(reader, query) == expected(tmp_path, query, lo, hi), query
+    _activity_answers_as_a_scan(tmp_path, random.Random(6))
+
+
+def test_activity_counts_and_probes_answer_as_a_scan_of_the_ledger(corpus: Path) -> None:
+    _activity_answers_as_a_scan(corpus, random.Random(5))
+
+
+def _activity_answers_as_a_scan(data_dir: Path, rng: random.Random) -> None:
+    """The overview's counts and probes (history/_activity_rows.py) over packed rows, some
+    across a bucket's end or holding late arrivals, against the ledger's pairs."""
+    rows = HistoryDbActivityRows(data_dir)
+    for account in ACCOUNTS:
+        for region in REGIONS:
+            every = rows.term(account, region, Attr.ALL, "")
+            assert every is not None
+            pairs = sorted((row.event_time, row.seq) for row, _terms, _id in scanned(data_dir)
+                           if (row.account, row.region, row.category) == (account, region,
+                                                                          MANAGEMENT))
+            for _ in range(40):
+                lo = int(NOW) - rng.randrange(0, 100 * DAY)
+                hi = lo + rng.choice((0, 3600, DAY, 40 * DAY))
+                inside = [p for p in pairs if lo <= p[0] <= hi]
+                limit = rng.choice((1, 3, 500))
+                assert rows.count([every], lo, hi) == len(inside)
+                assert rows.first(every, lo, hi, limit) == [s for _, s in inside[:limit]]
 
 
 def test_purge_removes_expired_pairs_and_keeps_the_rest(corpus: Path, tmp_path: Path) -> None:
