@@ -14,7 +14,7 @@ import sqlite3
 import threading
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,8 +106,12 @@ class HistoryReader:
         lo, hi = self.window(query)
         after = decode_token(query.next_token, digest) if query.next_token else None
         conn = self._conn()
-        hits = (self._by_event_id(conn, query, lo, hi, after) if query.event_id
-                else self._by_terms(conn, query, lo, hi, after))
+        conn.execute("BEGIN")  # every read of the lookup in one snapshot
+        try:
+            hits = (self._by_event_id(conn, query, lo, hi, after) if query.event_id
+                    else self._by_terms(conn, query, lo, hi, after))
+        finally:
+            conn.execute("COMMIT")
         page = hits[: query.max_results]
         token = None
         if len(hits) > query.max_results:
@@ -189,10 +193,7 @@ def _scan(conn: sqlite3.Connection, terms: list[int], lo: int, hi: int, after: H
     if after is None or after[0] > hi:
         top_seq = FAR_FUTURE
     hits: list[Hit] = []
-    rows = conn.execute(
-        "SELECT bucket, tmin, tmax, n, data FROM packed WHERE term = ? AND tmax >= ? "
-        "AND tmin <= ? ORDER BY tmax DESC", (driver, lo, top_time))
-    for bucket, tmin, tmax, n, data in rows:
+    for bucket, tmin, tmax, n, data in _rows(conn, driver, lo, top_time):
         if len(hits) >= limit and hits[limit - 1][0] > tmax:
             break  # every later row is older than the limit-th hit
         common: set[int] = set()
@@ -207,6 +208,26 @@ def _scan(conn: sqlite3.Connection, terms: list[int], lo: int, hi: int, after: H
         hits.sort(reverse=True)
         del hits[limit:]
     return hits
+
+
+Row = tuple[int, int, int, int, bytes]  # bucket, tmin, tmax, n, data
+
+
+def _rows(conn: sqlite3.Connection, term: int, lo: int, top_time: int) -> Iterator[Row]:
+    """The term's rows with tmax >= lo and tmin <= top_time, by descending tmax: first the
+    few that end after top_time (a row spans minutes unless it holds a late arrival),
+    found in `packed_by_time` alone and read by key, then those ending from lo to
+    top_time, one range. One statement filtering on tmin read every row ending after
+    top_time from the table (14 ms for a one-day window at 10 M events)."""
+    across = conn.execute(
+        "SELECT bucket, part FROM packed WHERE term = ? AND tmax > ? AND tmin <= ? "
+        "ORDER BY tmax DESC", (term, top_time, top_time)).fetchall()
+    for bucket, part in across:
+        yield conn.execute("SELECT bucket, tmin, tmax, n, data FROM packed WHERE bucket = ? "
+                           "AND term = ? AND part = ?", (bucket, term, part)).fetchone()
+    yield from conn.execute(
+        "SELECT bucket, tmin, tmax, n, data FROM packed WHERE term = ? AND tmax >= ? "
+        "AND tmax <= ? ORDER BY tmax DESC", (term, lo, top_time))
 
 
 def _common(conn: sqlite3.Connection, driver: Sequence[int], others: list[int],
