@@ -14,9 +14,10 @@ ReadOnly, a one-day window and the second page of an EventName, first pages of
 MaxResults 50, newest first; plus ("AND2 apart", 20 lookups) ANDs of a common EventName
 and a common EventSource never seen together in the sample. The sides run in turn,
 twice (A B A B); each child runs the set once untimed, then timed: wall time and CPU
-time (process_time) per lookup. The table gives p50/p99 of both from the second turn
-and whether every side answered every query alike (the same eventIDs in the same
-order); --json writes all of it.
+time (process_time) per lookup, then the console's activity overview of the last 1, 7
+and 30 days, once each. The tables give p50/p99 of both from the second turn and
+whether every side answered every query alike (the same eventIDs in the same order;
+the same counts, errors and top names and users); --json writes all of it.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 RETENTION_DAYS = 90  # as bench.history_pg's readers
 DISJOINT = 20  # "AND2 apart" lookups (each reads every bucket of its terms)
+OVERVIEW_DAYS = (1, 7, 30)  # the console's activity overview, once per range
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,10 +145,29 @@ def _child(args: argparse.Namespace, folder: Path, out: Path) -> int:
     # first open it for writing: create_history).
     reader = HistoryReader(folder, clock, RETENTION_DAYS, ledger=ledger)
     _timed(reader, todo)  # untimed: page caches
-    result = {"code": str(Path(opentrail.__file__).parent), "kinds": _timed(reader, todo)}
+    result = {"code": str(Path(opentrail.__file__).parent), "kinds": _timed(reader, todo),
+              "overview": _overviews(folder, clock, ledger)}
     ledger.close()
     out.write_bytes(orjson.dumps(result))
     return 0
+
+
+def _overviews(folder: Path, clock: Any, ledger: Any) -> dict[str, dict[str, Any]]:
+    """The console's activity overview of the last OVERVIEW_DAYS (a fresh index each, so
+    nothing is cached): CPU and wall seconds and what it shows."""
+    from bench.history_pg import ACCOUNT, REGION
+    from opentrail.history import ActivityIndex, HistoryDbActivityRows
+
+    out = {}
+    for days in OVERVIEW_DAYS:
+        index = ActivityIndex(folder, clock, ledger=ledger, rows=HistoryDbActivityRows(folder))
+        hi = int(clock.now())
+        cpu, began = time.process_time(), time.perf_counter()
+        view = index.overview((ACCOUNT,), REGION, hi - days * 86400, hi)
+        out[f"{days} d"] = {"wall": time.perf_counter() - began,
+                            "cpu": time.process_time() - cpu,
+                            "shows": [view.counts, view.errors, view.top_names, view.top_users]}
+    return out
 
 
 def _kinds(todo: dict[str, list[Any]]) -> dict[str, list[Any]]:
@@ -231,6 +252,18 @@ def report(out: dict[str, Any], events: int) -> None:
             len(r["ids"]) == len(rows[0]["ids"]) for r in rows) else "sizes differ"
         print(f"| {kind} | {len(rows[0]['ids'])} | {' | '.join(cells)} | "
               f"{same}/{len(rows[0]['ids'])} |")
+    _report_overviews(turn, names)
+
+
+def _report_overviews(turn: dict[str, Any], names: list[str]) -> None:
+    print("\n| activity overview | " + " | ".join(f"{n} CPU / wall s" for n in names)
+          + " | same counts, errors, tops |")
+    print("|" + "---|" * (2 + len(names)))
+    for span, first in turn[names[0]]["overview"].items():
+        rows = [turn[n]["overview"][span] for n in names]
+        cells = " | ".join(f"{r['cpu']:.3f} / {r['wall']:.3f}" for r in rows)
+        same = all(r["shows"] == first["shows"] for r in rows)
+        print(f"| {span} | {cells} | {'yes' if same else 'NO'} |")
 
 
 def _say(message: str) -> None:
