@@ -95,7 +95,10 @@ def open_ledger(data_dir: Path) -> sqlite3.Connection:
     conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA cache_size=-16384")  # 16 MiB: the id index's upper levels stay hot
+    # 64 MiB: each event lands on a random page of the (account, eventID) index, so past
+    # ~1 M events a small cache misses on most inserts (server CPU per event at 1 M:
+    # 29.7 us with 16 MiB, 25.0 with 64; docs/benchmarks.md, issue 15).
+    conn.execute("PRAGMA cache_size=-65536")
     conn.executescript(f"BEGIN IMMEDIATE;\n{_drop_old_guard(conn)}{SCHEMA}COMMIT;")
     return conn
 
