@@ -231,8 +231,10 @@ def _file_values(path: Path) -> dict[str, Any]:
         raise ValueError(f"{path} is not valid TOML: {exc}.") from exc
     known = {s.name: s for s in SETTINGS}
     changes: dict[str, Any] = {}
-    for key, value in data.items():
+    for key, given in data.items():
         name = key.replace("-", "_")
+        # `parse_workers = 2` is a count as TOML writes one; the setting also takes "auto"
+        value = str(given) if name == "parse_workers" and type(given) is int else given
         if name not in known:
             raise ValueError(f"Unknown setting {key!r} in {path}.")
         kind = known[name].type

@@ -133,3 +133,18 @@ def test_small_bodies_and_zero_workers_stay_in_the_caller() -> None:
             assert not _workers()
         finally:
             parsers.close()
+
+
+def test_parse_workers_setting(tmp_path: Any) -> None:
+    """--parse-workers takes 'auto' or a count (also a TOML integer); anything else
+    refuses to start with a message naming the flag."""
+    from opentrail.config import Settings, parse_workers_of, settings_from, validate_settings
+
+    assert parse_workers_of("0") == 0 and parse_workers_of("3") == 3
+    assert 0 <= parse_workers_of("auto") <= 4
+    for bad in ("many", "-1", "65", ""):
+        with pytest.raises(ValueError, match="--parse-workers"):
+            validate_settings(Settings(parse_workers=bad))
+    config = tmp_path / "opentrail.toml"
+    config.write_text("parse_workers = 2\n")
+    assert settings_from(config, {}).parse_workers == "2"
