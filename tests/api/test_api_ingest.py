@@ -115,3 +115,22 @@ def test_large_batches_go_through_parse_workers_and_survive_one_killed(
         return sum(len(page["Events"]) for page in pages)
 
     wait_until(lambda: found() == 300)
+
+
+def test_parse_workers_exit_when_the_server_is_killed(make_server: Any) -> None:
+    """kill -9 of the server leaves no parse worker behind (nor the resource tracker
+    it would keep alive)."""
+    import signal
+
+    import psutil
+
+    server = make_server("--parse-workers", "1")
+    events = [make_event(f"Op{i}", requestParameters={"pad": "p" * 400}) for i in range(200)]
+    assert post_records(server, events)["accepted"] == 200
+    assert server.proc is not None
+    children = psutil.Process(server.proc.pid).children()
+    assert any("spawn_main" in " ".join(c.cmdline()) for c in children)
+    server.proc.send_signal(signal.SIGKILL)
+    server.proc.wait()
+    _gone, alive = psutil.wait_procs(children, timeout=15)
+    assert not alive, [" ".join(p.cmdline()) for p in alive]
