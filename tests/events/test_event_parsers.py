@@ -148,3 +148,15 @@ def test_parse_workers_setting(tmp_path: Any) -> None:
     config = tmp_path / "opentrail.toml"
     config.write_text("parse_workers = 2\n")
     assert settings_from(config, {}).parse_workers == "2"
+
+
+def test_a_closed_pool_still_prepares_in_the_caller() -> None:
+    """A request racing the pool's replacement or the server's shutdown is parsed in the
+    caller instead of failing."""
+    parsers = ParserPool(1)
+    body = json.dumps({"Records": [_event(i) for i in range(200)]}).encode()
+    pool = parsers._current()
+    assert pool is not None
+    pool.shutdown(wait=True)  # what a racing _discard does to the pool this call holds
+    assert parsers.prepare(body, OWNER, MAX).records == prepare_batch(body, OWNER, MAX).records
+    parsers.close()

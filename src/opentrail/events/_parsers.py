@@ -54,6 +54,8 @@ class ParserPool:
                       "in the server")
             self._discard(pool)
             return prepare_batch(body, owner, max_bytes)
+        except RuntimeError:  # another thread just discarded this pool, or close() ran
+            return prepare_batch(body, owner, max_bytes)
         return from_wire(wire)
 
     def close(self) -> None:
